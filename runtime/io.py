@@ -1,0 +1,173 @@
+"""Image reading and atomic writing, shared by every package (torch-free)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MAX_PIXELS = 100_000_000  # beyond this a file is refused rather than decoded (decompression bombs)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageReadError(ValueError):
+    """An image file could not be read; the message names the file and the problem."""
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from the header, without decoding pixels (None when unknown)."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - PIL is optional and any failure falls back to OpenCV
+        return None
+
+
+def _to_uint8(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    if np.issubdtype(img.dtype, np.floating):
+        hi = 1.0 if float(np.nanmax(img)) <= 1.0 else 255.0
+        return np.clip(img / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
+    """Read any common image file as uint8.
+
+    Returns HxW (gray=True) or HxWx3 RGB uint8. 16-bit, float, RGBA and CMYK inputs are converted.
+    Raises ImageReadError naming the file for a missing, empty, truncated, non-image or > 100 MP file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: file does not exist")
+    if not path.is_file():
+        raise ImageReadError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: file is empty (0 bytes)")
+    size = _header_size(path)
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise ImageReadError(f"{path}: image is {size[0]}x{size[1]}, above the {MAX_PIXELS // 1_000_000} MP limit")
+    data = np.fromfile(path, dtype=np.uint8)
+    with _quiet_opencv():
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        img = _read_with_pil(path)
+    if img is None:
+        raise ImageReadError(f"{path}: not a readable image (unknown format or corrupt data)")
+    if _looks_truncated(path, data):
+        raise ImageReadError(f"{path}: image data is truncated")
+    if img.shape[0] * img.shape[1] > MAX_PIXELS:
+        raise ImageReadError(f"{path}: image is {img.shape[1]}x{img.shape[0]}, above the 100 MP limit")
+    img = _to_uint8(img)
+    if img.ndim == 2:
+        rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if not gray else img
+    elif img.shape[2] == 4:
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    elif img.shape[2] == 3:
+        rgb = img[..., ::-1]  # OpenCV decodes BGR
+    else:
+        raise ImageReadError(f"{path}: unsupported channel count {img.shape[2]}")
+    if gray:
+        return rgb if rgb.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(rgb)
+
+
+def _read_with_pil(path: Path) -> np.ndarray | None:
+    """Fallback decoder (CMYK JPEG/TIFF, odd PNG modes); returns BGR/gray like OpenCV or None."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im.load()
+            if im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            arr = np.asarray(im)
+    except Exception:  # noqa: BLE001 - any decoder failure means "not readable"
+        return None
+    return arr if arr.ndim == 2 else arr[..., ::-1]
+
+
+def _looks_truncated(path: Path, data: np.ndarray) -> bool:
+    """OpenCV fills truncated JPEG/PNG with grey silently; check the end markers instead."""
+    suffix = path.suffix.lower()
+    tail = data[-64:].tobytes()
+    if data[:2].tobytes() == b"\xff\xd8":  # JPEG must end with EOI
+        return b"\xff\xd9" not in tail
+    if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n":  # PNG must end with IEND
+        return b"IEND" not in tail
+    del suffix
+    return False
+
+
+@contextlib.contextmanager
+def _quiet_opencv():
+    prev = cv2.getLogLevel() if hasattr(cv2, "getLogLevel") else None
+    if prev is not None:
+        cv2.setLogLevel(0)
+    try:
+        yield
+    finally:
+        if prev is not None:
+            cv2.setLogLevel(prev)
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Sorted image files under folder; raises naming the folder when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder")
+    it = folder.rglob("*") if recursive else folder.glob("*")
+    files = sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise FileNotFoundError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found")
+    return files
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb"):
+    """Open a temp file beside path; on success fsync and rename it over path, else remove it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write bytes or text to path atomically (temp file, fsync, rename); returns path."""
+    with atomic_open(path, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    return Path(path)
+
+
+def encode_image(img: np.ndarray, ext: str = ".png", quality: int = 95) -> bytes:
+    """Encode an RGB or gray uint8 image to bytes."""
+    arr = img if img.ndim == 2 else np.ascontiguousarray(img[..., ::-1])
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, arr, params)
+    if not ok:
+        raise ValueError(f"could not encode image as {ext}")
+    return buf.tobytes()
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
+    """Atomically write an RGB or gray uint8 image; the format follows the extension."""
+    path = Path(path)
+    return atomic_write(path, encode_image(img, path.suffix.lower() or ".png"))
