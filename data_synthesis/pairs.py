@@ -1,0 +1,135 @@
+"""One synthesized training pair from (sources, config, seed, index): geometry + light + scene change."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+from data_synthesis.geometry import HomographyConfig, sample_homography, valid_mask, warp_image
+from data_synthesis.photometric import PRESETS, apply_preset
+from data_synthesis.scene_change import apply_scene_changes
+from data_synthesis.sources import SourceMix, SourceSample
+
+
+@dataclass
+class PairConfig:
+    """What a pair dataset is made of (YAML: configs/synth/*.yaml).
+
+    size: (height, width) of both images. crop_scale: the source is resized so its short side is
+    this many times the crop's before a random crop (zoom variety). view0/view1: weights of the
+    photometric presets drawn for each view of a single-image pair; swap: probability to swap views
+    (so night appears on both sides). real_pair: presets drawn for views of a real (captured) pair.
+    real_pair_homography: probability to add a random H on top of a real pair's ground truth.
+    scene_change: probability of each scene-change recipe on image1.
+    """
+
+    size: tuple[int, int] = (240, 320)
+    crop_scale: tuple[float, float] = (1.0, 1.6)
+    homography: HomographyConfig = field(default_factory=HomographyConfig)
+    view0: dict[str, float] = field(default_factory=lambda: {"day": 0.6, "identity": 0.2, "dusk": 0.2})
+    view1: dict[str, float] = field(
+        default_factory=lambda: {"day": 0.15, "dusk": 0.2, "night_lamp": 0.3, "night_ir": 0.2, "glare": 0.15}
+    )
+    swap: float = 0.5
+    real_pair: dict[str, float] = field(default_factory=lambda: {"identity": 0.6, "day": 0.4})
+    real_pair_homography: float = 0.8
+    scene_change: dict[str, float] = field(
+        default_factory=lambda: {"occluder": 0.25, "moved_object": 0.15, "new_object": 0.25}
+    )
+
+    def __post_init__(self):
+        if isinstance(self.homography, dict):
+            self.homography = HomographyConfig(**self.homography)
+        self.size = tuple(int(v) for v in self.size)
+        for name in [*self.view0, *self.view1, *self.real_pair]:
+            if name not in PRESETS:
+                raise ValueError(f"unknown photometric preset {name!r} in config; known: {sorted(PRESETS)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PairSample:
+    image0: np.ndarray  # uint8 HxWx3 RGB
+    image1: np.ndarray  # uint8 HxWx3 RGB
+    h_0to1: np.ndarray  # float64 3x3, OpenCV pixel coords of image0 -> image1
+    valid1: np.ndarray  # bool HxW over image1: has a correspondence in image0
+    valid0: np.ndarray  # bool HxW over image0: has a correspondence in image1
+    change1: np.ndarray  # bool HxW over image1: pixels changed by a scene-change recipe
+    meta: dict  # recipes with their parameters, source id, seed and index
+
+
+def sample_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
+    """Per-sample generator: sample (seed, index) is reproducible alone, whatever the worker."""
+    return np.random.default_rng([int(seed), int(index), int(stream)])
+
+
+def _choose(rng, weights: dict[str, float]) -> str:
+    names = sorted(weights)
+    p = np.array([weights[n] for n in names], np.float64)
+    return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+
+def crop_transform(rng, src_shape, size, crop_scale) -> np.ndarray:
+    """3x3 similarity mapping source pixels to a random size[0]xsize[1] crop of a rescaled source."""
+    h, w = src_shape[:2]
+    s = max(size[0] / h, size[1] / w) * rng.uniform(*crop_scale)
+    x0 = rng.uniform(0, max(w * s - size[1], 0))
+    y0 = rng.uniform(0, max(h * s - size[0], 0))
+    return np.array([[s, 0, -x0], [0, s, -y0], [0, 0, 1]], np.float64)
+
+
+def _render(src: np.ndarray, t: np.ndarray, size) -> np.ndarray:
+    # INTER_AREA is not available for warps; pre-shrink big sources so bilinear does not alias.
+    s = t[0, 0]
+    if s < 0.5:
+        f = 1.0 / (2 * s)
+        src = cv2.resize(src, (round(src.shape[1] / f), round(src.shape[0] / f)), interpolation=cv2.INTER_AREA)
+        t = t @ np.diag([f, f, 1.0])
+    return cv2.warpPerspective(src, t, (size[1], size[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def make_pair(sources: SourceMix, cfg: PairConfig, seed: int, index: int) -> PairSample:
+    """Synthesize pair `index` of dataset `seed`. Deterministic in (sources, cfg, seed, index)."""
+    rng = sample_rng(seed, index)
+    src: SourceSample = sources.sample(rng)
+    size = cfg.size
+    t0 = crop_transform(rng, src.image0.shape, size, cfg.crop_scale)
+    base0 = _render(src.image0, t0, size)
+    if src.image1 is not None:  # a real captured pair: same crop of the second view, exact GT kept
+        t1 = t0 if src.image1.shape == src.image0.shape else crop_transform(rng, src.image1.shape, size, (1.0, 1.0))
+        base1 = _render(src.image1, t1, size)
+        h_base = t1 @ src.h_0to1 @ np.linalg.inv(t0)
+        h_rand = sample_homography(rng, size, cfg.homography) if rng.random() < cfg.real_pair_homography else np.eye(3)
+        presets = (_choose(rng, cfg.real_pair), _choose(rng, cfg.real_pair))
+    else:
+        base1, h_base = base0, np.eye(3)
+        h_rand = sample_homography(rng, size, cfg.homography)
+        presets = (_choose(rng, cfg.view0), _choose(rng, cfg.view1))
+        if rng.random() < cfg.swap:
+            presets = presets[::-1]
+    img1 = warp_image(base1, h_rand, size)
+    h = h_rand @ h_base
+    h = h / h[2, 2]
+    # A real second view only has content where its own crop saw the scene (HPatches borders).
+    v1 = valid_mask(h, size, size) & valid_mask(h_rand, size, size)
+    v0 = valid_mask(np.linalg.inv(h), size, size)
+    out0, rec0 = apply_preset(presets[0], base0, rng)
+    out1, rec1 = apply_preset(presets[1], img1, rng)
+    texture = sources.sample_single(rng).astype(np.float32) / 255.0 if cfg.scene_change.get("occluder", 0) else None
+    out1, change1, rec_scene = apply_scene_changes(out1, rng, cfg.scene_change, texture)
+    meta = {
+        "seed": int(seed),
+        "index": int(index),
+        "source": src.id,
+        "real_pair": src.image1 is not None,
+        "presets": list(presets),
+        "photometric0": rec0,
+        "photometric1": rec1,
+        "scene_change": rec_scene,
+    }
+    to_u8 = lambda x: (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)  # noqa: E731
+    return PairSample(to_u8(out0), to_u8(out1), h, v1, v0, change1 & v1, meta)

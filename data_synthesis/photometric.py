@@ -1,0 +1,377 @@
+"""Photometric recipes: what changes in a home over a day, as a registry of named, ranged steps.
+
+Every recipe takes an RGB float32 image in [0, 1] and returns one of the same shape and range.
+Parameters are drawn from documented ranges by `apply_recipe` with the sample's own rng, and the
+drawn values are returned so a dataset records exactly what was applied. Presets (`day`, `dusk`,
+`night_lamp`, `night_ir`, `glare`, ...) are lists of (recipe, probability, range overrides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import albumentations as A
+import cv2
+import numpy as np
+
+Range = tuple[float, float]
+
+
+@dataclass
+class Recipe:
+    fn: Callable[..., np.ndarray]
+    ranges: dict[str, Range]  # each parameter is drawn uniformly from its (lo, hi)
+    doc: str = ""
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def register(name: str, doc: str = "", **ranges: Range):
+    def deco(fn):
+        RECIPES[name] = Recipe(fn, dict(ranges), doc or (fn.__doc__ or "").strip())
+        return fn
+
+    return deco
+
+
+# A gamma of 2 instead of sRGB's ~2.2: square/sqrt are 5x cheaper than pow and the curves differ
+# by < 0.03, far below what the recipes' random ranges span.
+def to_linear(img: np.ndarray) -> np.ndarray:
+    x = np.clip(img, 0, 1).astype(np.float32, copy=False)
+    return x * x
+
+
+def to_srgb(lin: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.clip(lin, 0, 1), dtype=np.float32)
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**31 - 1))
+
+
+def _grid(shape):
+    h, w = shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return xs / max(w - 1, 1), ys / max(h - 1, 1)
+
+
+# --- global tone and colour -------------------------------------------------------------------
+
+
+@register("exposure", ev=(-3.0, 1.5))
+def exposure(img, rng, ev):
+    """Exposure change of `ev` stops in linear light (clips like a sensor)."""
+    return to_srgb(to_linear(img) * 2.0**ev)
+
+
+@register("gamma", gamma=(0.7, 1.4))
+def gamma(img, rng, gamma):
+    """Tone-curve change: img ** gamma."""
+    return np.power(img, gamma, dtype=np.float32)
+
+
+@register("white_balance", kelvin=(2500.0, 6500.0), strength=(0.0, 1.0))
+def white_balance(img, rng, kelvin, strength):
+    """Colour cast of a light source of `kelvin` (tungsten 2700 K ... daylight 6500 K) on a camera
+    balanced for daylight; `strength` < 1 models partial auto-white-balance correction."""
+    gains = _kelvin_rgb(kelvin) / _kelvin_rgb(6500.0)
+    gains = 1.0 + strength * (gains / gains.mean() - 1.0)
+    return to_srgb(to_linear(img) * gains.astype(np.float32))
+
+
+def _kelvin_rgb(k: float) -> np.ndarray:
+    """Approximate relative RGB of a black body (Tanner Helland's fit), linear scale."""
+    t = k / 100.0
+    r = 255.0 if t <= 66 else 329.7 * (t - 60) ** -0.1332
+    g = 99.47 * np.log(t) - 161.1 if t <= 66 else 288.1 * (t - 60) ** -0.0755
+    b = 255.0 if t >= 66 else (0.0 if t <= 19 else 138.5 * np.log(t - 10) - 305.0)
+    return to_linear(np.clip(np.array([r, g, b], np.float32), 1, 255) / 255.0)
+
+
+# --- low light and sensor ---------------------------------------------------------------------
+
+
+@register(
+    "low_light",
+    scale=(0.02, 0.7),
+    full_well=(300.0, 3000.0),
+    read_noise=(1.0, 6.0),
+    black_level=(0.0, 0.04),
+    bits=(6.0, 10.0),
+)
+def low_light(img, rng, scale, full_well, read_noise, black_level, bits):
+    """Scene radiance scaled by `scale`; Poisson shot noise (electrons, `full_well` e- at white) +
+    Gaussian read noise (`read_noise` e-); auto-gain back up to the original exposure; quantisation
+    to `bits`; blacks below `black_level` crushed."""
+    lin = to_linear(img) * scale
+    electrons = _shot_and_read_noise(lin * full_well, read_noise, rng)
+    gain = 1.0 / max(scale, 1e-3)
+    # Auto-gain recovers brightness only partly in the dark (cameras cap gain): keep it darker.
+    out = electrons / full_well * min(gain, 8.0)
+    levels = 2.0 ** round(bits) - 1
+    out = np.round(np.clip(out, 0, 1) * levels) / levels
+    out = np.clip((out - black_level) / (1 - black_level), 0, 1)
+    return to_srgb(out)
+
+
+def _shot_and_read_noise(mean_e: np.ndarray, read_noise: float, rng: np.random.Generator) -> np.ndarray:
+    """Poisson-Gaussian noise in electrons, with the usual heteroscedastic Gaussian approximation of
+    the Poisson term (variance = mean): one normal draw instead of a Poisson one, 10x faster."""
+    mean_e = np.clip(mean_e, 0, None, dtype=np.float32)
+    sigma = np.sqrt(mean_e + read_noise**2)
+    return mean_e + sigma * rng.standard_normal(mean_e.shape, dtype=np.float32)
+
+
+@register("sensor_noise", sigma=(0.002, 0.05))
+def sensor_noise(img, rng, sigma):
+    """Additive Gaussian noise (signal-independent, e.g. a daytime camera's read noise)."""
+    return np.clip(img + sigma * rng.standard_normal(img.shape, dtype=np.float32), 0, 1)
+
+
+# --- spatially varying light ------------------------------------------------------------------
+
+
+@register(
+    "lamp",
+    count=(1.0, 3.99),
+    power=(0.3, 3.0),
+    falloff=(0.15, 0.6),
+    ambient=(0.02, 0.8),
+    kelvin=(2500.0, 4000.0),
+)
+def lamp(img, rng, count, power, falloff, ambient, kelvin):
+    """Lamps at night: the scene lit by `int(count)` point/area lights with inverse-square-like
+    falloff (`falloff` = light height as a fraction of the image diagonal), warm colour `kelvin`,
+    plus dim `ambient` light. Dark far from lamps, bright near them."""
+    xs, ys = _grid(img.shape)
+    aspect = img.shape[1] / img.shape[0]
+    light = np.full(img.shape[:2], ambient, np.float32)
+    for _ in range(int(count)):
+        cx, cy = rng.uniform(-0.2, 1.2, 2)
+        d2 = ((xs - cx) * aspect) ** 2 + (ys - cy) ** 2
+        light += power * falloff**2 / (d2 + falloff**2)
+    colour = _kelvin_rgb(kelvin) / _kelvin_rgb(kelvin).max()
+    return to_srgb(to_linear(img) * light[..., None] * colour.astype(np.float32))
+
+
+@register("shadow", count=(1.0, 2.99), darkness=(0.2, 0.85), softness=(0.0, 0.08))
+def shadow(img, rng, count, darkness, softness):
+    """Cast shadows: random polygons darkened by `darkness` (fraction of light removed), edges
+    blurred by `softness` (fraction of image size; 0 = hard shadow)."""
+    h, w = img.shape[:2]
+    mask = np.zeros((h, w), np.float32)
+    for _ in range(int(count)):
+        c = rng.uniform([0, 0], [w, h])
+        n = int(rng.integers(3, 7))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        rad = rng.uniform(0.15, 0.6, n) * min(h, w)
+        pts = np.stack([c[0] + rad * np.cos(ang), c[1] + rad * np.sin(ang)], 1).astype(np.int32)
+        cv2.fillPoly(mask, [pts], 1.0)
+    k = int(softness * min(h, w)) * 2 + 1
+    if k > 1:
+        mask = cv2.GaussianBlur(mask, (k, k), 0)
+    return to_srgb(to_linear(img) * (1 - darkness * mask[..., None]))
+
+
+@register("sun_patch", intensity=(0.5, 2.5), size=(0.15, 0.5), softness=(0.005, 0.03))
+def sun_patch(img, rng, intensity, size, softness):
+    """Sunlight through a window: a bright sheared quadrilateral patch, `intensity` x added light."""
+    h, w = img.shape[:2]
+    c = rng.uniform([0, 0], [w, h])
+    s = size * min(h, w)
+    shear = rng.uniform(-0.6, 0.6)
+    pts = np.array([[-s, -s / 2], [s, -s / 2], [s + shear * s, s / 2], [-s + shear * s, s / 2]])
+    a = rng.uniform(0, np.pi)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    poly = (pts @ rot.T + c).astype(np.int32)
+    mask = np.zeros((h, w), np.float32)
+    cv2.fillPoly(mask, [poly], 1.0)
+    k = int(softness * min(h, w)) * 2 + 1
+    mask = cv2.GaussianBlur(mask, (k, k), 0)
+    return to_srgb(to_linear(img) * (1 + intensity * mask[..., None]))
+
+
+@register("glare", intensity=(0.1, 1.0), radius=(0.1, 0.4), streaks=(0.0, 1.0))
+def glare(img, rng, intensity, radius, streaks):
+    """Veiling glare from a bright source: an additive radial bloom (`radius` of the diagonal) with
+    optional lens streaks, lowering contrast around it."""
+    xs, ys = _grid(img.shape)
+    aspect = img.shape[1] / img.shape[0]
+    cx, cy = rng.uniform(0, 1, 2)
+    d = np.sqrt(((xs - cx) * aspect) ** 2 + (ys - cy) ** 2)
+    bloom = intensity * np.exp(-((d / radius) ** 2))
+    if streaks > 0.5:
+        a = rng.uniform(0, np.pi)
+        along = np.abs((xs - cx) * aspect * np.sin(a) - (ys - cy) * np.cos(a))
+        bloom += 0.5 * intensity * np.exp(-((along / 0.01) ** 2)) * np.exp(-d / radius)
+    lin = to_linear(img)
+    return to_srgb(lin * (1 - 0.5 * np.clip(bloom, 0, 1))[..., None] + bloom[..., None])
+
+
+@register("overexposed_window", width=(0.15, 0.45), height=(0.25, 0.7), bloom=(0.0, 0.05))
+def overexposed_window(img, rng, width, height, bloom):
+    """A window blown out to white by daylight, with a soft `bloom` halo (fraction of image size)."""
+    h, w = img.shape[:2]
+    ww, wh = int(width * w), int(height * h)
+    x0, y0 = int(rng.uniform(0, w - ww)), int(rng.uniform(0, h - wh))
+    mask = np.zeros((h, w), np.float32)
+    mask[y0 : y0 + wh, x0 : x0 + ww] = 1
+    k = int(bloom * min(h, w)) * 2 + 1
+    if k > 1:
+        mask = np.maximum(mask, cv2.GaussianBlur(mask, (k, k), 0))
+    return img * (1 - mask[..., None]) + mask[..., None]
+
+
+@register(
+    "ir_night",
+    hotspot=(0.3, 0.8),
+    vignette=(0.4, 0.9),
+    scale=(0.05, 0.3),
+    full_well=(200.0, 800.0),
+    read_noise=(2.0, 8.0),
+)
+def ir_night(img, rng, hotspot, vignette, scale, full_well, read_noise):
+    """IR night mode in total darkness: grayscale (NIR reflectance ~ luminance with a foliage/
+    fabric boost in red), a central illuminator `hotspot` (width), strong `vignette`, and low-light
+    sensor noise (shot + read)."""
+    lin = to_linear(img)
+    nir = 0.5 * lin[..., 0] + 0.35 * lin[..., 1] + 0.15 * lin[..., 2]
+    xs, ys = _grid(img.shape)
+    cx, cy = 0.5 + rng.uniform(-0.1, 0.1), 0.5 + rng.uniform(-0.1, 0.1)
+    d2 = (xs - cx) ** 2 + (ys - cy) ** 2
+    illum = np.exp(-d2 / (2 * hotspot**2)) * (1 - vignette * np.clip(d2 * 2, 0, 1))
+    gray = nir * illum * (scale / 0.3) * 3.0
+    e = _shot_and_read_noise(gray * full_well, read_noise, rng)
+    out = to_srgb(np.clip(e / full_well, 0, 1))
+    return np.repeat(out[..., None], 3, axis=2)
+
+
+# --- optics and compression (albumentations does these) ----------------------------------------
+
+
+def _albu(transform, img, rng):
+    u8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    out = A.Compose([transform], seed=_seed(rng))(image=u8)["image"]
+    return out.astype(np.float32) / 255.0
+
+
+@register("motion_blur", length=(3.0, 15.0))
+def motion_blur(img, rng, length):
+    """Camera shake during a long night exposure: linear blur of `length` px in a random direction."""
+    k = int(length) | 1
+    return _albu(A.MotionBlur(blur_limit=(k, k), p=1.0), img, rng)
+
+
+@register("defocus", radius=(1.0, 4.0))
+def defocus(img, rng, radius):
+    """Out-of-focus disk blur of `radius` px."""
+    r = int(round(radius))
+    return _albu(A.Defocus(radius=(r, r), alias_blur=(0.1, 0.2), p=1.0), img, rng)
+
+
+@register("jpeg", quality=(30.0, 95.0))
+def jpeg(img, rng, quality):
+    """JPEG compression at `quality`."""
+    q = int(quality)
+    return _albu(A.ImageCompression(quality_range=(q, q), p=1.0), img, rng)
+
+
+# --- presets and application ------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    recipe: str
+    p: float = 1.0
+    ranges: dict[str, Range] = field(default_factory=dict)  # overrides of the recipe's ranges
+
+
+PRESETS: dict[str, list[Step]] = {
+    "identity": [],
+    "day": [
+        Step("exposure", 1.0, {"ev": (-0.4, 0.4)}),
+        Step("white_balance", 0.7, {"kelvin": (4800, 6500), "strength": (0.3, 0.7)}),
+        Step("gamma", 0.5, {"gamma": (0.85, 1.15)}),
+        Step("sun_patch", 0.25),
+        Step("shadow", 0.25, {"darkness": (0.2, 0.6)}),
+        Step("sensor_noise", 0.5, {"sigma": (0.003, 0.015)}),
+        Step("jpeg", 0.3, {"quality": (60, 95)}),
+    ],
+    "dusk": [
+        Step("exposure", 1.0, {"ev": (-1.5, -0.5)}),
+        Step("white_balance", 1.0, {"kelvin": (3200, 4800), "strength": (0.5, 0.9)}),
+        Step("lamp", 0.4, {"ambient": (0.3, 0.7), "power": (0.3, 1.5)}),
+        Step("low_light", 1.0, {"scale": (0.25, 0.6)}),
+        Step("shadow", 0.2, {"softness": (0.03, 0.08)}),
+        Step("jpeg", 0.3, {"quality": (50, 90)}),
+    ],
+    "night_lamp": [
+        Step("white_balance", 1.0, {"kelvin": (2500, 3500), "strength": (0.6, 1.0)}),
+        Step("lamp", 1.0),
+        Step("low_light", 1.0, {"scale": (0.03, 0.25)}),
+        Step("glare", 0.2, {"intensity": (0.2, 0.6)}),
+        Step("motion_blur", 0.2, {"length": (3, 9)}),
+        Step("jpeg", 0.4, {"quality": (40, 90)}),
+    ],
+    "night_ir": [
+        Step("ir_night", 1.0),
+        Step("motion_blur", 0.15, {"length": (3, 7)}),
+        Step("defocus", 0.15, {"radius": (1, 2)}),
+        Step("jpeg", 0.4, {"quality": (40, 90)}),
+    ],
+    "glare": [
+        Step("exposure", 1.0, {"ev": (0.0, 1.0)}),
+        Step("overexposed_window", 0.7),
+        Step("sun_patch", 0.6),
+        Step("glare", 1.0),
+        Step("jpeg", 0.3, {"quality": (50, 95)}),
+    ],
+    "blur": [Step("motion_blur", 0.6), Step("defocus", 0.6)],
+}
+
+
+def sample_params(name: str, rng: np.random.Generator, overrides: dict[str, Range] | None = None) -> dict:
+    """Draw each parameter of recipe `name` from its range (overrides must lie inside it)."""
+    if name not in RECIPES:
+        raise KeyError(f"unknown photometric recipe {name!r}; known: {sorted(RECIPES)}")
+    ranges = dict(RECIPES[name].ranges)
+    for k, (lo, hi) in (overrides or {}).items():
+        if k not in ranges:
+            raise KeyError(f"recipe {name!r} has no parameter {k!r}; it has {sorted(ranges)}")
+        base = ranges[k]
+        if lo > hi or lo < base[0] - 1e-9 or hi > base[1] + 1e-9:
+            raise ValueError(f"recipe {name!r}: range {k}={lo, hi} leaves the documented range {base}")
+        ranges[k] = (lo, hi)
+    return {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in ranges.items()}
+
+
+def apply_recipe(name, img, rng, overrides=None, params=None):
+    """Apply one recipe; returns (image, the parameters used)."""
+    params = params if params is not None else sample_params(name, rng, overrides)
+    out = RECIPES[name].fn(img, rng, **params)
+    return np.clip(out, 0, 1).astype(np.float32, copy=False), params
+
+
+def apply_preset(preset: str | list[Step], img: np.ndarray, rng: np.random.Generator):
+    """Run a preset's steps (each with its probability). img: HxWx3 float32 [0,1] or uint8.
+
+    Returns (image float32 [0,1], list of {"recipe": name, "params": {...}} actually applied).
+    """
+    steps = PRESETS[preset] if isinstance(preset, str) else preset
+    if isinstance(preset, str) and preset not in PRESETS:
+        raise KeyError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}")
+    out = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
+    applied = []
+    for step in steps:
+        if rng.random() >= step.p:
+            continue
+        out, params = apply_recipe(step.recipe, out, rng, step.ranges)
+        applied.append({"recipe": step.recipe, "params": params})
+    return out, applied
+
+
+def parse_steps(spec: list[dict]) -> list[Step]:
+    """Steps from YAML: [{recipe: lamp, p: 0.5, ranges: {power: [1, 2]}}, ...]."""
+    return [Step(s["recipe"], float(s.get("p", 1.0)), {k: tuple(v) for k, v in s.get("ranges", {}).items()}) for s in spec]
