@@ -1,0 +1,109 @@
+"""Typed configurations of the three evaluation jobs (what the CLI resolves and saves)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from eval.errors import EvalError
+from runtime.io import atomic_write
+
+
+@dataclass
+class MatchingConfig:
+    data: str
+    methods: list[str]
+    out: Path
+    max_keypoints: int = 1024
+    resize: int = 640
+    threads: int = 1
+    cache_dir: Path | None = None
+    overwrite: bool = False
+    recompute: bool = False
+    webcam_homography: bool = False
+    webcam_buckets: str = "brightness"
+    seed: int = 0
+    wxbs_categories: list[str] | None = None
+    h_threshold: float = 3.0
+    f_threshold: float = 1.0
+    visualize: int = 3
+
+
+@dataclass
+class PlacesConfig:
+    data: str
+    methods: list[str]
+    out: Path
+    resize: int = 640
+    max_keypoints: int = 1024
+    threads: int = 1
+    cache_dir: Path | None = None
+    overwrite: bool = False
+    recompute: bool = False
+    nordland_split: str = "last3rd"
+    nordland_tolerance: int = 2
+
+
+@dataclass
+class SpeedConfig:
+    methods: list[str]
+    out: Path
+    size: str = "480x640"
+    threads: int = 1
+    max_keypoints: int = 1024
+    image: Path | None = None
+    warmup: int = 5
+    runs: int = 20
+
+
+def config_dict(config) -> dict:
+    """Plain YAML-able dict of a config (paths as strings)."""
+
+    def plain(v):
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return {k: plain(v) for k, v in asdict(config).items()}
+
+
+def prepare_out(out: Path, config, task: str) -> Path:
+    """Create DIR and save the resolved config as DIR/config.yaml. Refuses (EvalError) when DIR
+    already holds results of a different configuration, unless config.overwrite is set."""
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = {"task": task, **config_dict(config), "python": sys.version.split()[0]}
+    path = out / "config.yaml"
+    if path.is_file() and not getattr(config, "overwrite", False):
+        old = yaml.safe_load(path.read_text()) or {}
+        ignore = {"overwrite", "recompute", "python"}
+        if {k: v for k, v in old.items() if k not in ignore} != {
+            k: v for k, v in resolved.items() if k not in ignore
+        }:
+            raise EvalError(
+                f"{out} holds results of a different configuration ({path}); pass --overwrite true "
+                "or choose another --out"
+            )
+    atomic_write(path, yaml.safe_dump(resolved, sort_keys=False))
+    return path
+
+
+def set_threads(n: int) -> None:
+    """Limit OpenCV, torch, faiss and their OpenMP pools to n threads (for fair timings)."""
+    import cv2
+
+    cv2.setNumThreads(n)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(n)
+    if "faiss" in sys.modules:
+        import faiss
+
+        faiss.omp_set_num_threads(n)

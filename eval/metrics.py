@@ -1,0 +1,226 @@
+"""Pure metric functions (numpy in, numbers out). Estimators call OpenCV but keep no state.
+
+Conventions: points are float (N, 2) pixel coordinates (x, y); H maps image0 pixels to image1
+pixels; thresholds are inclusive (error <= t counts as correct).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+MMA_THRESHOLDS: tuple[int, ...] = tuple(range(1, 11))
+HA_THRESHOLDS: tuple[int, ...] = (1, 3, 5, 10)
+RECALL_KS: tuple[int, ...] = (1, 5, 10)
+
+
+# --------------------------------------------------------------------------------------- geometry
+def warp_points(points: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Apply a 3x3 homography to (N, 2) points; points mapped to infinity become inf."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    hom = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(H, np.float64).T
+    w = hom[:, 2:3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(np.abs(w) > 1e-12, hom[:, :2] / w, np.inf)
+    return out
+
+
+def reprojection_errors(pts0: np.ndarray, pts1: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Distance in image1 between H(pts0) and pts1, (N,)."""
+    if len(pts0) == 0:
+        return np.zeros(0)
+    return np.linalg.norm(warp_points(pts0, H) - np.asarray(pts1, np.float64), axis=1)
+
+
+def _inside(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape[:2]
+    x, y = points[:, 0], points[:, 1]
+    return (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
+
+
+# --------------------------------------------------------------------------------------- matching
+def matching_accuracy(errors: np.ndarray, thresholds: Sequence[float] = MMA_THRESHOLDS) -> np.ndarray:
+    """Share of matches with error <= t for each t (all zeros when there are no matches)."""
+    errors = np.asarray(errors, np.float64)
+    if errors.size == 0:
+        return np.zeros(len(thresholds))
+    return np.array([float(np.mean(errors <= t)) for t in thresholds])
+
+
+def repeatability(
+    kp0: np.ndarray,
+    kp1: np.ndarray,
+    H: np.ndarray,
+    shape0: tuple[int, int],
+    shape1: tuple[int, int],
+    threshold: float = 3.0,
+) -> float:
+    """Symmetric keypoint repeatability (SuperPoint protocol).
+
+    Only keypoints whose warp lands inside the other image count. A keypoint is repeated when a
+    keypoint of the other image lies within `threshold` px of its warp. Returns
+    (repeated0 + repeated1) / (visible0 + visible1), 0.0 when nothing is visible.
+    """
+    kp0 = np.asarray(kp0, np.float64).reshape(-1, 2)
+    kp1 = np.asarray(kp1, np.float64).reshape(-1, 2)
+    w0 = warp_points(kp0, H)
+    w1 = warp_points(kp1, np.linalg.inv(H))
+    vis0 = _inside(w0, shape1)
+    vis1 = _inside(w1, shape0)
+    n_vis = int(vis0.sum() + vis1.sum())
+    if n_vis == 0:
+        return 0.0
+    a, b = w0[vis0], kp1[vis1]  # both in image1 coordinates
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    d = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+    rep0 = int((d.min(axis=1) <= threshold).sum())
+    rep1 = int((d.min(axis=0) <= threshold).sum())
+    return (rep0 + rep1) / n_vis
+
+
+def estimate_homography(pts0: np.ndarray, pts1: np.ndarray, threshold: float = 3.0) -> np.ndarray | None:
+    """Robust homography with OpenCV USAC_MAGSAC (None with fewer than 4 matches or on failure)."""
+    if len(pts0) < 4:
+        return None
+    H, _ = cv2.findHomography(
+        np.asarray(pts0, np.float64),
+        np.asarray(pts1, np.float64),
+        cv2.USAC_MAGSAC,
+        threshold,
+        None,
+        10000,
+        0.9999,
+    )
+    if H is None or H.shape != (3, 3) or not np.all(np.isfinite(H)):
+        return None
+    return H
+
+
+def image_corners(width: int, height: int) -> np.ndarray:
+    """The 4 corner pixel centres (x, y) of a width x height image."""
+    return np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float64)
+
+
+def corner_error(H_est: np.ndarray | None, H_gt: np.ndarray, width: int, height: int) -> float:
+    """Mean distance between the image0 corners warped by H_est and by H_gt (inf without H_est)."""
+    if H_est is None:
+        return float("inf")
+    c = image_corners(width, height)
+    err = np.linalg.norm(warp_points(c, H_est) - warp_points(c, H_gt), axis=1)
+    return float(err.mean()) if np.all(np.isfinite(err)) else float("inf")
+
+
+def homography_accuracy(
+    corner_errors: Sequence[float], thresholds: Sequence[float] = HA_THRESHOLDS
+) -> np.ndarray:
+    """Share of pairs whose corner error is <= t, for each t (zeros for no pairs)."""
+    e = np.asarray(corner_errors, np.float64)
+    if e.size == 0:
+        return np.zeros(len(thresholds))
+    return np.array([float(np.mean(e <= t)) for t in thresholds])
+
+
+# --------------------------------------------------------------------------------------- epipolar
+def estimate_fundamental(pts0: np.ndarray, pts1: np.ndarray, threshold: float = 1.0) -> np.ndarray | None:
+    """Robust fundamental matrix with OpenCV USAC_MAGSAC (None with fewer than 8 matches/failure)."""
+    if len(pts0) < 8:
+        return None
+    F, _ = cv2.findFundamentalMat(
+        np.asarray(pts0, np.float64), np.asarray(pts1, np.float64), cv2.USAC_MAGSAC, threshold, 0.9999, 10000
+    )
+    if F is None or F.shape != (3, 3) or not np.all(np.isfinite(F)):
+        return None
+    return F
+
+
+def symmetric_epipolar_distance(F: np.ndarray, pts0: np.ndarray, pts1: np.ndarray) -> np.ndarray:
+    """sqrt of the symmetric epipolar distance (Hartley & Zisserman 11.10, as WxBS/kornia), pixels.
+
+    d^2 = (x1' F x0)^2 * (1 / ((F x0)_1^2 + (F x0)_2^2) + 1 / ((F^T x1)_1^2 + (F^T x1)_2^2)).
+    """
+    p0 = np.concatenate([np.asarray(pts0, np.float64), np.ones((len(pts0), 1))], axis=1)
+    p1 = np.concatenate([np.asarray(pts1, np.float64), np.ones((len(pts1), 1))], axis=1)
+    Fx0 = p0 @ F.T
+    Ftx1 = p1 @ F
+    num = np.sum(p1 * Fx0, axis=1) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d2 = num * (1.0 / (Fx0[:, 0] ** 2 + Fx0[:, 1] ** 2) + 1.0 / (Ftx1[:, 0] ** 2 + Ftx1[:, 1] ** 2))
+    return np.sqrt(np.nan_to_num(d2, nan=np.inf))
+
+
+def gt_share_within(F: np.ndarray | None, corrs: np.ndarray, threshold: float = 5.0) -> float:
+    """Share of ground-truth correspondences (x0 y0 x1 y1 rows) within threshold px of the
+    estimated epipolar geometry (0.0 without F)."""
+    if F is None or len(corrs) == 0:
+        return 0.0
+    d = symmetric_epipolar_distance(F, corrs[:, :2], corrs[:, 2:4])
+    return float(np.mean(d <= threshold))
+
+
+def gt_epipolar_error(F: np.ndarray | None, corrs: np.ndarray) -> float:
+    """Median symmetric epipolar distance (px) of the ground-truth correspondences (inf without F)."""
+    if F is None or len(corrs) == 0:
+        return float("inf")
+    return float(np.median(symmetric_epipolar_distance(F, corrs[:, :2], corrs[:, 2:4])))
+
+
+# ----------------------------------------------------------------------------------------- places
+def recall_at_k(
+    ranked: np.ndarray, positives: Sequence[set[int]], ks: Sequence[int] = RECALL_KS
+) -> dict[int, float]:
+    """Share of queries (those with at least one positive) with a positive among the top k.
+
+    ranked: (Q, K) database indices, best first; positives: per query, the set of correct indices.
+    """
+    ranked = np.asarray(ranked)
+    hits = np.array([[int(r) in pos for r in row] for row, pos in zip(ranked, positives, strict=True)], bool)
+    has_pos = np.array([len(p) > 0 for p in positives], bool)
+    out: dict[int, float] = {}
+    for k in ks:
+        if not has_pos.any():
+            out[k] = 0.0
+            continue
+        found = hits[:, :k].any(axis=1) if hits.size else np.zeros(len(positives), bool)
+        out[k] = float(found[has_pos].mean())
+    return out
+
+
+def pr_curve_top1(
+    scores: np.ndarray, correct: np.ndarray, has_positive: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall of accepting the top-1 match when its similarity >= a threshold.
+
+    Thresholds sweep the sorted scores (highest first); accepting a wrong top-1 is a false
+    positive (also for queries with no positive in the database); recall is over the queries
+    that have a positive. Returns (precision, recall), one entry per threshold.
+    """
+    scores = np.asarray(scores, np.float64)
+    order = np.argsort(-scores, kind="stable")
+    ok = (np.asarray(correct, bool) & np.asarray(has_positive, bool))[order]
+    n_pos = int(np.asarray(has_positive, bool).sum())
+    tp = np.cumsum(ok)
+    accepted = np.arange(1, len(ok) + 1)
+    precision = tp / accepted
+    recall = tp / n_pos if n_pos else np.zeros(len(ok))
+    return precision.astype(np.float64), recall.astype(np.float64)
+
+
+def auc_pr(precision: np.ndarray, recall: np.ndarray) -> float:
+    """Area under the PR curve as average precision: sum of (recall step) x precision."""
+    if len(recall) == 0:
+        return 0.0
+    steps = np.diff(np.concatenate([[0.0], np.asarray(recall, np.float64)]))
+    return float(np.sum(steps * np.asarray(precision, np.float64)))
+
+
+def recall_at_full_precision(precision: np.ndarray, recall: np.ndarray) -> float:
+    """Largest recall reached while precision is still exactly 1 (0.0 if the first is wrong)."""
+    precision = np.asarray(precision)
+    ok = precision >= 1.0 - 1e-12
+    if not ok.any() or not ok[0]:
+        return 0.0
+    last = int(np.argmin(ok)) - 1 if not ok.all() else len(ok) - 1
+    return float(np.asarray(recall)[last])

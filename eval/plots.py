@@ -1,0 +1,101 @@
+"""PNG figures: MMA vs threshold, precision-recall curves, matches drawn green/red."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from eval.data_matching import MatchPair
+from eval.metrics import MMA_THRESHOLDS
+from runtime.io import atomic_write, write_image
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80]
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _figure().close(fig)
+    return atomic_write(path, buf.getvalue())
+
+
+def plot_mma(path: Path, summary: dict) -> Path | None:
+    """MMA vs pixel threshold, one line per method; one panel for all pairs and one per bucket."""
+    if not any(e.get("MMA@1") is not None for e in summary.values()):
+        return None
+    plt = _figure()
+    panels = ["all"]
+    for e in summary.values():
+        panels += [b for b in e.get("buckets", {}) if b not in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        for m, e in summary.items():
+            entry = e if panel == "all" else e.get("buckets", {}).get(panel)
+            if not entry or entry.get("MMA@1") is None:
+                continue
+            ax.plot(MMA_THRESHOLDS, [entry[f"MMA@{t}"] for t in MMA_THRESHOLDS], marker="o", ms=3, label=m)
+        ax.set_title(f"{panel} pairs")
+        ax.set_xlabel("threshold [px]")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("MMA")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_pr(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """Top-1 precision-recall curve per method."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(4.5, 3.6))
+    for m, (precision, recall) in curves.items():
+        ax.plot(recall, precision, label=m)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def draw_matches(
+    path: Path,
+    pair: MatchPair,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    correct: np.ndarray,
+    title: str,
+    height: int = 360,
+) -> Path:
+    """Both images side by side (scaled to `height`), correct matches green, wrong ones red."""
+    im0, im1 = pair.image0.load(), pair.image1.load()
+    s0, s1 = height / im0.shape[0], height / im1.shape[0]
+    a = cv2.resize(im0, (round(im0.shape[1] * s0), height), interpolation=cv2.INTER_AREA)
+    b = cv2.resize(im1, (round(im1.shape[1] * s1), height), interpolation=cv2.INTER_AREA)
+    canvas = np.concatenate([a, b], axis=1).copy()
+    off = a.shape[1]
+    order = np.argsort(correct, kind="stable")  # red first, green on top
+    for i in order:
+        x0, y0 = p0[i] * s0
+        x1, y1 = p1[i] * s1
+        color = (0, 200, 0) if correct[i] else (230, 0, 0)
+        cv2.line(canvas, (int(x0), int(y0)), (int(x1 + off), int(y1)), color, 1, cv2.LINE_AA)
+    text = f"{title}: {int(np.sum(correct))}/{len(correct)} correct"
+    cv2.putText(canvas, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(canvas, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return write_image(path, canvas)

@@ -1,0 +1,147 @@
+"""`homeloc-evaluate speed`: median ms/frame after warm-up, model size, GMACs; and count_macs()."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from eval.config import SpeedConfig, prepare_out, set_threads
+from eval.errors import EvalError
+from eval.methods import create_method
+from runtime.io import read_image
+
+log = logging.getLogger(__name__)
+
+
+def count_macs(module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one forward pass on zeros of `input_shape`, counted with forward
+    hooks on Conv1d/2d/3d, ConvTranspose2d and Linear layers (pooling, normalisation,
+    activations and interpolation are not counted). Modules the forward does not call add 0."""
+    import torch
+    from torch import nn
+
+    total = 0
+
+    def conv_hook(mod, inputs, output):
+        nonlocal total
+        k = int(np.prod(mod.kernel_size))
+        total += int(output.numel()) * (mod.in_channels // mod.groups) * k
+
+    def deconv_hook(mod, inputs, output):
+        nonlocal total
+        k = int(np.prod(mod.kernel_size))
+        total += int(inputs[0].numel()) * (mod.out_channels // mod.groups) * k
+
+    def linear_hook(mod, inputs, output):
+        nonlocal total
+        total += int(output.numel()) * mod.in_features
+
+    handles = []
+    for m in module.modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            handles.append(m.register_forward_hook(deconv_hook))
+        elif isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    try:
+        param = next(module.parameters(), None)
+        x = torch.zeros(input_shape, dtype=param.dtype if param is not None else torch.float32)
+        with torch.inference_mode():
+            module(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """'480x640' -> (480, 640) as (height, width)."""
+    try:
+        h, w = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise EvalError(f"--size must look like HxW (e.g. 480x640), got {size!r}") from None
+    if h < 32 or w < 32:
+        raise EvalError(f"--size must be at least 32x32, got {size!r}")
+    return h, w
+
+
+def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A deterministic textured RGB test image (smoothed noise plus shapes), when none is given."""
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(
+        rng.uniform(0, 255, (height // 16 + 1, width // 16 + 1)).astype(np.float32), (width, height)
+    )
+    img = cv2.GaussianBlur(base + rng.normal(0, 12, (height, width)).astype(np.float32), (0, 0), 1.0)
+    for _ in range(40):
+        c = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        if rng.random() < 0.5:
+            cv2.circle(img, c, int(rng.integers(5, 40)), float(rng.integers(0, 255)), -1)
+        else:
+            d = (c[0] + int(rng.integers(10, 80)), c[1] + int(rng.integers(10, 80)))
+            cv2.rectangle(img, c, d, float(rng.integers(0, 255)), -1)
+    gray = np.clip(img, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+
+
+def median_ms(fn: Callable[[], object], warmup: int, runs: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000.0)
+    return float(statistics.median(times))
+
+
+def measure(method, image: np.ndarray, warmup: int, runs: int) -> dict:
+    """ms (full extract), ms_net (dense network only, for methods exposing net_input()/dense()),
+    size_mb (deployed model file), gmacs (torch `net` attribute), keypoints."""
+    out = {"ms": median_ms(lambda: method.extract(image), warmup, runs), "ms_net": None}
+    out["keypoints"] = float(len(method.extract(image)))
+    x = method.net_input(image) if hasattr(method, "net_input") and hasattr(method, "dense") else None
+    if x is not None:
+        out["ms_net"] = median_ms(lambda: method.dense(x), warmup, runs)
+    deployed = method.deployed_file(image) if hasattr(method, "deployed_file") else method.model_file
+    out["size_mb"] = Path(deployed).stat().st_size / 1e6 if deployed is not None else None
+    out["gmacs"] = (
+        count_macs(method.net, tuple(x.shape)) / 1e9 if x is not None and hasattr(method, "net") else None
+    )
+    return out
+
+
+def run_speed(config: SpeedConfig) -> Path:
+    """Time every method on one image of --size; writes DIR/summary.json and DIR/table.md."""
+    from eval import report
+
+    set_threads(config.threads)
+    h, w = parse_size(config.size)
+    out = Path(config.out)
+    prepare_out(out, config, "speed")
+    source = read_image(config.image) if config.image else synthetic_image(h, w)
+    image = cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA)
+    summary = {}
+    for spec in config.methods:
+        method = create_method(
+            spec, "local", max_keypoints=config.max_keypoints, resize=max(h, w), threads=config.threads
+        )
+        set_threads(config.threads)
+        log.info("timing %s at %dx%d", spec, h, w)
+        summary[spec] = measure(method, image, config.warmup, config.runs)
+    report.write_json(out / "summary.json", summary)
+    src = config.image if config.image else "a synthetic textured image"
+    title = f"Speed at {h}x{w}, {config.threads} thread(s), median of {config.runs} runs after {config.warmup} warm-up"
+    notes = [
+        f"input: {src}, resized to {w}x{h}; budget {config.max_keypoints} keypoints",
+        "ms/frame: the whole extract() (preprocessing, network, NMS/top-k, descriptors); ms net: the dense network alone",
+        "GMACs: conv/linear multiply-accumulates of the dense network (hook counter); size: weights file (ONNX file for *-onnx)",
+    ]
+    report.write_table(out / "table.md", report.speed_table(summary, title, notes))
+    return out
