@@ -80,14 +80,16 @@ class FolderSource(Source):
 
 
 class WebcamSource(Source):
-    """Static-camera timelapses: ROOT/<scene>/<images>; two captures of a scene are a real lighting
-    pair with identity geometry."""
+    """Static-camera timelapses: ROOT/<scene>/<images> (or ROOT/<images>, one scene); two captures
+    of a scene are a real lighting pair with identity geometry."""
 
     name = "webcam"
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        scenes = sorted(d for d in self.root.iterdir() if d.is_dir())
+        # A folder of images is one scene; a folder of folders holds several.
+        direct = [p for p in self.root.iterdir() if p.is_file()]
+        scenes = [self.root] if direct else sorted(d for d in self.root.iterdir() if d.is_dir())
         self.scenes = {d.name: list_images(d, recursive=False) for d in scenes}
         self.scenes = {k: v for k, v in self.scenes.items() if len(v) >= 2}
         if not self.scenes:

