@@ -71,13 +71,18 @@ def warp_image(img: np.ndarray, h_0to1: np.ndarray, out_shape: tuple[int, int]) 
 
 
 def valid_mask(h_0to1: np.ndarray, shape0: tuple[int, int], shape1: tuple[int, int]) -> np.ndarray:
-    """bool mask over image1: pixels whose preimage under H lies inside image0 (half-pixel margin)."""
-    ys, xs = np.mgrid[0 : shape1[0], 0 : shape1[1]].astype(np.float64)
-    pts = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
-    back = np.linalg.inv(h_0to1) @ pts
-    bx, by = back[0] / back[2], back[1] / back[2]
-    ok = (back[2] > 0) & (bx >= 0) & (bx <= shape0[1] - 1) & (by >= 0) & (by <= shape0[0] - 1)
-    return ok.reshape(shape1)
+    """bool mask over image1: pixels whose preimage under H lies inside image0, i.e. in
+    [0, W0-1] x [0, H0-1] (where bilinear interpolation reads only image0 pixels).
+
+    Computed separably (row and column terms broadcast), without a full coordinate grid."""
+    hi = np.linalg.inv(np.asarray(h_0to1, np.float64))
+    xs = np.arange(shape1[1], dtype=np.float64)
+    ys = np.arange(shape1[0], dtype=np.float64)[:, None]
+    z = hi[2, 0] * xs + (hi[2, 1] * ys + hi[2, 2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bx = (hi[0, 0] * xs + (hi[0, 1] * ys + hi[0, 2])) / z
+        by = (hi[1, 0] * xs + (hi[1, 1] * ys + hi[1, 2])) / z
+    return (z > 0) & (bx >= 0) & (bx <= shape0[1] - 1) & (by >= 0) & (by <= shape0[0] - 1)
 
 
 def warp_points(pts: np.ndarray, h: np.ndarray) -> np.ndarray:

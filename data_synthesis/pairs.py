@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from data_synthesis.geometry import HomographyConfig, sample_homography, valid_mask, warp_image
-from data_synthesis.photometric import PRESETS, apply_preset
+from data_synthesis.photometric import PRESETS, apply_preset, to_uint8
 from data_synthesis.scene_change import apply_scene_changes
 from data_synthesis.sources import SourceMix, SourceSample
 
@@ -114,13 +114,17 @@ def make_pair(sources: SourceMix, cfg: PairConfig, seed: int, index: int) -> Pai
     img1 = warp_image(base1, h_rand, size)
     h = h_rand @ h_base
     h = h / h[2, 2]
-    # A real second view only has content where its own crop saw the scene (HPatches borders).
-    v1 = valid_mask(h, size, size) & valid_mask(h_rand, size, size)
+    v1 = valid_mask(h, size, size)
+    if src.image1 is not None:  # a real second view only has content where its own crop saw the scene
+        v1 &= valid_mask(h_rand, size, size)
     v0 = valid_mask(np.linalg.inv(h), size, size)
     out0, rec0 = apply_preset(presets[0], base0, rng)
-    out1, rec1 = apply_preset(presets[1], img1, rng)
-    texture = sources.sample_single(rng).astype(np.float32) / 255.0 if cfg.scene_change.get("occluder", 0) else None
-    out1, change1, rec_scene = apply_scene_changes(out1, rng, cfg.scene_change, texture)
+    # Scene changes happen in the scene, before the light and the camera: an occluder at night is
+    # lit like the rest of image1. Its texture is cut from another source image, drawn only if used.
+    texture = (lambda: sources.sample_single(rng)) if cfg.scene_change.get("occluder", 0) else None
+    img1f = img1.astype(np.float32) * np.float32(1 / 255)
+    img1f, change1, rec_scene = apply_scene_changes(img1f, rng, cfg.scene_change, texture)
+    out1, rec1 = apply_preset(presets[1], img1f, rng)
     meta = {
         "seed": int(seed),
         "index": int(index),
@@ -131,5 +135,4 @@ def make_pair(sources: SourceMix, cfg: PairConfig, seed: int, index: int) -> Pai
         "photometric1": rec1,
         "scene_change": rec_scene,
     }
-    to_u8 = lambda x: (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)  # noqa: E731
-    return PairSample(to_u8(out0), to_u8(out1), h, v1, v0, change1 & v1, meta)
+    return PairSample(to_uint8(out0), to_uint8(out1), h, v1, v0, change1 & v1, meta)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import albumentations as A
 import cv2
@@ -47,14 +48,44 @@ def to_srgb(lin: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(lin, 0, 1), dtype=np.float32)
 
 
+def relight(img: np.ndarray, gain) -> np.ndarray:
+    """to_srgb(to_linear(img) * gain) for a gain >= 0 (scalar, per-channel, HxW or HxWxC), in one
+    pass: with a gamma of 2 that is exactly img * sqrt(gain), clipped to [0, 1]."""
+    g = np.sqrt(np.asarray(gain, np.float32))
+    if g.ndim == 2:
+        g = g[..., None]
+    return np.clip(np.clip(img, 0, 1, dtype=np.float32) * g, 0, 1)
+
+
 def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
 def _grid(shape):
-    h, w = shape[:2]
+    """Normalised pixel coordinates (xs, ys), each HxW float32 in [0, 1] (cached, read-only)."""
+    return _grid_cached(int(shape[0]), int(shape[1]))
+
+
+@lru_cache(maxsize=8)
+def _grid_cached(h: int, w: int):
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return xs / max(w - 1, 1), ys / max(h - 1, 1)
+    xs, ys = xs / max(w - 1, 1), ys / max(h - 1, 1)
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
+
+
+def standard_normal(rng: np.random.Generator, shape) -> np.ndarray:
+    """float32 N(0, 1) noise of `shape`, drawn by OpenCV's generator seeded from `rng`: 3x faster
+    than numpy's and still reproducible from the sample's rng (OpenCV's generator is per thread)."""
+    out = np.empty(int(np.prod(shape)), np.float32)
+    cv2.setRNGSeed(_seed(rng))
+    cv2.randn(out, 0.0, 1.0)
+    return out.reshape(shape)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8 (rounded, saturated); 40x faster than numpy's clip/astype chain."""
+    return cv2.convertScaleAbs(np.clip(img, 0, 1, dtype=np.float32), alpha=255.0)
 
 
 # --- global tone and colour -------------------------------------------------------------------
@@ -63,7 +94,7 @@ def _grid(shape):
 @register("exposure", ev=(-3.0, 1.5))
 def exposure(img, rng, ev):
     """Exposure change of `ev` stops in linear light (clips like a sensor)."""
-    return to_srgb(to_linear(img) * 2.0**ev)
+    return relight(img, 2.0**ev)
 
 
 @register("gamma", gamma=(0.7, 1.4))
@@ -78,7 +109,7 @@ def white_balance(img, rng, kelvin, strength):
     balanced for daylight; `strength` < 1 models partial auto-white-balance correction."""
     gains = _kelvin_rgb(kelvin) / _kelvin_rgb(6500.0)
     gains = 1.0 + strength * (gains / gains.mean() - 1.0)
-    return to_srgb(to_linear(img) * gains.astype(np.float32))
+    return relight(img, gains)
 
 
 def _kelvin_rgb(k: float) -> np.ndarray:
@@ -120,14 +151,14 @@ def _shot_and_read_noise(mean_e: np.ndarray, read_noise: float, rng: np.random.G
     """Poisson-Gaussian noise in electrons, with the usual heteroscedastic Gaussian approximation of
     the Poisson term (variance = mean): one normal draw instead of a Poisson one, 10x faster."""
     mean_e = np.clip(mean_e, 0, None, dtype=np.float32)
-    sigma = np.sqrt(mean_e + read_noise**2)
-    return mean_e + sigma * rng.standard_normal(mean_e.shape, dtype=np.float32)
+    sigma = np.sqrt(mean_e + np.float32(read_noise**2))
+    return mean_e + sigma * standard_normal(rng, mean_e.shape)
 
 
 @register("sensor_noise", sigma=(0.002, 0.05))
 def sensor_noise(img, rng, sigma):
     """Additive Gaussian noise (signal-independent, e.g. a daytime camera's read noise)."""
-    return np.clip(img + sigma * rng.standard_normal(img.shape, dtype=np.float32), 0, 1)
+    return np.clip(img + np.float32(sigma) * standard_normal(rng, img.shape), 0, 1)
 
 
 # --- spatially varying light ------------------------------------------------------------------
@@ -153,7 +184,7 @@ def lamp(img, rng, count, power, falloff, ambient, kelvin):
         d2 = ((xs - cx) * aspect) ** 2 + (ys - cy) ** 2
         light += power * falloff**2 / (d2 + falloff**2)
     colour = _kelvin_rgb(kelvin) / _kelvin_rgb(kelvin).max()
-    return to_srgb(to_linear(img) * light[..., None] * colour.astype(np.float32))
+    return relight(img, light[..., None] * colour.astype(np.float32))
 
 
 @register("shadow", count=(1.0, 2.99), darkness=(0.2, 0.85), softness=(0.0, 0.08))
@@ -172,7 +203,7 @@ def shadow(img, rng, count, darkness, softness):
     k = int(softness * min(h, w)) * 2 + 1
     if k > 1:
         mask = cv2.GaussianBlur(mask, (k, k), 0)
-    return to_srgb(to_linear(img) * (1 - darkness * mask[..., None]))
+    return relight(img, 1 - darkness * mask)
 
 
 @register("sun_patch", intensity=(0.5, 2.5), size=(0.15, 0.5), softness=(0.005, 0.03))
@@ -190,7 +221,7 @@ def sun_patch(img, rng, intensity, size, softness):
     cv2.fillPoly(mask, [poly], 1.0)
     k = int(softness * min(h, w)) * 2 + 1
     mask = cv2.GaussianBlur(mask, (k, k), 0)
-    return to_srgb(to_linear(img) * (1 + intensity * mask[..., None]))
+    return relight(img, 1 + intensity * mask)
 
 
 @register("glare", intensity=(0.1, 1.0), radius=(0.1, 0.4), streaks=(0.0, 1.0))
@@ -252,9 +283,8 @@ def ir_night(img, rng, hotspot, vignette, scale, full_well, read_noise):
 
 
 def _albu(transform, img, rng):
-    u8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-    out = A.Compose([transform], seed=_seed(rng))(image=u8)["image"]
-    return out.astype(np.float32) / 255.0
+    out = A.Compose([transform], seed=_seed(rng))(image=to_uint8(img))["image"]
+    return out.astype(np.float32) * np.float32(1 / 255)
 
 
 @register("motion_blur", length=(3.0, 15.0))
@@ -359,9 +389,9 @@ def apply_preset(preset: str | list[Step], img: np.ndarray, rng: np.random.Gener
 
     Returns (image float32 [0,1], list of {"recipe": name, "params": {...}} actually applied).
     """
-    steps = PRESETS[preset] if isinstance(preset, str) else preset
     if isinstance(preset, str) and preset not in PRESETS:
         raise KeyError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}")
+    steps = PRESETS[preset] if isinstance(preset, str) else preset
     out = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
     applied = []
     for step in steps:

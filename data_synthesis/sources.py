@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.io import ImageReadError, list_images, read_image
+from runtime.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
 
 MAX_SIDE = 640  # sources are decoded once and cached at this size: synthesis works at <= 640 px
 
@@ -88,7 +88,7 @@ class WebcamSource(Source):
     def __init__(self, root: str | Path):
         self.root = Path(root)
         # A folder of images is one scene; a folder of folders holds several.
-        direct = [p for p in self.root.iterdir() if p.is_file()]
+        direct = [p for p in self.root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
         scenes = [self.root] if direct else sorted(d for d in self.root.iterdir() if d.is_dir())
         self.scenes = {d.name: list_images(d, recursive=False) for d in scenes}
         self.scenes = {k: v for k, v in self.scenes.items() if len(v) >= 2}

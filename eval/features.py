@@ -46,10 +46,10 @@ class Features:
         return cls(np.zeros((0, 2), np.float32), np.zeros(0, np.float32), np.zeros((0, dim), dtype))
 
     def top_k(self, k: int) -> Features:
-        """The k highest-scoring features (stable order: score descending, then index)."""
-        if k <= 0 or len(self) <= k:
-            return self
-        order = np.argsort(-self.scores, kind="stable")[:k]
+        """The k highest-scoring features (all when k <= 0), ordered by score descending (stable)."""
+        order = np.argsort(-self.scores, kind="stable")
+        if k > 0:
+            order = order[:k]
         return Features(self.keypoints[order], self.scores[order], self.descriptors[order])
 
     def rescaled(self, sx: float, sy: float) -> Features:
