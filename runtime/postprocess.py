@@ -1,0 +1,227 @@
+"""Sparse keypoint post-processing in numpy/OpenCV: the torch-free twin of ``models.postprocess``.
+
+Takes the ONNX outputs of a ``KeypointNet`` dense core (``logits`` B|1 x 65 x H/8 x W/8 float32,
+``descriptors`` B|1 x D x H/8 x W/8 float32) and returns the same keypoints as the torch path
+(tested: same keypoints within 1e-3 px, same order except near-ties, descriptor cosine > 0.999).
+
+Conventions (shared with ``models.postprocess``): keypoints are ``(x, y)`` float32 pixel
+coordinates of the original image, x right, y down, pixel centres at integer coordinates (OpenCV);
+scores are heatmap probabilities in (0, 1]; keypoints are sorted by decreasing score, ties in
+raster order (row, then column).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+CELL = 8
+MAX_KEYPOINTS = 1024
+NMS_RADIUS = 4
+THRESHOLD = 0.005  # heatmap probability; SuperPoint's evaluation threshold, keeps textureless walls empty
+BORDER = 4
+REFINE_RADIUS = 2  # 5x5 soft-argmax window; keep <= NMS_RADIUS so no other peak falls inside
+
+
+class Features(NamedTuple):
+    """Sparse features of one image (numpy arrays)."""
+
+    keypoints: np.ndarray  # N x 2 float32 (x, y)
+    scores: np.ndarray  # N float32, decreasing
+    descriptors: np.ndarray  # N x D float32, unit L2 norm
+
+
+def prepare_image(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Gray float32 network input padded to multiples of 8, and the original (height, width).
+
+    Args:
+        image: H x W or H x W x 1 gray, or H x W x 3 RGB; uint8 (0..255) or float32 in [0, 1].
+
+    Returns:
+        (1 x 1 x H' x W' float32 in [0, 1], (H, W)); H', W' are H, W rounded up to multiples
+        of 8, padded on the bottom/right by edge replication (coordinates are unchanged).
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"image must be HxW gray or HxWx3 RGB, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"image is empty (shape {image.shape})")
+    if image.dtype == np.uint8:
+        gray = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+        gray = gray.astype(np.float32) * np.float32(1.0 / 255.0)
+    elif image.dtype == np.float32:
+        gray = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+        if not np.isfinite(gray).all() or gray.min() < 0.0 or gray.max() > 1.0:
+            raise ValueError("float32 images must hold finite values in [0, 1]")
+    else:
+        raise ValueError(f"image dtype must be uint8 or float32 in [0, 1], got {image.dtype}")
+    h, w = gray.shape
+    ph, pw = -h % CELL, -w % CELL
+    if ph or pw:
+        gray = cv2.copyMakeBorder(np.ascontiguousarray(gray), 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(gray, dtype=np.float32)[None, None], (h, w)
+
+
+def heatmap_from_logits(logits: np.ndarray) -> np.ndarray:
+    """Per-pixel keypoint probability: softmax over the 65 channels, dustbin dropped, depth-to-space.
+
+    ``B x 65 x h x w`` -> ``B x 8h x 8w`` float32 (``65 x h x w`` -> ``8h x 8w``).
+    """
+    single = logits.ndim == 3
+    x = _check_logits(logits[None] if single else logits)
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    p = e[:, :-1] / e.sum(axis=1, keepdims=True)
+    b, _, h, w = p.shape
+    heat = p.reshape(b, CELL, CELL, h, w).transpose(0, 3, 1, 4, 2).reshape(b, h * CELL, w * CELL)
+    heat = np.ascontiguousarray(heat, dtype=np.float32)
+    return heat[0] if single else heat
+
+
+def nms(heatmap: np.ndarray, radius: int) -> np.ndarray:
+    """Max-pool non-maximum suppression: zero every value that is not the maximum of its
+    ``(2*radius+1)^2`` neighbourhood (plateaus of equal maxima all survive). H x W or B x H x W."""
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    heat = np.asarray(heatmap, dtype=np.float32)
+    if radius == 0:
+        return heat.copy()
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    if heat.ndim == 2:
+        mx = cv2.dilate(heat, kernel)
+    else:
+        mx = np.stack([cv2.dilate(np.ascontiguousarray(h), kernel) for h in heat])
+    return np.where(heat == mx, heat, np.float32(0.0))
+
+
+def remove_borders(heatmap: np.ndarray, border: int, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Zero everything closer than ``border`` pixels to the edge of the valid image region.
+
+    ``image_size=(h, w)`` is the unpadded size (the padded area is zeroed too); default: the
+    heatmap's own size. H x W or B x H x W.
+    """
+    if border < 0:
+        raise ValueError(f"border must be >= 0, got {border}")
+    h, w = heatmap.shape[-2:] if image_size is None else image_size
+    out = np.zeros_like(heatmap)
+    out[..., border : max(h - border, border), border : max(w - border, border)] = heatmap[
+        ..., border : max(h - border, border), border : max(w - border, border)
+    ]
+    return out
+
+
+def topk_keypoints(
+    heatmap: np.ndarray, k: int | None, threshold: float = 0.0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Keypoints with score > threshold, best first (ties in raster order), at most ``k``.
+
+    Returns one ``(keypoints N x 2 float32 (x, y), scores N float32)`` per heatmap
+    (H x W counts as a batch of one).
+    """
+    heat = heatmap[None] if heatmap.ndim == 2 else heatmap
+    out = []
+    for h in heat:
+        flat = h.ravel()
+        idx = np.flatnonzero(flat > threshold)
+        order = np.argsort(-flat[idx], kind="stable")
+        if k is not None:
+            order = order[:k]
+        idx = idx[order]
+        xy = np.stack([idx % h.shape[1], idx // h.shape[1]], axis=-1).astype(np.float32)
+        out.append((xy, flat[idx].astype(np.float32)))
+    return out
+
+
+def subpixel_refine(heatmap: np.ndarray, keypoints: np.ndarray, radius: int = REFINE_RADIUS) -> np.ndarray:
+    """Soft-argmax refinement: each keypoint moves to the probability-weighted centroid of the
+    heatmap in the ``(2*radius+1)^2`` window around its pixel (outside the image counts as 0).
+
+    heatmap H x W (before NMS), keypoints N x 2 (x, y) -> N x 2 float32.
+    """
+    kp = np.asarray(keypoints, dtype=np.float32).reshape(-1, 2)
+    if radius <= 0 or len(kp) == 0:
+        return kp.copy()
+    padded = np.pad(np.asarray(heatmap, np.float32), radius)
+    ix = np.rint(kp[:, 0]).astype(np.int64)
+    iy = np.rint(kp[:, 1]).astype(np.int64)
+    d = np.arange(-radius, radius + 1)
+    dy, dx = np.meshgrid(d, d, indexing="ij")
+    dy, dx = dy.ravel(), dx.ravel()
+    win = padded[iy[:, None] + radius + dy, ix[:, None] + radius + dx].clip(min=0)  # N x (2r+1)^2
+    total = win.sum(axis=1)
+    safe = np.where(total > 0, total, 1).astype(np.float32)
+    off_x = (win * dx.astype(np.float32)).sum(axis=1) / safe
+    off_y = (win * dy.astype(np.float32)).sum(axis=1) / safe
+    return np.stack([ix + off_x, iy + off_y], axis=-1).astype(np.float32)
+
+
+def sample_descriptors(descriptors: np.ndarray, keypoints: np.ndarray, cell: int = CELL) -> np.ndarray:
+    """Bilinear descriptor at each keypoint, re-normalised.
+
+    descriptors D x h x w (or 1 x D x h x w) whose cell (i, j) describes pixel
+    ``(cell*j + (cell-1)/2, cell*i + (cell-1)/2)``; keypoints N x 2 (x, y) -> N x D float32.
+    Outside the cell-centre grid the nearest edge value is used (grid_sample "border").
+    """
+    desc = descriptors[0] if descriptors.ndim == 4 else descriptors
+    if desc.ndim != 3 or (descriptors.ndim == 4 and descriptors.shape[0] != 1):
+        raise ValueError(f"descriptors must be D x h x w or 1 x D x h x w, got {descriptors.shape}")
+    kp = np.asarray(keypoints, dtype=np.float32).reshape(-1, 2)
+    dim, h, w = desc.shape
+    if len(kp) == 0:
+        return np.zeros((0, dim), np.float32)
+    half = (cell - 1) / 2.0
+    u = np.clip((kp[:, 0] - half) / cell, 0, w - 1)
+    v = np.clip((kp[:, 1] - half) / cell, 0, h - 1)
+    u0 = np.floor(u).astype(np.int64)
+    v0 = np.floor(v).astype(np.int64)
+    u1 = np.minimum(u0 + 1, w - 1)
+    v1 = np.minimum(v0 + 1, h - 1)
+    au = (u - u0).astype(np.float32)[:, None]
+    av = (v - v0).astype(np.float32)[:, None]
+    d = desc.astype(np.float32, copy=False)
+    out = (
+        d[:, v0, u0].T * (1 - au) * (1 - av)
+        + d[:, v0, u1].T * au * (1 - av)
+        + d[:, v1, u0].T * (1 - au) * av
+        + d[:, v1, u1].T * au * av
+    )
+    norm = np.linalg.norm(out, axis=1, keepdims=True)
+    return (out / np.maximum(norm, 1e-12)).astype(np.float32)
+
+
+def postprocess(
+    logits: np.ndarray,
+    descriptors: np.ndarray,
+    image_size: tuple[int, int] | None = None,
+    max_keypoints: int | None = MAX_KEYPOINTS,
+    nms_radius: int = NMS_RADIUS,
+    threshold: float = THRESHOLD,
+    border: int = BORDER,
+    refine_radius: int = REFINE_RADIUS,
+) -> Features:
+    """The whole sparse step for one image: heatmap, NMS, borders, top-k, refinement, sampling.
+
+    Args:
+        logits: 1 x 65 x h x w (or 65 x h x w) float32 detector logits.
+        descriptors: 1 x D x h x w (or D x h x w) float32 dense descriptors.
+        image_size: (H, W) of the original, unpadded image; default 8h x 8w.
+    """
+    heat = heatmap_from_logits(logits[0] if logits.ndim == 4 else logits)
+    peaks = remove_borders(nms(heat, nms_radius), border, image_size)
+    kp, scores = topk_keypoints(peaks, max_keypoints, threshold)[0]
+    kp = subpixel_refine(heat, kp, refine_radius)
+    return Features(kp, scores, sample_descriptors(descriptors, kp))
+
+
+def _check_logits(logits: np.ndarray) -> np.ndarray:
+    if not isinstance(logits, np.ndarray) or logits.ndim != 4 or logits.shape[1] != CELL * CELL + 1:
+        shape = getattr(logits, "shape", None)
+        raise ValueError(f"logits must be B x {CELL * CELL + 1} x h x w, got {shape}")
+    if not np.issubdtype(logits.dtype, np.floating):
+        raise ValueError(f"logits must be floating point, got {logits.dtype}")
+    return logits.astype(np.float32, copy=False)
