@@ -251,6 +251,18 @@ class KeypointNet(nn.Module):
         """
         if not _exporting():
             check_image(image)
+        x, fine = self.encode(image)
+        det = self.detector(x)
+        if fine is not None:
+            det = torch.cat([det, fine], dim=1)
+        logits = self.detector_out(det)
+        desc = self.descriptor_out(self.descriptor(x))
+        desc = F.normalize(desc, p=2.0, dim=1, eps=1e-6)
+        return logits, desc
+
+    def encode(self, image: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Shared trunk: fused 1/8 features (B x C x H/8 x W/8) and the optional 1/4 -> 1/8 fine
+        features for the detector. The place network can pool the first (one forward, two uses)."""
         x = (image - self.INPUT_MEAN) * (1.0 / self.INPUT_STD)
         fine = None
         for i, stage in enumerate(self.stages):
@@ -265,14 +277,7 @@ class KeypointNet(nn.Module):
                     lateral(y), size=x.shape[-2:], mode="bilinear", align_corners=False
                 )
             x = feats
-        x = self.fuse(x)
-        det = self.detector(x)
-        if fine is not None:
-            det = torch.cat([det, fine], dim=1)
-        logits = self.detector_out(det)
-        desc = self.descriptor_out(self.descriptor(x))
-        desc = F.normalize(desc, p=2.0, dim=1, eps=1e-6)
-        return logits, desc
+        return self.fuse(x), fine
 
     # ------------------------------------------------------------------ checkpoints
     @property

@@ -1,0 +1,124 @@
+"""LightningModule training the global place descriptor (metric learning, faiss hard negatives)."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from models.places import PlaceNet
+from train.place_losses import LOSSES, pair_masks
+
+log = logging.getLogger(__name__)
+
+
+class PlaceSystem(L.LightningModule):
+    """Owns loss, optimiser and recall validation of a `models.places.PlaceNet`.
+
+    loss: multi_similarity | triplet | contrastive. tolerance: neighbouring route positions of
+    the same domain that are neither positives nor negatives (Nordland frames are 10 apart)."""
+
+    def __init__(self, backbone: str = "mobilenetv3_small", head: str = "netvlad", clusters: int = 32,
+                 reduce_dim: int = 64, out_dim: int | None = 256, loss: str = "multi_similarity",
+                 tolerance: int = 2, lr: float = 1e-3, weight_decay: float = 1e-4, warmup_steps: int = 100,
+                 init_checkpoint: str | None = None, init_cluster_images: int = 256, eval_batch: int = 128):
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose {sorted(LOSSES)}")
+        self.save_hyperparameters()
+        self.model = PlaceNet(backbone, head, clusters, reduce_dim, out_dim)
+        self._initialised = False
+        if init_checkpoint:
+            self.model.load_state_dict(PlaceNet.from_checkpoint(init_checkpoint).state_dict())
+            self._initialised = True
+
+    def forward(self, images):
+        return self.model(images)
+
+    @torch.no_grad()
+    def describe(self, images: torch.Tensor) -> torch.Tensor:
+        was = self.model.training
+        self.model.eval()
+        out = torch.cat([self.model(images[i : i + self.hparams.eval_batch].to(self.device))
+                         for i in range(0, len(images), self.hparams.eval_batch)])
+        self.model.train(was)
+        return out.cpu()
+
+    def on_fit_start(self):
+        if self._initialised or self.trainer.ckpt_path:
+            return
+        # NetVLAD centres from k-means over local features of training images (random trunk).
+        dm = self.trainer.datamodule
+        refs, _ = dm.mining_views()
+        idx = torch.randperm(len(refs), generator=torch.Generator().manual_seed(0))[: self.hparams.init_cluster_images]
+        self.model.eval()
+        self.model.init_clusters(refs[idx].to(self.device))
+        self.model.train()
+        self._initialised = True
+
+    def training_step(self, batch, batch_idx):
+        emb = self.model(batch["images"])
+        pos, neg = pair_masks(batch["labels"], batch["domains"], self.hparams.tolerance)
+        loss = LOSSES[self.hparams.loss](emb, pos, neg)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(emb))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        from eval.metrics import recall_at_k
+
+        for rs in self.trainer.datamodule.val_sets:
+            db, q = self.describe(rs.database), self.describe(rs.queries)
+            ranked = np.argsort(-(q @ db.t()).numpy(), axis=1)[:, :10]
+            r = recall_at_k(ranked, rs.positives, (1, 5))
+            self.log(f"val_{rs.name}/R@1", float(r[1]), prog_bar=True, batch_size=1)
+            self.log(f"val_{rs.name}/R@5", float(r[5]), batch_size=1)
+
+    test_step = validation_step
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warm = min(self.hparams.warmup_steps, total // 10 + 1)
+
+        def schedule(step):
+            if step < warm:
+                return (step + 1) / warm
+            t = min((step - warm) / max(total - warm, 1), 1.0)
+            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
+
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"}}
+
+
+class HardNegativeMiner(Callback):
+    """Every `every_n_epochs`, describe all training places and give the batch sampler, for each
+    place, the `k` nearest other places (faiss, other-condition view vs reference view) that are
+    true negatives: the confusions the model currently makes (perceptual aliasing)."""
+
+    def __init__(self, every_n_epochs: int = 1, k: int = 10):
+        self.every, self.k = every_n_epochs, k
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch % self.every:
+            return
+        import faiss
+
+        dm = trainer.datamodule
+        refs, others = dm.mining_views()
+        db = pl_module.describe(refs).numpy().astype(np.float32)
+        q = pl_module.describe(others).numpy().astype(np.float32)
+        index = faiss.IndexFlatIP(db.shape[1])
+        index.add(db)
+        _, nn = index.search(q, self.k + 2 * pl_module.hparams.tolerance + 1)
+        hard = {}
+        tol = pl_module.hparams.tolerance
+        for i, row in enumerate(nn):
+            # ConcatDataset indices follow label order within each part: near indices = same stretch.
+            cands = [int(j) for j in row if abs(int(j) - i) > tol][: self.k]
+            if cands:
+                hard[i] = cands
+        dm.sampler.hard = hard
+        pl_module.log("train/mined_places", float(len(hard)))
