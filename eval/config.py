@@ -75,22 +75,24 @@ def config_dict(config) -> dict:
 
 
 def prepare_out(out: Path, config, task: str) -> Path:
-    """Create DIR and save the resolved config as DIR/config.yaml. Refuses (EvalError) when DIR
-    already holds results of a different configuration, unless config.overwrite is set."""
+    """Create DIR and save the resolved config as DIR/config.yaml (reusable as
+    `homeloc-evaluate TASK --config DIR/config.yaml`). Refuses (EvalError) when DIR already holds
+    results of a different configuration, unless config.overwrite is set."""
     out.mkdir(parents=True, exist_ok=True)
-    resolved = {"task": task, **config_dict(config), "python": sys.version.split()[0]}
+    resolved = config_dict(config)
     path = out / "config.yaml"
     if path.is_file() and not getattr(config, "overwrite", False):
         old = yaml.safe_load(path.read_text()) or {}
-        ignore = {"overwrite", "recompute", "python"}
+        ignore = {"overwrite", "recompute"}
         if {k: v for k, v in old.items() if k not in ignore} != {
             k: v for k, v in resolved.items() if k not in ignore
         }:
             raise EvalError(
-                f"{out} holds results of a different configuration ({path}); pass --overwrite true "
+                f"{out} holds results of a different configuration ({path}); pass --overwrite "
                 "or choose another --out"
             )
-    atomic_write(path, yaml.safe_dump(resolved, sort_keys=False))
+    header = f"# resolved configuration; rerun with: homeloc-evaluate {task} --config {path}\n"
+    atomic_write(path, header + yaml.safe_dump(resolved, sort_keys=False))
     return path
 
 
