@@ -177,6 +177,7 @@ def build_parser() -> ArgumentParser:
     )
     s.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs")
     s.add_argument("--runs", type=int, default=20, help="timed runs (the median is reported)")
+    _flag(s, "--overwrite", "replace results of a different configuration in OUT (otherwise refused)")
     sub.add_subcommand("speed", s, help="runtime: ms/frame, size_mb, gmacs")
     return parser
 

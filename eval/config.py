@@ -57,6 +57,7 @@ class SpeedConfig:
     image: Path | None = None
     warmup: int = 5
     runs: int = 20
+    overwrite: bool = False
 
 
 def config_dict(config) -> dict:

@@ -90,31 +90,46 @@ def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
 
 
-def median_ms(fn: Callable[[], object], warmup: int, runs: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
+def interleaved_median_ms(fns: dict[str, Callable[[], object]], warmup: int, runs: int) -> dict[str, float]:
+    """Median ms of each callable, timed round-robin (run r of every method, then run r + 1), so
+    background load on a shared machine affects all methods alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000.0)
-    return float(statistics.median(times))
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t) * 1000.0)
+    return {k: float(statistics.median(v)) for k, v in times.items()}
 
 
-def measure(method, image: np.ndarray, warmup: int, runs: int) -> dict:
-    """ms (full extract), ms_net (dense network only, for methods exposing net_input()/dense()),
-    size_mb (deployed model file), gmacs (torch `net` attribute), keypoints."""
-    out = {"ms": median_ms(lambda: method.extract(image), warmup, runs), "ms_net": None}
-    out["keypoints"] = float(len(method.extract(image)))
+def static_info(method, image: np.ndarray) -> dict:
+    """size_mb (deployed model file), gmacs (torch `net` attribute), keypoints on the image."""
     x = method.net_input(image) if hasattr(method, "net_input") and hasattr(method, "dense") else None
-    if x is not None:
-        out["ms_net"] = median_ms(lambda: method.dense(x), warmup, runs)
     deployed = method.deployed_file(image) if hasattr(method, "deployed_file") else method.model_file
-    out["size_mb"] = Path(deployed).stat().st_size / 1e6 if deployed is not None else None
-    out["gmacs"] = (
-        count_macs(method.net, tuple(x.shape)) / 1e9 if x is not None and hasattr(method, "net") else None
-    )
-    return out
+    return {
+        "size_mb": Path(deployed).stat().st_size / 1e6 if deployed is not None else None,
+        "gmacs": count_macs(method.net, tuple(x.shape)) / 1e9
+        if x is not None and hasattr(method, "net")
+        else None,
+        "keypoints": float(len(method.extract(image))),
+    }
+
+
+def measure(methods: dict[str, object], image: np.ndarray, warmup: int, runs: int) -> dict[str, dict]:
+    """Per method: ms (whole extract), ms_net (dense network alone, for methods exposing
+    net_input()/dense()), size_mb, gmacs, keypoints. Methods are timed interleaved."""
+    full = {k: (lambda m=m: m.extract(image)) for k, m in methods.items()}
+    nets = {}
+    for k, m in methods.items():
+        if hasattr(m, "net_input") and hasattr(m, "dense"):
+            x = m.net_input(image)
+            nets[k] = lambda m=m, x=x: m.dense(x)
+    ms = interleaved_median_ms(full, warmup, runs)
+    ms_net = interleaved_median_ms(nets, warmup, runs) if nets else {}
+    return {k: {"ms": ms[k], "ms_net": ms_net.get(k), **static_info(m, image)} for k, m in methods.items()}
 
 
 def run_speed(config: SpeedConfig) -> Path:
@@ -127,17 +142,21 @@ def run_speed(config: SpeedConfig) -> Path:
     prepare_out(out, config, "speed")
     source = read_image(config.image) if config.image else synthetic_image(h, w)
     image = cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA)
-    summary = {}
-    for spec in config.methods:
-        method = create_method(
+    methods = {
+        spec: create_method(
             spec, "local", max_keypoints=config.max_keypoints, resize=max(h, w), threads=config.threads
         )
-        set_threads(config.threads)
-        log.info("timing %s at %dx%d", spec, h, w)
-        summary[spec] = measure(method, image, config.warmup, config.runs)
+        for spec in config.methods
+    }
+    set_threads(config.threads)
+    log.info("timing %s at %dx%d, interleaved", ", ".join(methods), h, w)
+    summary = measure(methods, image, config.warmup, config.runs)
     report.write_json(out / "summary.json", summary)
     src = config.image if config.image else "a synthetic textured image"
-    title = f"Speed at {h}x{w}, {config.threads} thread(s), median of {config.runs} runs after {config.warmup} warm-up"
+    title = (
+        f"Speed at {h}x{w}, {config.threads} thread(s), median of {config.runs} interleaved runs "
+        f"after {config.warmup} warm-up"
+    )
     notes = [
         f"input: {src}, resized to {w}x{h}; budget {config.max_keypoints} keypoints",
         "ms/frame: the whole extract() (preprocessing, network, NMS/top-k, descriptors); ms net: the dense network alone",
