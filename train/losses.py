@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from kornia.geometry.transform import warp_perspective
 from torch import Tensor
 
+from models import postprocess as pp
+
 CELL = 8
 
 
@@ -78,20 +80,6 @@ def cell_centres(h: int, w: int, device=None) -> Tensor:
     return torch.stack([xs, ys], -1).reshape(-1, 2).float() * CELL + (CELL - 1) / 2
 
 
-def sample_dense(desc: Tensor, pts: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear sample B×D×h×w at B×N×2 pixel points of a size=(H, W) image -> B×N×D (L2-normed).
-
-    Cell c covers pixels [8c, 8c+8), its centre is 8c+3.5: the same convention as
-    models.postprocess.sample_descriptors."""
-    H_, W_ = size
-    h, w = desc.shape[-2:]
-    gx = (pts[..., 0] - (CELL - 1) / 2) / CELL  # in cell units
-    gy = (pts[..., 1] - (CELL - 1) / 2) / CELL
-    grid = torch.stack([2 * gx / max(w - 1, 1) - 1, 2 * gy / max(h - 1, 1) - 1], -1)[:, :, None]
-    out = F.grid_sample(desc, grid, mode="bilinear", align_corners=True)[..., 0]
-    return F.normalize(out.transpose(1, 2), dim=-1)
-
-
 def correspondences(H: Tensor, valid1: Tensor, change1: Tensor, shape: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
     """Cell centres of image0, their GT positions in image1, and which are usable.
 
@@ -129,7 +117,7 @@ def descriptor_loss(
         if len(idx) > max_points:
             idx = idx[torch.randperm(len(idx), device=idx.device)[:max_points]]
         a = d0_all[b, idx]
-        c = sample_dense(desc1[b : b + 1], p1[b : b + 1, idx], shape)[0]
+        c = pp.sample_descriptors(desc1[b], p1[b, idx])
         sim = a @ c.t() / temperature
         target = torch.arange(len(idx), device=sim.device)
         losses.append(0.5 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.t(), target)))
