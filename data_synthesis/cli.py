@@ -53,8 +53,8 @@ def parser() -> ArgumentParser:
 
 
 def _add_optional(sub) -> None:
-    """Subcommands living in their own modules (preview, places)."""
-    for mod in ("data_synthesis.preview", "data_synthesis.places"):
+    """Subcommands living in their own modules (preview, places, places-eval, stats)."""
+    for mod in ("data_synthesis.preview", "data_synthesis.places", "data_synthesis.stats"):
         try:
             m = __import__(mod, fromlist=["add_subcommand"])
         except ImportError:
@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             import importlib
 
-            mod = {"preview": "data_synthesis.preview", "places": "data_synthesis.places"}.get(cmd)
-            return importlib.import_module(mod).run(args)
+            mod, fn = {"preview": ("data_synthesis.preview", "run"), "places": ("data_synthesis.places", "run"),
+                       "places-eval": ("data_synthesis.places", "run_eval"), "stats": ("data_synthesis.stats", "run")}[cmd]
+            return getattr(importlib.import_module(mod), fn)(args)
     except (shards.DatasetError, ImageReadError, FileNotFoundError, ValueError, KeyError) as e:
         print(f"homeloc-synthesize {cmd}: error: {e}", file=sys.stderr)
         return 2

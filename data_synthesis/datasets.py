@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from data_synthesis import shards
-from data_synthesis.pairs import PairConfig, make_pair, sample_rng
+from data_synthesis.pairs import PairConfig, make_pair, sample_rng, unpack_masks
 from data_synthesis.shapes import render_shapes
 from data_synthesis.sources import SourceMix
 
@@ -92,9 +92,9 @@ class PairShardDataset(Dataset):
         m = self.index.read(i)
         img0 = _decode(next(v for k, v in m.items() if k.startswith("img0.")))
         img1 = _decode(next(v for k, v in m.items() if k.startswith("img1.")))
-        masks = _decode(m["masks.png"]) > 127
+        valid1, change1, valid0 = unpack_masks(_decode(m["masks.png"]))
         meta = json.loads(m["json"])
-        return pair_to_tensors(img0, img1, meta["H_0to1"], masks[..., 0], masks[..., 1], masks[..., 2], self.gray)
+        return pair_to_tensors(img0, img1, meta["H_0to1"], valid1, change1, valid0, self.gray)
 
 
 class OnTheFlyPairs(Dataset):

@@ -52,7 +52,8 @@ def sample_homography(rng: np.random.Generator, shape: tuple[int, int], cfg: Hom
         patch = patch @ rot.T
         t = rng.uniform(-1, 1, 2) * cfg.translation * shrink * np.array([w, h])
         patch = patch + centre + t
-        inside = (patch >= -0.5).all() and (patch[:, 0] <= w - 0.5).all() and (patch[:, 1] <= h - 0.5).all()
+        # Inside the pixel-centre box [0, w-1] x [0, h-1] that valid_mask uses: no invalid pixel in image1.
+        inside = (patch >= 0).all() and (patch[:, 0] <= w - 1).all() and (patch[:, 1] <= h - 1).all()
         if cfg.allow_artifacts or inside:
             break
     else:
@@ -74,15 +75,20 @@ def valid_mask(h_0to1: np.ndarray, shape0: tuple[int, int], shape1: tuple[int, i
     """bool mask over image1: pixels whose preimage under H lies inside image0, i.e. in
     [0, W0-1] x [0, H0-1] (where bilinear interpolation reads only image0 pixels).
 
-    Computed separably (row and column terms broadcast), without a full coordinate grid."""
-    hi = np.linalg.inv(np.asarray(h_0to1, np.float64))
-    xs = np.arange(shape1[1], dtype=np.float64)
-    ys = np.arange(shape1[0], dtype=np.float64)[:, None]
+    Computed separably (row and column terms broadcast) in float32 (coordinates exact to ~1e-4 px),
+    without a full coordinate grid or divisions: bx in [0, W0-1] <=> 0 <= x_h <= (W0-1) z for z > 0."""
+    hi = np.linalg.inv(np.asarray(h_0to1, np.float64)).astype(np.float32)
+    xs = np.arange(shape1[1], dtype=np.float32)
+    ys = np.arange(shape1[0], dtype=np.float32)[:, None]
     z = hi[2, 0] * xs + (hi[2, 1] * ys + hi[2, 2])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bx = (hi[0, 0] * xs + (hi[0, 1] * ys + hi[0, 2])) / z
-        by = (hi[1, 0] * xs + (hi[1, 1] * ys + hi[1, 2])) / z
-    return (z > 0) & (bx >= 0) & (bx <= shape0[1] - 1) & (by >= 0) & (by <= shape0[0] - 1)
+    xh = hi[0, 0] * xs + (hi[0, 1] * ys + hi[0, 2])
+    yh = hi[1, 0] * xs + (hi[1, 1] * ys + hi[1, 2])
+    ok = z > 0
+    ok &= xh >= 0
+    ok &= yh >= 0
+    ok &= xh <= np.float32(shape0[1] - 1) * z
+    ok &= yh <= np.float32(shape0[0] - 1) * z
+    return ok
 
 
 def warp_points(pts: np.ndarray, h: np.ndarray) -> np.ndarray:

@@ -62,6 +62,25 @@ class PairSample:
     meta: dict  # recipes with their parameters, source id, seed and index
 
 
+MASK_BITS = {"valid1": 1, "change1": 2, "valid0": 4}  # masks.png: one uint8 channel of bit flags
+
+
+def pack_masks(valid1: np.ndarray, change1: np.ndarray, valid0: np.ndarray) -> np.ndarray:
+    """The three HxW bool masks as one uint8 image of bit flags (MASK_BITS)."""
+    out = valid1.astype(np.uint8)
+    out |= change1.astype(np.uint8) << 1
+    out |= valid0.astype(np.uint8) << 2
+    return out
+
+
+def unpack_masks(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(valid1, change1, valid0) from pack_masks' image, or from the older 3-channel 0/255 layout."""
+    if masks.ndim == 3:
+        m = masks > 127
+        return m[..., 0], m[..., 1], m[..., 2]
+    return (masks & 1) > 0, (masks & 2) > 0, (masks & 4) > 0
+
+
 def sample_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
     """Per-sample generator: sample (seed, index) is reproducible alone, whatever the worker."""
     return np.random.default_rng([int(seed), int(index), int(stream)])

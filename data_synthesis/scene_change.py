@@ -27,10 +27,10 @@ def register(name: str):
     return deco
 
 
-def _blob_mask(rng, h, w, size) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def _blob_mask(rng, h, w, size) -> tuple[np.ndarray, None]:
     """A random soft-edged shape (ellipse, polygon or box) of about `size` x min(h, w) pixels.
 
-    Returns the alpha matte (float32 HxW, 1 inside) and its bounding box (x0, y0, x1, y1)."""
+    Returns (the alpha matte, float32 HxW, 1 inside; None, kept for the old (alpha, box) API)."""
     s = size * min(h, w)
     cx, cy = rng.uniform(0, w), rng.uniform(0, h)
     alpha = np.zeros((h, w), np.float32)
@@ -49,9 +49,7 @@ def _blob_mask(rng, h, w, size) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         cv2.rectangle(alpha, (int(cx - bw / 2), int(cy - bh / 2)), (int(cx + bw / 2), int(cy + bh / 2)), 1.0, -1)
     feather = max(1, int(0.02 * s)) * 2 + 1
     alpha = cv2.GaussianBlur(alpha, (feather, feather), 0)
-    ys, xs = np.nonzero(alpha > 0.01)
-    box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) if len(xs) else (0, 0, 0, 0)
-    return alpha, box
+    return alpha, None
 
 
 def _cut(alpha: np.ndarray, lo: float = ALPHA_MIN) -> np.ndarray:
@@ -130,7 +128,8 @@ def _shaded_colour(rng, h, w) -> np.ndarray:
     a = rng.uniform(0, 2 * np.pi)
     ramp = np.float32(np.cos(a)) * xs + np.float32(np.sin(a)) * ys
     shade = 0.7 + 0.3 * (ramp - np.floor(ramp))  # a sawtooth shading (np.floor: 5x faster than %)
-    return np.clip(shade[..., None] * colour, 0, 1)
+    # shade (x) colour via OpenCV: numpy's 3-wide broadcast is 15x slower. Both factors are in [0, 1].
+    return cv2.multiply(cv2.cvtColor(shade, cv2.COLOR_GRAY2RGB), tuple(float(c) for c in colour) + (0.0,))
 
 
 def apply_scene_changes(img, rng, probs: dict[str, float], texture=None):

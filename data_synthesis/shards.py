@@ -80,6 +80,13 @@ def _write_manifest(out: Path, manifest: dict) -> None:
     atomic_write(out / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
+def _init_worker() -> None:
+    """Shard-writer processes: one OpenCV thread each (the pool already fills the cores)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def _shard_job(args):
     make_samples, path, indices = args
     return path.name, write_shard(path, make_samples(indices))
@@ -132,15 +139,17 @@ def build(
             manifest["shards"].pop(name)
         todo.append((make_samples, path, range(k * shard_size, min((k + 1) * shard_size, num))))
     bar = tqdm(total=sum(len(t[2]) for t in todo), desc=f"{kind} -> {out}", unit=kind[:-1] if kind.endswith("s") else kind)
-    done_iter = (
-        map(_shard_job, todo) if workers <= 1 else ProcessPoolExecutor(workers).map(_shard_job, todo)
-    )
-    for name, count in done_iter:
-        manifest["shards"][name] = {"count": count, "sha256": sha256_file(out / name)}
-        manifest["complete"] = len(manifest["shards"]) == n_shards
-        _write_manifest(out, manifest)
-        bar.update(count)
-    bar.close()
+    pool = ProcessPoolExecutor(workers, initializer=_init_worker) if workers > 1 and len(todo) > 1 else None
+    try:
+        for name, count in (pool.map(_shard_job, todo) if pool else map(_shard_job, todo)):
+            manifest["shards"][name] = {"count": count, "sha256": sha256_file(out / name)}
+            manifest["complete"] = len(manifest["shards"]) == n_shards
+            _write_manifest(out, manifest)
+            bar.update(count)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+        bar.close()
     manifest["complete"] = len(manifest["shards"]) == n_shards
     _write_manifest(out, manifest)
     return out / MANIFEST
