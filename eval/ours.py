@@ -1,31 +1,165 @@
-"""The `ours` / `ours:PATH` method: the one place where the shipped model plugs into evaluation.
+"""The `ours` / `ours:PATH` method: our keypoint and place models inside the evaluation.
 
-Until a model issue lands this raises a clear "no shipped model yet" error. To wire a model,
-replace `ours_factory` below (or call `eval.methods.register_method("ours", factory,
-tasks=("local", "places"), overwrite=True)` from a module imported by eval.methods). The factory
-gets a MethodRequest: `request.arg` is PATH from `ours:PATH` (an exported .onnx or a torch
-checkpoint) or None for the shipped default; `request.task` is "local" (return a
-LocalFeatureExtractor) or "places" (return a PlaceDescriber); max_keypoints/resize/threads are
-the evaluation's settings. Set the returned object's `model_file` so the feature cache is keyed
-by the weights' hash.
+`ours` is the shipped default (runtime/assets, int8 ONNX); `ours:PATH` is an exported `.onnx`
+(run through the torch-free runtime, exactly as on the robot) or a torch checkpoint (our plain
+format or a Lightning checkpoint of train.keypoints.KeypointSystem / train.places.PlaceSystem).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
+import numpy as np
+
 from eval.errors import MethodError
+from eval.features import Features
 
 if TYPE_CHECKING:
     from eval.methods import MethodRequest
 
 
-def ours_factory(request: MethodRequest):
-    """Stub: no model of ours is shipped yet."""
-    if request.arg is not None and not Path(request.arg).exists():
+def _resolve(request: MethodRequest, kind: str) -> Path:
+    if request.arg is None:
+        from runtime.assets import shipped_model
+
+        try:
+            return shipped_model(kind, "int8")
+        except FileNotFoundError as e:
+            raise MethodError(f"ours: no shipped {kind} model yet ({e}); pass ours:PATH to a checkpoint or .onnx") from None
+    path = Path(request.arg)
+    if not path.is_file():
         raise MethodError(f"ours:{request.arg}: model file not found")
-    raise MethodError(
-        "ours: no shipped model yet - the model issues have not landed; evaluate the peers "
-        "(orb sift akaze xfeat | thumbnail vlad_sift) meanwhile"
-    )
+    return path
+
+
+@dataclass
+class TorchKeypoints:
+    """A KeypointNet checkpoint through models.postprocess.extract (CPU, eval mode)."""
+
+    path: Path
+    max_keypoints: int
+    threads: int
+    distance: str = "l2"
+    net: object = field(init=False, repr=False)
+
+    def __post_init__(self):
+        import torch
+
+        from models.keypoints import KeypointNet
+
+        torch.set_num_threads(max(1, self.threads))
+        try:
+            self.net = KeypointNet.from_checkpoint(self.path).eval()
+        except ValueError as e:
+            raise MethodError(f"ours:{self.path}: {e}") from None
+
+    @property
+    def model_file(self) -> Path:
+        return self.path
+
+    def extract(self, image: np.ndarray) -> Features:
+        import torch
+
+        from models.postprocess import extract
+
+        with torch.no_grad():
+            f = extract(self.net, image, max_keypoints=self.max_keypoints)
+        return Features(f.keypoints.numpy(), f.scores.numpy(), f.descriptors.float().numpy())
+
+
+@dataclass
+class OnnxKeypoints:
+    """An exported keypoint model through runtime.frontend.Frontend (what the robot runs)."""
+
+    path: Path
+    max_keypoints: int
+    threads: int
+    distance: str = "l2"
+
+    def __post_init__(self):
+        from runtime.frontend import Frontend
+
+        self.frontend = Frontend(self.path, max_keypoints=self.max_keypoints, threads=max(1, self.threads))
+
+    @property
+    def model_file(self) -> Path:
+        return self.path
+
+    def extract(self, image: np.ndarray) -> Features:
+        f = self.frontend.extract(image)
+        return Features(f.keypoints, f.scores, f.descriptors.astype(np.float32))
+
+
+@dataclass
+class TorchPlaces:
+    """A PlaceNet checkpoint; images resized to the network's input size."""
+
+    path: Path
+    threads: int
+
+    def __post_init__(self):
+        import torch
+
+        from models.places import PlaceNet
+
+        torch.set_num_threads(max(1, self.threads))
+        try:
+            self.net = PlaceNet.from_checkpoint(self.path).eval()
+        except ValueError as e:
+            raise MethodError(f"ours:{self.path}: {e}") from None
+
+    @property
+    def model_file(self) -> Path:
+        return self.path
+
+    def fit(self, database_images) -> None:  # nothing to fit: the model is trained
+        return None
+
+    def describe(self, images) -> np.ndarray:
+        import torch
+
+        h, w = self.net.input_size
+        batch = []
+        for img in images:
+            img = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img
+            batch.append(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if img.shape[0] > h else cv2.INTER_LINEAR))
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(batch), 64):
+                x = torch.from_numpy(np.stack(batch[i : i + 64])).permute(0, 3, 1, 2).float() / 255
+                out.append(self.net(x).numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.net.out_dim), np.float32)
+
+
+@dataclass
+class OnnxPlaces:
+    path: Path
+    threads: int
+
+    def __post_init__(self):
+        from runtime.places import GlobalDescriptor
+
+        self.model = GlobalDescriptor(self.path, threads=max(1, self.threads))
+
+    @property
+    def model_file(self) -> Path:
+        return self.path
+
+    def fit(self, database_images) -> None:
+        return None
+
+    def describe(self, images) -> np.ndarray:
+        return np.asarray(self.model.describe(list(images)), np.float32)
+
+
+def ours_factory(request: MethodRequest):
+    kind = "keypoints" if request.task == "local" else "places"
+    path = _resolve(request, kind)
+    onnx = path.suffix == ".onnx"
+    if kind == "keypoints":
+        cls = OnnxKeypoints if onnx else TorchKeypoints
+        return cls(path, request.max_keypoints, request.threads)
+    return (OnnxPlaces if onnx else TorchPlaces)(path, request.threads)

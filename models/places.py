@@ -110,6 +110,7 @@ class PlaceNet(nn.Module):
     """Trunk -> 1x1 reduction -> NetVLAD or GeM -> optional linear projection -> L2.
 
     forward(image: B×3×H×W or B×1×H×W float32 in [0,1]) -> B×out_dim float32, unit norm.
+    Images are resized to `input_size` (H, W) before the network, by `describe` and the runtime.
     Gray input is repeated to 3 channels for torchvision trunks (the robot may run an IR camera).
     """
 
@@ -117,8 +118,9 @@ class PlaceNet(nn.Module):
     STD = (0.225, 0.225, 0.225)
 
     def __init__(self, backbone: str = "mobilenetv3_small", head: str = "netvlad", clusters: int = 32,
-                 reduce_dim: int = 64, out_dim: int | None = 256):
+                 reduce_dim: int = 64, out_dim: int | None = 256, input_size: tuple[int, int] = (128, 160)):
         super().__init__()
+        self.input_size = (int(input_size[0]), int(input_size[1]))  # H, W the network is trained and run at
         self.backbone_name, self.head_name = backbone, head
         self.clusters, self.reduce_dim, self.out_dim_arg = clusters, reduce_dim, out_dim
         if backbone.startswith("keypoint:"):
@@ -194,7 +196,7 @@ class PlaceNet(nn.Module):
     @property
     def hparams(self) -> dict[str, Any]:
         return {"backbone": self.backbone_name, "head": self.head_name, "clusters": self.clusters,
-                "reduce_dim": self.reduce_dim, "out_dim": self.out_dim_arg}
+                "reduce_dim": self.reduce_dim, "out_dim": self.out_dim_arg, "input_size": list(self.input_size)}
 
     def save(self, path: str | os.PathLike) -> None:
         from runtime.io import atomic_open
@@ -210,7 +212,7 @@ class PlaceNet(nn.Module):
         if not isinstance(ckpt, Mapping) or "state_dict" not in ckpt:
             raise ValueError(f"{path}: not a PlaceNet checkpoint (no state_dict)")
         hp = ckpt.get("hparams") or ckpt.get("hyper_parameters") or {}
-        keys = ("backbone", "head", "clusters", "reduce_dim", "out_dim")
+        keys = ("backbone", "head", "clusters", "reduce_dim", "out_dim", "input_size")
         missing = [k for k in ("backbone", "head") if k not in hp]
         if missing:
             raise ValueError(f"{path}: hyper-parameters lack {missing}")

@@ -25,12 +25,13 @@ class PlaceSystem(L.LightningModule):
     def __init__(self, backbone: str = "mobilenetv3_small", head: str = "netvlad", clusters: int = 32,
                  reduce_dim: int = 64, out_dim: int | None = 256, loss: str = "multi_similarity",
                  tolerance: int = 2, lr: float = 1e-3, weight_decay: float = 1e-4, warmup_steps: int = 100,
-                 init_checkpoint: str | None = None, init_cluster_images: int = 256, eval_batch: int = 128):
+                 init_checkpoint: str | None = None, init_cluster_images: int = 256, eval_batch: int = 128,
+                 input_size: tuple[int, int] = (128, 160)):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose {sorted(LOSSES)}")
         self.save_hyperparameters()
-        self.model = PlaceNet(backbone, head, clusters, reduce_dim, out_dim)
+        self.model = PlaceNet(backbone, head, clusters, reduce_dim, out_dim, input_size)
         self._initialised = False
         if init_checkpoint:
             self.model.load_state_dict(PlaceNet.from_checkpoint(init_checkpoint).state_dict())
