@@ -61,7 +61,7 @@ class SynthesizedPlaces(Dataset):
     def __init__(self, root: str, size: tuple[int, int] = (128, 160), max_views: int = 4):
         from data_synthesis.places import PlaceShardDataset
 
-        self.ds = PlaceShardDataset(root)
+        self.ds = PlaceShardDataset(root, gray=False)
         self.size, self.max_views = tuple(size), max_views
 
     def __len__(self):
@@ -73,7 +73,8 @@ class SynthesizedPlaces(Dataset):
         if v.shape[1] == 1:
             v = v.expand(-1, 3, -1, -1)
         v = torch.nn.functional.interpolate(v, size=self.size, mode="area")
-        return {"views": v, "label": 1_000_000 + i, "domain": self.domain}
+        # Labels spaced wider than any route tolerance: synthesized places are never "neighbours".
+        return {"views": v, "label": 1_000_000 + 10 * i, "domain": self.domain}
 
 
 class HardNegativeBatchSampler(Sampler[list[int]]):
@@ -172,11 +173,12 @@ class PlacesData(L.LightningDataModule):
         # Recall needs whole sets: the module evaluates self.val_sets itself; one dummy batch drives it.
         return DataLoader([0], batch_size=1) if self.val_sets else []
 
-    def mining_views(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(reference views, other-condition views) of every training place, for hard-negative mining."""
-        refs, others = [], []
+    def mining_views(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """(reference views, other-condition views, labels) of every training place, for mining."""
+        refs, others, labels = [], [], []
         for i in range(len(self.train_set)):
-            v = self.train_set[i]["views"]
-            refs.append(v[0])
-            others.append(v[-1])
-        return torch.stack(refs), torch.stack(others)
+            item = self.train_set[i]
+            refs.append(item["views"][0])
+            others.append(item["views"][-1])
+            labels.append(item["label"])
+        return torch.stack(refs), torch.stack(others), np.asarray(labels)

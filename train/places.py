@@ -54,7 +54,7 @@ class PlaceSystem(L.LightningModule):
             return
         # NetVLAD centres from k-means over local features of training images (random trunk).
         dm = self.trainer.datamodule
-        refs, _ = dm.mining_views()
+        refs, _, _ = dm.mining_views()
         idx = torch.randperm(len(refs), generator=torch.Generator().manual_seed(0))[: self.hparams.init_cluster_images]
         self.model.eval()
         self.model.init_clusters(refs[idx].to(self.device))
@@ -108,7 +108,7 @@ class HardNegativeMiner(Callback):
         import faiss
 
         dm = trainer.datamodule
-        refs, others = dm.mining_views()
+        refs, others, labels = dm.mining_views()
         db = pl_module.describe(refs).numpy().astype(np.float32)
         q = pl_module.describe(others).numpy().astype(np.float32)
         index = faiss.IndexFlatIP(db.shape[1])
@@ -117,8 +117,7 @@ class HardNegativeMiner(Callback):
         hard = {}
         tol = pl_module.hparams.tolerance
         for i, row in enumerate(nn):
-            # ConcatDataset indices follow label order within each part: near indices = same stretch.
-            cands = [int(j) for j in row if abs(int(j) - i) > tol][: self.k]
+            cands = [int(j) for j in row if abs(int(labels[j]) - int(labels[i])) > tol][: self.k]
             if cands:
                 hard[i] = cands
         dm.sampler.hard = hard
