@@ -48,6 +48,12 @@ def parser() -> ArgumentParser:
     verify.add_argument("--data", type=str, required=True, help="dataset folder")
     sub.add_subcommand("verify", verify, help="verify a dataset's checksums")
 
+    export = ArgumentParser(description="Write a pair dataset as image files + pairs.txt (what homeloc-evaluate reads).")
+    export.add_argument("--data", type=str, required=True, help="pair dataset folder")
+    export.add_argument("--out", type=str, required=True, help="output folder (images/ and pairs.txt)")
+    export.add_argument("--limit", type=int | None, default=None, help="export at most this many pairs")
+    sub.add_subcommand("export-pairs", export, help="export pairs for evaluation")
+
     _add_optional(sub)
     return root
 
@@ -86,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write(os.path.join(args.out, "config.yaml"), p.dump(cfg, skip_none=False))
             m = shards.verify(manifest.parent) if args.only_shards is None else None
             print(f"{manifest.parent}: {m['num'] if m else 'partial'} samples written and verified" if m else f"{manifest}: shards {args.only_shards} written")
+        elif cmd == "export-pairs":
+            from data_synthesis.export_pairs import export_pairs_txt
+
+            print(f"pairs file: {export_pairs_txt(args.data, args.out, args.limit)}")
         elif cmd == "verify":
             m = shards.verify(args.data)
             print(f"{args.data}: {m['kind']} dataset OK, {sum(s['count'] for s in m['shards'].values())} samples in {len(m['shards'])} shards")
