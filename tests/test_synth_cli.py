@@ -41,10 +41,28 @@ def test_top_level_help_lists_subcommands(capsys):
 def test_configs_load(capsys):
     for name in ("default", "tiny"):
         with pytest.raises(SystemExit):
-            main(["pairs", "--config", str(ROOT / "configs" / "synth" / f"{name}.yaml"), "--out", "x", "--print_config"])
+            main(
+                [
+                    "pairs",
+                    "--config",
+                    str(ROOT / "configs" / "synth" / f"{name}.yaml"),
+                    "--out",
+                    "x",
+                    "--print_config",
+                ]
+            )
     assert "night_lamp" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        main(["places", "--config", str(ROOT / "configs" / "synth" / "places.yaml"), "--out", "x", "--print_config"])
+        main(
+            [
+                "places",
+                "--config",
+                str(ROOT / "configs" / "synth" / "places.yaml"),
+                "--out",
+                "x",
+                "--print_config",
+            ]
+        )
     assert "places_per_source: 4" in capsys.readouterr().out
 
 
@@ -71,27 +89,91 @@ def test_preview_recipe(tmp_path, recipe):
     src = tmp_path / "in.png"
     write_image(src, (np.random.default_rng(0).random((80, 100, 3)) * 255).astype(np.uint8))
     png = tmp_path / "r.png"
-    assert main(["preview", "--recipe", recipe, "--source", str(src), "--out", str(png), "--num", "2",
-                 "--size", "[60, 80]"]) == 0
+    assert (
+        main(
+            [
+                "preview",
+                "--recipe",
+                recipe,
+                "--source",
+                str(src),
+                "--out",
+                str(png),
+                "--num",
+                "2",
+                "--size",
+                "[60, 80]",
+            ]
+        )
+        == 0
+    )
     assert read_image(png).shape[1] >= 3 * 80
 
 
 def test_preview_recipe_on_skimage_photo(tmp_path):
-    assert main(["preview", "--recipe", "night_ir", "--source", "skimage:astronaut", "--out", str(tmp_path / "a.png"),
-                 "--num", "1", "--size", "[60, 80]"]) == 0
+    assert (
+        main(
+            [
+                "preview",
+                "--recipe",
+                "night_ir",
+                "--source",
+                "skimage:astronaut",
+                "--out",
+                str(tmp_path / "a.png"),
+                "--num",
+                "1",
+                "--size",
+                "[60, 80]",
+            ]
+        )
+        == 0
+    )
 
 
 def test_shapes_and_places_end_to_end(tmp_path):
     shapes = tmp_path / "shapes"
-    assert main(["shapes", "--out", str(shapes), "--num", "4", "--shard_size", "2", "--size", "[48, 64]"]) == 0
+    assert (
+        main(["shapes", "--out", str(shapes), "--num", "4", "--shard_size", "2", "--size", "[48, 64]"]) == 0
+    )
     assert main(["preview", "--data", str(shapes), "--out", str(tmp_path / "s.png"), "--num", "4"]) == 0
     places = tmp_path / "places"
-    assert main(["places", "--out", str(places), "--num", "4", "--views", "3", "--places_per_source", "2",
-                 "--size", "[48, 64]", "--shard_size", "4"]) == 0
+    assert (
+        main(
+            [
+                "places",
+                "--out",
+                str(places),
+                "--num",
+                "4",
+                "--views",
+                "3",
+                "--places_per_source",
+                "2",
+                "--size",
+                "[48, 64]",
+                "--shard_size",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert (places / "config.yaml").is_file()
     assert main(["preview", "--data", str(places), "--out", str(tmp_path / "p.png"), "--num", "2"]) == 0
-    assert main(["places-eval", "--data", str(places), "--out", str(tmp_path / "eval"),
-                 "--query_presets", "[night_lamp, night_ir, dusk, glare, day]"]) == 0
+    assert (
+        main(
+            [
+                "places-eval",
+                "--data",
+                str(places),
+                "--out",
+                str(tmp_path / "eval"),
+                "--query_presets",
+                "[night_lamp, night_ir, dusk, glare, day]",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "eval" / "ground_truth.csv").is_file()
 
 
@@ -108,6 +190,9 @@ def test_errors_name_the_bad_source(tmp_path, capsys):
     assert "x.jpg" in capsys.readouterr().err
     assert main(["verify", "--data", str(tmp_path)]) == 2
     assert "manifest" in capsys.readouterr().err
-    assert main(["preview", "--recipe", "nightfall", "--source", "skimage", "--out", str(tmp_path / "p.png")]) == 2
+    assert (
+        main(["preview", "--recipe", "nightfall", "--source", "skimage", "--out", str(tmp_path / "p.png")])
+        == 2
+    )
     assert "unknown recipe" in capsys.readouterr().err
     assert main(["preview", "--out", str(tmp_path / "p.png")]) == 2

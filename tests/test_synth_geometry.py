@@ -72,7 +72,9 @@ def test_corners_through_h_land_on_corners(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_synthetic_shapes_checkerboard_keypoints_are_corners(seed):
     """The shapes generator's own GT: inner checkerboard keypoints sit on the drawn X-junctions."""
-    rows, cols = (int(v) for v in np.random.default_rng(seed).integers(3, 7, 2))  # as checkerboard() draws them
+    rows, cols = (
+        int(v) for v in np.random.default_rng(seed).integers(3, 7, 2)
+    )  # as checkerboard() draws them
     canvas = draw_canvas(np.full((120, 160), 128, np.uint8))
     kps = SHAPES["checkerboard"](np.random.default_rng(seed), canvas, 1)
     img = cv2.GaussianBlur(downsample(canvas), (0, 0), 0.6)
@@ -108,8 +110,14 @@ def _corner_pair_check(sample, min_pts=6):
 
 
 def _identity_config(**kw):
-    return PairConfig(size=(120, 160), view0={"identity": 1}, view1={"identity": 1}, real_pair={"identity": 1},
-                      scene_change={}, **kw)
+    return PairConfig(
+        size=(120, 160),
+        view0={"identity": 1},
+        view1={"identity": 1},
+        real_pair={"identity": 1},
+        scene_change={},
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
@@ -145,7 +153,9 @@ def test_valid_masks_at_borders(seed):
     assert 0.05 < v1.mean() < 1.0, "this H should leave part of image1 without a preimage"
     ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
     pre = warp_points(np.stack([xs.ravel(), ys.ravel()], 1), np.linalg.inv(h)).reshape(*shape, 2)
-    dist_out = np.maximum.reduce([-pre[..., 0], pre[..., 0] - (shape[1] - 1), -pre[..., 1], pre[..., 1] - (shape[0] - 1)])
+    dist_out = np.maximum.reduce(
+        [-pre[..., 0], pre[..., 0] - (shape[1] - 1), -pre[..., 1], pre[..., 1] - (shape[0] - 1)]
+    )
     clear = np.abs(dist_out) > 1e-3  # pixels not within 1e-3 px of the boundary
     assert np.array_equal(v1[clear], (dist_out <= 0)[clear])
     white = warp_image(np.full(shape, 255, np.uint8), h, shape)
@@ -154,8 +164,18 @@ def test_valid_masks_at_borders(seed):
     # valid0 is the same test in the other direction
     v0 = valid_mask(np.linalg.inv(h), shape, shape)
     fwd = warp_points(np.stack([xs.ravel(), ys.ravel()], 1), h).reshape(*shape, 2)
-    inside = (fwd[..., 0] >= 1e-3) & (fwd[..., 0] <= shape[1] - 1 - 1e-3) & (fwd[..., 1] >= 1e-3) & (fwd[..., 1] <= shape[0] - 1 - 1e-3)
-    outside = (fwd[..., 0] < -1e-3) | (fwd[..., 0] > shape[1] - 1 + 1e-3) | (fwd[..., 1] < -1e-3) | (fwd[..., 1] > shape[0] - 1 + 1e-3)
+    inside = (
+        (fwd[..., 0] >= 1e-3)
+        & (fwd[..., 0] <= shape[1] - 1 - 1e-3)
+        & (fwd[..., 1] >= 1e-3)
+        & (fwd[..., 1] <= shape[0] - 1 - 1e-3)
+    )
+    outside = (
+        (fwd[..., 0] < -1e-3)
+        | (fwd[..., 0] > shape[1] - 1 + 1e-3)
+        | (fwd[..., 1] < -1e-3)
+        | (fwd[..., 1] > shape[0] - 1 + 1e-3)
+    )
     assert v0[inside].all() and not v0[outside].any()
 
 
@@ -171,3 +191,17 @@ def test_sampled_homographies_keep_image1_inside_image0_without_artifacts():
     for seed in range(20):
         h = sample_homography(np.random.default_rng(seed), shape, HomographyConfig())
         assert valid_mask(h, shape, shape).all()
+
+
+@pytest.mark.parametrize("scale", [0.3, 0.7])
+def test_render_keeps_ground_truth_when_shrinking(scale):
+    """_render (incl. its pre-shrink below 0.5x) maps source corners where t says."""
+    from data_synthesis.pairs import _render
+
+    src, corners = checkerboard((300, 400), square=40.0 if scale < 0.5 else 26.0, blur=1.2)
+    t = np.array([[scale, 0, -3.3], [0, scale, -5.1], [0, 0, 1]])
+    out = _render(src, t, (80, 110))
+    p = warp_points(corners, t)
+    ok = usable(p, np.ones((80, 110), bool), 6)
+    err = np.linalg.norm(refine(out, p[ok] + 0.6, win=3) - p[ok], axis=1)
+    assert ok.sum() >= 4 and err.max() < 0.3, err.max()

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.io import ImageReadError, atomic_open, atomic_write, encode_image, list_images, read_image, write_image
+from runtime.io import (
+    ImageReadError,
+    atomic_open,
+    atomic_write,
+    encode_image,
+    list_images,
+    read_image,
+    write_image,
+)
 
 RGB = np.zeros((20, 30, 3), np.uint8)
 RGB[..., 0] = 200  # red
@@ -81,7 +89,9 @@ def _png_header_only(path, width, height):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + end)
 
 
-@pytest.mark.parametrize("size", [(12_000, 9_000), (20_000, 20_000)])  # 108 MP (PIL warns), 400 MP (PIL refuses)
+@pytest.mark.parametrize(
+    "size", [(12_000, 9_000), (20_000, 20_000)]
+)  # 108 MP (PIL warns), 400 MP (PIL refuses)
 def test_images_above_100_megapixels_are_refused_before_decoding(tmp_path, size):
     p = tmp_path / "huge.png"
     _png_header_only(p, *size)

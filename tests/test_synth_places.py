@@ -44,7 +44,7 @@ def test_place_is_reproducible_alone():
     for i in range(5):
         make_place(mix, cfg, 1, i, views=3, size=SIZE)
     b = make_place(mix, cfg, 1, 5, views=3, size=SIZE)
-    assert a.meta == b.meta and all(np.array_equal(x, y) for x, y in zip(a.views, b.views))
+    assert a.meta == b.meta and all(np.array_equal(x, y) for x, y in zip(a.views, b.views, strict=True))
 
 
 def test_bad_place_arguments():
@@ -59,8 +59,17 @@ def test_bad_place_arguments():
 @pytest.fixture(scope="module")
 def places_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("places")
-    synthesize_places(["skimage"], out, num_places=6, seed=2, views=3, places_per_source=2, size=SIZE,
-                      shard_size=4, image_format=".png")
+    synthesize_places(
+        ["skimage"],
+        out,
+        num_places=6,
+        seed=2,
+        views=3,
+        places_per_source=2,
+        size=SIZE,
+        shard_size=4,
+        image_format=".png",
+    )
     return out
 
 
@@ -76,7 +85,9 @@ def test_place_dataset_and_on_the_fly_twin(places_dir):
 
 
 def test_export_for_evaluation(places_dir, tmp_path):
-    gt = export_places_eval(places_dir, tmp_path, query_presets=("night_lamp", "night_ir", "dusk", "glare", "day"))
+    gt = export_places_eval(
+        places_dir, tmp_path, query_presets=("night_lamp", "night_ir", "dusk", "glare", "day")
+    )
     rows = list(csv.reader(gt.open()))
     assert rows[0] == ["query", "positives"]
     db = sorted(p.name for p in (tmp_path / "database").iterdir())
@@ -86,7 +97,9 @@ def test_export_for_evaluation(places_dir, tmp_path):
         assert (tmp_path / "queries" / q).is_file()
         own = q.split("_v")[0] + ".png"
         assert own in pos.split() and all(p in db for p in pos.split())
-    assert export_places_eval(places_dir, tmp_path, ("night_lamp", "night_ir", "dusk", "glare", "day")) == gt  # kept
+    assert (
+        export_places_eval(places_dir, tmp_path, ("night_lamp", "night_ir", "dusk", "glare", "day")) == gt
+    )  # kept
     with pytest.raises(shards.DatasetError, match="overwrite"):
         export_places_eval(places_dir, tmp_path)  # other options
     export_places_eval(places_dir, tmp_path, overwrite=True)

@@ -31,7 +31,9 @@ def test_apply_scene_changes_union_and_lazy_texture():
         calls.append(1)
         return TEX
 
-    out, mask, applied = apply_scene_changes(IMG.copy(), sample_rng(1, 0), {"occluder": 1.0, "new_object": 1.0}, texture)
+    out, mask, applied = apply_scene_changes(
+        IMG.copy(), sample_rng(1, 0), {"occluder": 1.0, "new_object": 1.0}, texture
+    )
     assert [a["recipe"] for a in applied] == ["occluder", "new_object"] and len(calls) == 1
     assert np.array_equal(out[~mask], IMG[~mask])
     _, mask0, applied0 = apply_scene_changes(IMG.copy(), sample_rng(1, 0), {"occluder": 0.0}, texture)

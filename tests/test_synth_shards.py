@@ -79,7 +79,9 @@ def test_resume_redoes_exactly_the_damaged_shard(tmp_path, reference, damage, mo
     assert "pairs-000001.tar" in str(e.value)
     written = []
     real = shards.write_shard
-    monkeypatch.setattr(shards, "write_shard", lambda path, samples: written.append(path.name) or real(path, samples))
+    monkeypatch.setattr(
+        shards, "write_shard", lambda path, samples: written.append(path.name) or real(path, samples)
+    )
     build(tmp_path)
     assert written == ["pairs-000001.tar"]
     assert shard_bytes(tmp_path) == reference[1]
@@ -145,9 +147,11 @@ def test_pair_dataset_reads_what_was_written_and_matches_on_the_fly(reference):
 def test_masks_pack_roundtrip_and_old_layout():
     rng = np.random.default_rng(0)
     v1, c1, v0 = (rng.random((5, 6)) > 0.5 for _ in range(3))
-    assert all(np.array_equal(a, b) for a, b in zip(unpack_masks(pack_masks(v1, c1, v0)), (v1, c1, v0)))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(unpack_masks(pack_masks(v1, c1, v0)), (v1, c1, v0), strict=True)
+    )
     old = np.stack([v1, c1, v0], -1).astype(np.uint8) * 255
-    assert all(np.array_equal(a, b) for a, b in zip(unpack_masks(old), (v1, c1, v0)))
+    assert all(np.array_equal(a, b) for a, b in zip(unpack_masks(old), (v1, c1, v0), strict=True))
 
 
 def test_shapes_dataset(tmp_path):
@@ -155,6 +159,8 @@ def test_shapes_dataset(tmp_path):
     ds = ShapesShardDataset(tmp_path)
     fly = OnTheFlyShapes(3, seed=1, size=(48, 64))
     assert len(ds) == 3
-    assert (ds[2]["image"] == fly[2]["image"]).all() and (ds[2]["keypoint_map"] == fly[2]["keypoint_map"]).all()
+    assert (ds[2]["image"] == fly[2]["image"]).all() and (
+        ds[2]["keypoint_map"] == fly[2]["keypoint_map"]
+    ).all()
     with pytest.raises(shards.DatasetError, match="expected 'pairs'"):
         PairShardDataset(tmp_path)

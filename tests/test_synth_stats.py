@@ -15,7 +15,9 @@ def test_noise_sigma_recovers_known_noise():
     for sigma in (2.0, 5.0, 10.0):
         g = np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).round().astype(np.uint8)
         assert stats.noise_sigma(g) == pytest.approx(sigma, rel=0.15)
-    assert stats.noise_sigma(np.full((50, 60), 255, np.uint8)) != stats.noise_sigma(np.full((50, 60), 255, np.uint8))  # NaN
+    assert stats.noise_sigma(np.full((50, 60), 255, np.uint8)) != stats.noise_sigma(
+        np.full((50, 60), 255, np.uint8)
+    )  # NaN
 
 
 def test_colour_cast_and_luminance():
@@ -36,7 +38,13 @@ def test_local_hour_and_buckets():
     assert stats.local_hour(Path("20131201_172400.jpg"), "frankfurt") == pytest.approx(18.4)  # CET
     assert stats.local_hour(Path("20130701_024700.jpg"), "unknown") == pytest.approx(2 + 47 / 60)  # UTC
     assert stats.local_hour(Path("IMG_0001.jpg"), "frankfurt") is None
-    assert [stats.bucket_from_hour(h) for h in (2, 6, 12, 18, 22)] == ["night", "dusk", "day", "dusk", "night"]
+    assert [stats.bucket_from_hour(h) for h in (2, 6, 12, 18, 22)] == [
+        "night",
+        "dusk",
+        "day",
+        "dusk",
+        "night",
+    ]
     assert [stats.bucket_from_brightness(r) for r in (0.3, 0.7, 1.0)] == ["night", "dusk", "day"]
 
 
@@ -63,12 +71,20 @@ def test_stats_on_shared_webcam(shared_data, tmp_path):
 
 def test_bench_markdown_from_results():
     r = {
-        "sources": ["skimage"], "size": [240, 320], "cpu_count": 2, "loadavg_before": 1.0, "loadavg_after": 1.2,
-        "warm_cache_s": 0.5, "target_pairs_per_s_2_cores": 250.0,
+        "sources": ["skimage"],
+        "size": [240, 320],
+        "cpu_count": 2,
+        "loadavg_before": 1.0,
+        "loadavg_after": 1.2,
+        "warm_cache_s": 0.5,
+        "target_pairs_per_s_2_cores": 250.0,
         "pairs_1_worker": {"per_s": 120.0, "cpu_per_s": 130.0},
         "pairs_2_workers": {"per_s": 230.0, "cpu_per_s": 260.0},
-        "presets_ms": {"preset day": 2.0}, "shapes_per_s": 150.0, "shapes_cpu_per_s": 160.0,
-        "places_per_s": 30.0, "places_cpu_per_s": 32.0,
+        "presets_ms": {"preset day": 2.0},
+        "shapes_per_s": 150.0,
+        "shapes_cpu_per_s": 160.0,
+        "places_per_s": 30.0,
+        "places_cpu_per_s": 32.0,
     }
     md = bench.to_markdown(r)
     assert "pairs/s, 2 workers" in md and "0.92 of 250/s" in md and "| preset day | 2.00 |" in md
@@ -76,5 +92,5 @@ def test_bench_markdown_from_results():
 
 @pytest.mark.slow
 def test_bench_runs(monkeypatch):
-    r = bench.run_bench(["skimage"], n_pairs=10, n_other=8)
+    r = bench.run_bench(["skimage"], n_pairs=10, n_other=8, repeat=1)
     assert r["pairs_1_worker"]["per_s"] > 0 and r["pairs_2_workers"]["pairs"] == 20
