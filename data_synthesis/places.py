@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -61,7 +62,7 @@ class PlaceConfig:
     candidates: candidate crop centres per group; the group's crops are picked farthest-first.
     """
 
-    crop_fraction: tuple[float, float] = (0.4, 0.6)
+    crop_fraction: tuple[float, float] = (0.35, 0.5)
     homography: HomographyConfig = field(default_factory=_small_homography)
     view0: dict[str, float] = field(default_factory=lambda: {"day": 0.8, "identity": 0.2})
     view_presets: dict[str, float] = field(
@@ -71,7 +72,7 @@ class PlaceConfig:
     scene_change: dict[str, float] = field(
         default_factory=lambda: {"occluder": 0.1, "moved_object": 0.05, "new_object": 0.15}
     )
-    candidates: int = 32
+    candidates: int = 64
 
     def __post_init__(self):
         if isinstance(self.homography, dict):
@@ -119,8 +120,30 @@ def _mean_luma(path: str) -> float:
     return float(load_cached(path).mean())
 
 
-def _crop_boxes(rng, shape, size, n, cfg: PlaceConfig) -> list[tuple[float, float, float, float]]:
-    """n crops of the output aspect, centres picked farthest-first among random candidates."""
+def _texture_scores(image: np.ndarray, cand: np.ndarray, cw: float, ch: float) -> np.ndarray:
+    """Mean gradient magnitude inside a cw x ch box around each candidate centre (box sums on an
+    integral image of a 4x smaller gray copy)."""
+    f = 4
+    g = cv2.cvtColor(
+        cv2.resize(
+            image, (max(image.shape[1] // f, 1), max(image.shape[0] // f, 1)), interpolation=cv2.INTER_AREA
+        ),
+        cv2.COLOR_RGB2GRAY,
+    ).astype(np.float32)
+    mag = np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1))
+    ii = cv2.integral(mag)
+    hh, ww = mag.shape
+    x0 = np.clip(((cand[:, 0] - cw / 2) / f).astype(int), 0, ww - 1)
+    x1 = np.clip(((cand[:, 0] + cw / 2) / f).astype(int), x0 + 1, ww)
+    y0 = np.clip(((cand[:, 1] - ch / 2) / f).astype(int), 0, hh - 1)
+    y1 = np.clip(((cand[:, 1] + ch / 2) / f).astype(int), y0 + 1, hh)
+    return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]) / ((x1 - x0) * (y1 - y0))
+
+
+def _crop_boxes(rng, shape, size, n, cfg: PlaceConfig, image: np.ndarray | None = None):
+    """n crops (x0, y0, x1, y1) of the output aspect, centres picked farthest-first among random
+    candidates; with `image`, only among the better-textured 3/4 of the candidates (no crops of
+    plain sky or bare wall: they are no place; keeping 3/4 still leaves room to spread out)."""
     h, w = shape[:2]
     aspect = size[1] / size[0]
     h_max = min(h, w / aspect)
@@ -132,6 +155,9 @@ def _crop_boxes(rng, shape, size, n, cfg: PlaceConfig) -> list[tuple[float, floa
         [max(w - cw_mean / 2, cw_mean / 2), max(h - ch_mean / 2, ch_mean / 2)],
         (max(cfg.candidates, n), 2),
     )
+    if image is not None and len(cand) > 2 * n:
+        score = _texture_scores(image, cand, cw_mean, ch_mean)
+        cand = cand[np.sort(np.argsort(-score, kind="stable")[: max(len(cand) * 3 // 4, n)])]
     chosen = [0]
     dist = np.linalg.norm((cand - cand[0]) / [cw_mean, ch_mean], axis=1)
     while len(chosen) < n:
@@ -157,13 +183,14 @@ def sample_group(
         scene = src.names[int(rng.integers(len(src.names)))]
         captures = [str(f) for f in src.scenes[scene]]
         image, sid = None, f"webcam:{scene}"
-        shape = load_cached(captures[0]).shape[:2]
+        first = load_cached(captures[0])
+        shape = first.shape[:2]
         key = sid
     else:
         s = src.sample(rng)
         image, sid, captures, shape = s.image0, s.id, [], s.image0.shape[:2]
-        key = s.id.split("|")[0]
-    crops = _crop_boxes(rng, shape, size, places_per_source, cfg)
+        key, first = s.id.split("|")[0], s.image0
+    crops = _crop_boxes(rng, shape, size, places_per_source, cfg, first)
     return _Group(sid, key, image, captures, tuple(shape), crops)
 
 
@@ -321,7 +348,25 @@ class PlaceShardDataset(Dataset):
         return len(self.index)
 
     def meta(self, i: int) -> dict:
-        return json.loads(self.index.read(i)["json"])
+        """The place's json (group, source_image, crop, per-view presets) without decoding images."""
+        path, members = self.index.items[i]
+        off, size = members["json"]
+        with open(path, "rb") as f:
+            f.seek(off)
+            return json.loads(f.read(size))
+
+    def same_place(self, iou: float = 0.3) -> list[list[int]]:
+        """Per place, the *other* places that show the same scene region: cropped from the same
+        source image (or webcam scene) with crop IoU >= iou. Groups are built far apart, but two
+        groups may draw the same source; exclude these from negatives when mining."""
+        metas = [self.meta(i) for i in range(len(self))]
+        by_image: dict[str, list[int]] = {}
+        for i, m in enumerate(metas):
+            by_image.setdefault(m["source_image"], []).append(i)
+        return [
+            [j for j in by_image[m["source_image"]] if j != i and _iou(m["crop"], metas[j]["crop"]) >= iou]
+            for i, m in enumerate(metas)
+        ]
 
     def __getitem__(self, i):
         m = self.index.read(i)

@@ -82,6 +82,12 @@ def test_place_dataset_and_on_the_fly_twin(places_dir):
     assert item["place"] == 3 and item["group"] == 1
     assert (item["views"] == fly[3]["views"]).all() and item["group"] == fly[3]["group"]
     assert PlaceShardDataset(places_dir, gray=False)[0]["views"].shape == (3, 3, *SIZE)
+    assert ds.meta(3)["group"] == 1 and ds.meta(3)["place"] == 3
+    same = ds.same_place()
+    assert len(same) == 6 and all(3 not in s or i != 3 for i, s in enumerate(same))
+    for i, others in enumerate(same):
+        for j in others:
+            assert i in same[j] and ds.meta(j)["source_image"] == ds.meta(i)["source_image"]
 
 
 def test_export_for_evaluation(places_dir, tmp_path):
