@@ -15,133 +15,36 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from export.calibration import synthetic_images
+from export.onnx_export import export_onnx
+from export.quantize import FLOAT_MODULES, QUANTIZED_OPS, quantize_int8
+from export.timing import time_sessions
 from models.keypoints import KeypointNet
 from models.macs import count_macs, count_params
 
+# The export package owns ONNX export, int8 quantization, calibration images and timing; they are
+# re-exported here for the benchmark and older callers.
+__all__ = [
+    "FLOAT_MODULES",
+    "QUANTIZED_OPS",
+    "export_onnx",
+    "main",
+    "quantize_int8",
+    "run",
+    "synthetic_images",
+    "time_sessions",
+]
+
 log = logging.getLogger(__name__)
-
-QUANTIZED_OPS = ["Conv", "Add", "Concat", "Resize", "MaxPool", "AveragePool", "Relu"]
-# The 1x1 conv giving the detector logits stays float: int8 logits (256 levels over the logit
-# range) would quantize the softmax scores and scramble the keypoint ranking (issue 6's finding
-# on quantized softmax). It costs 4800 x 65 x 96 MACs at 640x480, ~0.5 ms in fp32.
-FLOAT_MODULES = ("detector_out",)
-
-
-def export_onnx(
-    model: nn.Module, path: str | Path, opset: int = 17, height: int = 480, width: int = 640
-) -> Path:
-    """Export a dense core ``image -> (logits, descriptors)`` with dynamic batch, height, width.
-
-    Uses the TorchScript exporter: it emits opset 17 directly and folds BatchNorm into Conv
-    (the dynamo exporter in torch 2.14 cannot lower ReduceL2 to opset 17).
-    """
-    path = Path(path)
-    model = model.eval()
-    example = torch.rand(1, 1, height, width)
-    dyn = {"image": {0: "batch", 2: "height", 3: "width"}}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (example,),
-            str(path),
-            input_names=["image"],
-            output_names=["logits", "descriptors"],
-            dynamic_axes=dyn
-            | {"logits": {0: "batch", 2: "h8", 3: "w8"}, "descriptors": {0: "batch", 2: "h8", 3: "w8"}},
-            opset_version=opset,
-            dynamo=False,
-        )
-    return path
-
-
-def synthetic_images(n: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
-    """``n`` gray float32 1x1xHxW images in [0, 1]: shapes, lines and gradients, some dark and noisy."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        img = np.full((height, width), rng.uniform(40, 200), np.float32)
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-        img += rng.uniform(-60, 60) * (xx / width) + rng.uniform(-60, 60) * (yy / height)
-        for _ in range(rng.integers(15, 40)):
-            color = float(rng.uniform(0, 255))
-            p = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-            q = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-            kind = rng.integers(0, 3)
-            if kind == 0:
-                cv2.rectangle(img, p, q, color, -1)
-            elif kind == 1:
-                cv2.circle(img, p, int(rng.integers(5, 60)), color, -1)
-            else:
-                cv2.line(img, p, q, color, int(rng.integers(1, 5)))
-        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.5, 1.5)))
-        gain = 0.15 if i % 3 == 2 else 1.0  # every third image is "night": dark and noisy
-        img = img * gain + rng.normal(0, 2.0 + 6.0 * (gain < 1), img.shape).astype(np.float32)
-        out.append(np.clip(img / 255.0, 0, 1).astype(np.float32)[None, None])
-    return out
-
-
-def quantize_int8(
-    fp32_path: str | Path,
-    int8_path: str | Path,
-    calibration: list[np.ndarray],
-    float_modules: tuple[str, ...] = FLOAT_MODULES,
-) -> Path:
-    """Static QDQ int8: per-channel int8 weights, uint8 activations, MinMax on ``calibration``.
-
-    Only ``QUANTIZED_OPS`` are quantized; nodes of the torch modules named in ``float_modules``
-    (TorchScript export names nodes ``/<module>/<Op>``) stay float.
-    """
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quant_pre_process,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.it = iter(calibration)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {"image": x}
-
-    int8_path = Path(int8_path)
-    pre = int8_path.with_suffix(".pre.onnx")
-    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-    exclude = [
-        n.name
-        for n in onnx.load(str(pre)).graph.node
-        if n.name.split("/")[1:2] and n.name.split("/")[1] in float_modules
-    ]
-    quantize_static(
-        str(pre),
-        str(int8_path),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=QUANTIZED_OPS,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=exclude,
-    )
-    pre.unlink(missing_ok=True)
-    return int8_path
 
 
 class XFeatDense(nn.Module):
@@ -208,30 +111,6 @@ def export_xfeat(path: str | Path, height: int, width: int) -> Path:
             dynamo=False,
         )
     return Path(path)
-
-
-def time_sessions(paths: dict[str, Path], image: np.ndarray, runs: int, warmup: int = 3) -> dict[str, float]:
-    """Median ms per run of each model, 1 thread, timed round-robin."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.log_severity_level = 3
-    sessions = {
-        k: ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"]) for k, p in paths.items()
-    }
-    for s in sessions.values():
-        for _ in range(warmup):
-            s.run(None, {"image": image})
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for _ in range(runs):
-        for k, s in sessions.items():
-            t = time.perf_counter()
-            s.run(None, {"image": image})
-            times[k].append((time.perf_counter() - t) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def run(presets: list[str], height: int, width: int, runs: int, calib: int, xfeat: bool = True) -> str:

@@ -1,0 +1,127 @@
+"""`homeloc-export`: a trained checkpoint -> fp32 (and int8) ONNX for the robot, with parity reports.
+
+A thin wrapper over ``export.pipeline.export_model``; accepts ``--config FILE.yaml`` (e.g. the
+``config.yaml`` an earlier export wrote) and ``--print_config``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Literal
+
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+
+def _flag(parser: ArgumentParser, name: str, help: str, default: bool = False) -> None:
+    parser.add_argument(
+        name, type=bool, nargs="?", const=True, default=default, help=help + " (the flag alone means true)"
+    )
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="homeloc-export",
+        description=(
+            "Export a KeypointNet or PlaceNet checkpoint (ours or Lightning) to ONNX (opset 17, "
+            "homeloc.* metadata), optionally static int8 QDQ, and write parity reports: "
+            "OUT/<kind>.fp32.onnx, OUT/<kind>.int8.onnx, OUT/parity.json, OUT/parity.md, OUT/config.yaml."
+        ),
+    )
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
+    p.add_argument("--checkpoint", type=Path, required=True, help="model.save() file or Lightning .ckpt")
+    p.add_argument(
+        "--kind",
+        type=Literal["keypoints", "places"],
+        required=True,
+        help="which network the checkpoint holds",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _flag(
+        p, "--int8", "also write a static int8 QDQ model (per-channel weights), calibrated on --calibration"
+    )
+    p.add_argument(
+        "--calibration",
+        type=str,
+        nargs="+",
+        default=["skimage"],
+        help="calibration image sources (data_synthesis specs): skimage, folder:DIR, webcam:DIR, hpatches:DIR, SPEC@WEIGHT",
+    )
+    p.add_argument("--num-calibration", type=int, default=200, help="number of calibration images")
+    p.add_argument(
+        "--calibration-size",
+        type=int,
+        nargs=2,
+        default=None,
+        help="H W of keypoint calibration images (default 480 640; places use their input size)",
+    )
+    p.add_argument(
+        "--night-share",
+        type=float,
+        default=0.5,
+        help="share of calibration images relit by the night_lamp / night_ir / dusk presets",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of calibration images and parity pairs")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=None,
+        help="places: H W the network runs at, when the checkpoint does not record input_size (default 128 160)",
+    )
+    p.add_argument(
+        "--model-version",
+        type=str | None,
+        default=None,
+        help="homeloc.model_version (default STEM[-stepN]-WEIGHTSHASH)",
+    )
+    _flag(p, "--parity", "write parity.json / parity.md", default=True)
+    p.add_argument(
+        "--parity-data",
+        type=str | None,
+        default=None,
+        help="keypoints: pair set (default webcam:../shared/data/webcam with seeded homographies, synthetic pairs when absent; "
+        "'synthetic'; 'none'; or any homography dataset spec of homeloc-evaluate); places: place set (default "
+        "nordland:../shared/data/nordland_64x32_summer_winter, last third; 'none')",
+    )
+    p.add_argument(
+        "--parity-pairs", type=int, default=32, help="keypoints: number of pairs drawn from the pair set"
+    )
+    p.add_argument(
+        "--parity-limit", type=int | None, default=None, help="places: keep the first N places (default all)"
+    )
+    p.add_argument(
+        "--max-keypoints", type=int, default=1024, help="keypoints kept per image in the parity metrics"
+    )
+    p.add_argument("--latency-runs", type=int, default=20, help="timed runs per backend (median reported)")
+    p.add_argument("--latency-threads", type=int, nargs="+", default=[1, 2], help="thread counts timed")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
+    _flag(p, "--overwrite", "replace an export of other options in OUT (otherwise refused)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("onnxruntime").setLevel(logging.WARNING)
+    from eval.errors import EvalError
+    from export.checkpoint import CheckpointError
+    from export.pipeline import ExportConfig, ExportError, export_model
+
+    args = {k: v for k, v in vars(ns).items() if k not in ("config", "__path__")}
+    try:
+        out = export_model(ExportConfig(**args))
+    except (CheckpointError, ExportError, EvalError, FileNotFoundError) as e:
+        print(f"homeloc-export: error: {e}", file=sys.stderr)
+        return 2
+    print(out)
+    parity_md = out / "parity.md"
+    if parity_md.is_file():
+        print(parity_md.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Static int8 quantization (QDQ) of an exported fp32 model, keeping the float-critical nodes float.
+
+Never dynamic quantization: dynamically quantized convolutions ran 2x slower than fp32 here
+(issue 6). Static QDQ: per-channel int8 weights, uint8 activations, MinMax ranges from
+calibration images (the augmented calibration model only returns each tensor's min and max,
+so hundreds of images cost little memory; ORT 1.32's ``CalibMaxIntermediateOutputs`` would
+silently discard data, do not use it), ``onnxruntime.quantization.quant_pre_process`` first (symbolic shape
+inference skipped: the dynamic H/W trip it up).
+
+What stays float, and why:
+
+- keypoints: the 1x1 conv giving the detector logits (``detector_out``): int8 logits (256 levels
+  over the logit range) quantize the softmax scores and scramble the keypoint ranking (issue 6:
+  top-500 overlap fell to 0.1 with a quantized softmax). It costs 4800 x 65 x 96 MACs at 640x480,
+  ~0.5 ms. Softmax/NMS are not in the graph at all (runtime.postprocess does them in numpy).
+  The descriptor L2 normalisation (ReduceL2/Div) is never in ``QUANTIZED_OPS``, so it is float.
+- places: the whole NetVLAD/GeM head and the projection (``pool``, ``proj``): the soft-assignment
+  conv feeds a sharp softmax (alpha = 50) and the residual aggregation and both L2
+  normalisations are precision-sensitive while costing nothing next to the trunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from runtime.io import atomic_write
+
+log = logging.getLogger(__name__)
+
+QUANTIZED_OPS: tuple[str, ...] = ("Conv", "Add", "Concat", "Resize", "MaxPool", "AveragePool", "Relu")
+# Torch module names (path segments of the exported node names, see export.wrappers) kept float.
+FLOAT_MODULES: tuple[str, ...] = ("detector_out",)
+PLACES_FLOAT_MODULES: tuple[str, ...] = ("pool", "proj")
+# Places add the squeeze-excitation ops (GlobalAveragePool, Mul). HardSigmoid has no int8 kernel
+# in ORT; quantizing it only added Q/DQ pairs. Measured at 128x160, 1 thread, untrained nets:
+# keypoint:edge trunk 6.5 -> 1.5 ms, resnet18 38 -> 9.7 ms, but mobilenetv3_small 1.4-1.6 ms fp32
+# vs 1.6-2.0 ms int8 (depthwise convs and float hard-swish between Q/DQ pairs): no int8 gain there.
+PLACES_QUANTIZED_OPS: tuple[str, ...] = (*QUANTIZED_OPS, "GlobalAveragePool", "Mul")
+
+
+def node_in_modules(name: str, modules: Iterable[str]) -> bool:
+    """True when an exported node name ``/net/a/b/Op`` lies inside one of the torch ``modules``
+    (a module name matches a whole path segment; ``"a/b"`` matches consecutive segments)."""
+    segments = name.strip("/").split("/")[:-1]
+    path = "/" + "/".join(segments) + "/"
+    return any(f"/{m.strip('/')}/" in path for m in modules)
+
+
+def quantize_int8(
+    fp32_path: str | Path,
+    int8_path: str | Path,
+    calibration: Sequence[np.ndarray],
+    float_modules: Sequence[str] = FLOAT_MODULES,
+    op_types: Sequence[str] = QUANTIZED_OPS,
+    input_name: str = "image",
+) -> Path:
+    """Static QDQ int8: per-channel int8 weights, uint8 activations, MinMax on ``calibration``.
+
+    Args:
+        fp32_path: exported fp32 model.
+        int8_path: output (written atomically; metadata_props of the fp32 model are kept).
+        calibration: network inputs (e.g. 1 x 1 x H x W float32 in [0, 1]), one per run.
+        float_modules: torch modules whose nodes stay float (see ``node_in_modules``).
+        op_types: op types that may be quantized; everything else stays float.
+
+    Returns ``int8_path``. Raises ValueError when ``calibration`` is empty.
+    """
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    if len(calibration) == 0:
+        raise ValueError("int8 calibration needs at least one image")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(calibration)
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {input_name: np.ascontiguousarray(x, dtype=np.float32)}
+
+    int8_path = Path(int8_path)
+    with tempfile.TemporaryDirectory(prefix="homeloc-quant-") as tmp:
+        pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        exclude = [n.name for n in onnx.load(str(pre)).graph.node if node_in_modules(n.name, float_modules)]
+        log.info("quantizing %s: %d float nodes kept (%s)", fp32_path, len(exclude), ", ".join(float_modules))
+        quantize_static(
+            str(pre),
+            str(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(op_types),
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=exclude,
+        )
+        proto = onnx.load(str(out))
+        src = onnx.load(str(fp32_path), load_external_data=False)
+        del proto.metadata_props[:]
+        proto.metadata_props.extend(src.metadata_props)
+        atomic_write(int8_path, proto.SerializeToString())
+    return int8_path
+
+
+def quantization_summary(path: str | Path, float_modules: Sequence[str] = FLOAT_MODULES) -> dict:
+    """What a QDQ model quantized: counts of Q/DQ nodes, quantized vs float ops, and for every node
+    inside ``float_modules`` whether it reads a dequantized weight (it should not).
+
+    Returns ``{"quantize_linear", "dequantize_linear", "quantized_nodes", "float_nodes",
+    "float_module_nodes": [{"name", "op", "weight_quantized", "output_quantized"}],
+    "outputs_dequantized": [output names produced by a DequantizeLinear]}``.
+    """
+    import onnx
+
+    g = onnx.load(str(path)).graph
+    producer = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    q = [n for n in g.node if n.op_type == "QuantizeLinear"]
+    dq = [n for n in g.node if n.op_type == "DequantizeLinear"]
+    compute = [n for n in g.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")]
+
+    def from_dq(t: str) -> bool:
+        p = producer.get(t)
+        return p is not None and p.op_type == "DequantizeLinear"
+
+    quantized = [n for n in compute if n.input and from_dq(n.input[0])]
+    float_mod = []
+    for n in compute:
+        if node_in_modules(n.name, float_modules):
+            float_mod.append(
+                {
+                    "name": n.name,
+                    "op": n.op_type,
+                    "weight_quantized": len(n.input) > 1 and from_dq(n.input[1]),
+                    "output_quantized": any(
+                        c.op_type == "QuantizeLinear" for c in consumers.get(n.output[0], [])
+                    ),
+                }
+            )
+    return {
+        "quantize_linear": len(q),
+        "dequantize_linear": len(dq),
+        "quantized_nodes": len(quantized),
+        "float_nodes": len(compute) - len(quantized),
+        "float_module_nodes": float_mod,
+        "outputs_dequantized": [o.name for o in g.output if from_dq(o.name)],
+    }
