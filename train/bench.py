@@ -1,0 +1,86 @@
+"""Training throughput benchmark (`python -m train.bench`, part of `make bench`).
+
+Images per second of one optimiser step (forward + backward + update) on a fixed synthesized
+batch, so the number is the model's cost, not the data pipeline's (data_synthesis.bench measures
+that). Keypoints: pairs at 240x320 (2 images per pair); places: 128x160. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from data_synthesis.datasets import OnTheFlyPairs
+from train.keypoints import KeypointSystem
+from train.place_losses import multi_similarity_loss, pair_masks
+
+
+def _pairs_batch(batch: int, size=(240, 320)) -> dict:
+    ds = OnTheFlyPairs(["skimage"], batch, 0, {"size": size})
+    items = [ds[i] for i in range(batch)]
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def _time(step, steps: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - t) / steps
+
+
+def keypoint_throughput(preset: str, teacher: str, batch: int, steps: int) -> float:
+    system = KeypointSystem(preset, stage="pairs", teacher=teacher)
+    system.log = lambda *a, **k: None
+    opt = torch.optim.AdamW(system.model.parameters(), 1e-3)
+    data = _pairs_batch(batch)
+
+    def step():
+        loss = system.training_step(data, 0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return 2 * batch / _time(step, steps)
+
+
+def place_throughput(backbone: str, batch: int, steps: int) -> float:
+    from models.places import PlaceNet
+
+    net = PlaceNet(backbone, "netvlad")
+    opt = torch.optim.AdamW(net.parameters(), 1e-3)
+    x = torch.rand(batch, 3, 128, 160)
+    pos, neg = pair_masks(torch.arange(batch // 2).repeat_interleave(2))
+
+    def step():
+        loss = multi_similarity_loss(net(x), pos, neg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return batch / _time(step, steps)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--batch", type=int, default=8, help="pairs per keypoint step (images = 2x)")
+    a = p.parse_args(argv)
+    rows = [("keypoints edge, no teacher", keypoint_throughput("edge", "none", a.batch, a.steps)),
+            ("keypoints superpoint, no teacher", keypoint_throughput("superpoint", "none", a.batch, a.steps))]
+    try:
+        rows.append(("keypoints edge + XFeat teacher", keypoint_throughput("edge", "xfeat", a.batch, a.steps)))
+    except Exception as e:  # noqa: BLE001 - the teacher is an optional extra
+        print(f"(XFeat teacher not measured: {e})")
+    rows.append(("places mobilenetv3_small+NetVLAD (128x160)", place_throughput("mobilenetv3_small", 4 * a.batch, a.steps)))
+    print(f"\nTraining throughput, {torch.get_num_threads()} torch threads (target >= 50 img/s for edge at 240x320)\n")
+    print("| model | img/s |\n|---|---:|")
+    for name, v in rows:
+        print(f"| {name} | {v:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
