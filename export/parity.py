@@ -462,8 +462,10 @@ def place_parity(
     fns = _place_backends(model, fp32_path, int8_path, threads=1)
     backends = list(fns)
     skipped, ds = None, None
-    if data is None or data == "none":
-        skipped = "no place set requested"
+    if data is None or data in ("none", "synthetic"):
+        skipped = (
+            "no place set requested" if data != "synthetic" else "synthetic images have no place ground truth"
+        )
     else:
         path = Path(str(data).split(":", 1)[-1])
         if not path.exists():
