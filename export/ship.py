@@ -1,0 +1,92 @@
+"""Ship trained models inside the package: `python -m export.ship --keypoints CKPT --places CKPT`.
+
+Exports fp32 + static int8 ONNX of both networks (export.pipeline, with parity reports), saves the
+torch weights (plain state_dict format, loaded with weights_only=True) for fine-tuning, and copies
+the provenance that made them — resolved training configs, training metrics CSV, data manifests —
+into `runtime/assets/`, with a MANIFEST.json of sha256 hashes. `runtime.assets.shipped_model`
+(and so `--methods ours`, the runtime and export defaults) then finds them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from runtime.io import atomic_write
+
+ASSETS = Path(__file__).resolve().parents[1] / "runtime" / "assets"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    return atomic_write(dst, src.read_bytes())
+
+
+def _run_dir(ckpt: Path) -> Path:
+    """runs/<name>/checkpoints/x.ckpt -> runs/<name>."""
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: list[str], parity_data: str | None,
+             data_manifests: list[Path]) -> dict:
+    from export.pipeline import ExportConfig, export_model
+
+    out = export_model(ExportConfig(checkpoint=ckpt, kind=kind, out=exports / kind, int8=True,
+                                    calibration=calibration, parity_data=parity_data, overwrite=True))
+    files = {}
+    for name in (f"{kind}.fp32.onnx", f"{kind}.int8.onnx", "parity.json", "parity.md"):
+        dst = assets / (name if name.endswith(".onnx") else f"{kind}.{name}")
+        _copy(out / name, dst)
+        files[dst.name] = _sha256(dst)
+    if kind == "keypoints":
+        from models.keypoints import KeypointNet as Net
+    else:
+        from models.places import PlaceNet as Net
+    Net.from_checkpoint(ckpt).save(assets / f"{kind}.pt")
+    files[f"{kind}.pt"] = _sha256(assets / f"{kind}.pt")
+    prov = assets / "provenance" / kind
+    run = _run_dir(ckpt)
+    for src in sorted(run.glob("csv/version_*/config.yaml"))[-1:] + sorted(run.glob("csv/version_*/metrics.csv"))[-1:]:
+        files[f"provenance/{kind}/{src.name}"] = _sha256(_copy(src, prov / src.name))
+    for m in data_manifests:
+        dst = prov / f"data_{m.parent.name}_manifest.json"
+        files[f"provenance/{kind}/{dst.name}"] = _sha256(_copy(m, dst))
+    return {"checkpoint": str(ckpt), "checkpoint_sha256": _sha256(ckpt), "files": files}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m export.ship", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--keypoints", type=Path, help="keypoint checkpoint to ship")
+    p.add_argument("--places", type=Path, help="place checkpoint to ship")
+    p.add_argument("--assets", type=Path, default=ASSETS, help="destination (default runtime/assets)")
+    p.add_argument("--exports", type=Path, default=Path("exports"), help="working folder for export outputs")
+    p.add_argument("--calibration", nargs="+", default=["skimage", "folder:../shared/data/tum_rgbd_snippets",
+                                                         "webcam:../shared/data/webcam/chamonix"],
+                   help="calibration sources (data_synthesis source specs; night relighting is added)")
+    p.add_argument("--places-data", nargs="*", type=Path, default=[], help="place dataset folders used in training (their manifests are recorded)")
+    a = p.parse_args(argv)
+    a.assets.mkdir(parents=True, exist_ok=True)
+    manifest_path = a.assets / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    calib = [c for c in a.calibration if c == "skimage" or Path(c.split(":", 1)[-1].split("@")[0]).exists()]
+    if a.keypoints:
+        manifest["keypoints"] = ship_one("keypoints", a.keypoints, a.assets, a.exports, calib, None, [])
+    if a.places:
+        manifests = [d / "manifest.json" for d in a.places_data if (d / "manifest.json").exists()]
+        manifest["places"] = ship_one("places", a.places, a.assets, a.exports, calib, None, manifests)
+    atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+    print(f"shipped into {a.assets}")
+    for k, v in manifest.items():
+        print(f"  {k}: {v['checkpoint']} -> {', '.join(sorted(v['files']))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
