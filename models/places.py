@@ -131,6 +131,12 @@ class PlaceNet(nn.Module):
             self.in_channels = 3
         else:
             raise ValueError(f"unknown backbone {backbone!r}; choose {sorted(BACKBONES)} or keypoint:PRESET")
+        # torchvision's MobileNetV3 uses BatchNorm momentum 0.01, tuned for ImageNet-length runs:
+        # on our short CPU runs its eval-mode statistics stay near init and recall collapses in
+        # eval while train-mode batches look fine. 0.1 settles within ~30 steps.
+        for m in self.trunk.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = 0.1
         self.reduce = nn.Conv2d(channels, reduce_dim, 1)
         if head == "netvlad":
             self.pool = NetVLAD(reduce_dim, clusters)
