@@ -99,8 +99,11 @@ def test_registry_register_lookup_and_errors():
     assert {"thumbnail", "vlad_sift", "ours"} <= set(methods.available_methods("places"))
 
 
-def test_ours_is_a_clear_error_until_a_model_ships(tmp_path):
-    with pytest.raises(MethodError, match="no shipped model yet"):
+def test_ours_is_a_clear_error_without_a_shipped_model(tmp_path, monkeypatch):
+    import runtime.assets
+
+    monkeypatch.setattr(runtime.assets, "ASSETS_DIR", tmp_path)  # a checkout without exported models
+    with pytest.raises(MethodError, match="no shipped keypoints model yet"):
         methods.create_method("ours", "local")
     with pytest.raises(MethodError, match="model file not found"):
         methods.create_method(f"ours:{tmp_path / 'missing.onnx'}", "local")
@@ -160,3 +163,14 @@ def test_xfeat_absent_names_make_peers(monkeypatch):
     monkeypatch.setattr(importlib.resources, "files", missing)
     with pytest.raises(MethodError, match="make peers"):
         xfeat.xfeat_weights_path()
+
+
+def test_ours_with_a_torch_checkpoint_extracts_features(tmp_path):
+    from models.keypoints import KeypointNet
+
+    KeypointNet("tiny").save(tmp_path / "kp.pt")
+    m = methods.create_method(f"ours:{tmp_path / 'kp.pt'}", "local", max_keypoints=50, resize=640, threads=1)
+    img = (np.random.default_rng(0).random((64, 96)) * 255).astype(np.uint8)
+    f = m.extract(img)
+    assert len(f) <= 50 and f.descriptors.shape[1] == 16
+    assert (f.keypoints[:, 0] < 96).all() and (f.keypoints[:, 1] < 64).all()
