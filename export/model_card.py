@@ -65,7 +65,8 @@ def build_card(reports: dict[str, Path], assets: Path = ASSETS) -> Path:
         prov = assets / "provenance" / kind
         md += ["", f"## Training provenance: {kind}", "", f"- checkpoint `{m['checkpoint']}` (sha256 `{m['checkpoint_sha256'][:16]}`)"]
         md += [f"- `{f}`" for f in sorted(m["files"]) if f.startswith("provenance/")]
-        cfg = prov / "config.yaml"
+        cfgs = sorted(prov.glob("config_version_*.yaml"))
+        cfg = cfgs[-1] if cfgs else prov / "config.yaml"
         if cfg.exists():
             c = yaml.safe_load(cfg.read_text())
             data = (c.get("data") or {}).get("init_args", {})

@@ -52,8 +52,10 @@ def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: li
     files[f"{kind}.pt"] = _sha256(assets / f"{kind}.pt")
     prov = assets / "provenance" / kind
     run = _run_dir(ckpt)
-    for src in sorted(run.glob("csv/version_*/config.yaml"))[-1:] + sorted(run.glob("csv/version_*/metrics.csv"))[-1:]:
-        files[f"provenance/{kind}/{src.name}"] = _sha256(_copy(src, prov / src.name))
+    # A resumed run logs into a new csv/version_N: keep every segment of the curve.
+    for src in sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv")):
+        name = f"{src.stem}_{src.parent.name}{src.suffix}"
+        files[f"provenance/{kind}/{name}"] = _sha256(_copy(src, prov / name))
     for m in data_manifests:
         dst = prov / f"data_{m.parent.name}_manifest.json"
         files[f"provenance/{kind}/{dst.name}"] = _sha256(_copy(m, dst))
