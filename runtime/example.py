@@ -1,0 +1,186 @@
+"""Loop-closure demo over an image sequence: ``python -m runtime.example --images DIR --out DIR``.
+
+Runs :class:`runtime.frontend.Frontend` + :class:`runtime.loop_closure.LoopClosureDetector` the way
+a SLAM system would: every frame is first checked for a loop against the keyframes so far
+(ignoring the most recent ones), then added as a keyframe. Prints the detected loops and writes
+``OUT/similarity.png`` (global-descriptor cosine similarity of every frame pair, detections
+marked) and ``OUT/loops.json``.
+
+``--relight`` appends relit copies of the sequence (``data_synthesis.photometric`` presets
+"dusk" and "night_lamp", seeded): the robot revisiting the same places at night, so every relit
+frame should close a loop with its daylight original. This demo script then imports
+``data_synthesis`` (which imports torch); the runtime modules themselves never do, and without
+``--relight`` neither does this script.
+
+Example::
+
+    python -m runtime.example --images ../shared/data/slambook_loop_closure_10frames --relight \\
+        --keypoints-model keypoints.int8.onnx --places-model places.int8.onnx --out /tmp/loops
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.io import atomic_write, list_images, read_image
+
+log = logging.getLogger(__name__)
+
+RELIGHT_PRESETS = ("dusk", "night_lamp")
+
+
+@dataclass(frozen=True)
+class Frame:
+    name: str
+    image: np.ndarray  # H x W x 3 uint8 RGB
+
+
+def load_sequence(
+    images: str | os.PathLike, max_images: int | None = None, relight: bool = False, seed: int = 0
+) -> list[Frame]:
+    """Frames of a folder in name order (+ relit copies appended when ``relight``)."""
+    files = sorted(list_images(images, recursive=False), key=_natural_key)[:max_images]
+    frames = [Frame(p.name, read_image(p)) for p in files]
+    if relight:
+        from data_synthesis.photometric import apply_preset  # demo only: imports torch
+
+        rng = np.random.default_rng(seed)
+        for i, f in enumerate(list(frames)):
+            preset = RELIGHT_PRESETS[i % len(RELIGHT_PRESETS)]
+            out, _ = apply_preset(preset, f.image, rng)
+            frames.append(Frame(f"{f.name} [{preset}]", (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)))
+    return frames
+
+
+def _natural_key(path: Path) -> list:
+    """2.png before 10.png."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def run(
+    images: str | os.PathLike,
+    out: str | os.PathLike,
+    relight: bool = False,
+    keypoints_model: str | os.PathLike | None = None,
+    places_model: str | os.PathLike | None = None,
+    exclude_recent: int = 3,
+    min_inliers: int = 20,
+    temporal_k: int = 1,
+    max_images: int | None = None,
+    threads: int = 1,
+    K: np.ndarray | None = None,
+    verify_top: int = 3,
+) -> dict:
+    """Run the demo; returns the summary written to ``out/loops.json``."""
+    from runtime.frontend import Frontend
+    from runtime.loop_closure import LoopClosureDetector
+    from runtime.places import GlobalDescriptor
+
+    frames = load_sequence(images, max_images, relight)
+    frontend = Frontend(keypoints_model, threads=threads)
+    places = GlobalDescriptor(places_model, threads=threads)
+    det = LoopClosureDetector(
+        places, frontend, index="flat", min_inliers=min_inliers, temporal_k=temporal_k,
+        exclude_recent=exclude_recent, K=K, top_k=max(5, verify_top), verify_top=verify_top,
+    )  # fmt: skip
+    descriptors = places.describe([f.image for f in frames])
+    loops = []
+    for t, frame in enumerate(frames):
+        features = frontend.extract(frame.image)
+        if len(det):
+            loop = det.detect(descriptors[t], features=features)
+            if loop is not None:
+                loops.append({"frame": t, "name": frame.name, "keyframe": loop.kf_id,
+                              "keyframe_name": frames[loop.kf_id].name, "score": round(loop.score, 4),
+                              "inliers": loop.inliers})  # fmt: skip
+                print(f"loop: frame {t} ({frame.name}) -> keyframe {loop.kf_id} ({frames[loop.kf_id].name}), "
+                      f"score {loop.score:.3f}, {loop.inliers} inliers")  # fmt: skip
+        det.add_keyframe(t, descriptors[t], features=features)
+    out = Path(out)
+    similarity = descriptors @ descriptors.T
+    write_similarity_png(out / "similarity.png", similarity, loops, [f.name for f in frames])
+    summary = {
+        "images": str(images), "frames": len(frames), "relight": relight, "loops": loops,
+        "keypoints_model": str(frontend.model_path), "places_model": str(places.model_path),
+        "map": {k: v for k, v in vars(det.stats()).items()},
+    }  # fmt: skip
+    atomic_write(out / "loops.json", json.dumps(summary, indent=2))
+    print(
+        f"{len(loops)} loop(s) in {len(frames)} frames; wrote {out / 'similarity.png'} and {out / 'loops.json'}"
+    )
+    return summary
+
+
+def write_similarity_png(path: Path, similarity: np.ndarray, loops: list[dict], names: list[str]) -> Path:
+    """Heat map of the similarity matrix with detected loops as red crosses (atomic write)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(similarity)
+    fig, ax = plt.subplots(figsize=(6 + n / 20, 5 + n / 20))
+    im = ax.imshow(similarity, cmap="viridis", vmin=float(np.min(similarity)), vmax=1.0)
+    for loop in loops:
+        ax.plot(loop["keyframe"], loop["frame"], "rx", markersize=8, markeredgewidth=2)
+    ax.set_xlabel("keyframe")
+    ax.set_ylabel("query frame")
+    ax.set_title(f"global descriptor cosine similarity, {len(loops)} verified loop(s) (x)")
+    if n <= 40:
+        ax.set_xticks(range(n), names, rotation=90, fontsize=6)
+        ax.set_yticks(range(n), names, fontsize=6)
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write(path, buf.getvalue())
+
+
+def _parse_K(text: str | None) -> np.ndarray | None:
+    if text is None:
+        return None
+    fx, fy, cx, cy = (float(v) for v in text.split(","))
+    return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float64)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runtime.example", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", required=True, help="folder of sequence frames (sorted by name)")
+    parser.add_argument("--out", required=True, help="output folder (similarity.png, loops.json)")
+    parser.add_argument(
+        "--relight", action="store_true", help="append relit (dusk / night) copies of the frames"
+    )
+    parser.add_argument("--keypoints-model", help="keypoint ONNX (default: the shipped one)")
+    parser.add_argument("--places-model", help="place ONNX (default: the shipped one)")
+    parser.add_argument(
+        "--exclude-recent", type=int, default=3, help="ignore this many most recent keyframes"
+    )
+    parser.add_argument("--min-inliers", type=int, default=20)
+    parser.add_argument("--temporal-k", type=int, default=1)
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--verify-top", type=int, default=3, help="candidates verified geometrically per frame"
+    )
+    parser.add_argument(
+        "--K", help="fx,fy,cx,cy: verify with the essential matrix instead of the fundamental"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run(args.images, args.out, args.relight, args.keypoints_model, args.places_model, args.exclude_recent,
+        args.min_inliers, args.temporal_k, args.max_images, args.threads, _parse_K(args.K), args.verify_top)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
