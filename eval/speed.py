@@ -20,45 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def count_macs(module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one forward pass on zeros of `input_shape`, counted with forward
-    hooks on Conv1d/2d/3d, ConvTranspose2d and Linear layers (pooling, normalisation,
-    activations and interpolation are not counted). Modules the forward does not call add 0."""
+    """Multiply-accumulates of one forward pass on zeros of `input_shape` (models.macs counts them:
+    Conv/ConvTranspose/Linear layers; pooling, normalisation and activations are not counted)."""
     import torch
-    from torch import nn
 
-    total = 0
+    from models.macs import count_macs as _count
 
-    def conv_hook(mod, inputs, output):
-        nonlocal total
-        k = int(np.prod(mod.kernel_size))
-        total += int(output.numel()) * (mod.in_channels // mod.groups) * k
-
-    def deconv_hook(mod, inputs, output):
-        nonlocal total
-        k = int(np.prod(mod.kernel_size))
-        total += int(inputs[0].numel()) * (mod.out_channels // mod.groups) * k
-
-    def linear_hook(mod, inputs, output):
-        nonlocal total
-        total += int(output.numel()) * mod.in_features
-
-    handles = []
-    for m in module.modules():
-        if isinstance(m, nn.ConvTranspose2d):
-            handles.append(m.register_forward_hook(deconv_hook))
-        elif isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    try:
-        param = next(module.parameters(), None)
-        x = torch.zeros(input_shape, dtype=param.dtype if param is not None else torch.float32)
-        with torch.inference_mode():
-            module(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return total
+    param = next(module.parameters(), None)
+    x = torch.zeros(input_shape, dtype=param.dtype if param is not None else torch.float32)
+    return _count(module, x)
 
 
 def parse_size(size: str) -> tuple[int, int]:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from tests.conftest import ROOT
 
 PACKAGES = ["train", "models", "data_synthesis", "export", "eval", "runtime", "configs"]
