@@ -62,11 +62,11 @@ def preprocess(image: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 def keypoint_heatmap(logits: torch.Tensor) -> torch.Tensor:
-    """(B,65,h,w) logits -> (B,1,8h,8w) keypoint probability (softmax, dustbin dropped)."""
-    scores = F.softmax(logits, 1)[:, :64]
-    b, _, h, w = scores.shape
-    heat = scores.permute(0, 2, 3, 1).reshape(b, h, w, 8, 8)
-    return heat.permute(0, 1, 3, 2, 4).reshape(b, 1, h * 8, w * 8)
+    """(B,65,h,w) logits -> (B,1,8h,8w) keypoint probability: XFeat's head has our 65-class cell
+    layout, so models.postprocess does the softmax/depth-to-space for both."""
+    from models.postprocess import heatmap_from_logits
+
+    return heatmap_from_logits(logits)[:, None]
 
 
 def nms_positions(heat: torch.Tensor, threshold: float = 0.05, kernel: int = 5) -> torch.Tensor:
