@@ -51,6 +51,9 @@ def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: li
     Net.from_checkpoint(ckpt).save(assets / f"{kind}.pt")
     files[f"{kind}.pt"] = _sha256(assets / f"{kind}.pt")
     prov = assets / "provenance" / kind
+    for stale in prov.glob("*"):  # a previous model's configs/curves must not pass for this one's
+        if stale.is_file():
+            stale.unlink()
     run = _run_dir(ckpt)
     # A resumed run logs into a new csv/version_N: keep every segment of the curve.
     for src in sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv")):

@@ -47,12 +47,12 @@ def keypoint_throughput(preset: str, teacher: str, batch: int, steps: int) -> fl
     return 2 * batch / _time(step, steps)
 
 
-def place_throughput(backbone: str, batch: int, steps: int) -> float:
+def place_throughput(backbone: str, batch: int, steps: int, size: tuple[int, int] = (128, 160), **kw) -> float:
     from models.places import PlaceNet
 
-    net = PlaceNet(backbone, "netvlad")
+    net = PlaceNet(backbone, "netvlad", input_size=size, **kw)
     opt = torch.optim.AdamW(net.parameters(), 1e-3)
-    x = torch.rand(batch, 3, 128, 160)
+    x = torch.rand(batch, 3, *size)
     pos, neg = pair_masks(torch.arange(batch // 2).repeat_interleave(2))
 
     def step():
@@ -75,11 +75,18 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(("keypoints edge + XFeat teacher", keypoint_throughput("edge", "xfeat", a.batch, a.steps)))
     except Exception as e:  # noqa: BLE001 - the teacher is an optional extra
         print(f"(XFeat teacher not measured: {e})")
-    rows.append(("places mobilenetv3_small+NetVLAD (128x160)", place_throughput("mobilenetv3_small", 4 * a.batch, a.steps)))
+    for size in ((128, 160), (240, 320)):
+        hw = f"{size[0]}x{size[1]}"
+        rows.append((f"places mobilenetv3_small + NetVLAD(32) ({hw})",
+                     place_throughput("mobilenetv3_small", 4 * a.batch, a.steps, size)))
+        rows.append((f"places keypoint:edge + NetVLAD(64), shipped recipe ({hw})",
+                     place_throughput("keypoint:edge", 4 * a.batch, a.steps, size, clusters=64, reduce_dim=None)))
     print(f"\nTraining throughput, {torch.get_num_threads()} torch threads (target >= 50 img/s for edge at 240x320)\n")
     print("| model | img/s |\n|---|---:|")
     for name, v in rows:
         print(f"| {name} | {v:.1f} |")
+    print("\nPlace descriptor size: 256-d float32 = 1024 B/image (the shipped projection); "
+          "the loop-closure index's PQ codes = pq_bytes B/image, e.g. 64 (runtime.loop_closure, index='ivfpq').")
 
 
 if __name__ == "__main__":

@@ -20,19 +20,31 @@ class PlaceSystem(L.LightningModule):
     """Owns loss, optimiser and recall validation of a `models.places.PlaceNet`.
 
     loss: multi_similarity | triplet | contrastive. tolerance: neighbouring route positions of
-    the same domain that are neither positives nor negatives (Nordland frames are 10 apart)."""
+    the same domain that are neither positives nor negatives (Nordland frames are 10 apart).
+    trunk_checkpoint: a trained keypoint model (`keypoint:*` trunks) the trunk starts from;
+    trunk_lr_scale: the trunk's learning rate relative to `lr` (0 freezes it). pca_init: "pca" or
+    "whiten" starts the projection as PCA(-whitening) of the training places' pooled descriptors
+    (None: random). augment: per-image random small affine + brightness/contrast/gamma on the
+    fly, so fixed training views are not memorised."""
 
     def __init__(self, backbone: str = "mobilenetv3_small", head: str = "netvlad", clusters: int = 32,
-                 reduce_dim: int = 64, out_dim: int | None = 256, loss: str = "multi_similarity",
+                 reduce_dim: int | None = 64, out_dim: int | None = 256, loss: str = "multi_similarity",
                  tolerance: int = 2, lr: float = 1e-3, weight_decay: float = 1e-4, warmup_steps: int = 100,
                  init_checkpoint: str | None = None, init_cluster_images: int = 256, eval_batch: int = 128,
-                 input_size: tuple[int, int] = (128, 160)):
+                 input_size: tuple[int, int] = (128, 160), trunk_checkpoint: str | None = None,
+                 trunk_lr_scale: float = 1.0, pca_init: str | None = None,
+                 augment: bool = False):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose {sorted(LOSSES)}")
+        if pca_init not in (None, "pca", "whiten"):
+            raise ValueError(f"pca_init must be None, 'pca' or 'whiten', got {pca_init!r}")
         self.save_hyperparameters()
         self.model = PlaceNet(backbone, head, clusters, reduce_dim, out_dim, input_size)
+        self.augmentation = _augmentation() if augment else None
         self._initialised = False
+        if trunk_checkpoint:
+            self.model.load_trunk(trunk_checkpoint)
         if init_checkpoint:
             self.model.load_state_dict(PlaceNet.from_checkpoint(init_checkpoint).state_dict())
             self._initialised = True
@@ -54,15 +66,27 @@ class PlaceSystem(L.LightningModule):
             return
         # NetVLAD centres from k-means over local features of training images (random trunk).
         dm = self.trainer.datamodule
-        refs, _, _ = dm.mining_views()
+        refs, others, _ = dm.mining_views()
         idx = torch.randperm(len(refs), generator=torch.Generator().manual_seed(0))[: self.hparams.init_cluster_images]
         self.model.eval()
         self.model.init_clusters(refs[idx].to(self.device))
+        if self.hparams.pca_init and self.model.proj is not None:
+            self.model.fit_pca(self.pooled(torch.cat([refs, others])), whiten=self.hparams.pca_init == "whiten")
         self.model.train()
         self._initialised = True
 
+    @torch.no_grad()
+    def pooled(self, images: torch.Tensor) -> torch.Tensor:
+        b = self.hparams.eval_batch
+        return torch.cat([self.model.pooled(images[i : i + b].to(self.device)) for i in range(0, len(images), b)]).cpu()
+
     def training_step(self, batch, batch_idx):
-        emb = self.model(batch["images"])
+        if self.hparams.trunk_lr_scale == 0:
+            self.model.trunk.eval()  # frozen: its BatchNorm statistics stay those it was trained with
+        images = batch["images"]
+        if self.augmentation is not None:
+            images = self.augmentation(images)
+        emb = self.model(images)
         pos, neg = pair_masks(batch["labels"], batch["domains"], self.hparams.tolerance)
         loss = LOSSES[self.hparams.loss](emb, pos, neg)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(emb))
@@ -81,7 +105,15 @@ class PlaceSystem(L.LightningModule):
     test_step = validation_step
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        trunk = list(self.model.trunk.parameters())
+        ids = {id(p) for p in trunk}
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in ids]}]
+        if self.hparams.trunk_lr_scale > 0:
+            groups.append({"params": trunk, "lr": self.hparams.lr * self.hparams.trunk_lr_scale})
+        else:
+            for p in trunk:
+                p.requires_grad_(False)
+        opt = torch.optim.AdamW(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         warm = min(self.hparams.warmup_steps, total // 10 + 1)
 
@@ -92,6 +124,17 @@ class PlaceSystem(L.LightningModule):
             return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
 
         return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"}}
+
+
+def _augmentation():
+    """Mild on-the-fly jitter of each view (the views already carry the large lighting changes)."""
+    import kornia.augmentation as K
+
+    return torch.nn.Sequential(
+        K.RandomAffine(degrees=5.0, translate=(0.05, 0.05), scale=(0.9, 1.1), padding_mode="reflection", p=0.8),
+        K.ColorJitter(brightness=0.2, contrast=0.3, p=0.8),
+        K.RandomGamma(gamma=(0.7, 1.4), p=0.5),
+    )
 
 
 class HardNegativeMiner(Callback):
