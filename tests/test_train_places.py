@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from data_synthesis.places import export_places_eval, synthesize_places
+from data_synthesis.places import PlaceConfig, export_places_eval, synthesize_places
 from models.keypoints import KeypointNet
 from models.places import PlaceNet
 from tests.conftest import ROOT
@@ -19,10 +19,11 @@ SIZE = (64, 80)
 
 @pytest.fixture(scope="module")
 def places(tmp_path_factory):
-    """12 synthesized places (3 views) for training and an evaluator-format copy for validation."""
+    """12 synthesized places (3 views) for training and an evaluator-format copy for validation.
+    Large crops make places of one group overlap (the case training must not call negatives)."""
     out = tmp_path_factory.mktemp("train_places")
     synthesize_places(["skimage"], out / "train", num_places=12, seed=3, views=3, places_per_source=2, size=SIZE,
-                      shard_size=6, image_format=".png")
+                      shard_size=6, image_format=".png", config=PlaceConfig(crop_fraction=(0.8, 0.9)))
     export_places_eval(out / "train", out / "eval")
     return out
 
@@ -102,3 +103,25 @@ def test_resume_and_ddp_two_cpu_processes(tmp_path, places):
     r = _fit(ddp, places, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu")
     assert r.returncode == 0, r.stderr[-3000:]
     assert torch.load(ddp / "ckpt" / "last.ckpt", weights_only=True)["global_step"] >= 1
+
+
+def test_overlapping_synthesized_places_are_never_negatives(places):
+    from train.place_data import PlacesData, SynthesizedPlaces
+    from train.place_losses import pair_masks
+
+    ds = SynthesizedPlaces(str(places / "train"), SIZE)
+    same = ds.ds.same_place()
+    assert sum(map(bool, same)) >= 4
+    assert ds.overlaps == {ds.label(i): {ds.label(j) for j in js} for i, js in enumerate(same) if js}
+    dm = PlacesData(nordland=None, synthesized=str(places / "train"), size=SIZE, val_sets={})
+    dm.setup("fit")
+    labels = torch.tensor([ds.label(i) for i in range(len(ds))])
+    mask = dm.overlap_mask(labels)
+    pos, neg = pair_masks(labels, None, 0, mask)
+    for i, js in enumerate(same):
+        assert not pos[i].any()  # one label each here: no positives, and overlaps are not negatives
+        assert neg[i].sum() == len(ds) - 1 - len(js)
+    assert mask.sum() == sum(map(len, same))
+    labels = torch.tensor([5, 5, 9])
+    pos, neg = pair_masks(labels, overlap=torch.tensor([[0, 0, 1], [0, 0, 0], [1, 0, 0]], dtype=torch.bool))
+    assert pos[0, 1] and not neg[0, 2] and neg[1, 2]

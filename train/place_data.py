@@ -63,6 +63,13 @@ class SynthesizedPlaces(Dataset):
 
         self.ds = PlaceShardDataset(root, gray=False)
         self.size, self.max_views = tuple(size), max_views
+        # Groups may draw the same source image again: crops that overlap show one scene region.
+        self.overlaps = {self.label(i): {self.label(j) for j in js} for i, js in enumerate(self.ds.same_place()) if js}
+
+    @staticmethod
+    def label(i: int) -> int:
+        # Spaced wider than any route tolerance: synthesized places are never "neighbours".
+        return 1_000_000 + 10 * i
 
     def __len__(self):
         return len(self.ds)
@@ -73,8 +80,7 @@ class SynthesizedPlaces(Dataset):
         if v.shape[1] == 1:
             v = v.expand(-1, 3, -1, -1)
         v = torch.nn.functional.interpolate(v, size=self.size, mode="area")
-        # Labels spaced wider than any route tolerance: synthesized places are never "neighbours".
-        return {"views": v, "label": 1_000_000 + 10 * i, "domain": self.domain}
+        return {"views": v, "label": self.label(i), "domain": self.domain}
 
 
 class HardNegativeBatchSampler(Sampler[list[int]]):
@@ -144,6 +150,7 @@ class PlacesData(L.LightningDataModule):
         self.val_limit, self.train_limit = val_limit, train_limit
         self.train_set = None
         self.sampler = None
+        self.overlaps: dict[int, set[int]] = {}  # label -> labels of other places showing the same region
         self.val_sets: list[RecallSet] = []
 
     def setup(self, stage=None):
@@ -153,6 +160,7 @@ class PlacesData(L.LightningDataModule):
                 parts.append(NordlandPlaces(self.nordland, "first2of3", self.size, self.train_limit))
             if self.synthesized:
                 parts.append(SynthesizedPlaces(self.synthesized, self.size))
+                self.overlaps = parts[-1].overlaps
             if not parts:
                 raise FileNotFoundError("no place training data: give nordland: DIR and/or synthesized: DIR")
             self.train_set = torch.utils.data.ConcatDataset(parts)
@@ -172,6 +180,14 @@ class PlacesData(L.LightningDataModule):
     def val_dataloader(self):
         # Recall needs whole sets: the module evaluates self.val_sets itself; one dummy batch drives it.
         return DataLoader([0], batch_size=1) if self.val_sets else []
+
+    def overlap_mask(self, labels: torch.Tensor) -> torch.Tensor | None:
+        """N×N bool: pairs of training places that show the same scene region (None if none known)."""
+        if not self.overlaps:
+            return None
+        lab = labels.tolist()
+        m = [[b in self.overlaps.get(a, ()) for b in lab] for a in lab]
+        return torch.tensor(m, dtype=torch.bool, device=labels.device)
 
     def mining_views(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """(reference views, other-condition views, labels) of every training place, for mining."""

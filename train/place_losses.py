@@ -6,11 +6,14 @@ import torch
 from torch import Tensor
 
 
-def pair_masks(labels: Tensor, domains: Tensor | None = None, tolerance: int = 0) -> tuple[Tensor, Tensor]:
+def pair_masks(labels: Tensor, domains: Tensor | None = None, tolerance: int = 0,
+               overlap: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Positive and negative pair masks (N×N bool) from integer place labels.
 
     Places of the same domain whose labels differ by at most `tolerance` (neighbouring frames of
-    one route) are neither positive nor negative: they overlap, so pushing them apart is wrong."""
+    one route) are neither positive nor negative: they overlap, so pushing them apart is wrong.
+    `overlap` (N×N bool) marks other pairs known to show the same scene region (synthesized
+    crops of one source image that overlap): also neither."""
     same = labels[:, None] == labels[None]
     eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
     pos = same & ~eye
@@ -19,6 +22,8 @@ def pair_masks(labels: Tensor, domains: Tensor | None = None, tolerance: int = 0
         dom = torch.ones_like(same) if domains is None else domains[:, None] == domains[None]
         near = dom & ((labels[:, None] - labels[None]).abs() <= tolerance)
         neg = neg & ~near
+    if overlap is not None:
+        neg = neg & ~overlap
     return pos, neg
 
 

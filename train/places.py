@@ -87,7 +87,9 @@ class PlaceSystem(L.LightningModule):
         if self.augmentation is not None:
             images = self.augmentation(images)
         emb = self.model(images)
-        pos, neg = pair_masks(batch["labels"], batch["domains"], self.hparams.tolerance)
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        overlap = dm.overlap_mask(batch["labels"]) if hasattr(dm, "overlap_mask") else None
+        pos, neg = pair_masks(batch["labels"], batch["domains"], self.hparams.tolerance, overlap)
         loss = LOSSES[self.hparams.loss](emb, pos, neg)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(emb))
         return loss
@@ -159,8 +161,10 @@ class HardNegativeMiner(Callback):
         _, nn = index.search(q, self.k + 2 * pl_module.hparams.tolerance + 1)
         hard = {}
         tol = pl_module.hparams.tolerance
+        overlaps = getattr(dm, "overlaps", {})
         for i, row in enumerate(nn):
-            cands = [int(j) for j in row if abs(int(labels[j]) - int(labels[i])) > tol][: self.k]
+            same = overlaps.get(int(labels[i]), ())
+            cands = [int(j) for j in row if abs(int(labels[j]) - int(labels[i])) > tol and int(labels[j]) not in same][: self.k]
             if cands:
                 hard[i] = cands
         dm.sampler.hard = hard
