@@ -64,15 +64,18 @@ class PlaceSystem(L.LightningModule):
     def on_fit_start(self):
         if self._initialised or self.trainer.ckpt_path:
             return
-        # NetVLAD centres from k-means over local features of training images (random trunk).
-        dm = self.trainer.datamodule
-        refs, others, _ = dm.mining_views()
+        self.init_from_data(*self.trainer.datamodule.mining_views()[:2])
+
+    def init_from_data(self, refs: torch.Tensor, others: torch.Tensor) -> None:
+        """NetVLAD centres from k-means over local features of `init_cluster_images` reference
+        views, and (pca_init) the projection from PCA of all views' NetVLAD vectors."""
         idx = torch.randperm(len(refs), generator=torch.Generator().manual_seed(0))[: self.hparams.init_cluster_images]
+        was = self.model.training
         self.model.eval()
         self.model.init_clusters(refs[idx].to(self.device))
         if self.hparams.pca_init and self.model.proj is not None:
             self.model.fit_pca(self.pooled(torch.cat([refs, others])), whiten=self.hparams.pca_init == "whiten")
-        self.model.train()
+        self.model.train(was)
         self._initialised = True
 
     @torch.no_grad()

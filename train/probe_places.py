@@ -10,22 +10,16 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
 
 from eval.metrics import recall_at_k
 from train.place_data import PlacesData
 from train.places import PlaceSystem
 
 
-def probe(system: PlaceSystem, dm: PlacesData, pca: str | None, cluster_images: int = 256) -> dict[str, tuple[float, float]]:
-    """Initialise `system`'s centres (and projection when `pca` is "pca"/"whiten") from `dm`'s
-    training places, then return {val set: (R@1, R@5)}."""
+def probe(system: PlaceSystem, dm: PlacesData) -> dict[str, tuple[float, float]]:
+    """Initialise `system` from `dm`'s training places as fit would, then {val set: (R@1, R@5)}."""
     refs, others, _ = dm.mining_views()
-    idx = torch.randperm(len(refs), generator=torch.Generator().manual_seed(0))[:cluster_images]
-    system.model.eval()
-    system.model.init_clusters(refs[idx])
-    if pca and system.model.proj is not None:
-        system.model.fit_pca(system.pooled(torch.cat([refs, others])), whiten=pca == "whiten")
+    system.init_from_data(refs, others)
     out = {}
     for rs in dm.val_sets:
         db, q = system.describe(rs.database), system.describe(rs.queries)
@@ -54,8 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     for k in a.clusters:
         for proj in (None, "pca", "whiten"):
             system = PlaceSystem(backbone=a.backbone, clusters=k, reduce_dim=None if trunk else 64,
-                                 out_dim=256 if proj else None, trunk_checkpoint=trunk, input_size=tuple(a.size))
-            res = probe(system, dm, proj)
+                                 out_dim=256 if proj else None, trunk_checkpoint=trunk, input_size=tuple(a.size),
+                                 pca_init=proj)
+            res = probe(system, dm)
             cells = " | ".join(f"{r1:.3f} / {r5:.3f}" for r1, r5 in res.values())
             print(f"| {a.backbone} | {k} | {proj or f'none ({system.model.out_dim}-d)'} | {cells} |", flush=True)
 
