@@ -16,9 +16,10 @@ from train.place_data import PlacesData
 from train.places import PlaceSystem
 
 
-def probe(system: PlaceSystem, dm: PlacesData) -> dict[str, tuple[float, float]]:
-    """Initialise `system` from `dm`'s training places as fit would, then {val set: (R@1, R@5)}."""
-    refs, others, _ = dm.mining_views()
+def probe(system: PlaceSystem, dm: PlacesData, views=None) -> dict[str, tuple[float, float]]:
+    """Initialise `system` from `dm`'s training places as fit would (`views`: a cached
+    `dm.mining_views()`), then {val set: (R@1, R@5)}."""
+    refs, others, _ = views or dm.mining_views()
     system.init_from_data(refs, others)
     out = {}
     for rs in dm.val_sets:
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     val = {"nordland_last3rd": f"nordland:{a.nordland}", "indoor_night": f"places:{a.indoor}"}
     dm = PlacesData(nordland=a.nordland, synthesized=a.synthesized, size=tuple(a.size), val_sets=val)
     dm.setup("fit")
+    views = dm.mining_views()
     trunk = a.trunk_checkpoint if a.backbone.startswith("keypoint:") else None
     print("| trunk | clusters | projection | " + " | ".join(f"{rs.name} R@1 / R@5" for rs in dm.val_sets) + " |")
     print("|---|---:|---|" + "---:|" * len(dm.val_sets))
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
             system = PlaceSystem(backbone=a.backbone, clusters=k, reduce_dim=None if trunk else 64,
                                  out_dim=256 if proj else None, trunk_checkpoint=trunk, input_size=tuple(a.size),
                                  pca_init=proj)
-            res = probe(system, dm)
+            res = probe(system, dm, views)
             cells = " | ".join(f"{r1:.3f} / {r5:.3f}" for r1, r5 in res.values())
             print(f"| {a.backbone} | {k} | {proj or f'none ({system.model.out_dim}-d)'} | {cells} |", flush=True)
 
