@@ -85,11 +85,14 @@ class SynthesizedPlaces(Dataset):
 
 class HardNegativeBatchSampler(Sampler[list[int]]):
     """Batches of `places_per_batch` place indices: half drawn at random, each followed by one of
-    its mined hard negatives (set by `HardNegativeMiner`) when known, else another random place."""
+    its mined hard negatives (set by `HardNegativeMiner`) when known, else another random place.
 
-    def __init__(self, num_places: int, places_per_batch: int, batches: int, seed: int = 0):
+    Under DDP each process draws its own batches from the (seed, rank) stream, so Lightning must
+    not wrap this sampler: the place configs set `trainer.use_distributed_sampler: false`."""
+
+    def __init__(self, num_places: int, places_per_batch: int, batches: int, seed: int = 0, rank: int = 0):
         self.n, self.p, self.batches = num_places, places_per_batch, batches
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng([seed, rank])
         self.hard: dict[int, list[int]] = {}
 
     def __len__(self):
@@ -164,7 +167,9 @@ class PlacesData(L.LightningDataModule):
             if not parts:
                 raise FileNotFoundError("no place training data: give nordland: DIR and/or synthesized: DIR")
             self.train_set = torch.utils.data.ConcatDataset(parts)
-            self.sampler = HardNegativeBatchSampler(len(self.train_set), self.places_per_batch, self.batches_per_epoch, self.seed)
+            rank = getattr(self.trainer, "global_rank", 0) if self.trainer is not None else 0
+            self.sampler = HardNegativeBatchSampler(len(self.train_set), self.places_per_batch, self.batches_per_epoch,
+                                                    self.seed, rank)
         if not self.val_sets:
             for name, spec in self.val_sets_spec.items():
                 path = spec.split(":", 1)[-1]
