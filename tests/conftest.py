@@ -11,6 +11,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 
+def train_cli(config: str, override: str, *extra: str):
+    """`homeloc-train fit --config configs/train/CONFIG --config OVERRIDE_YAML EXTRA...` in a
+    subprocess (wandb disabled), as a user runs it; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    path = Path(override)
+    cmd = [sys.executable, "-m", "train.cli", "fit", "--config", str(ROOT / "configs/train" / config),
+           "--config", str(path), *extra]  # fmt: skip
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+
+
 @pytest.fixture
 def shared_data():
     if not SHARED.is_dir():

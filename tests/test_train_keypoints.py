@@ -1,8 +1,5 @@
 """Keypoint training: losses, overfitting, resume, DDP, checkpoint round trip (tiny preset)."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +7,7 @@ import torch
 
 from data_synthesis.datasets import OnTheFlyPairs, OnTheFlyShapes
 from models.keypoints import KeypointNet
-from tests.conftest import ROOT
+from tests.conftest import train_cli
 from train import losses
 from train.keypoints import KeypointSystem
 
@@ -95,10 +92,7 @@ def _fit(tmp_path, *extra):
         f"      init_args: {{dirpath: {tmp_path / 'ckpt'}, save_last: true}}\n"
         "data:\n  init_args:\n    val_root: ''\n"
     )
-    cmd = [sys.executable, "-m", "train.cli", "fit", "--config", str(ROOT / "configs/train/keypoints_tiny.yaml"),
-           "--config", str(override), *extra]
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    return train_cli("keypoints_tiny.yaml", override, *extra)
 
 
 @pytest.mark.slow

@@ -1,9 +1,6 @@
 """Place training: keypoint-trunk initialisation, frozen trunk, PCA init, CLI fit/resume/DDP."""
 
 import csv
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -12,7 +9,7 @@ import torch.nn.functional as F
 from data_synthesis.places import PlaceConfig, export_places_eval, synthesize_places
 from models.keypoints import KeypointNet
 from models.places import PlaceNet
-from tests.conftest import ROOT
+from tests.conftest import train_cli
 
 SIZE = (64, 80)
 
@@ -66,10 +63,7 @@ def _fit(tmp_path, places, *extra, model_args: str = ""):
         f"    val_sets: {{synth: 'places:{places / 'eval'}'}}\n"
         "    places_per_batch: 6\n    batches_per_epoch: 2\n    train_limit: null\n    val_limit: null\n"
     )
-    cmd = [sys.executable, "-m", "train.cli", "fit", "--config", str(ROOT / "configs/train/places_tiny.yaml"),
-           "--config", str(override), *extra]
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    return train_cli("places_tiny.yaml", override, *extra)
 
 
 def test_fit_keypoint_trunk_frozen_with_pca_init_and_augmentation(tmp_path, places):
