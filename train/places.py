@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class PlaceSystem(L.LightningModule):
     """Owns loss, optimiser and recall validation of a `models.places.PlaceNet`.
 
-    loss: multi_similarity | triplet | contrastive. tolerance: neighbouring route positions of
+    loss: triplet (measured best, docs/training.md) | multi_similarity | contrastive. tolerance: neighbouring route positions of
     the same domain that are neither positives nor negatives (Nordland frames are 10 apart).
     trunk_checkpoint: a trained keypoint model (`keypoint:*` trunks) the trunk starts from;
     trunk_lr_scale: the trunk's learning rate relative to `lr` (0 freezes it). pca_init: "pca" or
@@ -28,7 +28,7 @@ class PlaceSystem(L.LightningModule):
     fly, so fixed training views are not memorised."""
 
     def __init__(self, backbone: str = "mobilenetv3_small", head: str = "netvlad", clusters: int = 32,
-                 reduce_dim: int | None = 64, out_dim: int | None = 256, loss: str = "multi_similarity",
+                 reduce_dim: int | None = 64, out_dim: int | None = 256, loss: str = "triplet",
                  tolerance: int = 2, lr: float = 1e-3, weight_decay: float = 1e-4, warmup_steps: int = 100,
                  init_checkpoint: str | None = None, init_cluster_images: int = 256, eval_batch: int = 128,
                  input_size: tuple[int, int] = (128, 160), trunk_checkpoint: str | None = None,
