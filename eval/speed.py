@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -14,6 +11,7 @@ import numpy as np
 from eval.config import SpeedConfig, prepare_out, set_threads
 from eval.errors import EvalError
 from eval.methods import create_method
+from export.timing import time_interleaved
 from runtime.io import read_image
 
 log = logging.getLogger(__name__)
@@ -60,21 +58,6 @@ def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
 
 
-def interleaved_median_ms(fns: dict[str, Callable[[], object]], warmup: int, runs: int) -> dict[str, float]:
-    """Median ms of each callable, timed round-robin (run r of every method, then run r + 1), so
-    background load on a shared machine affects all methods alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(runs):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append((time.perf_counter() - t) * 1000.0)
-    return {k: float(statistics.median(v)) for k, v in times.items()}
-
-
 def static_info(method, image: np.ndarray) -> dict:
     """size_mb (deployed model file), gmacs (torch `net` attribute), keypoints on the image."""
     x = method.net_input(image) if hasattr(method, "net_input") and hasattr(method, "dense") else None
@@ -97,8 +80,9 @@ def measure(methods: dict[str, object], image: np.ndarray, warmup: int, runs: in
         if hasattr(m, "net_input") and hasattr(m, "dense"):
             x = m.net_input(image)
             nets[k] = lambda m=m, x=x: m.dense(x)
-    ms = interleaved_median_ms(full, warmup, runs)
-    ms_net = interleaved_median_ms(nets, warmup, runs) if nets else {}
+    # Round-robin timing (run r of every method, then r + 1): background load hits all alike.
+    ms = time_interleaved(full, runs, warmup)
+    ms_net = time_interleaved(nets, runs, warmup) if nets else {}
     return {k: {"ms": ms[k], "ms_net": ms_net.get(k), **static_info(m, image)} for k, m in methods.items()}
 
 
