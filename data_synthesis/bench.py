@@ -1,4 +1,4 @@
-"""Synthesis throughput (`make bench` runs `python -m data_synthesis.bench`).
+"""Synthesis throughput (`make bench` runs `python -m homeloc.data_synthesis.bench`).
 
 Prints a Markdown table: pairs/s at 240x320 for one worker and for two worker processes (source
 caches warmed first; OpenCV single-threaded per worker, as in the shard writer; each measure the
@@ -34,7 +34,7 @@ def default_sources() -> list[str]:
 
 def warm_sources(specs: list[str]):
     """Open the sources and decode every image once into the per-process cache."""
-    from data_synthesis.sources import FolderSource, HPatchesSource, SourceMix, WebcamSource, load_cached
+    from homeloc.data_synthesis.sources import FolderSource, HPatchesSource, SourceMix, WebcamSource, load_cached
 
     mix = SourceMix(specs)
     for s in mix.sources:
@@ -60,8 +60,8 @@ def _timed(fn, n: int) -> tuple[float, float]:
 
 
 def _pair_fn(mix, seed: int = 0):
-    from data_synthesis.jobs import encode_pair
-    from data_synthesis.pairs import PairConfig, make_pair
+    from homeloc.data_synthesis.jobs import encode_pair
+    from homeloc.data_synthesis.pairs import PairConfig, make_pair
 
     cfg = PairConfig()
     return lambda i: encode_pair(make_pair(mix, cfg, seed, i))
@@ -104,9 +104,9 @@ def pairs_parallel(specs: list[str], workers: int, n_per_worker: int) -> dict:
 
 def time_presets(mix, size=(240, 320), reps: int = 12, repeat: int = 1) -> dict[str, float]:
     """ms per application of each photometric preset and scene-change recipe (CPU time)."""
-    from data_synthesis.pairs import _render, crop_transform, sample_rng
-    from data_synthesis.photometric import PRESETS, apply_preset
-    from data_synthesis.scene_change import SCENE_RECIPES
+    from homeloc.data_synthesis.pairs import _render, crop_transform, sample_rng
+    from homeloc.data_synthesis.photometric import PRESETS, apply_preset
+    from homeloc.data_synthesis.scene_change import SCENE_RECIPES
 
     imgs = []
     for i in range(reps):
@@ -136,9 +136,9 @@ def _best_rate(fn, n: int, repeat: int) -> tuple[float, float]:
 
 
 def shapes_rate(n: int, repeat: int = 1) -> tuple[float, float]:
-    from data_synthesis.pairs import sample_rng
-    from data_synthesis.shapes import render_shapes
-    from runtime.io import encode_image
+    from homeloc.data_synthesis.pairs import sample_rng
+    from homeloc.data_synthesis.shapes import render_shapes
+    from homeloc.runtime.io import encode_image
 
     return _best_rate(
         lambda i: encode_image(render_shapes(sample_rng(0, i), (240, 320))[0], ".png"), n, repeat
@@ -146,7 +146,7 @@ def shapes_rate(n: int, repeat: int = 1) -> tuple[float, float]:
 
 
 def places_rate(mix, n: int, views: int = 4, repeat: int = 1) -> tuple[float, float]:
-    from data_synthesis.places import PlaceConfig, encode_place, make_place
+    from homeloc.data_synthesis.places import PlaceConfig, encode_place, make_place
 
     cfg = PlaceConfig()
     for i in range(4):  # the first group of each source decodes its images
@@ -225,7 +225,7 @@ def to_markdown(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    ap = argparse.ArgumentParser(prog="python -m data_synthesis.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m homeloc.data_synthesis.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--source", nargs="+", default=None, help="sources (default: skimage + the webcam folder if present)"
     )
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     r = run_bench(a.source, a.pairs, a.other, a.repeat)
     print(to_markdown(r))
     if a.json:
-        from runtime.io import atomic_write
+        from homeloc.runtime.io import atomic_write
 
         atomic_write(a.json, json.dumps(r, indent=1))
     return 0

@@ -12,7 +12,7 @@ import sys
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from data_synthesis.pairs import PairConfig
+from homeloc.data_synthesis.pairs import PairConfig
 
 
 def _common(p: ArgumentParser, shard_size: int) -> None:
@@ -60,7 +60,7 @@ def parser() -> ArgumentParser:
 
 def _add_optional(sub) -> None:
     """Subcommands living in their own modules (preview, places, places-eval, stats)."""
-    for mod in ("data_synthesis.preview", "data_synthesis.places", "data_synthesis.stats"):
+    for mod in ("homeloc.data_synthesis.preview", "homeloc.data_synthesis.places", "homeloc.data_synthesis.stats"):
         try:
             m = __import__(mod, fromlist=["add_subcommand"])
         except ImportError:
@@ -71,8 +71,8 @@ def _add_optional(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    from data_synthesis import jobs, shards
-    from runtime.io import ImageReadError
+    from homeloc.data_synthesis import jobs, shards
+    from homeloc.runtime.io import ImageReadError
 
     p = parser()
     cfg = p.parse_args(argv)
@@ -87,13 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 manifest = jobs.synthesize_shapes(args.out, args.num, args.seed, tuple(args.size), args.workers,
                                                   args.shard_size, args.overwrite, args.only_shards)
-            from runtime.io import atomic_write
+            from homeloc.runtime.io import atomic_write
 
             atomic_write(os.path.join(args.out, "config.yaml"), p.dump(cfg, skip_none=False))
             m = shards.verify(manifest.parent) if args.only_shards is None else None
             print(f"{manifest.parent}: {m['num'] if m else 'partial'} samples written and verified" if m else f"{manifest}: shards {args.only_shards} written")
         elif cmd == "export-pairs":
-            from data_synthesis.export_pairs import export_pairs_txt
+            from homeloc.data_synthesis.export_pairs import export_pairs_txt
 
             print(f"pairs file: {export_pairs_txt(args.data, args.out, args.limit)}")
         elif cmd == "verify":
@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             import importlib
 
-            mod, fn = {"preview": ("data_synthesis.preview", "run"), "places": ("data_synthesis.places", "run"),
-                       "places-eval": ("data_synthesis.places", "run_eval"), "stats": ("data_synthesis.stats", "run")}[cmd]
+            mod, fn = {"preview": ("homeloc.data_synthesis.preview", "run"), "places": ("homeloc.data_synthesis.places", "run"),
+                       "places-eval": ("homeloc.data_synthesis.places", "run_eval"), "stats": ("homeloc.data_synthesis.stats", "run")}[cmd]
             return getattr(importlib.import_module(mod), fn)(args)
     except (shards.DatasetError, ImageReadError, FileNotFoundError, ValueError, KeyError) as e:
         print(f"homeloc-synthesize {cmd}: error: {e}", file=sys.stderr)

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from data_synthesis import shards
-from data_synthesis.pairs import PairConfig, make_pair, sample_rng, unpack_masks
-from data_synthesis.shapes import render_shapes
-from data_synthesis.sources import SourceMix
+from homeloc.data_synthesis import shards
+from homeloc.data_synthesis.pairs import PairConfig, make_pair, sample_rng, unpack_masks
+from homeloc.data_synthesis.shapes import render_shapes
+from homeloc.data_synthesis.sources import SourceMix
 
 
 def _decode(data: bytes, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:

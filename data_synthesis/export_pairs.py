@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from data_synthesis import shards
-from runtime.io import atomic_write
+from homeloc.data_synthesis import shards
+from homeloc.runtime.io import atomic_write
 
 
 def export_pairs_txt(data: str | Path, out: str | Path, limit: int | None = None) -> Path:

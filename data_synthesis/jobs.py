@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_synthesis import shards
-from data_synthesis.pairs import PairConfig, make_pair, pack_masks, sample_rng
-from data_synthesis.shapes import render_shapes
-from data_synthesis.sources import SourceMix
-from runtime.io import encode_image
+from homeloc.data_synthesis import shards
+from homeloc.data_synthesis.pairs import PairConfig, make_pair, pack_masks, sample_rng
+from homeloc.data_synthesis.shapes import render_shapes
+from homeloc.data_synthesis.sources import SourceMix
+from homeloc.runtime.io import encode_image
 
 
 def encode_pair(sample, image_format: str = ".jpg") -> dict[str, bytes]:

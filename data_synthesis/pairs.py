@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from data_synthesis.geometry import HomographyConfig, sample_homography, valid_mask, warp_image
-from data_synthesis.photometric import PRESETS, apply_preset, to_uint8
-from data_synthesis.scene_change import apply_scene_changes
-from data_synthesis.sources import SourceMix, SourceSample
+from homeloc.data_synthesis.geometry import HomographyConfig, sample_homography, valid_mask, warp_image
+from homeloc.data_synthesis.photometric import PRESETS, apply_preset, to_uint8
+from homeloc.data_synthesis.scene_change import apply_scene_changes
+from homeloc.data_synthesis.sources import SourceMix, SourceSample
 
 
 @dataclass

@@ -29,14 +29,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from data_synthesis import shards
-from data_synthesis.datasets import _decode, _image_tensor, _ShardIndex
-from data_synthesis.geometry import HomographyConfig, sample_homography
-from data_synthesis.pairs import _choose, _render, sample_rng
-from data_synthesis.photometric import PRESETS, apply_preset, to_uint8
-from data_synthesis.scene_change import SCENE_RECIPES, apply_scene_changes
-from data_synthesis.sources import SourceMix, WebcamSource, load_cached
-from runtime.io import atomic_write, encode_image
+from homeloc.data_synthesis import shards
+from homeloc.data_synthesis.datasets import _decode, _image_tensor, _ShardIndex
+from homeloc.data_synthesis.geometry import HomographyConfig, sample_homography
+from homeloc.data_synthesis.pairs import _choose, _render, sample_rng
+from homeloc.data_synthesis.photometric import PRESETS, apply_preset, to_uint8
+from homeloc.data_synthesis.scene_change import SCENE_RECIPES, apply_scene_changes
+from homeloc.data_synthesis.sources import SourceMix, WebcamSource, load_cached
+from homeloc.runtime.io import atomic_write, encode_image
 
 log = logging.getLogger(__name__)
 KIND = "places"
@@ -512,7 +512,7 @@ def add_subcommand(sub) -> None:
     """`places` (synthesize) and `places-eval` (export for homeloc-evaluate) subcommands."""
     from jsonargparse import ArgumentParser
 
-    from data_synthesis.cli import _common
+    from homeloc.data_synthesis.cli import _common
 
     p = ArgumentParser(
         description=__doc__.split("\n\n")[0] + " Groups of far-apart crops of one source are hard negatives."

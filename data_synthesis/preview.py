@@ -19,12 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data_synthesis import shards
-from data_synthesis.geometry import warp_points
-from data_synthesis.pairs import unpack_masks
-from data_synthesis.photometric import PRESETS, RECIPES, apply_preset, apply_recipe, to_uint8
-from data_synthesis.scene_change import SCENE_RECIPES
-from runtime.io import read_image, write_image
+from homeloc.data_synthesis import shards
+from homeloc.data_synthesis.geometry import warp_points
+from homeloc.data_synthesis.pairs import unpack_masks
+from homeloc.data_synthesis.photometric import PRESETS, RECIPES, apply_preset, apply_recipe, to_uint8
+from homeloc.data_synthesis.scene_change import SCENE_RECIPES
+from homeloc.runtime.io import read_image, write_image
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 INVALID_RGB = np.array([40, 90, 255], np.float32)
@@ -214,7 +214,7 @@ def preview_dataset(data: str | Path, out: str | Path, num: int = 8) -> Path:
 def load_source_image(spec: str) -> tuple[np.ndarray, str]:
     """An image file, or `skimage` / `skimage:NAME` (a photo bundled with scikit-image)."""
     if spec == "skimage" or spec.startswith("skimage:"):
-        from data_synthesis.sources import skimage_photos
+        from homeloc.data_synthesis.sources import skimage_photos
 
         photos = dict(skimage_photos())
         name = spec.partition(":")[2] or "astronaut"
@@ -243,7 +243,7 @@ def apply_named(name: str, img: np.ndarray, seed: int, texture: np.ndarray | Non
     """Apply a preset, a photometric recipe or a scene-change recipe by name with one seed.
 
     Returns (uint8 image, text lines describing what was drawn, changed-pixel mask or None)."""
-    from data_synthesis.pairs import sample_rng
+    from homeloc.data_synthesis.pairs import sample_rng
 
     rng = sample_rng(seed, 0, 7)
     imgf = img.astype(np.float32) * np.float32(1 / 255)

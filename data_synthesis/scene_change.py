@@ -12,7 +12,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from data_synthesis.photometric import _grid
+from homeloc.data_synthesis.photometric import _grid
 
 SceneFn = Callable[..., tuple[np.ndarray, np.ndarray, dict]]
 ALPHA_MIN = 0.02  # matte values below this are zeroed, so nothing changes outside the mask

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from runtime.io import atomic_open, atomic_write
+from homeloc.runtime.io import atomic_open, atomic_write
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
+from homeloc.runtime.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
 
 MAX_SIDE = 640  # sources are decoded once and cached at this size: synthesis works at <= 640 px
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data_synthesis.pairs import sample_rng
-from data_synthesis.photometric import PRESETS, apply_preset, to_uint8
-from runtime.io import atomic_write, list_images, read_image
+from homeloc.data_synthesis.pairs import sample_rng
+from homeloc.data_synthesis.photometric import PRESETS, apply_preset, to_uint8
+from homeloc.runtime.io import atomic_write, list_images, read_image
 
 log = logging.getLogger(__name__)
 TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})")
@@ -429,7 +429,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from data_synthesis.cli import main as cli_main
+    from homeloc.data_synthesis.cli import main as cli_main
 
     return cli_main(["stats", *(argv if argv is not None else __import__("sys").argv[1:])])
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from eval.errors import EvalError
+from homeloc.eval.errors import EvalError
 
 SPEC_HELP = (
     "dataset: a path whose kind is detected from its layout, or KIND:PATH with KIND one of "
@@ -31,7 +31,7 @@ def _flag(parser: ArgumentParser, name: str, help: str) -> None:
 
 
 def _common(parser: ArgumentParser, task: str) -> None:
-    from eval.methods import method_help
+    from homeloc.eval.methods import method_help
 
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
     parser.add_argument(
@@ -185,17 +185,17 @@ def build_parser() -> ArgumentParser:
 def _run(command: str, ns) -> Path:
     args = {k: v for k, v in vars(ns).items() if k not in ("config", "__path__")}
     if command == "matching":
-        from eval.config import MatchingConfig
-        from eval.evaluate_matching import run_matching
+        from homeloc.eval.config import MatchingConfig
+        from homeloc.eval.evaluate_matching import run_matching
 
         return run_matching(MatchingConfig(**args))
     if command == "places":
-        from eval.config import PlacesConfig
-        from eval.evaluate_places import run_places
+        from homeloc.eval.config import PlacesConfig
+        from homeloc.eval.evaluate_places import run_places
 
         return run_places(PlacesConfig(**args))
-    from eval.config import SpeedConfig
-    from eval.speed import run_speed
+    from homeloc.eval.config import SpeedConfig
+    from homeloc.eval.speed import run_speed
 
     return run_speed(SpeedConfig(**args))
 
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     sub_ns = ns[command]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        from runtime.io import ImageReadError
+        from homeloc.runtime.io import ImageReadError
 
         out = _run(command, sub_ns)
     except (EvalError, ImageReadError, FileNotFoundError) as e:

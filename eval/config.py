@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from eval.errors import EvalError
-from runtime.io import atomic_write
+from homeloc.eval.errors import EvalError
+from homeloc.runtime.io import atomic_write
 
 
 @dataclass

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from eval.errors import DataError
-from runtime.io import IMAGE_EXTENSIONS, read_image
+from homeloc.eval.errors import DataError
+from homeloc.runtime.io import IMAGE_EXTENSIONS, read_image
 
 log = logging.getLogger(__name__)
 

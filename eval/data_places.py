@@ -8,9 +8,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval.data_matching import MATCHING_KINDS, PLACES_KINDS, detect_kind, split_spec
-from eval.errors import DataError
-from runtime.io import IMAGE_EXTENSIONS
+from homeloc.eval.data_matching import MATCHING_KINDS, PLACES_KINDS, detect_kind, split_spec
+from homeloc.eval.errors import DataError
+from homeloc.runtime.io import IMAGE_EXTENSIONS
 
 NORDLAND_SPLITS = ("all", "first2of3", "last3rd")
 NORDLAND_TOLERANCE = 2  # +-2 neighbouring places (files) count as the same place

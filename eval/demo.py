@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.io import atomic_write
+from homeloc.runtime.io import atomic_write
 
 log = logging.getLogger("homeloc.demo")
 
@@ -30,8 +30,8 @@ def _sequence_folder(work: Path) -> tuple[Path, str]:
     real = here.parent / "shared" / "data" / "slambook_loop_closure_10frames"
     if real.is_dir():
         return real, "../shared/data/slambook_loop_closure_10frames (real desk revisits)"
-    from data_synthesis.sources import skimage_photos
-    from runtime.io import write_image
+    from homeloc.data_synthesis.sources import skimage_photos
+    from homeloc.runtime.io import write_image
 
     k = 0
     for _name, img in skimage_photos()[:3]:
@@ -46,11 +46,11 @@ def _sequence_folder(work: Path) -> tuple[Path, str]:
 
 def run_demo(out: str | Path = "reports/demo", num_pairs: int = 40, threads: int = 1) -> Path:
     """Run the demo into `out`; returns the report's README.md."""
-    from data_synthesis.export_pairs import export_pairs_txt
-    from data_synthesis.jobs import synthesize_pairs
-    from data_synthesis.pairs import PairConfig
-    from eval.config import MatchingConfig
-    from eval.evaluate_matching import run_matching
+    from homeloc.data_synthesis.export_pairs import export_pairs_txt
+    from homeloc.data_synthesis.jobs import synthesize_pairs
+    from homeloc.data_synthesis.pairs import PairConfig
+    from homeloc.eval.config import MatchingConfig
+    from homeloc.eval.evaluate_matching import run_matching
 
     out = Path(out)
     t0 = time.time()
@@ -67,7 +67,7 @@ def run_demo(out: str | Path = "reports/demo", num_pairs: int = 40, threads: int
                                             threads=threads, overwrite=True))
 
     print("[3/3] loop closure over a relit sequence ...", flush=True)
-    from runtime.example import run as run_example
+    from homeloc.runtime.example import run as run_example
 
     seq, seq_name = _sequence_folder(out / "data" / "sequence")
     loops_dir = out / "loops"
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     logging.basicConfig(level=logging.WARNING)
-    p = argparse.ArgumentParser(prog="python -m eval.demo", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m homeloc.eval.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="reports/demo", help="report folder (default reports/demo)")
     p.add_argument("--num-pairs", type=int, default=40, help="synthesized pairs to evaluate (default 40)")

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from eval import metrics as M
-from eval.config import MatchingConfig, prepare_out, set_threads
-from eval.data_matching import MatchingDataset, MatchPair, WebcamOptions, load_matching_dataset
-from eval.extract import extract_all, load_features
-from eval.features import Distance, Features
-from eval.matching import mutual_nearest_neighbours
-from eval.methods import create_method
+from homeloc.eval import metrics as M
+from homeloc.eval.config import MatchingConfig, prepare_out, set_threads
+from homeloc.eval.data_matching import MatchingDataset, MatchPair, WebcamOptions, load_matching_dataset
+from homeloc.eval.extract import extract_all, load_features
+from homeloc.eval.features import Distance, Features
+from homeloc.eval.matching import mutual_nearest_neighbours
+from homeloc.eval.methods import create_method
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def pick_visual_pairs(dataset: MatchingDataset, n: int) -> list[str]:
 
 def run_matching(config: MatchingConfig) -> Path:
     """Evaluate every method on every pair; writes DIR/summary.json and friends; returns DIR."""
-    from eval import plots, report
+    from homeloc.eval import plots, report
 
     set_threads(config.threads)
     webcam = WebcamOptions(config.webcam_homography, config.seed, config.webcam_buckets)

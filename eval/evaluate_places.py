@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from eval import metrics as M
-from eval.config import PlacesConfig, prepare_out, set_threads
-from eval.data_matching import file_sha1
-from eval.data_places import PlacesDataset, load_places_dataset
-from eval.extract import CACHE_FORMAT
-from eval.features import PlaceDescriber
-from eval.methods import create_method, model_hash
-from runtime.io import atomic_open, read_image
+from homeloc.eval import metrics as M
+from homeloc.eval.config import PlacesConfig, prepare_out, set_threads
+from homeloc.eval.data_matching import file_sha1
+from homeloc.eval.data_places import PlacesDataset, load_places_dataset
+from homeloc.eval.extract import CACHE_FORMAT
+from homeloc.eval.features import PlaceDescriber
+from homeloc.eval.methods import create_method, model_hash
+from homeloc.runtime.io import atomic_open, read_image
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def place_metrics(
 
 def run_places(config: PlacesConfig) -> Path:
     """Evaluate every method; writes DIR/summary.json, table.md, pr.png, queries.csv; returns DIR."""
-    from eval import plots, report
+    from homeloc.eval import plots, report
 
     set_threads(config.threads)
     data = load_places_dataset(config.data, config.nordland_split, config.nordland_tolerance)

@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from eval.data_matching import ImageRef
-from eval.features import Features, LocalFeatureExtractor
-from eval.methods import model_hash
-from runtime.io import atomic_open
+from homeloc.eval.data_matching import ImageRef
+from homeloc.eval.features import Features, LocalFeatureExtractor
+from homeloc.eval.methods import model_hash
+from homeloc.runtime.io import atomic_open
 
 log = logging.getLogger(__name__)
 

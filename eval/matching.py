@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eval.features import Distance
+from homeloc.eval.features import Distance
 
 
 def distance_matrix(desc0: np.ndarray, desc1: np.ndarray, distance: Distance) -> np.ndarray:

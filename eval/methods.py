@@ -14,9 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from eval.errors import MethodError
-from eval.features import LocalFeatureExtractor, PlaceDescriber
-from eval.ours import ours_factory
+from homeloc.eval.errors import MethodError
+from homeloc.eval.features import LocalFeatureExtractor, PlaceDescriber
+from homeloc.eval.ours import ours_factory
 
 Task = Literal["local", "places"]
 
@@ -123,31 +123,31 @@ def model_hash(model_file: Path | None) -> str:
 
 # ----------------------------------------------------------------------------- built-in methods
 def _opencv(req: MethodRequest):
-    from eval.opencv_features import OpenCVFeatures
+    from homeloc.eval.opencv_features import OpenCVFeatures
 
     return OpenCVFeatures(req.name, req.max_keypoints)
 
 
 def _xfeat(req: MethodRequest):
-    from eval.xfeat import XFeatTorch
+    from homeloc.eval.xfeat import XFeatTorch
 
     return XFeatTorch(req.max_keypoints)
 
 
 def _xfeat_onnx(req: MethodRequest):
-    from eval.xfeat import XFeatOnnx
+    from homeloc.eval.xfeat import XFeatOnnx
 
     return XFeatOnnx(req.max_keypoints, threads=req.threads)
 
 
 def _thumbnail(req: MethodRequest):
-    from eval.place_methods import Thumbnail
+    from homeloc.eval.place_methods import Thumbnail
 
     return Thumbnail()
 
 
 def _vlad_sift(req: MethodRequest):
-    from eval.place_methods import VladSift
+    from homeloc.eval.place_methods import VladSift
 
     return VladSift(resize=req.resize)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from eval.features import Distance, Features, to_gray
+from homeloc.eval.features import Distance, Features, to_gray
 
 _DIMS = {"orb": (32, np.uint8), "akaze": (61, np.uint8), "sift": (128, np.float32)}
 

@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from eval.errors import MethodError
-from eval.features import Features
+from homeloc.eval.errors import MethodError
+from homeloc.eval.features import Features
 
 if TYPE_CHECKING:
-    from eval.methods import MethodRequest
+    from homeloc.eval.methods import MethodRequest
 
 
 def _resolve(request: MethodRequest, kind: str) -> Path:
     if request.arg is None:
-        from runtime.assets import shipped_model
+        from homeloc.runtime.assets import shipped_model
 
         try:
             return shipped_model(kind, "int8")
@@ -48,7 +48,7 @@ class TorchKeypoints:
     def __post_init__(self):
         import torch
 
-        from models.keypoints import KeypointNet
+        from homeloc.models.keypoints import KeypointNet
 
         torch.set_num_threads(max(1, self.threads))
         try:
@@ -63,7 +63,7 @@ class TorchKeypoints:
     def extract(self, image: np.ndarray) -> Features:
         import torch
 
-        from models.postprocess import extract
+        from homeloc.models.postprocess import extract
 
         with torch.no_grad():
             f = extract(self.net, image, max_keypoints=self.max_keypoints)
@@ -80,7 +80,7 @@ class OnnxKeypoints:
     distance: str = "l2"
 
     def __post_init__(self):
-        from runtime.frontend import Frontend
+        from homeloc.runtime.frontend import Frontend
 
         self.frontend = Frontend(self.path, max_keypoints=self.max_keypoints, threads=max(1, self.threads))
 
@@ -103,7 +103,7 @@ class TorchPlaces:
     def __post_init__(self):
         import torch
 
-        from models.places import PlaceNet
+        from homeloc.models.places import PlaceNet
 
         torch.set_num_threads(max(1, self.threads))
         try:
@@ -140,7 +140,7 @@ class OnnxPlaces:
     threads: int
 
     def __post_init__(self):
-        from runtime.places import GlobalDescriptor
+        from homeloc.runtime.places import GlobalDescriptor
 
         self.model = GlobalDescriptor(self.path, threads=max(1, self.threads))
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from eval.data_matching import MatchPair
-from eval.metrics import MMA_THRESHOLDS
-from runtime.io import atomic_write, write_image
+from homeloc.eval.data_matching import MatchPair
+from homeloc.eval.metrics import MMA_THRESHOLDS
+from homeloc.runtime.io import atomic_write, write_image
 
 
 def slug(text: str) -> str:

@@ -8,7 +8,7 @@ import json
 import math
 from pathlib import Path
 
-from runtime.io import atomic_write
+from homeloc.runtime.io import atomic_write
 
 MATCHING_COLUMNS = [
     ("pairs", "pairs", "d"),

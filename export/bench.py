@@ -1,6 +1,6 @@
 """Export benchmark: ONNX Runtime fp32 vs int8 latency (1 and 2 threads), sizes, export cost.
 
-    python -m export.bench [--checkpoint keypoints:PATH places:PATH ...] [--runs 10]
+    python -m homeloc.export.bench [--checkpoint keypoints:PATH places:PATH ...] [--runs 10]
 
 Without checkpoints it exports untrained networks (BatchNorm statistics from synthetic images so
 activation ranges are realistic): the ``edge`` KeypointNet at 480x640 and PlaceNet with the
@@ -22,17 +22,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.calibration import calibration_images, synthetic_images
-from export.checkpoint import load_checkpoint
-from export.onnx_export import export_onnx, export_places_onnx
-from export.quantize import (
+from homeloc.export.calibration import calibration_images, synthetic_images
+from homeloc.export.checkpoint import load_checkpoint
+from homeloc.export.onnx_export import export_onnx, export_places_onnx
+from homeloc.export.quantize import (
     FLOAT_MODULES,
     PLACES_FLOAT_MODULES,
     PLACES_QUANTIZED_OPS,
     QUANTIZED_OPS,
     quantize_int8,
 )
-from export.timing import time_sessions
+from homeloc.export.timing import time_sessions
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def _calibrate_bn(model: nn.Module, images: list[np.ndarray]) -> None:
 
 def default_models() -> list[tuple[str, str, nn.Module, tuple[int, int]]]:
     """(name, kind, untrained model, input size) of the benchmarked defaults."""
-    from models.keypoints import KeypointNet
-    from models.places import PlaceNet
+    from homeloc.models.keypoints import KeypointNet
+    from homeloc.models.places import PlaceNet
 
     torch.manual_seed(0)
     out: list[tuple[str, str, nn.Module, tuple[int, int]]] = []

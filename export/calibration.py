@@ -109,8 +109,8 @@ def calibration_images(
         if not gray:
             imgs = [np.repeat(x, 3, axis=1) for x in imgs]
         return [CalibrationImage(x, "synthetic", None) for x in imgs]
-    from data_synthesis.photometric import apply_preset
-    from data_synthesis.sources import SourceMix
+    from homeloc.data_synthesis.photometric import apply_preset
+    from homeloc.data_synthesis.sources import SourceMix
 
     mix = SourceMix(list(sources))
     n_night = round(n * night_share)

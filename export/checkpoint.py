@@ -164,13 +164,13 @@ def load_checkpoint(
     step = ckpt.get("global_step") if training is not None else None
     try:
         if kind == "keypoints":
-            from models.keypoints import KeypointNet
+            from homeloc.models.keypoints import KeypointNet
 
             model = KeypointNet.from_checkpoint(path)
             architecture = dict(model.hparams)
             architecture["config"] = model.config.to_dict()
         else:
-            from models.places import PlaceNet
+            from homeloc.models.places import PlaceNet
 
             model = PlaceNet.from_checkpoint(path)
             architecture = dict(model.hparams)

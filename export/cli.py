@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("onnxruntime").setLevel(logging.WARNING)
-    from eval.errors import EvalError
-    from export.checkpoint import CheckpointError
-    from export.pipeline import ExportConfig, ExportError, export_model
+    from homeloc.eval.errors import EvalError
+    from homeloc.export.checkpoint import CheckpointError
+    from homeloc.export.pipeline import ExportConfig, ExportError, export_model
 
     args = {k: v for k, v in vars(ns).items() if k not in ("config", "__path__")}
     try:

@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from export.checkpoint import LoadedCheckpoint, canonical_json
-from export.wrappers import KeypointsExport, PlacesExport
-from runtime.io import atomic_write
+from homeloc.export.checkpoint import LoadedCheckpoint, canonical_json
+from homeloc.export.wrappers import KeypointsExport, PlacesExport
+from homeloc.runtime.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,15 @@ FORBIDDEN_OPS = frozenset({"If", "Loop", "NonZero", "TopK", "BatchNormalization"
 
 
 def homeloc_version() -> str:
-    """The installed ``homeloc`` package version (``runtime.__version__`` when not installed)."""
+    """The installed ``homeloc`` package version (``homeloc.__version__`` when not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("homeloc")
     except PackageNotFoundError:
-        import runtime
+        import homeloc
 
-        return runtime.__version__
+        return homeloc.__version__
 
 
 def _export(

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.calibration import NIGHT_PRESETS, resize_cover
-from export.timing import ort_session, time_interleaved
-from runtime.io import atomic_write
+from homeloc.export.calibration import NIGHT_PRESETS, resize_cover
+from homeloc.export.timing import ort_session, time_interleaved
+from homeloc.runtime.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def load_keypoint_pairs(spec: str | None, n: int = 32, seed: int = 0) -> tuple[l
         return [], "no pair set requested"
     if spec == "synthetic":
         return synthetic_pairs(n, seed), None
-    from eval.data_matching import (
+    from homeloc.eval.data_matching import (
         MATCHING_KINDS,
         PLACES_KINDS,
         WebcamOptions,
@@ -119,9 +119,9 @@ def stratified_choice(buckets: Sequence[str], n: int, seed: int = 0) -> list[int
 def synthetic_pairs(n: int, seed: int = 0, size: tuple[int, int] = LATENCY_SIZE) -> list[ParityPair]:
     """``n`` pairs from scikit-image's bundled photos: image1 = image0 warped by a seeded random
     homography, relit by ``night_lamp`` / ``night_ir`` / ``dusk`` in turn (every fourth stays day)."""
-    from data_synthesis.photometric import apply_preset
-    from data_synthesis.sources import skimage_photos
-    from eval.data_matching import random_homography
+    from homeloc.data_synthesis.photometric import apply_preset
+    from homeloc.data_synthesis.sources import skimage_photos
+    from homeloc.eval.data_matching import random_homography
 
     photos = skimage_photos()
     h, w = size
@@ -270,10 +270,10 @@ def keypoint_parity(
 
     Returns the report dict (written by ``write_report``).
     """
-    from eval.extract import resize_longer
-    from eval.matching import mutual_nearest_neighbours
-    from eval.metrics import matching_accuracy, reprojection_errors
-    from runtime.postprocess import postprocess, prepare_image, sample_descriptors
+    from homeloc.eval.extract import resize_longer
+    from homeloc.eval.matching import mutual_nearest_neighbours
+    from homeloc.eval.metrics import matching_accuracy, reprojection_errors
+    from homeloc.runtime.postprocess import postprocess, prepare_image, sample_descriptors
 
     fp32_path, int8_path = Path(fp32_path), (Path(int8_path) if int8_path else None)
     model = model.eval()
@@ -411,7 +411,7 @@ def latency_table(
 # ------------------------------------------------------------------------------------ places
 def load_place_images(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:
     """N x 3 x H x W float32 RGB in [0, 1], resized like training (INTER_AREA when shrinking)."""
-    from runtime.io import read_image
+    from homeloc.runtime.io import read_image
 
     h, w = size
     out = np.empty((len(paths), 3, h, w), np.float32)
@@ -454,8 +454,8 @@ def place_parity(
     data: an ``eval.data_places`` spec (Nordland: its last third); ``none`` or a missing folder
     skips recall and measures cosine on synthetic images. limit: keep the first N places.
     """
-    from eval.data_places import load_places_dataset
-    from eval.metrics import recall_at_k
+    from homeloc.eval.data_places import load_places_dataset
+    from homeloc.eval.metrics import recall_at_k
 
     fp32_path, int8_path = Path(fp32_path), (Path(int8_path) if int8_path else None)
     model = model.eval()
@@ -479,7 +479,7 @@ def place_parity(
             positives = [{j for j in p if j < len(db_paths)} for p in positives[: len(q_paths)]]
         images = load_place_images(db_paths + q_paths, input_size)
     else:
-        from export.calibration import calibration_images
+        from homeloc.export.calibration import calibration_images
 
         images = np.concatenate(
             [c.array for c in calibration_images(["skimage"], 16, input_size, gray=False, seed=seed)]

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from export.checkpoint import KINDS, LoadedCheckpoint, load_checkpoint
-from runtime.io import atomic_write
+from homeloc.export.checkpoint import KINDS, LoadedCheckpoint, load_checkpoint
+from homeloc.runtime.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def export_model(config: ExportConfig) -> Path:
     for k in ("manifest", "config", "parity_json", "parity_md", "int8"):
         paths[k].unlink(missing_ok=True)  # never leave results of an older run beside new models
 
-    from export.onnx_export import check_onnx, export_checkpoint, homeloc_version, metadata_for, set_metadata
+    from homeloc.export.onnx_export import check_onnx, export_checkpoint, homeloc_version, metadata_for, set_metadata
 
     log.info("exporting %s (%s) to %s", config.checkpoint, config.kind, paths["fp32"])
     export_checkpoint(loaded, paths["fp32"], opset=config.opset, model_version=config.model_version)
@@ -177,7 +177,7 @@ def export_model(config: ExportConfig) -> Path:
             "input_size": list(loaded.input_size) if loaded.input_size else None,
             "calibration": calibration_info,
         }
-        from export.parity import write_report
+        from homeloc.export.parity import write_report
 
         write_report(out, report)
         _log_targets(report)
@@ -198,8 +198,8 @@ def quantize_checkpoint(
     loaded: LoadedCheckpoint, config: ExportConfig, paths: dict[str, Path]
 ) -> dict[str, Any]:
     """Calibrate and write ``<kind>.int8.onnx``; returns what the calibration set was."""
-    from export.calibration import NIGHT_PRESETS, calibration_images
-    from export.quantize import (
+    from homeloc.export.calibration import NIGHT_PRESETS, calibration_images
+    from homeloc.export.quantize import (
         FLOAT_MODULES,
         PLACES_FLOAT_MODULES,
         PLACES_QUANTIZED_OPS,
@@ -236,7 +236,7 @@ def quantize_checkpoint(
 
 def run_parity(loaded: LoadedCheckpoint, config: ExportConfig, paths: dict[str, Path]) -> dict[str, Any]:
     """The parity report of the models just written (keypoint or place metrics)."""
-    from export import parity
+    from homeloc.export import parity
 
     int8 = paths["int8"] if config.int8 else None
     if loaded.kind == "keypoints":

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.io import atomic_write
+from homeloc.runtime.io import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Ship trained models inside the package: `python -m export.ship --keypoints CKPT --places CKPT`.
+"""Ship trained models inside the package: `python -m homeloc.export.ship --keypoints CKPT --places CKPT`.
 
 Exports fp32 + static int8 ONNX of both networks (export.pipeline, with parity reports), saves the
 torch weights (plain state_dict format, loaded with weights_only=True) for fine-tuning, and copies
@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from runtime.io import atomic_write
+from homeloc.runtime.io import atomic_write
 
 ASSETS = Path(__file__).resolve().parents[1] / "runtime" / "assets"
 
@@ -35,7 +35,7 @@ def _run_dir(ckpt: Path) -> Path:
 
 def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: list[str], parity_data: str | None,
              data_manifests: list[Path]) -> dict:
-    from export.pipeline import ExportConfig, export_model
+    from homeloc.export.pipeline import ExportConfig, export_model
 
     out = export_model(ExportConfig(checkpoint=ckpt, kind=kind, out=exports / kind, int8=True,
                                     calibration=calibration, parity_data=parity_data, overwrite=True))
@@ -45,9 +45,9 @@ def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: li
         _copy(out / name, dst)
         files[dst.name] = _sha256(dst)
     if kind == "keypoints":
-        from models.keypoints import KeypointNet as Net
+        from homeloc.models.keypoints import KeypointNet as Net
     else:
-        from models.places import PlaceNet as Net
+        from homeloc.models.places import PlaceNet as Net
     Net.from_checkpoint(ckpt).save(assets / f"{kind}.pt")
     files[f"{kind}.pt"] = _sha256(assets / f"{kind}.pt")
     prov = assets / "provenance" / kind
@@ -66,7 +66,7 @@ def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: li
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m export.ship", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m homeloc.export.ship", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keypoints", type=Path, help="keypoint checkpoint to ship")
     p.add_argument("--places", type=Path, help="place checkpoint to ship")

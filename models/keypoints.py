@@ -7,7 +7,7 @@ dynamic H/W) and quantizes to int8 QDQ cleanly. Sparse post-processing (softmax,
 refinement, descriptor sampling) lives in ``models.postprocess`` and its numpy twin
 ``runtime.postprocess``.
 
-Presets (``KeypointNet.PRESETS``; GMACs at 640x480, see ``python -m models.bench``):
+Presets (``KeypointNet.PRESETS``; GMACs at 640x480, see ``python -m homeloc.export.bench_presets``):
 
 - ``edge``: the product default for the robot CPU. XFeat-like early downsampling (stride-2
   stem, narrow 1/2 and 1/4 stages), the bulk of the compute at 1/8, a small 1/16-1/32 pyramid
@@ -106,7 +106,7 @@ def _cumulative_strides(stages: tuple[tuple[int, int, int], ...]) -> list[int]:
 # shows 64-d matches well at this network size. `KeypointNet("edge", descriptor_dim=128)`
 # remains one argument away if day/night training says it pays.
 #
-# Why `edge` looks like this (measured with models.bench, ORT 1 thread, 640x480): int8 latency
+# Why `edge` looks like this (measured with export.bench_presets, ORT 1 thread, 640x480): int8 latency
 # is far under budget (~12 ms vs XFeat fp32 ~26-38 ms), so GMACs (<= 1.5) is the binding limit
 # and goes where day/night matching needs it: depth at 1/8 plus a cheap 1/16-1/32 pyramid for
 # context. Depthwise-separable 3x3 blocks ran ~3x faster per layer in int8 but with 8x fewer
@@ -290,7 +290,7 @@ class KeypointNet(nn.Module):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``{"state_dict", "hparams"}`` atomically (temp file + fsync + rename)."""
-        from runtime.io import atomic_open
+        from homeloc.runtime.io import atomic_open
 
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
         with atomic_open(path, "wb") as f:

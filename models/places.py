@@ -98,7 +98,7 @@ class _KeypointTrunk(nn.Module):
 
     def __init__(self, preset: str):
         super().__init__()
-        from models.keypoints import KeypointNet
+        from homeloc.models.keypoints import KeypointNet
 
         self.net = KeypointNet(preset)
         # Detector parts are dead weight here (and unused parameters break DDP): drop them.
@@ -188,7 +188,7 @@ class PlaceNet(nn.Module):
         """Initialise a `keypoint:*` trunk from a trained keypoint checkpoint (ours, not downloaded)."""
         if not isinstance(self.trunk, _KeypointTrunk):
             raise ValueError(f"{path}: only keypoint:* trunks load keypoint checkpoints, this is {self.backbone_name}")
-        from models.keypoints import KeypointNet
+        from homeloc.models.keypoints import KeypointNet
 
         src = KeypointNet.from_checkpoint(path)
         if src.preset != self.trunk.net.preset or src.descriptor_dim != self.trunk.out_channels:
@@ -233,7 +233,7 @@ class PlaceNet(nn.Module):
                 "reduce_dim": self.reduce_dim, "out_dim": self.out_dim_arg, "input_size": list(self.input_size)}
 
     def save(self, path: str | os.PathLike) -> None:
-        from runtime.io import atomic_open
+        from homeloc.runtime.io import atomic_open
 
         with atomic_open(path, "wb") as f:
             torch.save({"state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from runtime import postprocess as _np_pp
-from runtime.postprocess import BORDER, CELL, MAX_KEYPOINTS, NMS_RADIUS, REFINE_RADIUS, THRESHOLD
+from homeloc.runtime import postprocess as _np_pp
+from homeloc.runtime.postprocess import BORDER, CELL, MAX_KEYPOINTS, NMS_RADIUS, REFINE_RADIUS, THRESHOLD
 
 __all__ = [
     "BORDER",

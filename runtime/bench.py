@@ -1,4 +1,4 @@
-"""Runtime benchmark: ``python -m runtime.bench [--keypoints-model P] [--places-model P] [--quick]``.
+"""Runtime benchmark: ``python -m homeloc.runtime.bench [--keypoints-model P] [--places-model P] [--quick]``.
 
 Prints one table: keypoint extraction at 640x480 (1 and 2 ORT threads), matching, map query at
 1k / 10k / 100k keyframes for each index type, bytes per keyframe and recall@1 of the compressed
@@ -96,7 +96,7 @@ def recall_at_1(detector, places: PlaceSet, tolerance: int = 0) -> float:
 
 def build_map(places: PlaceSet, index: str, **kwargs):
     """A LoopClosureDetector over the set's database (kf_id = row), trained on it."""
-    from runtime.loop_closure import LoopClosureDetector
+    from homeloc.runtime.loop_closure import LoopClosureDetector
 
     det = LoopClosureDetector(index=index, train_size=None, store_features=False, min_inliers=0, **kwargs)
     if index != "flat" or kwargs.get("pca_dim") is not None:
@@ -148,7 +148,7 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
 
 
 def _find_model(kind: str, given: str | None) -> Path | None:
-    from runtime.assets import shipped_model
+    from homeloc.runtime.assets import shipped_model
 
     if given:
         return Path(given)
@@ -163,7 +163,7 @@ def _find_model(kind: str, given: str | None) -> Path | None:
 def frontend_rows(model: Path | None, repeats: int) -> list[tuple[str, str]]:
     if model is None:
         return [("extract 640x480", "n/a (no keypoint model: --keypoints-model)")]
-    from runtime.frontend import Frontend
+    from homeloc.runtime.frontend import Frontend
 
     rng = np.random.default_rng(0)
     img = (rng.random((480, 640)) * 255).astype(np.uint8)
@@ -196,7 +196,7 @@ def frontend_rows(model: Path | None, repeats: int) -> list[tuple[str, str]]:
 
 def query_rows(sizes: list[int], dim: int, repeats: int) -> list[tuple[str, str]]:
     """Query time per map size and index type on synthetic descriptors (trained on 10k)."""
-    from runtime.loop_closure import LoopClosureDetector
+    from homeloc.runtime.loop_closure import LoopClosureDetector
 
     rng = np.random.default_rng(1)
     train = synthetic_places(num_places=5000, dim=dim, keyframes_per_place=2, seed=3).database
@@ -222,7 +222,7 @@ def query_rows(sizes: list[int], dim: int, repeats: int) -> list[tuple[str, str]
 
 def nordland_pairs(limit: int) -> tuple[list[np.ndarray], list[np.ndarray]] | str:
     """(summer images, winter images) of the same places in frame order, or why not."""
-    from runtime.io import list_images, read_image
+    from homeloc.runtime.io import list_images, read_image
 
     if not (NORDLAND / "summer").is_dir() or not (NORDLAND / "winter").is_dir():
         return f"n/a ({NORDLAND} not present)"
@@ -270,7 +270,7 @@ def real_descriptor_rows(model: Path | None, configs: dict[str, dict], limit: in
     rows += _report_rows(f"Nordland summer->winter {n} places, thumbnails D={db.shape[1]}", report)
     if model is None:
         return rows + [("Nordland with the place model", "n/a (no place model: --places-model)")]
-    from runtime.places import GlobalDescriptor
+    from homeloc.runtime.places import GlobalDescriptor
 
     g = GlobalDescriptor(model, threads=2)
     db, qd = g.describe(summer), g.describe(winter)
@@ -321,7 +321,7 @@ def print_table(rows: list[tuple[str, str]], out=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m homeloc.runtime.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--keypoints-model", help="keypoint ONNX (default: the shipped one)")
     parser.add_argument("--places-model", help="place ONNX (default: the shipped one)")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""Loop-closure demo over an image sequence: ``python -m runtime.example --images DIR --out DIR``.
+"""Loop-closure demo over an image sequence: ``python -m homeloc.runtime.example --images DIR --out DIR``.
 
 Runs :class:`runtime.frontend.Frontend` + :class:`runtime.loop_closure.LoopClosureDetector` the way
 a SLAM system would: every frame is first checked for a loop against the keyframes so far
@@ -14,7 +14,7 @@ frame should close a loop with its daylight original. This demo script then impo
 
 Example::
 
-    python -m runtime.example --images ../shared/data/slambook_loop_closure_10frames --relight \\
+    python -m homeloc.runtime.example --images ../shared/data/slambook_loop_closure_10frames --relight \\
         --keypoints-model keypoints.int8.onnx --places-model places.int8.onnx --out /tmp/loops
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.io import atomic_write, list_images, read_image
+from homeloc.runtime.io import atomic_write, list_images, read_image
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def load_sequence(
     files = sorted(list_images(images, recursive=False), key=_natural_key)[:max_images]
     frames = [Frame(p.name, read_image(p)) for p in files]
     if relight:
-        from data_synthesis.photometric import apply_preset  # demo only: imports torch
+        from homeloc.data_synthesis.photometric import apply_preset  # demo only: imports torch
 
         rng = np.random.default_rng(seed)
         for i, f in enumerate(list(frames)):
@@ -81,9 +81,9 @@ def run(
     verify_top: int = 3,
 ) -> dict:
     """Run the demo; returns the summary written to ``out/loops.json``."""
-    from runtime.frontend import Frontend
-    from runtime.loop_closure import LoopClosureDetector
-    from runtime.places import GlobalDescriptor
+    from homeloc.runtime.frontend import Frontend
+    from homeloc.runtime.loop_closure import LoopClosureDetector
+    from homeloc.runtime.places import GlobalDescriptor
 
     frames = load_sequence(images, max_images, relight)
     frontend = Frontend(keypoints_model, threads=threads)
@@ -154,7 +154,7 @@ def _parse_K(text: str | None) -> np.ndarray | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime.example", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m homeloc.runtime.example", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", required=True, help="folder of sequence frames (sorted by name)")
     parser.add_argument("--out", required=True, help="output folder (similarity.png, loops.json)")
     parser.add_argument(

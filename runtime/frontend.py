@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime import postprocess as pp
-from runtime.assets import check_kind, model_metadata, open_session, resolve_model
+from homeloc.runtime import postprocess as pp
+from homeloc.runtime.assets import check_kind, model_metadata, open_session, resolve_model
 
 log = logging.getLogger(__name__)
 

@@ -50,9 +50,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from runtime import __version__, mapstore
-from runtime.assets import file_sha256
-from runtime.frontend import (
+from homeloc.runtime import __version__, mapstore
+from homeloc.runtime.assets import file_sha256
+from homeloc.runtime.frontend import (
     Features,
     Frontend,
     Geometry,
@@ -61,7 +61,7 @@ from runtime.frontend import (
     estimate_relative_pose,
     match_features,
 )
-from runtime.places import GlobalDescriptor
+from homeloc.runtime.places import GlobalDescriptor
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.assets import check_kind, model_metadata, open_session, resolve_model
-from runtime.frontend import check_image
+from homeloc.runtime.assets import check_kind, model_metadata, open_session, resolve_model
+from homeloc.runtime.frontend import check_image
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ def train_cli(config: str, override: str, *extra: str):
     import sys
 
     path = Path(override)
-    cmd = [sys.executable, "-m", "train.cli", "fit", "--config", str(ROOT / "configs/train" / config),
+    cmd = [sys.executable, "-m", "homeloc.train.cli", "fit", "--config", str(ROOT / "configs/train" / config),
            "--config", str(path), *extra]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "disabled"}
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
@@ -53,8 +53,8 @@ def runtime_models(tmp_path_factory):
     (``{"keypoints": path, "places": path}``), built once per session with torch."""
     import torch
 
-    from models.keypoints import KeypointNet
-    from models.places import PlaceNet
+    from homeloc.models.keypoints import KeypointNet
+    from homeloc.models.places import PlaceNet
 
     out = tmp_path_factory.mktemp("runtime_models")
     torch.manual_seed(0)

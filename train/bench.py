@@ -1,4 +1,4 @@
-"""Training throughput benchmark (`python -m train.bench`, part of `make bench`).
+"""Training throughput benchmark (`python -m homeloc.train.bench`, part of `make bench`).
 
 Images per second of one optimiser step (forward + backward + update) on a fixed synthesized
 batch, so the number is the model's cost, not the data pipeline's (data_synthesis.bench measures
@@ -12,9 +12,9 @@ import time
 
 import torch
 
-from data_synthesis.datasets import OnTheFlyPairs
-from train.keypoints import KeypointSystem
-from train.place_losses import multi_similarity_loss, pair_masks
+from homeloc.data_synthesis.datasets import OnTheFlyPairs
+from homeloc.train.keypoints import KeypointSystem
+from homeloc.train.place_losses import multi_similarity_loss, pair_masks
 
 
 def _pairs_batch(batch: int, size=(240, 320)) -> dict:
@@ -48,7 +48,7 @@ def keypoint_throughput(preset: str, teacher: str, batch: int, steps: int) -> fl
 
 
 def place_throughput(backbone: str, batch: int, steps: int, size: tuple[int, int] = (128, 160), **kw) -> float:
-    from models.places import PlaceNet
+    from homeloc.models.places import PlaceNet
 
     net = PlaceNet(backbone, "netvlad", input_size=size, **kw)
     opt = torch.optim.AdamW(net.parameters(), 1e-3)
@@ -65,7 +65,7 @@ def place_throughput(backbone: str, batch: int, steps: int, size: tuple[int, int
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m homeloc.train.bench", description=__doc__)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--batch", type=int, default=8, help="pairs per keypoint step (images = 2x)")
     a = p.parse_args(argv)

@@ -13,7 +13,7 @@ import sys
 def _label(argv: list[str]) -> int:
     from jsonargparse import CLI
 
-    from train.label import label_images
+    from homeloc.train.label import label_images
 
     out = CLI(label_images, args=argv, as_positional=False)
     print(f"labels written: {out}")

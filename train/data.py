@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data_synthesis.datasets import OnTheFlyPairs, OnTheFlyShapes, PairShardDataset, ShapesShardDataset
-from data_synthesis.pairs import PairConfig
+from homeloc.data_synthesis.datasets import OnTheFlyPairs, OnTheFlyShapes, PairShardDataset, ShapesShardDataset
+from homeloc.data_synthesis.pairs import PairConfig
 
 log = logging.getLogger(__name__)
 DEFAULT_WEBCAM = "../shared/data/webcam"
@@ -40,7 +40,7 @@ class WebcamValPairs(Dataset):
         if not Path(root).is_dir():
             log.warning("validation pairs: %s not found; validation metrics are skipped", root)
             return
-        from eval.data_matching import WebcamOptions, load_webcam
+        from homeloc.eval.data_matching import WebcamOptions, load_webcam
 
         pairs = load_webcam(Path(root), WebcamOptions(homography=True, seed=seed)).pairs
         if scenes:  # e.g. only scenes held out of training

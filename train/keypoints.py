@@ -10,10 +10,10 @@ import lightning as L
 import numpy as np
 import torch
 
-from models import postprocess as pp
-from models.keypoints import KeypointNet
-from train import losses
-from train.teachers import build_teacher
+from homeloc.models import postprocess as pp
+from homeloc.models.keypoints import KeypointNet
+from homeloc.train import losses
+from homeloc.train.teachers import build_teacher
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,8 @@ class KeypointSystem(L.LightningModule):
         self._val = {}
 
     def validation_step(self, batch, batch_idx):
-        from eval.matching import mutual_nearest_neighbours
-        from eval.metrics import corner_error, estimate_homography, matching_accuracy, reprojection_errors
+        from homeloc.eval.matching import mutual_nearest_neighbours
+        from homeloc.eval.metrics import corner_error, estimate_homography, matching_accuracy, reprojection_errors
 
         H = batch["H_0to1"][0].double().cpu().numpy()
         feats = []

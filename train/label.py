@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from models import postprocess as pp
-from models.keypoints import KeypointNet
-from runtime.io import atomic_write, list_images, read_image
-from train.teachers import homographic_adaptation
+from homeloc.models import postprocess as pp
+from homeloc.models.keypoints import KeypointNet
+from homeloc.runtime.io import atomic_write, list_images, read_image
+from homeloc.train.teachers import homographic_adaptation
 
 
 def label_images(

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from kornia.geometry.transform import warp_perspective
 from torch import Tensor
 
-from models import postprocess as pp
+from homeloc.models import postprocess as pp
 
 CELL = 8
 

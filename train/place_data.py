@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from runtime.io import read_image
+from homeloc.runtime.io import read_image
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class NordlandPlaces(Dataset):
     domain = 0
 
     def __init__(self, root: str, split: str = "first2of3", size: tuple[int, int] = (128, 160), limit: int | None = None):
-        from eval.data_places import load_nordland
+        from homeloc.eval.data_places import load_nordland
 
         ds = load_nordland(Path(root), split)
         self.pairs = list(zip(ds.database, ds.queries, strict=True))[:limit]
@@ -59,7 +59,7 @@ class SynthesizedPlaces(Dataset):
     domain = 1
 
     def __init__(self, root: str, size: tuple[int, int] = (128, 160), max_views: int = 4):
-        from data_synthesis.places import PlaceShardDataset
+        from homeloc.data_synthesis.places import PlaceShardDataset
 
         self.ds = PlaceShardDataset(root, gray=False)
         self.size, self.max_views = tuple(size), max_views
@@ -126,7 +126,7 @@ class RecallSet:
 
     @classmethod
     def from_spec(cls, name: str, spec: str, size, limit: int | None = None) -> RecallSet:
-        from eval.data_places import load_places_dataset
+        from homeloc.eval.data_places import load_places_dataset
 
         ds = load_places_dataset(spec)
         db, q, pos = ds.database, ds.queries, ds.positives

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from models.places import PlaceNet
-from train.place_losses import LOSSES, pair_masks
+from homeloc.models.places import PlaceNet
+from homeloc.train.place_losses import LOSSES, pair_masks
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class PlaceSystem(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        from eval.metrics import recall_at_k
+        from homeloc.eval.metrics import recall_at_k
 
         for rs in self.trainer.datamodule.val_sets:
             db, q = self.describe(rs.database), self.describe(rs.queries)

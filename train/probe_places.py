@@ -1,6 +1,6 @@
 """Untrained probe of a place trunk: k-means NetVLAD centres (and optional PCA) only, no training.
 
-`python -m train.probe_places --trunk-checkpoint runtime/assets/keypoints.pt` prints recall@1/5 on
+`python -m homeloc.train.probe_places --trunk-checkpoint runtime/assets/keypoints.pt` prints recall@1/5 on
 the validation sets of configs/train/places_cpu.yaml for NetVLAD over the trunk's local features,
 with and without the projection: what training has to beat (docs/training.md).
 """
@@ -11,9 +11,9 @@ import argparse
 
 import numpy as np
 
-from eval.metrics import recall_at_k
-from train.place_data import PlacesData
-from train.places import PlaceSystem
+from homeloc.eval.metrics import recall_at_k
+from homeloc.train.place_data import PlacesData
+from homeloc.train.places import PlaceSystem
 
 
 def probe(system: PlaceSystem, dm: PlacesData, views=None) -> dict[str, tuple[float, float]]:
@@ -30,7 +30,7 @@ def probe(system: PlaceSystem, dm: PlacesData, views=None) -> dict[str, tuple[fl
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m train.probe_places", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m homeloc.train.probe_places", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backbone", default="keypoint:edge")
     p.add_argument("--trunk-checkpoint", default="runtime/assets/keypoints.pt")

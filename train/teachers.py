@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from data_synthesis.geometry import HomographyConfig, sample_homography
-from models import postprocess as pp
-from models.keypoints import KeypointNet
-from train.losses import warp_heatmap
+from homeloc.data_synthesis.geometry import HomographyConfig, sample_homography
+from homeloc.models import postprocess as pp
+from homeloc.models.keypoints import KeypointNet
+from homeloc.train.losses import warp_heatmap
 
 
 def heatmap_from_logits(logits: Tensor) -> Tensor:
@@ -28,7 +28,7 @@ class XFeatTeacher(nn.Module):
 
     def __init__(self):
         super().__init__()
-        from eval.xfeat import load_xfeat_dense
+        from homeloc.eval.xfeat import load_xfeat_dense
 
         self.net = load_xfeat_dense()
         for p in self.net.parameters():

@@ -1,0 +1,102 @@
+"""Hand-computed cases for eval.metrics."""
+
+import math
+
+import numpy as np
+import pytest
+
+from homeloc.eval import metrics as M
+
+
+def test_warp_points_translation_and_infinity():
+    H = np.array([[1, 0, 2], [0, 1, -3], [0, 0, 1]], float)
+    assert np.allclose(M.warp_points(np.array([[0, 0], [1, 1]]), H), [[2, -3], [3, -2]])
+    H_inf = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0]], float)  # w = x -> 0 at x = 0
+    assert np.all(np.isinf(M.warp_points(np.array([[0.0, 5.0]]), H_inf)))
+
+
+def test_matching_accuracy_thresholds_inclusive():
+    err = np.array([0.5, 1.0, 2.5, 9.0])
+    assert M.matching_accuracy(err, [1, 2, 3, 10]).tolist() == [0.5, 0.5, 0.75, 1.0]
+    assert M.matching_accuracy(np.zeros(0), [1, 2]).tolist() == [0.0, 0.0]
+
+
+def test_reprojection_errors():
+    H = np.diag([2.0, 2.0, 1.0])
+    e = M.reprojection_errors(np.array([[1.0, 1.0], [0, 0]]), np.array([[2.0, 5.0], [3, 4]]), H)
+    assert np.allclose(e, [3.0, 5.0])
+
+
+def test_repeatability_hand_case():
+    H = np.eye(3)
+    kp0 = np.array([[10, 10], [50, 50], [90, 90]], float)
+    kp1 = np.array([[11, 10], [50, 55], [200, 200]], float)  # (200,200) is outside image0 (100x100)
+    # visible: 3 in image0, 2 of kp1 -> 5; repeated: kp0[0] (1px) -> 1; kp1[0] -> 1; kp1[1] is 5px away
+    assert M.repeatability(kp0, kp1, H, (100, 100), (300, 300), 3.0) == pytest.approx(2 / 5)
+    assert M.repeatability(np.zeros((0, 2)), np.zeros((0, 2)), H, (10, 10), (10, 10)) == 0.0
+
+
+def test_corner_error_and_homography_accuracy():
+    H_gt = np.eye(3)
+    H_est = np.array([[1, 0, 3], [0, 1, 4], [0, 0, 1]], float)  # every corner moves 5 px
+    assert M.corner_error(H_est, H_gt, 100, 50) == pytest.approx(5.0)
+    assert math.isinf(M.corner_error(None, H_gt, 100, 50))
+    assert M.homography_accuracy([0.5, 2.0, 6.0, float("inf")], [1, 3, 5, 10]).tolist() == [
+        0.25,
+        0.5,
+        0.5,
+        0.75,
+    ]
+
+
+def test_estimate_homography_exact_and_too_few():
+    rng = np.random.default_rng(0)
+    H = np.array([[1.1, 0.05, 5], [-0.03, 0.95, -7], [1e-4, 2e-4, 1]])
+    p0 = rng.uniform(0, 300, (50, 2))
+    p1 = M.warp_points(p0, H)
+    H_est = M.estimate_homography(p0, p1)
+    assert M.corner_error(H_est, H, 300, 300) < 1e-3
+    assert M.estimate_homography(p0[:3], p1[:3]) is None
+
+
+def test_symmetric_epipolar_distance_rectified_stereo():
+    # Pure x-translation: F = [t]x with t = (1,0,0); epipolar lines are rows y = const.
+    F = np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0]], float)
+    p0 = np.array([[10.0, 20.0], [5.0, 5.0]])
+    p1 = np.array([[30.0, 20.0], [7.0, 8.0]])  # same row -> 0; 3 rows off -> 3 px each way
+    d = M.symmetric_epipolar_distance(F, p0, p1)
+    assert d[0] == pytest.approx(0.0)
+    assert d[1] == pytest.approx(math.sqrt(9 + 9))
+    corrs = np.concatenate([p0, p1], axis=1)
+    assert M.gt_share_within(F, corrs, 5.0) == 1.0
+    assert M.gt_share_within(F, corrs, 4.0) == 0.5
+    assert M.gt_share_within(None, corrs) == 0.0
+    assert M.gt_epipolar_error(F, corrs) == pytest.approx(math.sqrt(18) / 2)
+
+
+def test_recall_at_k():
+    ranked = np.array([[0, 1, 2], [2, 1, 0], [1, 2, 0], [0, 1, 2]])
+    positives = [{0}, {1}, {0}, set()]  # the last query has no positive: not counted
+    r = M.recall_at_k(ranked, positives, [1, 2, 3])
+    assert r == {1: pytest.approx(1 / 3), 2: pytest.approx(2 / 3), 3: pytest.approx(1.0)}
+
+
+def test_pr_curve_auc_and_recall_at_full_precision():
+    scores = np.array([0.9, 0.6, 0.8, 0.7])
+    correct = np.array([True, True, True, False])
+    has_pos = np.ones(4, bool)
+    # sorted: 0.9 T, 0.8 T, 0.7 F, 0.6 T
+    precision, recall = M.pr_curve_top1(scores, correct, has_pos)
+    assert precision.tolist() == pytest.approx([1, 1, 2 / 3, 3 / 4])
+    assert recall.tolist() == pytest.approx([0.25, 0.5, 0.5, 0.75])
+    assert M.auc_pr(precision, recall) == pytest.approx(0.25 + 0.25 + 0.25 * 0.75)
+    assert M.recall_at_full_precision(precision, recall) == pytest.approx(0.5)
+
+
+def test_pr_first_wrong_and_no_positive_queries():
+    precision, recall = M.pr_curve_top1(
+        np.array([0.9, 0.5]), np.array([False, True]), np.array([False, True])
+    )
+    assert precision.tolist() == [0.0, 0.5]
+    assert recall.tolist() == [0.0, 1.0]
+    assert M.recall_at_full_precision(precision, recall) == 0.0
