@@ -34,7 +34,13 @@ def default_sources() -> list[str]:
 
 def warm_sources(specs: list[str]):
     """Open the sources and decode every image once into the per-process cache."""
-    from homeloc.data_synthesis.sources import FolderSource, HPatchesSource, SourceMix, WebcamSource, load_cached
+    from homeloc.data_synthesis.sources import (
+        FolderSource,
+        HPatchesSource,
+        SourceMix,
+        WebcamSource,
+        load_cached,
+    )
 
     mix = SourceMix(specs)
     for s in mix.sources:

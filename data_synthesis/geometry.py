@@ -90,9 +90,3 @@ def valid_mask(h_0to1: np.ndarray, shape0: tuple[int, int], shape1: tuple[int, i
     ok &= yh <= np.float32(shape0[0] - 1) * z
     return ok
 
-
-def warp_points(pts: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Apply H to Nx2 points (x, y)."""
-    pts = np.asarray(pts, np.float64).reshape(-1, 2)
-    p = np.concatenate([pts, np.ones((len(pts), 1))], 1) @ h.T
-    return p[:, :2] / p[:, 2:3]

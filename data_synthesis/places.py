@@ -1,5 +1,4 @@
-"""Place datasets for the global (place) descriptor: views of one place under other light and
-small viewpoint changes, in groups of hard negatives, plus an export to the evaluator's layout.
+"""One synthesized place from (sources, config, seed, index): a crop seen in several views.
 
 A *place* is a crop of a source image. Its views are that crop seen through a small random
 homography (view 0: none) under different lighting presets (view 0 day-like, the others drawn
@@ -11,36 +10,34 @@ lighting: the views of such a place are different captures of the scene (view 0 
 
 Sample i depends only on (sources, config, seed, i) like the pair datasets: group g = i //
 places_per_source is drawn from (seed, g), the place from (seed, i).
+
+The rest of the place code mirrors the pair modules: place_jobs (shards, like jobs),
+place_datasets (torch Datasets, like datasets), export_places (evaluator folder, like
+export_pairs); the CLI lives in cli.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import logging
-import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from homeloc.data_synthesis import shards
-from homeloc.data_synthesis.datasets import _decode, _image_tensor, _ShardIndex
 from homeloc.data_synthesis.geometry import HomographyConfig, sample_homography
 from homeloc.data_synthesis.pairs import _choose, _render, sample_rng
 from homeloc.data_synthesis.photometric import PRESETS, apply_preset, to_uint8
 from homeloc.data_synthesis.scene_change import SCENE_RECIPES, apply_scene_changes
 from homeloc.data_synthesis.sources import SourceMix, WebcamSource, load_cached
-from homeloc.runtime.io import atomic_write, encode_image
+from homeloc.runtime.io import encode_image
 
-log = logging.getLogger(__name__)
-KIND = "places"
+KIND = "places"  # the manifest's dataset kind, checked by every reader
 GROUP_STREAM, PLACE_STREAM = 1, 2  # rng streams: the group's draws and the place's own
+
+Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) in source pixels
 
 
 def _small_homography() -> HomographyConfig:
@@ -74,7 +71,7 @@ class PlaceConfig:
     )
     candidates: int = 64
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.homography, dict):
             self.homography = HomographyConfig(**self.homography)
         self.crop_fraction = tuple(float(v) for v in self.crop_fraction)
@@ -99,9 +96,6 @@ class PlaceSample:
     meta: dict  # place, group, member, source, crop, per-view presets/parameters
 
 
-# ------------------------------------------------------------------------------------- sampling
-
-
 @dataclass
 class _Group:
     source_id: str
@@ -109,7 +103,7 @@ class _Group:
     image: np.ndarray | None  # the single source image (None for a webcam scene)
     captures: list[str]  # a webcam scene's capture files, same geometry ([] for single images)
     shape: tuple[int, int]  # source (height, width) in the pixels crops refer to
-    crops: list[tuple[float, float, float, float]]  # (x0, y0, x1, y1) in source pixels
+    crops: list[Box]  # one per member, in source pixels
 
     def view_source(self, k: int) -> np.ndarray:
         return self.image if self.image is not None else load_cached(self.captures[k])
@@ -118,6 +112,18 @@ class _Group:
 @lru_cache(maxsize=4096)
 def _mean_luma(path: str) -> float:
     return float(load_cached(path).mean())
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) crops; how `same place` is decided."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+# ------------------------------------------------------------------------------------- the group
 
 
 def _texture_scores(image: np.ndarray, cand: np.ndarray, cw: float, ch: float) -> np.ndarray:
@@ -140,7 +146,14 @@ def _texture_scores(image: np.ndarray, cand: np.ndarray, cw: float, ch: float) -
     return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]) / ((x1 - x0) * (y1 - y0))
 
 
-def _crop_boxes(rng, shape, size, n, cfg: PlaceConfig, image: np.ndarray | None = None):
+def _crop_boxes(
+    rng: np.random.Generator,
+    shape: tuple[int, ...],
+    size: tuple[int, int],
+    n: int,
+    cfg: PlaceConfig,
+    image: np.ndarray | None = None,
+) -> list[Box]:
     """n crops (x0, y0, x1, y1) of the output aspect, centres picked farthest-first among random
     candidates; with `image`, only among the better-textured 3/4 of the candidates (no crops of
     plain sky or bare wall: they are no place; keeping 3/4 still leaves room to spread out)."""
@@ -194,11 +207,65 @@ def sample_group(
     return _Group(sid, key, image, captures, tuple(shape), crops)
 
 
-def _crop_transform(box, size) -> np.ndarray:
+# ------------------------------------------------------------------------------------- the place
+
+
+def _crop_transform(box: Box, size: tuple[int, int]) -> np.ndarray:
     """Similarity mapping source pixels to the place crop rendered at size (h, w)."""
     x0, y0, x1, y1 = box
     s = size[0] / (y1 - y0)
     return np.array([[s, 0, -x0 * s], [0, s, -y0 * s], [0, 0, 1]], np.float64)
+
+
+def _view_captures(rng: np.random.Generator, group: _Group, views: int) -> list[int]:
+    """Capture index per view: distinct captures of a webcam scene while they last, the brightest
+    as view 0 (the day-like database image); all 0 for a single source image."""
+    if not group.captures:
+        return [0] * views
+    n = len(group.captures)
+    picks = [int(p) for p in rng.choice(n, min(views, n), replace=False)]
+    picks += [int(p) for p in rng.integers(0, n, views - len(picks))]
+    best = int(np.argmax([_mean_luma(group.captures[p]) for p in picks]))
+    picks[0], picks[best] = picks[best], picks[0]
+    return picks
+
+
+def _draw_view(
+    sources: SourceMix,
+    cfg: PlaceConfig,
+    rng: np.random.Generator,
+    group: _Group,
+    v: int,
+    capture: int,
+    crop: np.ndarray,
+    size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """View v of a place: (uint8 image, 3x3 place crop -> view homography, its json record).
+    The draws from `rng` are in a fixed order (homography, preset, scene change, light): keep it,
+    or every dataset made so far stops being reproducible."""
+    real = bool(group.captures)
+    hv = np.eye(3) if v == 0 else sample_homography(rng, size, cfg.homography)
+    img = _render(group.view_source(capture), hv @ crop, size)
+    if real:
+        preset = _choose(rng, cfg.real_view_presets)
+    else:
+        preset = _choose(rng, cfg.view0 if v == 0 else cfg.view_presets)
+    imgf = img.astype(np.float32) * np.float32(1 / 255)
+    scene_rec = []
+    if v > 0 and cfg.scene_change:
+        # Scene changes happen before the light, like in make_pair; an occluder's texture is cut
+        # from another source image, drawn only if occluders can happen.
+        texture = (lambda: sources.sample_single(rng)) if cfg.scene_change.get("occluder", 0) else None
+        imgf, _, scene_rec = apply_scene_changes(imgf, rng, cfg.scene_change, texture)
+    imgf, rec = apply_preset(preset, imgf, rng)
+    record = {
+        "preset": preset,
+        "photometric": rec,
+        "scene_change": scene_rec,
+        "H": hv.tolist(),
+        "capture": Path(group.captures[capture]).name if real else None,
+    }
+    return to_uint8(imgf), hv, record
 
 
 def make_place(
@@ -217,41 +284,9 @@ def make_place(
     group_id, member = divmod(int(index), int(places_per_source))
     group = sample_group(sources, cfg, seed, group_id, places_per_source, size)
     rng = sample_rng(seed, index, PLACE_STREAM)
-    t = _crop_transform(group.crops[member], size)
-    real = bool(group.captures)
-    if real:  # real lighting: distinct captures of the scene, the brightest one as view 0
-        n = len(group.captures)
-        picks = [int(p) for p in rng.choice(n, min(views, n), replace=False)]
-        picks += [int(p) for p in rng.integers(0, n, views - len(picks))]
-        best = int(np.argmax([_mean_luma(group.captures[p]) for p in picks]))
-        picks[0], picks[best] = picks[best], picks[0]
-    else:
-        picks = [0] * views
-    out, hs, recs = [], [], []
-    for v in range(views):
-        hv = np.eye(3) if v == 0 else sample_homography(rng, size, cfg.homography)
-        img = _render(group.view_source(picks[v]), hv @ t, size)
-        if real:
-            preset = _choose(rng, cfg.real_view_presets)
-        else:
-            preset = _choose(rng, cfg.view0 if v == 0 else cfg.view_presets)
-        imgf = img.astype(np.float32) * np.float32(1 / 255)
-        scene_rec = []
-        if v > 0 and cfg.scene_change:
-            texture = (lambda: sources.sample_single(rng)) if cfg.scene_change.get("occluder", 0) else None
-            imgf, _, scene_rec = apply_scene_changes(imgf, rng, cfg.scene_change, texture)
-        imgf, rec = apply_preset(preset, imgf, rng)
-        out.append(to_uint8(imgf))
-        hs.append(hv)
-        recs.append(
-            {
-                "preset": preset,
-                "photometric": rec,
-                "scene_change": scene_rec,
-                "H": hv.tolist(),
-                "capture": Path(group.captures[picks[v]]).name if real else None,
-            }
-        )
+    crop = _crop_transform(group.crops[member], size)
+    captures = _view_captures(rng, group, views)
+    drawn = [_draw_view(sources, cfg, rng, group, v, captures[v], crop, size) for v in range(views)]
     meta = {
         "seed": int(seed),
         "index": int(index),
@@ -260,361 +295,19 @@ def make_place(
         "member": int(member),
         "source": group.source_id,
         "source_image": group.source_image,
-        "real": real,
+        "real": bool(group.captures),
         "crop": [float(c) for c in group.crops[member]],
         "source_size": list(group.shape),
-        "views": recs,
+        "views": [rec for _, _, rec in drawn],
     }
-    return PlaceSample(out, hs, meta)
+    return PlaceSample([img for img, _, _ in drawn], [hv for _, hv, _ in drawn], meta)
 
 
 def encode_place(sample: PlaceSample, image_format: str = ".jpg") -> dict[str, bytes]:
+    """Shard members of one place: view{v}.<ext> images and its json. (Here rather than in
+    place_jobs, unlike encode_pair in jobs, because bench times make_place + encode_place from
+    this module.)"""
     ext = image_format.lstrip(".")
     out = {f"view{v}.{ext}": encode_image(img, "." + ext) for v, img in enumerate(sample.views)}
     out["json"] = json.dumps(sample.meta, sort_keys=True).encode()
     return out
-
-
-@dataclass
-class PlaceMaker:
-    """Picklable per-shard sample factory (sources are opened lazily in each worker)."""
-
-    sources: list[str]
-    config: dict
-    seed: int
-    views: int = 4
-    places_per_source: int = 4
-    size: tuple[int, int] = (240, 320)
-    image_format: str = ".jpg"
-
-    def __call__(self, indices):
-        mix, cfg = SourceMix(self.sources), PlaceConfig(**self.config)
-        for i in indices:
-            s = make_place(mix, cfg, self.seed, i, self.views, self.places_per_source, self.size)
-            yield {"__key__": f"{i:09d}", **encode_place(s, self.image_format)}
-
-
-def synthesize_places(
-    sources: list[str],
-    out: str | Path,
-    num_places: int,
-    seed: int = 0,
-    views: int = 4,
-    places_per_source: int = 4,
-    size: tuple[int, int] = (240, 320),
-    config: PlaceConfig | None = None,
-    workers: int = 1,
-    shard_size: int = 200,
-    overwrite: bool = False,
-    only_shards: list[int] | None = None,
-    image_format: str = ".jpg",
-) -> Path:
-    """Place dataset of `num_places` places x `views` views. Returns the manifest path."""
-    config = config or PlaceConfig()
-    if views < 2:
-        raise ValueError(f"a place needs at least 2 views, got {views}")
-    if places_per_source < 1:
-        raise ValueError(f"places_per_source must be >= 1, got {places_per_source}")
-    SourceMix(sources)  # fail early, in the parent, on a bad source
-    size = tuple(int(v) for v in size)
-    resolved = {
-        "config": config.to_dict(),
-        "sources": list(sources),
-        "seed": seed,
-        "views": views,
-        "places_per_source": places_per_source,
-        "size": list(size),
-        "image_format": image_format,
-    }
-    maker = PlaceMaker(list(sources), config.to_dict(), seed, views, places_per_source, size, image_format)
-    return shards.build(
-        Path(out), KIND, resolved, num_places, shard_size, maker, workers, overwrite, only_shards
-    )
-
-
-# ------------------------------------------------------------------------------------- datasets
-
-
-class PlaceShardDataset(Dataset):
-    """A `homeloc-synthesize places` folder. Items: views (V x 1 x H x W float [0,1], or V x 3 x H x W
-    with gray=False), H (V x 3 x 3 float32, place crop -> view), place (int), group (int; places of
-    one group are hard negatives of each other)."""
-
-    def __init__(self, root: str | Path, gray: bool = True):
-        self.index = _ShardIndex(root, KIND)
-        self.gray = gray
-
-    def __len__(self):
-        return len(self.index)
-
-    def meta(self, i: int) -> dict:
-        """The place's json (group, source_image, crop, per-view presets) without decoding images."""
-        path, members = self.index.items[i]
-        off, size = members["json"]
-        with open(path, "rb") as f:
-            f.seek(off)
-            return json.loads(f.read(size))
-
-    def same_place(self, iou: float = 0.3) -> list[list[int]]:
-        """Per place, the *other* places that show the same scene region: cropped from the same
-        source image (or webcam scene) with crop IoU >= iou. Groups are built far apart, but two
-        groups may draw the same source; exclude these from negatives when mining."""
-        metas = [self.meta(i) for i in range(len(self))]
-        by_image: dict[str, list[int]] = {}
-        for i, m in enumerate(metas):
-            by_image.setdefault(m["source_image"], []).append(i)
-        return [
-            [j for j in by_image[m["source_image"]] if j != i and _iou(m["crop"], metas[j]["crop"]) >= iou]
-            for i, m in enumerate(metas)
-        ]
-
-    def __getitem__(self, i):
-        m = self.index.read(i)
-        meta = json.loads(m["json"])
-        names = sorted((k for k in m if k.startswith("view")), key=lambda k: int(k[4:].split(".")[0]))
-        views = torch.stack([_image_tensor(_decode(m[k]), self.gray) for k in names])
-        return place_item(views, [v["H"] for v in meta["views"]], meta["place"], meta["group"])
-
-
-def place_item(views: torch.Tensor, hs, place: int, group: int) -> dict:
-    return {
-        "views": views,
-        "H": torch.as_tensor(np.asarray(hs), dtype=torch.float32),
-        "place": int(place),
-        "group": int(group),
-    }
-
-
-class OnTheFlyPlaces(Dataset):
-    """The same places generated on demand (index -> make_place(seed, index)) in DataLoader workers."""
-
-    def __init__(
-        self,
-        sources: list[str],
-        length: int,
-        seed: int = 0,
-        views: int = 4,
-        places_per_source: int = 4,
-        size: tuple[int, int] = (240, 320),
-        config: PlaceConfig | dict | None = None,
-        gray: bool = True,
-    ):
-        self.sources, self.length, self.seed, self.gray = list(sources), int(length), int(seed), gray
-        self.views, self.places_per_source, self.size = int(views), int(places_per_source), tuple(size)
-        self.config = config if isinstance(config, PlaceConfig) else PlaceConfig(**(config or {}))
-        self._mix = None
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, i):
-        if self._mix is None:  # opened lazily so each worker has its own caches
-            self._mix = SourceMix(self.sources)
-        s = make_place(self._mix, self.config, self.seed, i, self.views, self.places_per_source, self.size)
-        views = torch.stack([_image_tensor(v, self.gray) for v in s.views])
-        return place_item(views, s.homographies, s.meta["place"], s.meta["group"])
-
-
-# ------------------------------------------------------------------------------ evaluation export
-
-EXPORT_INFO = "export.json"
-
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def export_places_eval(
-    data_dir: str | Path,
-    out_dir: str | Path,
-    query_presets: tuple[str, ...] = ("night_lamp", "night_ir", "dusk"),
-    include_real: bool = True,
-    same_place_iou: float = 0.3,
-    overwrite: bool = False,
-) -> Path:
-    """Write the generic places folder the evaluator reads: database/ (view 0 of every place),
-    queries/ (views 1.. lit by one of `query_presets`, plus real captures when include_real),
-    ground_truth.csv (`query,positives`; positives = space-separated database file names: the
-    query's own place and any place cropped from the same source image with crop IoU >=
-    same_place_iou). Image bytes are copied from the shards. Returns the csv path; a finished
-    export of the same dataset and options is kept unless overwrite."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    manifest = shards.verify(data_dir)
-    if manifest["kind"] != KIND:
-        raise shards.DatasetError(f"{data_dir}: holds a {manifest['kind']!r} dataset, expected {KIND!r}")
-    for p in query_presets:
-        if p not in PRESETS:
-            raise ValueError(f"unknown query preset {p!r}; known: {sorted(PRESETS)}")
-    info = {
-        "data": str(data_dir.resolve()),
-        "config_hash": manifest["config_hash"],
-        "query_presets": list(query_presets),
-        "include_real": include_real,
-        "same_place_iou": same_place_iou,
-    }
-    gt_path = out_dir / "ground_truth.csv"
-    info_path = out_dir / EXPORT_INFO
-    if gt_path.exists() and info_path.exists() and not overwrite:
-        old = json.loads(info_path.read_text())
-        if {k: old.get(k) for k in info} == info:
-            log.info("%s: export exists, skipping (overwrite=True to redo)", out_dir)
-            return gt_path
-        raise shards.DatasetError(
-            f"{info_path}: an export with other data or options is here; pass --overwrite"
-        )
-    if overwrite or gt_path.exists() or info_path.exists():
-        for sub in ("database", "queries"):
-            shutil.rmtree(out_dir / sub, ignore_errors=True)
-        gt_path.unlink(missing_ok=True)
-    places, queries = [], []  # (db name, meta); (query name, place index)
-    for name in sorted(manifest["shards"]):
-        for _, members in shards.iter_shard(data_dir / name):
-            meta = json.loads(members["json"])
-            ext = next(k for k in members if k.startswith("view0.")).split(".", 1)[1]
-            db_name = f"place_{meta['place']:07d}.{ext}"
-            atomic_write(out_dir / "database" / db_name, members[f"view0.{ext}"])
-            places.append((db_name, meta))
-            for v, rec in enumerate(meta["views"][1:], start=1):
-                real = meta["real"] and rec["preset"] in ("identity", "day")
-                if rec["preset"] in query_presets or (real and include_real):
-                    label = "real" if real else rec["preset"]
-                    q_name = f"place_{meta['place']:07d}_v{v}_{label}.{ext}"
-                    atomic_write(out_dir / "queries" / q_name, members[f"view{v}.{ext}"])
-                    queries.append((q_name, len(places) - 1))
-    by_image: dict[str, list[int]] = {}
-    for k, (_, meta) in enumerate(places):
-        by_image.setdefault(meta["source_image"], []).append(k)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["query", "positives"])
-    for q_name, k in queries:
-        meta = places[k][1]
-        pos = [
-            places[j][0]
-            for j in by_image[meta["source_image"]]
-            if j == k or _iou(meta["crop"], places[j][1]["crop"]) >= same_place_iou
-        ]
-        w.writerow([q_name, " ".join(sorted(pos))])
-    info.update(database=len(places), queries=len(queries))
-    atomic_write(info_path, json.dumps(info, indent=1, sort_keys=True))
-    atomic_write(gt_path, buf.getvalue())  # last: its presence marks a finished export
-    return gt_path
-
-
-# ------------------------------------------------------------------------------------------ CLI
-
-
-def add_subcommand(sub) -> None:
-    """`places` (synthesize) and `places-eval` (export for homeloc-evaluate) subcommands."""
-    from jsonargparse import ArgumentParser
-
-    from homeloc.data_synthesis.cli import _common
-
-    p = ArgumentParser(
-        description=__doc__.split("\n\n")[0] + " Groups of far-apart crops of one source are hard negatives."
-    )
-    _common(p, 200)
-    p.add_argument(
-        "--source",
-        type=str,
-        nargs="+",
-        default=["skimage"],
-        help="sources: skimage | folder:DIR | webcam:DIR | hpatches:DIR, each with optional @WEIGHT",
-    )
-    p.add_argument("--views", type=int, default=4, help="views per place (view 0 is day-like)")
-    p.add_argument(
-        "--places_per_source",
-        type=int,
-        default=4,
-        help="places per group sharing one source image (hard negatives of each other)",
-    )
-    p.add_argument("--size", type=tuple[int, int], default=(240, 320), help="image height, width")
-    p.add_argument("--synth", type=PlaceConfig, default=PlaceConfig(), help="place synthesis settings")
-    p.add_argument("--image_format", type=str, default=".jpg", help=".jpg (q95, compact) or .png (lossless)")
-    sub.add_subcommand("places", p, help="synthesize a place-recognition dataset")
-
-    e = ArgumentParser(
-        description="Export a places dataset as database/ + queries/ + ground_truth.csv "
-        "(the generic places folder homeloc-evaluate reads)."
-    )
-    e.add_argument(
-        "--data", type=str, required=True, help="places dataset folder (homeloc-synthesize places)"
-    )
-    e.add_argument("--out", type=str, required=True, help="output folder")
-    e.add_argument(
-        "--query_presets",
-        type=list[str],
-        default=["night_lamp", "night_ir", "dusk"],
-        help="views lit by these presets become queries",
-    )
-    e.add_argument(
-        "--include_real", type=bool, default=True, help="real webcam captures (views 1..) are queries too"
-    )
-    e.add_argument(
-        "--same_place_iou",
-        type=float,
-        default=0.3,
-        help="crops of one source image overlapping this much count as the same place",
-    )
-    e.add_argument(
-        "--overwrite", type=bool, default=False, help="replace an export made with other data/options"
-    )
-    sub.add_subcommand("places-eval", e, help="export a places dataset for evaluation")
-
-
-def _as_dict(ns) -> dict:
-    return ns.as_dict() if hasattr(ns, "as_dict") else dict(ns)
-
-
-def run(args) -> int:
-    """`homeloc-synthesize places`."""
-    import yaml
-
-    synth = args.synth if isinstance(args.synth, PlaceConfig) else PlaceConfig(**_as_dict(args.synth))
-    manifest = synthesize_places(
-        args.source,
-        args.out,
-        args.num,
-        args.seed,
-        args.views,
-        args.places_per_source,
-        tuple(args.size),
-        synth,
-        args.workers,
-        args.shard_size,
-        args.overwrite,
-        args.only_shards,
-        args.image_format,
-    )
-    resolved = {k: v for k, v in _as_dict(args).items() if k not in ("config", "__path__")}
-    resolved["synth"] = synth.to_dict()
-    atomic_write(Path(args.out) / "config.yaml", yaml.safe_dump(_plain(resolved), sort_keys=False))
-    if args.only_shards is None:
-        m = shards.verify(manifest.parent)
-        print(f"{manifest.parent}: {m['num']} places written and verified")
-    else:
-        print(f"{manifest}: shards {args.only_shards} written")
-    return 0
-
-
-def run_eval(args) -> int:
-    """`homeloc-synthesize places-eval`."""
-    gt = export_places_eval(
-        args.data, args.out, tuple(args.query_presets), args.include_real, args.same_place_iou, args.overwrite
-    )
-    info = json.loads((gt.parent / EXPORT_INFO).read_text())
-    print(f"{gt.parent}: {info['database']} database images, {info['queries']} queries")
-    return 0
-
-
-def _plain(x):
-    """Tuples -> lists etc., so yaml.safe_dump accepts the resolved config."""
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_plain(v) for v in x]
-    return x

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 
 from homeloc.data_synthesis import shards
-from homeloc.data_synthesis.geometry import warp_points
 from homeloc.data_synthesis.pairs import unpack_masks
 from homeloc.data_synthesis.photometric import PRESETS, RECIPES, apply_preset, apply_recipe, to_uint8
 from homeloc.data_synthesis.scene_change import SCENE_RECIPES
+from homeloc.runtime.geometry import warp_points
 from homeloc.runtime.io import read_image, write_image
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX

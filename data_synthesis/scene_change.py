@@ -12,7 +12,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from homeloc.data_synthesis.photometric import _grid
+from homeloc.data_synthesis.recipes_base import pixel_grid
 
 SceneFn = Callable[..., tuple[np.ndarray, np.ndarray, dict]]
 ALPHA_MIN = 0.02  # matte values below this are zeroed, so nothing changes outside the mask
@@ -124,7 +124,7 @@ def new_object(img, rng, size=(0.05, 0.25)):
 
 def _shaded_colour(rng, h, w) -> np.ndarray:
     colour = rng.uniform(0.05, 0.95, 3).astype(np.float32)
-    xs, ys = _grid((h, w))
+    xs, ys = pixel_grid((h, w))
     a = rng.uniform(0, 2 * np.pi)
     ramp = np.float32(np.cos(a)) * xs + np.float32(np.sin(a)) * ys
     shade = 0.7 + 0.3 * (ramp - np.floor(ramp))  # a sawtooth shading (np.floor: 5x faster than %)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from homeloc.runtime.hashing import file_sha256
 from homeloc.runtime.io import atomic_open, atomic_write
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,6 @@ FORMAT_VERSION = 1
 
 class DatasetError(RuntimeError):
     """A dataset folder is inconsistent (corrupt shard, config mismatch); names the file."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def config_hash(config: dict) -> str:
@@ -92,6 +85,26 @@ def _shard_job(args):
     return path.name, write_shard(path, make_samples(indices))
 
 
+def _open_manifest(
+    out: Path, kind: str, config: dict, chash: str, num: int, shard_size: int, overwrite: bool
+) -> dict:
+    """The manifest to resume (same config), or a new one (none yet, or --overwrite of another config)."""
+    manifest = read_manifest(out)
+    if manifest is not None and manifest.get("config_hash") != chash:
+        if not overwrite:
+            raise DatasetError(
+                f"{out / MANIFEST}: this folder holds a dataset made with another configuration; "
+                "pass --overwrite to replace it or choose another --out"
+            )
+        for p in out.glob(f"{kind}-*.tar"):
+            p.unlink()
+        manifest = None
+    if manifest is None:
+        manifest = {"format_version": FORMAT_VERSION, "kind": kind, "config_hash": chash, "config": config,
+                    "num": num, "shard_size": shard_size, "shards": {}, "complete": False}  # fmt: skip
+    return manifest
+
+
 def build(
     out: Path,
     kind: str,
@@ -111,19 +124,7 @@ def build(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     chash = config_hash({"kind": kind, "num": num, "shard_size": shard_size, **config})
-    manifest = read_manifest(out)
-    if manifest is not None and manifest.get("config_hash") != chash:
-        if not overwrite:
-            raise DatasetError(
-                f"{out / MANIFEST}: this folder holds a dataset made with another configuration; "
-                "pass --overwrite to replace it or choose another --out"
-            )
-        for p in out.glob(f"{kind}-*.tar"):
-            p.unlink()
-        manifest = None
-    if manifest is None:
-        manifest = {"format_version": FORMAT_VERSION, "kind": kind, "config_hash": chash, "config": config,
-                    "num": num, "shard_size": shard_size, "shards": {}, "complete": False}
+    manifest = _open_manifest(out, kind, config, chash, num, shard_size, overwrite)
     n_shards = (num + shard_size - 1) // shard_size
     todo = []
     for k in only_shards if only_shards is not None else range(n_shards):
@@ -132,7 +133,7 @@ def build(
         name = shard_name(kind, k)
         entry = manifest["shards"].get(name)
         path = out / name
-        if entry and path.exists() and sha256_file(path) == entry["sha256"]:
+        if entry and path.exists() and file_sha256(path) == entry["sha256"]:
             continue
         if entry:
             log.warning("%s: checksum mismatch or missing, regenerating", path)
@@ -142,7 +143,7 @@ def build(
     pool = ProcessPoolExecutor(workers, initializer=_init_worker) if workers > 1 and len(todo) > 1 else None
     try:
         for name, count in (pool.map(_shard_job, todo) if pool else map(_shard_job, todo)):
-            manifest["shards"][name] = {"count": count, "sha256": sha256_file(out / name)}
+            manifest["shards"][name] = {"count": count, "sha256": file_sha256(out / name)}
             manifest["complete"] = len(manifest["shards"]) == n_shards
             _write_manifest(out, manifest)
             bar.update(count)
@@ -167,7 +168,7 @@ def verify(out: Path) -> dict:
         p = out / name
         if not p.exists():
             raise DatasetError(f"{p}: shard listed in the manifest is missing")
-        if sha256_file(p) != entry["sha256"]:
+        if file_sha256(p) != entry["sha256"]:
             raise DatasetError(f"{p}: checksum mismatch (corrupt or modified shard)")
     return manifest
 

@@ -21,31 +21,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from homeloc.data_synthesis.captures import SCENE_TZ, Capture, load_captures, luminance
 from homeloc.data_synthesis.pairs import sample_rng
 from homeloc.data_synthesis.photometric import PRESETS, apply_preset, to_uint8
-from homeloc.runtime.io import atomic_write, list_images, read_image
+from homeloc.runtime.io import atomic_write
 
 log = logging.getLogger(__name__)
-TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})")
-# Local time zone per webcam scene (file names hold UTC capture times).
-SCENE_TZ = {
-    "chamonix": "Europe/Paris",
-    "courbevoie": "Europe/Paris",
-    "frankfurt": "Europe/Berlin",
-    "mexico": "America/Mexico_City",
-}
-_FALLBACK_UTC_OFFSET = {"Europe/Paris": 1, "Europe/Berlin": 1, "America/Mexico_City": -6}  # no tz database
-# Hour buckets (local): night [21:00, 05:00), dusk [05:00, 08:00) and [17:00, 21:00), day otherwise.
-# Brightness buckets: mean luma / the scene's median mean luma below 0.60 night, below 0.85 dusk.
-NIGHT_BELOW, DUSK_BELOW = 0.60, 0.85
 METRICS = ("p5", "p50", "p95", "noise", "chroma", "r_over_b")
 METRIC_DOC = {
     "p5": "luminance 5th percentile (0-255)",
@@ -59,10 +45,6 @@ DEFAULT_PRESETS = ("dusk", "night_lamp", "night_ir")
 
 
 # ------------------------------------------------------------------------------------- metrics
-
-
-def luminance(img: np.ndarray) -> np.ndarray:
-    return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
@@ -107,93 +89,6 @@ def image_stats(img: np.ndarray) -> dict[str, float]:
     p5, p50, p95 = (float(v) for v in np.percentile(y, [5, 50, 95]))
     chroma, rb = colour_cast(img)
     return {"p5": p5, "p50": p50, "p95": p95, "noise": noise_sigma(y), "chroma": chroma, "r_over_b": rb}
-
-
-# ------------------------------------------------------------------------------- real captures
-
-
-def _tz(name: str):
-    try:
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo(name)
-    except Exception:  # noqa: BLE001 - no tz database on this machine: a fixed standard offset
-        log.warning("time zone %s unavailable; using a fixed UTC offset (no daylight saving)", name)
-        return timezone(timedelta(hours=_FALLBACK_UTC_OFFSET.get(name, 0)))
-
-
-def local_hour(path: Path, scene: str) -> float | None:
-    """Local capture hour (fractional) from a YYYYMMDD_HHMMSS (UTC) file name; None if unnamed so."""
-    m = TIMESTAMP.match(path.stem)
-    if not m:
-        return None
-    try:
-        t = datetime(*(int(g) for g in m.groups()), tzinfo=UTC)
-    except ValueError:
-        return None
-    if scene in SCENE_TZ:
-        t = t.astimezone(_tz(SCENE_TZ[scene]))
-    return t.hour + t.minute / 60 + t.second / 3600
-
-
-def bucket_from_hour(hour: float) -> str:
-    if hour < 5 or hour >= 21:
-        return "night"
-    if hour < 8 or hour >= 17:
-        return "dusk"
-    return "day"
-
-
-def bucket_from_brightness(ratio: float) -> str:
-    return "night" if ratio < NIGHT_BELOW else "dusk" if ratio < DUSK_BELOW else "day"
-
-
-@dataclass
-class Capture:
-    path: Path
-    scene: str
-    hour: float | None
-    hour_bucket: str | None
-    brightness_bucket: str
-    image: np.ndarray  # RGB uint8 at the analysis size
-
-
-def fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize (area) and centre-crop to size (h, w), as synthesis renders its crops."""
-    h, w = img.shape[:2]
-    s = max(size[0] / h, size[1] / w)
-    img = cv2.resize(
-        img, (max(round(w * s), size[1]), max(round(h * s), size[0])), interpolation=cv2.INTER_AREA
-    )
-    y0, x0 = (img.shape[0] - size[0]) // 2, (img.shape[1] - size[1]) // 2
-    return np.ascontiguousarray(img[y0 : y0 + size[0], x0 : x0 + size[1]])
-
-
-def load_captures(root: str | Path, size: tuple[int, int] = (240, 320)) -> list[Capture]:
-    """Every capture of every scene folder under root, bucketed by local hour and by brightness."""
-    root = Path(root)
-    scenes = sorted(d for d in root.iterdir() if d.is_dir())
-    if not scenes:
-        raise FileNotFoundError(f"{root}: no scene folders (expected ROOT/<scene>/YYYYMMDD_HHMMSS.jpg)")
-    out = []
-    for d in scenes:
-        files = list_images(d, recursive=False)
-        imgs = [fit(read_image(f), size) for f in files]
-        lumas = [float(luminance(i).mean()) for i in imgs]
-        ref = float(np.median(lumas)) or 1.0
-        for f, img, luma in zip(files, imgs, lumas, strict=True):
-            hour = local_hour(f, d.name)
-            out.append(
-                Capture(
-                    f,
-                    d.name,
-                    hour,
-                    None if hour is None else bucket_from_hour(hour),
-                    bucket_from_brightness(luma / ref),
-                    img,
-                )
-            )
-    return out
 
 
 # ------------------------------------------------------------------------------------- report
@@ -260,6 +155,19 @@ def synthesize_night(day: list[Capture], presets, seeds: int, seed: int = 0) -> 
     return out
 
 
+def _bucket(c: Capture, mode: str) -> str | None:
+    return c.hour_bucket if mode == "hour" else c.brightness_bucket
+
+
+def _bucket_counts(caps: list[Capture]) -> dict[str, dict[str, int]]:
+    """{"<scene> <mode>": {bucket: number of captures}} for both bucketing modes."""
+    return {
+        f"{s} {m}": {b: sum(1 for c in caps if c.scene == s and _bucket(c, m) == b) for b in ("day", "dusk", "night")}
+        for s in sorted({c.scene for c in caps})
+        for m in ("hour", "brightness")
+    }
+
+
 def compute_stats(
     webcam: str | Path,
     presets=DEFAULT_PRESETS,
@@ -277,8 +185,7 @@ def compute_stats(
     groups: dict[str, list[dict]] = {}
     for mode in ("hour", "brightness"):
         for b in ("day", "dusk", "night"):
-            sel = [c for c in caps if (c.hour_bucket if mode == "hour" else c.brightness_bucket) == b]
-            groups[f"real {b} ({mode})"] = [per[id(c)] for c in sel]
+            groups[f"real {b} ({mode})"] = [per[id(c)] for c in caps if _bucket(c, mode) == b]
     # Sources for synthesis: captures that are day by both measures (spread over scenes, capped).
     day = [c for c in caps if c.hour_bucket in ("day", None) and c.brightness_bucket == "day"]
     day = day[:: max(1, len(day) // max_day)][:max_day]
@@ -289,14 +196,8 @@ def compute_stats(
     synth_night = [r for p in night_presets for r in synth[p]]
     synth_all = [r for p in presets for r in synth[p]]
     groups["synth night (" + "+".join(night_presets) + ")"] = synth_night
-    real_night = {
-        m: [per[id(c)] for c in caps if (c.hour_bucket if m == "hour" else c.brightness_bucket) == "night"]
-        for m in ("hour", "brightness")
-    }
-    real_dusk = {
-        m: [per[id(c)] for c in caps if (c.hour_bucket if m == "hour" else c.brightness_bucket) == "dusk"]
-        for m in ("hour", "brightness")
-    }
+    real_night = {m: [per[id(c)] for c in caps if _bucket(c, m) == "night"] for m in ("hour", "brightness")}
+    real_dusk = {m: [per[id(c)] for c in caps if _bucket(c, m) == "dusk"] for m in ("hour", "brightness")}
     agree = sum(c.hour_bucket == c.brightness_bucket for c in caps if c.hour_bucket)
     return {
         "webcam": str(webcam),
@@ -305,18 +206,7 @@ def compute_stats(
         "seeds_per_image": seeds,
         "synth_sources": [str(c.path.relative_to(Path(webcam))) for c in day],
         "scene_tz": SCENE_TZ,
-        "bucket_counts": {
-            f"{s} {m}": {
-                b: sum(
-                    1
-                    for c in caps
-                    if c.scene == s and (c.hour_bucket if m == "hour" else c.brightness_bucket) == b
-                )
-                for b in ("day", "dusk", "night")
-            }
-            for s in sorted({c.scene for c in caps})
-            for m in ("hour", "brightness")
-        },
+        "bucket_counts": _bucket_counts(caps),
         "hour_brightness_agreement": agree / max(1, sum(1 for c in caps if c.hour_bucket)),
         "groups": {k: summarise(v) for k, v in groups.items() if v},
         "coverage": {

@@ -14,6 +14,7 @@ from typing import Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
+from homeloc.data_synthesis.formats.errors import DataError
 from homeloc.eval.errors import EvalError
 
 SPEC_HELP = (
@@ -73,7 +74,15 @@ def build_parser() -> ArgumentParser:
         description="Evaluate local features (matching), place descriptors (places) and runtime (speed) under lighting change, ours side by side with peers.",
     )
     sub = parser.add_subcommands(dest="command", required=True)
+    sub.add_subcommand(
+        "matching", _matching_parser(), help="keypoint matching: repeatability, MMA, homography accuracy, WxBS GT recall"
+    )
+    sub.add_subcommand("places", _places_parser(), help="place recognition: R@1/5/10, AUC_PR, R@100P")
+    sub.add_subcommand("speed", _speed_parser(), help="runtime: ms/frame, size_mb, gmacs")
+    return parser
 
+
+def _matching_parser() -> ArgumentParser:
     m = ArgumentParser(
         description="Match image pairs with mutual nearest neighbours and score them against ground truth (homography or WxBS correspondences)."
     )
@@ -129,10 +138,10 @@ def build_parser() -> ArgumentParser:
         default=3,
         help="number of pairs drawn with matches (green correct, red wrong) per method",
     )
-    sub.add_subcommand(
-        "matching", m, help="keypoint matching: repeatability, MMA, homography accuracy, WxBS GT recall"
-    )
+    return m
 
+
+def _places_parser() -> ArgumentParser:
     p = ArgumentParser(
         description="Retrieve the database image of each query by cosine similarity; recall@1/5/10, top-1 precision-recall AUC and recall at 100% precision."
     )
@@ -163,8 +172,10 @@ def build_parser() -> ArgumentParser:
         default=2,
         help="Nordland: database places within +-N positions of the query's own count as correct",
     )
-    sub.add_subcommand("places", p, help="place recognition: R@1/5/10, AUC_PR, R@100P")
+    return p
 
+
+def _speed_parser() -> ArgumentParser:
     s = ArgumentParser(description="Median milliseconds per frame after warm-up, model file size and GMACs.")
     _common(s, "local")
     s.add_argument("--size", type=str, default="480x640", help="input size HxW")
@@ -178,8 +189,7 @@ def build_parser() -> ArgumentParser:
     s.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs")
     s.add_argument("--runs", type=int, default=20, help="timed runs (the median is reported)")
     _flag(s, "--overwrite", "replace results of a different configuration in OUT (otherwise refused)")
-    sub.add_subcommand("speed", s, help="runtime: ms/frame, size_mb, gmacs")
-    return parser
+    return s
 
 
 def _run(command: str, ns) -> Path:
@@ -212,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         from homeloc.runtime.io import ImageReadError
 
         out = _run(command, sub_ns)
-    except (EvalError, ImageReadError, FileNotFoundError) as e:
+    except (EvalError, DataError, ImageReadError, FileNotFoundError) as e:
         print(f"homeloc-evaluate {command}: error: {e}", file=sys.stderr)
         return 1
     print((out / "table.md").read_text())

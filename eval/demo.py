@@ -23,6 +23,24 @@ from homeloc.runtime.io import atomic_write
 log = logging.getLogger("homeloc.demo")
 
 
+RELIGHT_PRESETS = ("dusk", "night_lamp")
+
+
+def relit_copies(frames: list, seed: int = 0) -> list:
+    """The frames relit by the synthesis presets "dusk" and "night_lamp" in turn (seeded): the
+    robot revisiting the same places at night. runtime.example.Frame in, Frame out."""
+    from homeloc.data_synthesis.photometric import apply_preset
+    from homeloc.runtime.example import Frame
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, f in enumerate(frames):
+        preset = RELIGHT_PRESETS[i % len(RELIGHT_PRESETS)]
+        img, _ = apply_preset(preset, f.image, rng)
+        out.append(Frame(f"{f.name} [{preset}]", (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)))
+    return out
+
+
 def _sequence_folder(work: Path) -> tuple[Path, str]:
     """A real indoor revisit sequence when ../shared/data is present, else crops sliding across
     scikit-image photos (always available) written to `work`."""
@@ -42,6 +60,23 @@ def _sequence_folder(work: Path) -> tuple[Path, str]:
             write_image(work / f"{k:03d}.png", img[y : y + ch, x : x + cw])
             k += 1
     return work, "crops panning across scikit-image photos"
+
+
+def _loops_markdown(summary: dict, loops_dir: Path) -> str:
+    """The loop-closure section: relit frames i >= n should close a loop with original i - n."""
+    n = summary["frames"] // 2
+    found = [lp for lp in summary["loops"] if lp["frame"] >= n]
+    right = [lp for lp in found if lp["keyframe"] == lp["frame"] - n]
+    return "\n".join([
+        f"{summary['frames']} frames: {n} originals, then the same frames relit (dusk / night lamp). "
+        f"Each relit frame should close a loop with its original.",
+        "",
+        f"- loops detected on relit frames: {len(found)} of {n}; with the exact original keyframe: {len(right)}",
+        f"- all detections: `{loops_dir / 'loops.json'}`; similarity matrix: `{loops_dir / 'similarity.png'}`",
+        "",
+        "| frame | keyframe | score | inliers |", "|---|---|---:|---:|",
+        *[f"| {lp['name']} | {lp['keyframe_name']} | {lp['score']} | {lp['inliers']} |" for lp in summary["loops"]],
+    ])  # fmt: skip
 
 
 def run_demo(out: str | Path = "reports/demo", num_pairs: int = 40, threads: int = 1) -> Path:
@@ -67,26 +102,15 @@ def run_demo(out: str | Path = "reports/demo", num_pairs: int = 40, threads: int
                                             threads=threads, overwrite=True))
 
     print("[3/3] loop closure over a relit sequence ...", flush=True)
+    from homeloc.runtime.example import load_sequence
     from homeloc.runtime.example import run as run_example
 
     seq, seq_name = _sequence_folder(out / "data" / "sequence")
     loops_dir = out / "loops"
-    summary = run_example(seq, loops_dir, relight=True, threads=threads)
+    summary = run_example(seq, loops_dir, relit_copies(load_sequence(seq)), threads=threads)
 
     table = (Path(match_dir) / "table.md").read_text()
-    n = summary["frames"] // 2
-    found = [lp for lp in summary["loops"] if lp["frame"] >= n]
-    right = [lp for lp in found if lp["keyframe"] == lp["frame"] - n]
-    loops_md = "\n".join([
-        f"{summary['frames']} frames: {n} originals, then the same frames relit (dusk / night lamp). "
-        f"Each relit frame should close a loop with its original.",
-        "",
-        f"- loops detected on relit frames: {len(found)} of {n}; with the exact original keyframe: {len(right)}",
-        f"- all detections: `{loops_dir / 'loops.json'}`; similarity matrix: `{loops_dir / 'similarity.png'}`",
-        "",
-        "| frame | keyframe | score | inliers |", "|---|---|---:|---:|",
-        *[f"| {lp['name']} | {lp['keyframe_name']} | {lp['score']} | {lp['inliers']} |" for lp in summary["loops"]],
-    ])
+    loops_md = _loops_markdown(summary, loops_dir)
     report = "\n".join([
         "# homeloc demo",
         "",

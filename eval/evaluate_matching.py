@@ -10,13 +10,19 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from homeloc.eval import metrics as M
+from homeloc.data_synthesis.formats.matching import (
+    MatchingDataset,
+    MatchPair,
+    WebcamOptions,
+    load_matching_dataset,
+)
 from homeloc.eval.config import MatchingConfig, prepare_out, set_threads
-from homeloc.eval.data_matching import MatchingDataset, MatchPair, WebcamOptions, load_matching_dataset
 from homeloc.eval.extract import extract_all, load_features
-from homeloc.eval.features import Distance, Features
-from homeloc.eval.matching import mutual_nearest_neighbours
 from homeloc.eval.methods import create_method
+from homeloc.runtime.features import Features
+from homeloc.runtime.geometry import find_fundamental, find_homography, symmetric_epipolar_distance
+from homeloc.runtime.matching import Distance, mutual_nearest_neighbours
+from homeloc.train import metrics as M
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +71,10 @@ def evaluate_pair(
             f0.keypoints, f1.keypoints, pair.H, shape0, shape1, REPEATABILITY_PX
         )
         res.mma = M.matching_accuracy(M.reprojection_errors(p0, p1, pair.H), M.MMA_THRESHOLDS).tolist()
-        H_est = M.estimate_homography(p0, p1, h_threshold)
+        H_est, _ = find_homography(p0, p1, h_threshold)
         res.corner_error = M.corner_error(H_est, pair.H, shape0[1], shape0[0])
     if pair.corrs is not None:
-        F = M.estimate_fundamental(p0, p1, f_threshold)
+        F, _ = find_fundamental(p0, p1, f_threshold)
         res.gt_share = M.gt_share_within(F, pair.corrs, WXBS_PX)
         res.epi_error = M.gt_epipolar_error(F, pair.corrs)
     return res, p0, p1
@@ -86,7 +92,7 @@ def correct_matches(pair: MatchPair, p0: np.ndarray, p1: np.ndarray, px: float =
     F, _ = cv2.findFundamentalMat(pair.corrs[:, :2], pair.corrs[:, 2:4], cv2.FM_8POINT)
     if F is None or F.shape != (3, 3):
         return np.zeros(len(p0), bool)
-    return M.symmetric_epipolar_distance(F, p0, p1) <= WXBS_PX
+    return symmetric_epipolar_distance(F, p0, p1) <= WXBS_PX
 
 
 def _mean(values: list[float]) -> float | None:

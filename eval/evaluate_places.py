@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from homeloc.eval import metrics as M
+from homeloc.data_synthesis.formats.places import PlacesDataset, load_places_dataset
 from homeloc.eval.config import PlacesConfig, prepare_out, set_threads
-from homeloc.eval.data_matching import file_sha1
-from homeloc.eval.data_places import PlacesDataset, load_places_dataset
 from homeloc.eval.extract import CACHE_FORMAT
 from homeloc.eval.features import PlaceDescriber
 from homeloc.eval.methods import create_method, model_hash
+from homeloc.runtime.hashing import file_sha256_cached
 from homeloc.runtime.io import atomic_open, read_image
+from homeloc.train import metrics as M
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,7 @@ class LazyImages(Sequence):
 def _files_hash(paths: list[Path]) -> str:
     h = hashlib.sha1()
     for p in paths:
-        st = p.stat()
-        h.update(file_sha1(str(p.resolve()), st.st_size, st.st_mtime_ns).encode())
+        h.update(file_sha256_cached(p).encode())
     return h.hexdigest()
 
 

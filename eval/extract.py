@@ -18,23 +18,16 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from homeloc.eval.data_matching import ImageRef
-from homeloc.eval.features import Features, LocalFeatureExtractor
+from homeloc.data_synthesis.formats.matching import ImageRef
+from homeloc.eval.features import LocalFeatureExtractor
 from homeloc.eval.methods import model_hash
+from homeloc.runtime.features import Features
 from homeloc.runtime.io import atomic_open
+from homeloc.runtime.postprocess import resize_longer
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
-
-
-def resize_longer(image: np.ndarray, longer: int) -> np.ndarray:
-    """Downscale (area interpolation) so the longer side is at most `longer` px (0 = never)."""
-    h, w = image.shape[:2]
-    if not longer or max(h, w) <= longer:
-        return image
-    s = longer / max(h, w)
-    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
 def extract_resized(

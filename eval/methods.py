@@ -7,16 +7,15 @@ PlaceDescriber (task "places"). Heavy imports (torch, faiss) happen inside facto
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from homeloc.eval.errors import MethodError
 from homeloc.eval.features import LocalFeatureExtractor, PlaceDescriber
 from homeloc.eval.ours import ours_factory
+from homeloc.runtime.hashing import file_sha256_cached
 
 Task = Literal["local", "places"]
 
@@ -104,21 +103,11 @@ def create_method(
     return method
 
 
-@lru_cache(maxsize=64)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def model_hash(model_file: Path | None) -> str:
     """sha256 of a model file ('none' for methods without one)."""
     if model_file is None:
         return "none"
-    st = Path(model_file).stat()
-    return _sha256(str(Path(model_file).resolve()), st.st_size, st.st_mtime_ns)
+    return file_sha256_cached(model_file)
 
 
 # ----------------------------------------------------------------------------- built-in methods
@@ -130,14 +119,22 @@ def _opencv(req: MethodRequest):
 
 def _xfeat(req: MethodRequest):
     from homeloc.eval.xfeat import XFeatTorch
+    from homeloc.models.xfeat import XFeatUnavailable
 
-    return XFeatTorch(req.max_keypoints)
+    try:
+        return XFeatTorch(req.max_keypoints)
+    except XFeatUnavailable as e:
+        raise MethodError(str(e)) from None
 
 
 def _xfeat_onnx(req: MethodRequest):
     from homeloc.eval.xfeat import XFeatOnnx
+    from homeloc.models.xfeat import XFeatUnavailable
 
-    return XFeatOnnx(req.max_keypoints, threads=req.threads)
+    try:
+        return XFeatOnnx(req.max_keypoints, threads=req.threads)
+    except XFeatUnavailable as e:
+        raise MethodError(str(e)) from None
 
 
 def _thumbnail(req: MethodRequest):

@@ -8,7 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from homeloc.eval.features import Distance, Features, to_gray
+from homeloc.runtime.features import Features
+from homeloc.runtime.io import to_gray
+from homeloc.runtime.matching import Distance
 
 _DIMS = {"orb": (32, np.uint8), "akaze": (61, np.uint8), "sift": (128, np.float32)}
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from homeloc.eval.errors import MethodError
-from homeloc.eval.features import Features
+from homeloc.runtime.features import Features
 
 if TYPE_CHECKING:
     from homeloc.eval.methods import MethodRequest
@@ -121,15 +120,13 @@ class TorchPlaces:
     def describe(self, images) -> np.ndarray:
         import torch
 
-        h, w = self.net.input_size
-        batch = []
-        for img in images:
-            img = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img
-            batch.append(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if img.shape[0] > h else cv2.INTER_LINEAR))
+        from homeloc.runtime.places import prepare_place_image
+
+        batch = [prepare_place_image(img, self.net.input_size, 3) for img in images]
         out = []
         with torch.no_grad():
             for i in range(0, len(batch), 64):
-                x = torch.from_numpy(np.stack(batch[i : i + 64])).permute(0, 3, 1, 2).float() / 255
+                x = torch.from_numpy(np.stack(batch[i : i + 64]))
                 out.append(self.net(x).numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.net.out_dim), np.float32)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from homeloc.eval.features import to_gray
+from homeloc.runtime.io import to_gray
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from homeloc.eval.data_matching import MatchPair
-from homeloc.eval.metrics import MMA_THRESHOLDS
+from homeloc.data_synthesis.formats.matching import MatchPair
 from homeloc.runtime.io import atomic_write, write_image
+from homeloc.train.metrics import MMA_THRESHOLDS
 
 
 def slug(text: str) -> str:

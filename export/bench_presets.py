@@ -26,11 +26,10 @@ from torch import nn
 
 from homeloc.export.calibration import synthetic_images
 from homeloc.export.onnx_export import export_onnx
-from homeloc.export.quantize import FLOAT_MODULES, QUANTIZED_OPS, quantize_int8
+from homeloc.export.quantize import quantize_int8
 from homeloc.export.timing import time_sessions
 from homeloc.models.keypoints import KeypointNet
 from homeloc.models.macs import count_macs, count_params
-
 
 log = logging.getLogger(__name__)
 

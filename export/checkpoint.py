@@ -14,7 +14,6 @@ size) and turns every failure into a ``CheckpointError`` naming the file.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -24,6 +23,8 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from homeloc.runtime.hashing import json_sha256
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +74,6 @@ class LoadedCheckpoint:
         """``<file stem>[-step<N>]-<first 12 hex of the weights hash>``: changes with the weights."""
         step = f"-step{self.global_step}" if self.global_step is not None else ""
         return f"{self.path.stem}{step}-{self.weights_hash[:12]}"
-
-
-def canonical_json(obj: Any) -> str:
-    """Sorted-key compact JSON; non-JSON values (paths, tuples) via ``str``/lists."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def sha256_json(obj: Any) -> str:
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
 
 
 def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
@@ -144,6 +136,23 @@ def _parse_size(value: Any, what: str) -> tuple[int, int]:
     return h, w
 
 
+def _places_input_size(
+    path: Path, ckpt: dict, option: tuple[int, int] | None
+) -> tuple[tuple[int, int], str]:
+    """(input size, where it came from): the checkpoint's record, else the option, else the default."""
+    recorded = _find_input_size(ckpt)
+    if recorded is not None:
+        if option is not None and _parse_size(option, "--input-size") != recorded:
+            log.warning("%s records input_size %s; --input-size %s ignored", path, recorded, tuple(option))
+        return recorded, "hyper_parameters"
+    if option is not None:
+        return _parse_size(option, "--input-size"), "option"
+    log.warning(
+        "%s records no input_size; exporting at the default %dx%d (--input-size H W)", path, *DEFAULT_PLACES_INPUT_SIZE
+    )
+    return DEFAULT_PLACES_INPUT_SIZE, "default"
+
+
 def load_checkpoint(
     path: str | os.PathLike, kind: str, input_size: tuple[int, int] | None = None
 ) -> LoadedCheckpoint:
@@ -184,20 +193,7 @@ def load_checkpoint(
     model = model.cpu().eval()
     size, source = None, None
     if kind == "places":
-        recorded = _find_input_size(ckpt)
-        if recorded is not None:
-            size, source = recorded, "hyper_parameters"
-            if input_size is not None and _parse_size(input_size, "--input-size") != recorded:
-                log.warning(
-                    "%s records input_size %s; --input-size %s ignored", path, recorded, tuple(input_size)
-                )
-        elif input_size is not None:
-            size, source = _parse_size(input_size, "--input-size"), "option"
-        else:
-            size, source = DEFAULT_PLACES_INPUT_SIZE, "default"
-            log.warning(
-                "%s records no input_size; exporting at the default %dx%d (--input-size H W)", path, *size
-            )
+        size, source = _places_input_size(path, ckpt, input_size)
         if hasattr(model, "input_size"):
             model.input_size = size
         architecture["input_size"] = list(size)
@@ -207,7 +203,7 @@ def load_checkpoint(
         model=model,
         architecture=architecture,
         training_config=training,
-        config_hash=sha256_json(training if training is not None else architecture),
+        config_hash=json_sha256(training if training is not None else architecture),
         weights_hash=state_dict_sha256(model.state_dict()),
         global_step=int(step) if isinstance(step, int) else None,
         input_size=size,

@@ -38,6 +38,14 @@ def build_parser() -> ArgumentParser:
         help="which network the checkpoint holds",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    _int8_options(p)
+    _model_options(p)
+    _parity_options(p)
+    _flag(p, "--overwrite", "replace an export of other options in OUT (otherwise refused)")
+    return p
+
+
+def _int8_options(p: ArgumentParser) -> None:
     _flag(
         p, "--int8", "also write a static int8 QDQ model (per-channel weights), calibrated on --calibration"
     )
@@ -63,6 +71,9 @@ def build_parser() -> ArgumentParser:
         help="share of calibration images relit by the night_lamp / night_ir / dusk presets",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of calibration images and parity pairs")
+
+
+def _model_options(p: ArgumentParser) -> None:
     p.add_argument(
         "--input-size",
         type=int,
@@ -76,6 +87,10 @@ def build_parser() -> ArgumentParser:
         default=None,
         help="homeloc.model_version (default STEM[-stepN]-WEIGHTSHASH)",
     )
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
+
+
+def _parity_options(p: ArgumentParser) -> None:
     _flag(p, "--parity", "write parity.json / parity.md", default=True)
     p.add_argument(
         "--parity-data",
@@ -96,9 +111,6 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--latency-runs", type=int, default=20, help="timed runs per backend (median reported)")
     p.add_argument("--latency-threads", type=int, nargs="+", default=[1, 2], help="thread counts timed")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
-    _flag(p, "--overwrite", "replace an export of other options in OUT (otherwise refused)")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,14 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("onnxruntime").setLevel(logging.WARNING)
-    from homeloc.eval.errors import EvalError
+    from homeloc.data_synthesis.formats.errors import DataError
     from homeloc.export.checkpoint import CheckpointError
     from homeloc.export.pipeline import ExportConfig, ExportError, export_model
 
     args = {k: v for k, v in vars(ns).items() if k not in ("config", "__path__")}
     try:
         out = export_model(ExportConfig(**args))
-    except (CheckpointError, ExportError, EvalError, FileNotFoundError) as e:
+    except (CheckpointError, ExportError, DataError, FileNotFoundError) as e:
         print(f"homeloc-export: error: {e}", file=sys.stderr)
         return 2
     print(out)

@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from homeloc.export.checkpoint import LoadedCheckpoint, canonical_json
+from homeloc.export.checkpoint import LoadedCheckpoint
 from homeloc.export.wrappers import KeypointsExport, PlacesExport
+from homeloc.runtime.hashing import canonical_json
 from homeloc.runtime.io import atomic_write
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ file is left alone (returned at once); other options are refused without ``overw
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 import yaml
 
 from homeloc.export.checkpoint import KINDS, LoadedCheckpoint, load_checkpoint
+from homeloc.runtime.hashing import file_sha256
 from homeloc.runtime.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -127,13 +127,9 @@ def _up_to_date(config: ExportConfig, paths: dict[str, Path]) -> bool:
         return False
     outputs = manifest.get("outputs", {})
     return bool(outputs) and all(
-        (config.out / name).is_file() and _sha256(config.out / name) == digest
+        (config.out / name).is_file() and file_sha256(config.out / name) == digest
         for name, digest in outputs.items()
     )
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def export_model(config: ExportConfig) -> Path:
@@ -142,7 +138,7 @@ def export_model(config: ExportConfig) -> Path:
     Raises:
         CheckpointError: the checkpoint cannot be exported (message names the file).
         ExportError: OUT holds other results, or bad options.
-        eval.errors.DataError: a given parity dataset is malformed.
+        DataError: a given parity dataset is malformed (homeloc.data_synthesis.formats.errors).
     """
     out = config.out
     paths = output_paths(out, config.kind)
@@ -154,7 +150,13 @@ def export_model(config: ExportConfig) -> Path:
     for k in ("manifest", "config", "parity_json", "parity_md", "int8"):
         paths[k].unlink(missing_ok=True)  # never leave results of an older run beside new models
 
-    from homeloc.export.onnx_export import check_onnx, export_checkpoint, homeloc_version, metadata_for, set_metadata
+    from homeloc.export.onnx_export import (
+        check_onnx,
+        export_checkpoint,
+        homeloc_version,
+        metadata_for,
+        set_metadata,
+    )
 
     log.info("exporting %s (%s) to %s", config.checkpoint, config.kind, paths["fp32"])
     export_checkpoint(loaded, paths["fp32"], opset=config.opset, model_version=config.model_version)
@@ -165,18 +167,7 @@ def export_model(config: ExportConfig) -> Path:
         check_onnx(paths["int8"])
     if config.parity:
         report = run_parity(loaded, config, paths)
-        report["provenance"] = {
-            "checkpoint": str(config.checkpoint),
-            "checkpoint_format": loaded.format,
-            "global_step": loaded.global_step,
-            "model_version": config.model_version or loaded.default_model_version,
-            "config_hash": loaded.config_hash,
-            "weights_sha256": loaded.weights_hash,
-            "homeloc_version": homeloc_version(),
-            "architecture": loaded.architecture,
-            "input_size": list(loaded.input_size) if loaded.input_size else None,
-            "calibration": calibration_info,
-        }
+        report["provenance"] = _provenance(loaded, config, calibration_info)
         from homeloc.export.parity import write_report
 
         write_report(out, report)
@@ -188,10 +179,28 @@ def export_model(config: ExportConfig) -> Path:
         "checkpoint_file": _checkpoint_stamp(config.checkpoint),
         "weights_sha256": loaded.weights_hash,
         "homeloc_version": homeloc_version(),
-        "outputs": {paths[k].name: _sha256(paths[k]) for k in written},
+        "outputs": {paths[k].name: file_sha256(paths[k]) for k in written},
     }
     atomic_write(paths["manifest"], json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+def _provenance(loaded: LoadedCheckpoint, config: ExportConfig, calibration: dict | None) -> dict:
+    """What made the exported model, recorded in parity.json."""
+    from homeloc.export.onnx_export import homeloc_version
+
+    return {
+        "checkpoint": str(config.checkpoint),
+        "checkpoint_format": loaded.format,
+        "global_step": loaded.global_step,
+        "model_version": config.model_version or loaded.default_model_version,
+        "config_hash": loaded.config_hash,
+        "weights_sha256": loaded.weights_hash,
+        "homeloc_version": homeloc_version(),
+        "architecture": loaded.architecture,
+        "input_size": list(loaded.input_size) if loaded.input_size else None,
+        "calibration": calibration,
+    }
 
 
 def quantize_checkpoint(

@@ -54,6 +54,21 @@ def node_in_modules(name: str, modules: Iterable[str]) -> bool:
     return any(f"/{m.strip('/')}/" in path for m in modules)
 
 
+def _calibration_reader(calibration: Sequence[np.ndarray], input_name: str):
+    """ONNX Runtime's calibration protocol over a list of inputs (float32, contiguous)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(calibration)
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {input_name: np.ascontiguousarray(x, dtype=np.float32)}
+
+    return Reader()
+
+
 def quantize_int8(
     fp32_path: str | Path,
     int8_path: str | Path,
@@ -75,7 +90,6 @@ def quantize_int8(
     """
     import onnx
     from onnxruntime.quantization import (
-        CalibrationDataReader,
         QuantFormat,
         QuantType,
         quant_pre_process,
@@ -84,14 +98,6 @@ def quantize_int8(
 
     if len(calibration) == 0:
         raise ValueError("int8 calibration needs at least one image")
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.it = iter(calibration)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {input_name: np.ascontiguousarray(x, dtype=np.float32)}
 
     int8_path = Path(int8_path)
     with tempfile.TemporaryDirectory(prefix="homeloc-quant-") as tmp:
@@ -102,7 +108,7 @@ def quantize_int8(
         quantize_static(
             str(pre),
             str(out),
-            Reader(),
+            _calibration_reader(calibration, input_name),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(op_types),
             per_channel=True,

@@ -10,18 +10,14 @@ into `runtime/assets/`, with a MANIFEST.json of sha256 hashes. `runtime.assets.s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
+from homeloc.runtime.hashing import file_sha256
 from homeloc.runtime.io import atomic_write
 
 ASSETS = Path(__file__).resolve().parents[1] / "runtime" / "assets"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -43,13 +39,13 @@ def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: li
     for name in (f"{kind}.fp32.onnx", f"{kind}.int8.onnx", "parity.json", "parity.md"):
         dst = assets / (name if name.endswith(".onnx") else f"{kind}.{name}")
         _copy(out / name, dst)
-        files[dst.name] = _sha256(dst)
+        files[dst.name] = file_sha256(dst)
     if kind == "keypoints":
         from homeloc.models.keypoints import KeypointNet as Net
     else:
         from homeloc.models.places import PlaceNet as Net
     Net.from_checkpoint(ckpt).save(assets / f"{kind}.pt")
-    files[f"{kind}.pt"] = _sha256(assets / f"{kind}.pt")
+    files[f"{kind}.pt"] = file_sha256(assets / f"{kind}.pt")
     prov = assets / "provenance" / kind
     for stale in prov.glob("*"):  # a previous model's configs/curves must not pass for this one's
         if stale.is_file():
@@ -58,11 +54,11 @@ def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: li
     # A resumed run logs into a new csv/version_N: keep every segment of the curve.
     for src in sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv")):
         name = f"{src.stem}_{src.parent.name}{src.suffix}"
-        files[f"provenance/{kind}/{name}"] = _sha256(_copy(src, prov / name))
+        files[f"provenance/{kind}/{name}"] = file_sha256(_copy(src, prov / name))
     for m in data_manifests:
         dst = prov / f"data_{m.parent.name}_manifest.json"
-        files[f"provenance/{kind}/{dst.name}"] = _sha256(_copy(m, dst))
-    return {"checkpoint": str(ckpt), "checkpoint_sha256": _sha256(ckpt), "files": files}
+        files[f"provenance/{kind}/{dst.name}"] = file_sha256(_copy(m, dst))
+    return {"checkpoint": str(ckpt), "checkpoint_sha256": file_sha256(ckpt), "files": files}
 
 
 def main(argv: list[str] | None = None) -> int:

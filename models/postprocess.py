@@ -26,7 +26,7 @@ __all__ = [
     "NMS_RADIUS",
     "REFINE_RADIUS",
     "THRESHOLD",
-    "Features",
+    "TorchFeatures",
     "extract",
     "heatmap_from_logits",
     "nms",
@@ -39,8 +39,9 @@ __all__ = [
 ]
 
 
-class Features(NamedTuple):
-    """Sparse features of one image (tensors on the model's device)."""
+class TorchFeatures(NamedTuple):
+    """Sparse features of one image (tensors on the model's device); the numpy type is
+    ``homeloc.runtime.features.Features``."""
 
     keypoints: Tensor  # N x 2 float32 (x, y)
     scores: Tensor  # N float32, decreasing
@@ -165,7 +166,7 @@ def postprocess(
     threshold: float = THRESHOLD,
     border: int = BORDER,
     refine_radius: int = REFINE_RADIUS,
-) -> Features:
+) -> TorchFeatures:
     """The whole sparse step for one image: heatmap, NMS, borders, top-k, refinement, sampling.
 
     Args:
@@ -177,7 +178,7 @@ def postprocess(
     peaks = remove_borders(nms(heat, nms_radius), border, image_size)
     kp, scores = topk_keypoints(peaks, max_keypoints, threshold)[0]
     kp = subpixel_refine(heat, kp, refine_radius)
-    return Features(kp, scores, sample_descriptors(descriptors, kp))
+    return TorchFeatures(kp, scores, sample_descriptors(descriptors, kp))
 
 
 def prepare_image(image: np.ndarray | Tensor) -> tuple[Tensor, tuple[int, int]]:
@@ -204,7 +205,7 @@ def extract(
     threshold: float = THRESHOLD,
     border: int = BORDER,
     refine_radius: int = REFINE_RADIUS,
-) -> Features:
+) -> TorchFeatures:
     """Keypoints, scores and descriptors of one image, in its original pixel coordinates.
 
     Args:
@@ -219,7 +220,7 @@ def extract(
         refine_radius: soft-argmax window radius (0: integer keypoints).
 
     Returns:
-        ``Features(keypoints N x 2 float32 (x, y), scores N float32, descriptors N x D float32)``
+        ``TorchFeatures(keypoints N x 2 float32 (x, y), scores N float32, descriptors N x D float32)``
         on the model's device, best first.
     """
     x, size = prepare_image(image)

@@ -6,15 +6,14 @@ a SLAM system would: every frame is first checked for a loop against the keyfram
 ``OUT/similarity.png`` (global-descriptor cosine similarity of every frame pair, detections
 marked) and ``OUT/loops.json``.
 
-``--relight`` appends relit copies of the sequence (``data_synthesis.photometric`` presets
-"dusk" and "night_lamp", seeded): the robot revisiting the same places at night, so every relit
-frame should close a loop with its daylight original. This demo script then imports
-``data_synthesis`` (which imports torch); the runtime modules themselves never do, and without
-``--relight`` neither does this script.
+``run(..., extra_frames=...)`` appends frames after the folder's: ``make demo``
+(``homeloc.eval.demo``) appends relit copies of the sequence made by ``homeloc.data_synthesis``,
+the robot revisiting the same places at night. This module itself stays torch-free, like the rest
+of the runtime.
 
 Example::
 
-    python -m homeloc.runtime.example --images ../shared/data/slambook_loop_closure_10frames --relight \\
+    python -m homeloc.runtime.example --images ../shared/data/slambook_loop_closure_10frames \\
         --keypoints-model keypoints.int8.onnx --places-model places.int8.onnx --out /tmp/loops
 """
 
@@ -26,6 +25,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,30 +35,16 @@ from homeloc.runtime.io import atomic_write, list_images, read_image
 
 log = logging.getLogger(__name__)
 
-RELIGHT_PRESETS = ("dusk", "night_lamp")
-
-
 @dataclass(frozen=True)
 class Frame:
     name: str
     image: np.ndarray  # H x W x 3 uint8 RGB
 
 
-def load_sequence(
-    images: str | os.PathLike, max_images: int | None = None, relight: bool = False, seed: int = 0
-) -> list[Frame]:
-    """Frames of a folder in name order (+ relit copies appended when ``relight``)."""
+def load_sequence(images: str | os.PathLike, max_images: int | None = None) -> list[Frame]:
+    """Frames of a folder in natural name order (2.png before 10.png)."""
     files = sorted(list_images(images, recursive=False), key=_natural_key)[:max_images]
-    frames = [Frame(p.name, read_image(p)) for p in files]
-    if relight:
-        from homeloc.data_synthesis.photometric import apply_preset  # demo only: imports torch
-
-        rng = np.random.default_rng(seed)
-        for i, f in enumerate(list(frames)):
-            preset = RELIGHT_PRESETS[i % len(RELIGHT_PRESETS)]
-            out, _ = apply_preset(preset, f.image, rng)
-            frames.append(Frame(f"{f.name} [{preset}]", (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)))
-    return frames
+    return [Frame(p.name, read_image(p)) for p in files]
 
 
 def _natural_key(path: Path) -> list:
@@ -69,7 +55,7 @@ def _natural_key(path: Path) -> list:
 def run(
     images: str | os.PathLike,
     out: str | os.PathLike,
-    relight: bool = False,
+    extra_frames: Sequence[Frame] = (),
     keypoints_model: str | os.PathLike | None = None,
     places_model: str | os.PathLike | None = None,
     exclude_recent: int = 3,
@@ -85,7 +71,7 @@ def run(
     from homeloc.runtime.loop_closure import LoopClosureDetector
     from homeloc.runtime.places import GlobalDescriptor
 
-    frames = load_sequence(images, max_images, relight)
+    frames = load_sequence(images, max_images) + list(extra_frames)
     frontend = Frontend(keypoints_model, threads=threads)
     places = GlobalDescriptor(places_model, threads=threads)
     det = LoopClosureDetector(
@@ -109,7 +95,7 @@ def run(
     similarity = descriptors @ descriptors.T
     write_similarity_png(out / "similarity.png", similarity, loops, [f.name for f in frames])
     summary = {
-        "images": str(images), "frames": len(frames), "relight": relight, "loops": loops,
+        "images": str(images), "frames": len(frames), "extra_frames": len(extra_frames), "loops": loops,
         "keypoints_model": str(frontend.model_path), "places_model": str(places.model_path),
         "map": {k: v for k, v in vars(det.stats()).items()},
     }  # fmt: skip
@@ -157,9 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m homeloc.runtime.example", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", required=True, help="folder of sequence frames (sorted by name)")
     parser.add_argument("--out", required=True, help="output folder (similarity.png, loops.json)")
-    parser.add_argument(
-        "--relight", action="store_true", help="append relit (dusk / night) copies of the frames"
-    )
     parser.add_argument("--keypoints-model", help="keypoint ONNX (default: the shipped one)")
     parser.add_argument("--places-model", help="place ONNX (default: the shipped one)")
     parser.add_argument(
@@ -177,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run(args.images, args.out, args.relight, args.keypoints_model, args.places_model, args.exclude_recent,
+    run(args.images, args.out, (), args.keypoints_model, args.places_model, args.exclude_recent,
         args.min_inliers, args.temporal_k, args.max_images, args.threads, _parse_K(args.K), args.verify_top)  # fmt: skip
     return 0
 

@@ -25,53 +25,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from homeloc.runtime import postprocess as pp
 from homeloc.runtime.assets import check_kind, model_metadata, open_session, resolve_model
+from homeloc.runtime.features import Features
+from homeloc.runtime.geometry import RANSAC, Ransac, find_fundamental, find_homography, find_relative_pose
+from homeloc.runtime.matching import mutual_nearest_neighbours
 
 log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class Features:
-    """Sparse features of one image.
-
-    keypoints: N x 2 float32 (x, y) pixels of the original image; scores: N float32 in (0, 1],
-    decreasing; descriptors: N x D float32, unit L2 norm; image_size: (H, W) or None.
-    """
-
-    keypoints: np.ndarray
-    scores: np.ndarray
-    descriptors: np.ndarray
-    image_size: tuple[int, int] | None = None
-
-    def __post_init__(self) -> None:
-        kp = np.asarray(self.keypoints, dtype=np.float32).reshape(-1, 2)
-        sc = np.asarray(self.scores, dtype=np.float32).reshape(-1)
-        de = np.asarray(self.descriptors, dtype=np.float32)
-        if de.ndim != 2:
-            raise ValueError(f"descriptors must be N x D, got shape {de.shape}")
-        if not (len(kp) == len(sc) == len(de)):
-            raise ValueError(
-                f"keypoints ({len(kp)}), scores ({len(sc)}) and descriptors ({len(de)}) differ in length"
-            )
-        object.__setattr__(self, "keypoints", kp)
-        object.__setattr__(self, "scores", sc)
-        object.__setattr__(self, "descriptors", de)
-        if self.image_size is not None:
-            object.__setattr__(self, "image_size", (int(self.image_size[0]), int(self.image_size[1])))
-
-    def __len__(self) -> int:
-        return len(self.keypoints)
-
-    @property
-    def descriptor_dim(self) -> int:
-        return int(self.descriptors.shape[1])
-
-
 @dataclass(frozen=True)
 class Geometry:
     """A two-view model fitted to matches.
@@ -117,53 +82,25 @@ def match_features(f0: Features, f1: Features, max_distance: float | None = None
     _check_features(f1, "f1")
     if f0.descriptor_dim != f1.descriptor_dim:
         raise ValueError(f"descriptor dimensions differ: {f0.descriptor_dim} vs {f1.descriptor_dim}")
-    if len(f0) == 0 or len(f1) == 0:
-        return np.zeros((0, 2), np.int64)
-    sim = f0.descriptors @ f1.descriptors.T
-    nn01 = sim.argmax(axis=1)
-    nn10 = np.ascontiguousarray(sim.T).argmax(axis=1)  # 10x faster than a strided argmax(axis=0)
-    i0 = np.arange(len(f0))
-    keep = nn10[nn01] == i0
-    if max_distance is not None:
-        dist = np.sqrt(np.maximum(2.0 - 2.0 * sim[i0, nn01], 0.0))
-        keep &= dist <= max_distance
-    return np.stack([i0[keep], nn01[keep]], axis=1).astype(np.int64)
+    return mutual_nearest_neighbours(f0.descriptors, f1.descriptors, "cosine", max_distance)
 
 
 def estimate_homography(
-    f0: Features,
-    f1: Features,
-    matches: np.ndarray,
-    threshold: float = 3.0,
-    confidence: float = 0.999,
-    max_iters: int = 10_000,
+    f0: Features, f1: Features, matches: np.ndarray, threshold: float = 3.0, ransac: Ransac = RANSAC
 ) -> Geometry:
     """Homography image 0 -> image 1 by OpenCV USAC MAGSAC++ (``threshold`` px reprojection)."""
     p0, p1 = _matched_points(f0, f1, matches)
-    if len(p0) < 4:
-        return Geometry("homography", None, np.zeros(len(p0), bool))
-    H, mask = cv2.findHomography(
-        p0, p1, cv2.USAC_MAGSAC, threshold, maxIters=max_iters, confidence=confidence
-    )
-    return _geometry("homography", H, mask, len(p0))
+    H, inliers = find_homography(p0, p1, threshold, ransac)
+    return Geometry("homography", H, inliers)
 
 
 def estimate_fundamental(
-    f0: Features,
-    f1: Features,
-    matches: np.ndarray,
-    threshold: float = 1.0,
-    confidence: float = 0.999,
-    max_iters: int = 10_000,
+    f0: Features, f1: Features, matches: np.ndarray, threshold: float = 1.0, ransac: Ransac = RANSAC
 ) -> Geometry:
     """Fundamental matrix (x1^T F x0 = 0) by OpenCV USAC MAGSAC++ (``threshold`` px epipolar)."""
     p0, p1 = _matched_points(f0, f1, matches)
-    if len(p0) < 8:
-        return Geometry("fundamental", None, np.zeros(len(p0), bool))
-    F, mask = cv2.findFundamentalMat(p0, p1, cv2.USAC_MAGSAC, threshold, confidence, max_iters)
-    if F is not None and F.shape != (3, 3):
-        F = F[:3]
-    return _geometry("fundamental", F, mask, len(p0))
+    F, inliers = find_fundamental(p0, p1, threshold, ransac)
+    return Geometry("fundamental", F, inliers)
 
 
 def estimate_relative_pose(
@@ -172,8 +109,7 @@ def estimate_relative_pose(
     matches: np.ndarray,
     K: np.ndarray,
     threshold: float = 1.0,
-    confidence: float = 0.999,
-    max_iters: int = 10_000,
+    ransac: Ransac = RANSAC,
 ) -> RelativePose:
     """Essential matrix by OpenCV USAC MAGSAC++ and the pose recovered from it (``recoverPose``).
 
@@ -181,26 +117,8 @@ def estimate_relative_pose(
     """
     K = _check_K(K)
     p0, p1 = _matched_points(f0, f1, matches)
-    failed = RelativePose("essential", None, np.zeros(len(p0), bool))
-    if len(p0) < 5:
-        return failed
-    E, mask = cv2.findEssentialMat(
-        p0, p1, K, method=cv2.USAC_MAGSAC, prob=confidence, threshold=threshold, maxIters=max_iters
-    )
-    if E is None or mask is None or E.shape[0] < 3:
-        return failed
-    E = np.ascontiguousarray(E[:3], dtype=np.float64)
-    _, R, t, pose_mask = cv2.recoverPose(E, p0, p1, K, mask=mask.copy())
-    inliers = pose_mask.reshape(-1) > 0
-    return RelativePose(
-        "essential", E, inliers, R=np.asarray(R, np.float64), t=np.asarray(t, np.float64).reshape(3)
-    )
-
-
-def _geometry(model: str, M: np.ndarray | None, mask: np.ndarray | None, n: int) -> Geometry:
-    if M is None or mask is None or not np.isfinite(M).all():
-        return Geometry(model, None, np.zeros(n, bool))
-    return Geometry(model, np.asarray(M, np.float64), mask.reshape(-1) > 0)
+    E, R, t, inliers = find_relative_pose(p0, p1, K, threshold, ransac)
+    return RelativePose("essential", E, inliers, R=R, t=t)
 
 
 def _matched_points(f0: Features, f1: Features, matches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +136,7 @@ def _matched_points(f0: Features, f1: Features, matches: np.ndarray) -> tuple[np
 
 def _check_features(f: Features, name: str) -> None:
     if not isinstance(f, Features):
-        raise ValueError(f"{name} must be runtime.frontend.Features, got {type(f).__name__}")
+        raise ValueError(f"{name} must be homeloc.runtime.Features, got {type(f).__name__}")
 
 
 def _check_K(K: np.ndarray) -> np.ndarray:
@@ -339,7 +257,7 @@ class Frontend:
         )
         if self._descriptor_dim is None:
             self._descriptor_dim = int(desc.shape[1])
-        return Features(f.keypoints, f.scores, f.descriptors, (h, w))
+        return f
 
     # The matching and geometry functions need no model; they are methods too for convenience.
     @staticmethod

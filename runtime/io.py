@@ -188,3 +188,16 @@ def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
     """Atomically write an RGB or gray uint8 image; the format follows the extension."""
     path = Path(path)
     return atomic_write(path, encode_image(img, path.suffix.lower() or ".png"))
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """uint8 HxW from uint8 HxW or HxWx3 RGB (checked, with a clear error otherwise)."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {image.dtype}")
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[..., 0]
+    raise ValueError(f"images must be HxW or HxWx3, got shape {image.shape}")

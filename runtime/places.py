@@ -124,17 +124,28 @@ class GlobalDescriptor:
     def _prepare(self, image: np.ndarray) -> np.ndarray:
         """C x H x W float32 in [0, 1] at the model's input size."""
         check_image(image)
-        img = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
-        h, w = self.input_size
-        interp = cv2.INTER_AREA if img.shape[0] > h else cv2.INTER_LINEAR  # as train/place_data.py
-        img = cv2.resize(np.ascontiguousarray(img), (w, h), interpolation=interp)
-        img = (
-            img.astype(np.float32) * np.float32(1.0 / 255.0)
-            if img.dtype == np.uint8
-            else img.astype(np.float32)
-        )
-        if self.channels == 3:
-            img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
-            return np.ascontiguousarray(img.transpose(2, 0, 1))
-        gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-        return gray[None]
+        return prepare_place_image(image, self.input_size, self.channels)
+
+
+def prepare_place_image(image: np.ndarray, size: tuple[int, int], channels: int = 3) -> np.ndarray:
+    """The place models' input: one owner for training, export parity, evaluation and the robot.
+
+    Args:
+        image: H x W (x 1) gray or H x W x 3 RGB, uint8 (0..255) or float32 in [0, 1].
+        size: (h, w) input size of the model.
+        channels: 3 (RGB; gray is repeated) or 1 (gray; RGB is converted).
+
+    Returns:
+        channels x h x w float32 in [0, 1], resized with INTER_AREA when shrinking the height
+        (no aliasing), else bilinear.
+    """
+    img = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    h, w = size
+    interp = cv2.INTER_AREA if img.shape[0] > h else cv2.INTER_LINEAR
+    img = cv2.resize(np.ascontiguousarray(img), (w, h), interpolation=interp)
+    img = img.astype(np.float32) * np.float32(1.0 / 255.0) if img.dtype == np.uint8 else img.astype(np.float32)
+    if channels == 3:
+        img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+        return np.ascontiguousarray(img.transpose(2, 0, 1))
+    gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return gray[None]

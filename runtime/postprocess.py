@@ -12,10 +12,10 @@ raster order (row, then column).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import cv2
 import numpy as np
+
+from homeloc.runtime.features import Features
 
 CELL = 8
 MAX_KEYPOINTS = 1024
@@ -25,12 +25,13 @@ BORDER = 4
 REFINE_RADIUS = 2  # 5x5 soft-argmax window; keep <= NMS_RADIUS so no other peak falls inside
 
 
-class Features(NamedTuple):
-    """Sparse features of one image (numpy arrays)."""
-
-    keypoints: np.ndarray  # N x 2 float32 (x, y)
-    scores: np.ndarray  # N float32, decreasing
-    descriptors: np.ndarray  # N x D float32, unit L2 norm
+def resize_longer(image: np.ndarray, longer: int) -> np.ndarray:
+    """Downscale (area interpolation) so the longer side is at most `longer` px (0 = never)."""
+    h, w = image.shape[:2]
+    if not longer or max(h, w) <= longer:
+        return image
+    s = longer / max(h, w)
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
 def prepare_image(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -215,7 +216,7 @@ def postprocess(
     peaks = remove_borders(nms(heat, nms_radius), border, image_size)
     kp, scores = topk_keypoints(peaks, max_keypoints, threshold)[0]
     kp = subpixel_refine(heat, kp, refine_radius)
-    return Features(kp, scores, sample_descriptors(descriptors, kp))
+    return Features(kp, scores, sample_descriptors(descriptors, kp), image_size)
 
 
 def _check_logits(logits: np.ndarray) -> np.ndarray:

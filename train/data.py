@@ -11,7 +11,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from homeloc.data_synthesis.datasets import OnTheFlyPairs, OnTheFlyShapes, PairShardDataset, ShapesShardDataset
+from homeloc.data_synthesis.datasets import (
+    OnTheFlyPairs,
+    OnTheFlyShapes,
+    PairShardDataset,
+    ShapesShardDataset,
+)
 from homeloc.data_synthesis.pairs import PairConfig
 
 log = logging.getLogger(__name__)
@@ -40,7 +45,7 @@ class WebcamValPairs(Dataset):
         if not Path(root).is_dir():
             log.warning("validation pairs: %s not found; validation metrics are skipped", root)
             return
-        from homeloc.eval.data_matching import WebcamOptions, load_webcam
+        from homeloc.data_synthesis.formats.matching import WebcamOptions, load_webcam
 
         pairs = load_webcam(Path(root), WebcamOptions(homography=True, seed=seed)).pairs
         if scenes:  # e.g. only scenes held out of training

@@ -121,8 +121,9 @@ class KeypointSystem(L.LightningModule):
         self._val = {}
 
     def validation_step(self, batch, batch_idx):
-        from homeloc.eval.matching import mutual_nearest_neighbours
-        from homeloc.eval.metrics import corner_error, estimate_homography, matching_accuracy, reprojection_errors
+        from homeloc.runtime.geometry import find_homography
+        from homeloc.runtime.matching import mutual_nearest_neighbours
+        from homeloc.train.metrics import corner_error, matching_accuracy, reprojection_errors
 
         H = batch["H_0to1"][0].double().cpu().numpy()
         feats = []
@@ -135,7 +136,7 @@ class KeypointSystem(L.LightningModule):
         p0, p1 = k0[m[:, 0]], k1[m[:, 1]]
         mma3 = float(matching_accuracy(reprojection_errors(p0, p1, H), [3.0])[0]) if len(m) else 0.0
         h, w = batch["image0"].shape[-2:]
-        err = corner_error(estimate_homography(p0, p1) if len(m) >= 4 else None, H, w, h)
+        err = corner_error(find_homography(p0, p1)[0], H, w, h)
         for bucket in ("all", batch["bucket"][0]):
             v = self._val.setdefault(bucket, [])
             v.append((mma3, float(err <= 3.0), len(m)))

@@ -6,22 +6,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import cv2
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from homeloc.runtime.io import read_image
+from homeloc.runtime.places import prepare_place_image
 
 log = logging.getLogger(__name__)
 
 
 def load_tensor(path: Path, size: tuple[int, int]) -> torch.Tensor:
     """RGB float 3×H×W in [0,1] at the network's fixed input size (H, W)."""
-    img = read_image(path)
-    img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA if img.shape[0] > size[0] else cv2.INTER_LINEAR)
-    return torch.from_numpy(img).permute(2, 0, 1).float() / 255
+    return torch.from_numpy(prepare_place_image(read_image(path), size, 3))
 
 
 class NordlandPlaces(Dataset):
@@ -33,7 +31,7 @@ class NordlandPlaces(Dataset):
     domain = 0
 
     def __init__(self, root: str, split: str = "first2of3", size: tuple[int, int] = (128, 160), limit: int | None = None):
-        from homeloc.eval.data_places import load_nordland
+        from homeloc.data_synthesis.formats.places import load_nordland
 
         ds = load_nordland(Path(root), split)
         self.pairs = list(zip(ds.database, ds.queries, strict=True))[:limit]
@@ -59,7 +57,7 @@ class SynthesizedPlaces(Dataset):
     domain = 1
 
     def __init__(self, root: str, size: tuple[int, int] = (128, 160), max_views: int = 4):
-        from homeloc.data_synthesis.places import PlaceShardDataset
+        from homeloc.data_synthesis.place_datasets import PlaceShardDataset
 
         self.ds = PlaceShardDataset(root, gray=False)
         self.size, self.max_views = tuple(size), max_views
@@ -126,7 +124,7 @@ class RecallSet:
 
     @classmethod
     def from_spec(cls, name: str, spec: str, size, limit: int | None = None) -> RecallSet:
-        from homeloc.eval.data_places import load_places_dataset
+        from homeloc.data_synthesis.formats.places import load_places_dataset
 
         ds = load_places_dataset(spec)
         db, q, pos = ds.database, ds.queries, ds.positives

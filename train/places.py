@@ -98,7 +98,7 @@ class PlaceSystem(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        from homeloc.eval.metrics import recall_at_k
+        from homeloc.train.metrics import recall_at_k
 
         for rs in self.trainer.datamodule.val_sets:
             db, q = self.describe(rs.database), self.describe(rs.queries)

@@ -11,7 +11,7 @@ import argparse
 
 import numpy as np
 
-from homeloc.eval.metrics import recall_at_k
+from homeloc.train.metrics import recall_at_k
 from homeloc.train.place_data import PlacesData
 from homeloc.train.places import PlaceSystem
 

@@ -28,7 +28,7 @@ class XFeatTeacher(nn.Module):
 
     def __init__(self):
         super().__init__()
-        from homeloc.eval.xfeat import load_xfeat_dense
+        from homeloc.models.xfeat import load_xfeat_dense
 
         self.net = load_xfeat_dense()
         for p in self.net.parameters():

@@ -84,12 +84,3 @@ def check_kind(metadata: dict[str, str], expected: str, path: Path) -> None:
         raise ValueError(f"{path}: is a {kind!r} model (homeloc.kind), expected {expected!r}")
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file (model identity recorded in maps)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

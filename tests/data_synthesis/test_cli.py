@@ -196,3 +196,36 @@ def test_errors_name_the_bad_source(tmp_path, capsys):
     )
     assert "unknown recipe" in capsys.readouterr().err
     assert main(["preview", "--out", str(tmp_path / "p.png")]) == 2
+
+
+def test_every_subcommand_in_help_is_registered(capsys):
+    """The subcommands --help lists are exactly the table's, each registered under its own name,
+    and the table is built from plain imports (no `except ImportError` that could drop one)."""
+    import inspect
+    import re
+
+    from homeloc.data_synthesis import cli
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = re.search(r"\{([\w,-]+)\}", capsys.readouterr().out).group(1).split(",")
+    assert listed == list(cli.SUBCOMMANDS)
+    assert set(SUBCOMMANDS) | {"export-pairs"} == set(cli.SUBCOMMANDS)
+    assert list(cli.parser()._subcommands_action.choices) == list(cli.SUBCOMMANDS)
+    source = inspect.getsource(cli)
+    assert "except ImportError" not in source and "importlib" not in source and "__import__" not in source
+
+
+def test_a_broken_subcommand_fails_loudly(monkeypatch):
+    from homeloc.data_synthesis import cli
+
+    def broken(sub):
+        raise ImportError("no module named 'torch'")
+
+    monkeypatch.setitem(cli.SUBCOMMANDS, "places", cli.Subcommand(broken, cli.SUBCOMMANDS["places"].run))
+    with pytest.raises(ImportError, match="torch"):
+        cli.parser()
+    # a builder registering another name than its table key would leave that key unreachable
+    monkeypatch.setitem(cli.SUBCOMMANDS, "places", cli.SUBCOMMANDS["places-eval"])
+    with pytest.raises(RuntimeError, match="places"):
+        cli.parser()

@@ -3,9 +3,9 @@
 import numpy as np
 
 from homeloc.data_synthesis.export_pairs import export_pairs_txt
+from homeloc.data_synthesis.formats.matching import load_matching_dataset
 from homeloc.data_synthesis.jobs import synthesize_pairs
 from homeloc.data_synthesis.pairs import PairConfig
-from homeloc.eval.data_matching import load_matching_dataset
 
 
 def test_export_pairs_round_trip(tmp_path):

@@ -4,10 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from homeloc.data_synthesis.geometry import HomographyConfig, sample_homography, valid_mask, warp_image, warp_points
+from homeloc.data_synthesis.geometry import HomographyConfig, sample_homography, valid_mask, warp_image
 from homeloc.data_synthesis.pairs import PairConfig, make_pair
 from homeloc.data_synthesis.shapes import SHAPES, downsample, draw_canvas, render_shapes
 from homeloc.data_synthesis.sources import SourceMix
+from homeloc.runtime.geometry import warp_points
 from homeloc.runtime.io import write_image
 
 CRITERIA = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3)

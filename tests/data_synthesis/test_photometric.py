@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from homeloc.data_synthesis import photometric as ph
+from homeloc.data_synthesis import recipes_base as rb
 from homeloc.data_synthesis.pairs import sample_rng
 
 IMG = np.random.default_rng(0).random((48, 64, 3), dtype=np.float32)
@@ -106,11 +107,11 @@ def test_relight_is_linear_light_gain():
 
 def test_coarse_fields_interpolate_exactly_inside():
     shape = (48, 64)
-    gx, gy = ph._coarse_grid(shape)
-    xs, ys = ph._grid(shape)
-    field = ph._upsample(3 * gx - 2 * gy + 1, shape)
+    gx, gy = rb.coarse_grid(shape)
+    xs, ys = rb.pixel_grid(shape)
+    field = rb.upsample_field(3 * gx - 2 * gy + 1, shape)
     exact = 3 * xs - 2 * ys + 1
-    m = ph.COARSE * 2  # bilinear is exact for linear fields away from the clamped border
+    m = rb.COARSE * 2  # bilinear is exact for linear fields away from the clamped border
     assert np.abs(field[m:-m, m:-m] - exact[m:-m, m:-m]).max() < 1e-4
 
 

@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 
 from homeloc.data_synthesis import shards
-from homeloc.data_synthesis.places import (
-    OnTheFlyPlaces,
-    PlaceConfig,
-    PlaceShardDataset,
-    _iou,
-    export_places_eval,
-    make_place,
-    synthesize_places,
-)
+from homeloc.data_synthesis.export_places import export_places_eval
+from homeloc.data_synthesis.place_datasets import OnTheFlyPlaces, PlaceShardDataset
+from homeloc.data_synthesis.place_jobs import synthesize_places
+from homeloc.data_synthesis.places import PlaceConfig, _iou, make_place
 from homeloc.data_synthesis.sources import SourceMix
 
 SIZE = (48, 64)
@@ -109,7 +104,7 @@ def test_export_for_evaluation(places_dir, tmp_path):
     with pytest.raises(shards.DatasetError, match="overwrite"):
         export_places_eval(places_dir, tmp_path)  # other options
     export_places_eval(places_dir, tmp_path, overwrite=True)
-    eval_places = pytest.importorskip("homeloc.eval.data_places")
+    eval_places = pytest.importorskip("homeloc.data_synthesis.formats.places")
     ds = eval_places.load_places_folder(tmp_path)
     assert len(ds.database) == 6 and all(len(p) >= 1 for p in ds.positives)
 

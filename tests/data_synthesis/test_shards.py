@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from homeloc.data_synthesis import jobs, shards
-from homeloc.data_synthesis.datasets import OnTheFlyPairs, OnTheFlyShapes, PairShardDataset, ShapesShardDataset
+from homeloc.data_synthesis.datasets import (
+    OnTheFlyPairs,
+    OnTheFlyShapes,
+    PairShardDataset,
+    ShapesShardDataset,
+)
 from homeloc.data_synthesis.pairs import PairConfig, make_pair, pack_masks, unpack_masks
 from homeloc.data_synthesis.sources import SourceMix
 

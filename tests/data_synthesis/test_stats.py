@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from homeloc.data_synthesis import bench, stats
+from homeloc.data_synthesis import bench, captures, stats
 from homeloc.runtime.io import write_image
 
 
@@ -34,18 +34,18 @@ def test_colour_cast_and_luminance():
 def test_local_hour_and_buckets():
     from pathlib import Path
 
-    assert stats.local_hour(Path("20130701_024700.jpg"), "frankfurt") == pytest.approx(4 + 47 / 60)  # CEST
-    assert stats.local_hour(Path("20131201_172400.jpg"), "frankfurt") == pytest.approx(18.4)  # CET
-    assert stats.local_hour(Path("20130701_024700.jpg"), "unknown") == pytest.approx(2 + 47 / 60)  # UTC
-    assert stats.local_hour(Path("IMG_0001.jpg"), "frankfurt") is None
-    assert [stats.bucket_from_hour(h) for h in (2, 6, 12, 18, 22)] == [
+    assert captures.local_hour(Path("20130701_024700.jpg"), "frankfurt") == pytest.approx(4 + 47 / 60)  # CEST
+    assert captures.local_hour(Path("20131201_172400.jpg"), "frankfurt") == pytest.approx(18.4)  # CET
+    assert captures.local_hour(Path("20130701_024700.jpg"), "unknown") == pytest.approx(2 + 47 / 60)  # UTC
+    assert captures.local_hour(Path("IMG_0001.jpg"), "frankfurt") is None
+    assert [captures.bucket_from_hour(h) for h in (2, 6, 12, 18, 22)] == [
         "night",
         "dusk",
         "day",
         "dusk",
         "night",
     ]
-    assert [stats.bucket_from_brightness(r) for r in (0.3, 0.7, 1.0)] == ["night", "dusk", "day"]
+    assert [captures.bucket_from_brightness(r) for r in (0.3, 0.7, 1.0)] == ["night", "dusk", "day"]
 
 
 def test_stats_report_on_a_small_fake_webcam(tmp_path):

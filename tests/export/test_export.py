@@ -14,7 +14,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from homeloc.export.calibration import calibration_images, synthetic_images  # noqa: E402
-from homeloc.export.checkpoint import CheckpointError, canonical_json, load_checkpoint  # noqa: E402
+from homeloc.export.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from homeloc.export.onnx_export import check_onnx, export_checkpoint, homeloc_version, read_metadata  # noqa: E402
 from homeloc.export.quantize import (  # noqa: E402
     FLOAT_MODULES,
@@ -26,6 +26,7 @@ from homeloc.export.quantize import (  # noqa: E402
 )
 from homeloc.models.keypoints import KeypointNet  # noqa: E402
 from homeloc.models.places import PlaceNet  # noqa: E402
+from homeloc.runtime.hashing import canonical_json  # noqa: E402
 
 KEYPOINT_META = [
     "homeloc.kind",

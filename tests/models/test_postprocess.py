@@ -152,7 +152,8 @@ def _assert_same_features(a, b, tie=1e-6):
     """Same keypoints (within 1e-3 px) in the same order, except that keypoints whose scores are
     tied within ``tie`` may swap places or fall on either side of the k-th cut; descriptors
     of the same keypoint agree (cosine > 0.999)."""
-    (ka, sa, da), (kb, sb, db) = a, b
+    ka, sa, da = a
+    kb, sb, db = b.keypoints, b.scores, b.descriptors
     assert abs(len(ka) - len(kb)) <= 1
     n = min(len(ka), len(kb))
     np.testing.assert_allclose(sa[:n], sb[:n], atol=tie)

@@ -7,9 +7,9 @@ import torch
 
 from homeloc.data_synthesis.datasets import OnTheFlyPairs, OnTheFlyShapes
 from homeloc.models.keypoints import KeypointNet
-from tests.conftest import train_cli
 from homeloc.train import losses
 from homeloc.train.keypoints import KeypointSystem
+from tests.conftest import train_cli
 
 
 def _pairs_batch(n=2, seed=0):

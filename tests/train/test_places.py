@@ -6,7 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from homeloc.data_synthesis.places import PlaceConfig, export_places_eval, synthesize_places
+from homeloc.data_synthesis.export_places import export_places_eval
+from homeloc.data_synthesis.place_jobs import synthesize_places
+from homeloc.data_synthesis.places import PlaceConfig
 from homeloc.models.keypoints import KeypointNet
 from homeloc.models.places import PlaceNet
 from tests.conftest import train_cli

@@ -11,13 +11,13 @@ import logging
 import re
 import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from homeloc.eval.errors import DataError
+from homeloc.data_synthesis.formats.errors import DataError
+from homeloc.runtime.hashing import file_sha256_cached
 from homeloc.runtime.io import IMAGE_EXTENSIONS, read_image
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,7 @@ class ImageRef:
 
     def key(self) -> str:
         """Content hash of the file plus the warp: the cache identity of this image."""
-        st = self.path.stat()
-        h = hashlib.sha1(file_sha1(str(self.path.resolve()), st.st_size, st.st_mtime_ns).encode())
+        h = hashlib.sha1(file_sha256_cached(self.path).encode())
         if self.warp is not None:
             h.update(np.round(np.asarray(self.warp, np.float64), 10).tobytes())
         return h.hexdigest()[:20]
@@ -91,15 +90,6 @@ class WebcamOptions:
     homography: bool = False
     seed: int = 0
     buckets: str = "brightness"
-
-
-@lru_cache(maxsize=100_000)
-def file_sha1(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------ spec / kind

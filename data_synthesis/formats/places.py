@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homeloc.eval.data_matching import MATCHING_KINDS, PLACES_KINDS, detect_kind, split_spec
-from homeloc.eval.errors import DataError
+from homeloc.data_synthesis.formats.errors import DataError
+from homeloc.data_synthesis.formats.matching import MATCHING_KINDS, PLACES_KINDS, detect_kind, split_spec
 from homeloc.runtime.io import IMAGE_EXTENSIONS
 
 NORDLAND_SPLITS = ("all", "first2of3", "last3rd")

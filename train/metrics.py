@@ -1,4 +1,5 @@
-"""Pure metric functions (numpy in, numbers out). Estimators call OpenCV but keep no state.
+"""Pure metric functions (numpy in, numbers out): the one owner for training validation, export
+parity and the evaluation tool. Geometry (warping, robust estimation) is homeloc.runtime.geometry.
 
 Conventions: points are float (N, 2) pixel coordinates (x, y); H maps image0 pixels to image1
 pixels; thresholds are inclusive (error <= t counts as correct).
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
+
+from homeloc.runtime.geometry import symmetric_epipolar_distance, warp_points
 
 MMA_THRESHOLDS: tuple[int, ...] = tuple(range(1, 11))
 HA_THRESHOLDS: tuple[int, ...] = (1, 3, 5, 10)
@@ -17,16 +19,6 @@ RECALL_KS: tuple[int, ...] = (1, 5, 10)
 
 
 # --------------------------------------------------------------------------------------- geometry
-def warp_points(points: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """Apply a 3x3 homography to (N, 2) points; points mapped to infinity become inf."""
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    hom = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(H, np.float64).T
-    w = hom[:, 2:3]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(np.abs(w) > 1e-12, hom[:, :2] / w, np.inf)
-    return out
-
-
 def reprojection_errors(pts0: np.ndarray, pts1: np.ndarray, H: np.ndarray) -> np.ndarray:
     """Distance in image1 between H(pts0) and pts1, (N,)."""
     if len(pts0) == 0:
@@ -81,23 +73,6 @@ def repeatability(
     return (rep0 + rep1) / n_vis
 
 
-def estimate_homography(pts0: np.ndarray, pts1: np.ndarray, threshold: float = 3.0) -> np.ndarray | None:
-    """Robust homography with OpenCV USAC_MAGSAC (None with fewer than 4 matches or on failure)."""
-    if len(pts0) < 4:
-        return None
-    H, _ = cv2.findHomography(
-        np.asarray(pts0, np.float64),
-        np.asarray(pts1, np.float64),
-        cv2.USAC_MAGSAC,
-        threshold,
-        None,
-        10000,
-        0.9999,
-    )
-    if H is None or H.shape != (3, 3) or not np.all(np.isfinite(H)):
-        return None
-    return H
-
 
 def image_corners(width: int, height: int) -> np.ndarray:
     """The 4 corner pixel centres (x, y) of a width x height image."""
@@ -124,33 +99,6 @@ def homography_accuracy(
 
 
 # --------------------------------------------------------------------------------------- epipolar
-def estimate_fundamental(pts0: np.ndarray, pts1: np.ndarray, threshold: float = 1.0) -> np.ndarray | None:
-    """Robust fundamental matrix with OpenCV USAC_MAGSAC (None with fewer than 8 matches/failure)."""
-    if len(pts0) < 8:
-        return None
-    F, _ = cv2.findFundamentalMat(
-        np.asarray(pts0, np.float64), np.asarray(pts1, np.float64), cv2.USAC_MAGSAC, threshold, 0.9999, 10000
-    )
-    if F is None or F.shape != (3, 3) or not np.all(np.isfinite(F)):
-        return None
-    return F
-
-
-def symmetric_epipolar_distance(F: np.ndarray, pts0: np.ndarray, pts1: np.ndarray) -> np.ndarray:
-    """sqrt of the symmetric epipolar distance (Hartley & Zisserman 11.10, as WxBS/kornia), pixels.
-
-    d^2 = (x1' F x0)^2 * (1 / ((F x0)_1^2 + (F x0)_2^2) + 1 / ((F^T x1)_1^2 + (F^T x1)_2^2)).
-    """
-    p0 = np.concatenate([np.asarray(pts0, np.float64), np.ones((len(pts0), 1))], axis=1)
-    p1 = np.concatenate([np.asarray(pts1, np.float64), np.ones((len(pts1), 1))], axis=1)
-    Fx0 = p0 @ F.T
-    Ftx1 = p1 @ F
-    num = np.sum(p1 * Fx0, axis=1) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d2 = num * (1.0 / (Fx0[:, 0] ** 2 + Fx0[:, 1] ** 2) + 1.0 / (Ftx1[:, 0] ** 2 + Ftx1[:, 1] ** 2))
-    return np.sqrt(np.nan_to_num(d2, nan=np.inf))
-
-
 def gt_share_within(F: np.ndarray | None, corrs: np.ndarray, threshold: float = 5.0) -> float:
     """Share of ground-truth correspondences (x0 y0 x1 y1 rows) within threshold px of the
     estimated epipolar geometry (0.0 without F)."""

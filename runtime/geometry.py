@@ -1,0 +1,118 @@
+"""Two-view geometry: point warping and robust estimation (OpenCV USAC MAGSAC++), the one owner
+for the runtime, the training metrics and every evaluation.
+
+Conventions: points are float (N, 2) pixel coordinates (x, y), OpenCV convention (the centre of
+the top-left pixel is (0, 0)); H and F map image 0 to image 1; x1 = R x0 + t for poses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Ransac:
+    """Robust-estimation parameters shared by every estimator.
+
+    confidence: RANSAC's stopping confidence (0.9999: the evaluation protocol's value, also the
+    runtime's, so a loop closure is verified exactly as the benchmarks measure it);
+    max_iters: iteration cap.
+    """
+
+    confidence: float = 0.9999
+    max_iters: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
+        if self.max_iters < 1:
+            raise ValueError(f"max_iters must be >= 1, got {self.max_iters}")
+
+
+RANSAC = Ransac()
+
+
+def warp_points(points: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Apply a 3x3 homography to (N, 2) points -> (N, 2) float64; points mapped to infinity
+    (|w| <= 1e-12) become inf, never nan or a huge finite value."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    hom = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(H, np.float64).T
+    w = hom[:, 2:3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.abs(w) > 1e-12, hom[:, :2] / w, np.inf)
+
+
+def _mask(mask: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, bool) if mask is None else mask.reshape(-1) > 0
+
+
+def _usable(M: np.ndarray | None) -> bool:
+    return M is not None and M.shape == (3, 3) and bool(np.isfinite(M).all())
+
+
+def find_homography(
+    pts0: np.ndarray, pts1: np.ndarray, threshold: float = 3.0, ransac: Ransac = RANSAC
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Homography image 0 -> image 1 (``threshold`` px reprojection) and the (N,) bool inlier mask;
+    (None, all False) with fewer than 4 points or when estimation fails."""
+    p0, p1 = np.asarray(pts0, np.float64), np.asarray(pts1, np.float64)
+    if len(p0) < 4:
+        return None, np.zeros(len(p0), bool)
+    H, mask = cv2.findHomography(
+        p0, p1, cv2.USAC_MAGSAC, threshold, maxIters=ransac.max_iters, confidence=ransac.confidence
+    )
+    return (np.asarray(H, np.float64), _mask(mask, len(p0))) if _usable(H) else (None, np.zeros(len(p0), bool))
+
+
+def find_fundamental(
+    pts0: np.ndarray, pts1: np.ndarray, threshold: float = 1.0, ransac: Ransac = RANSAC
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Fundamental matrix (x1^T F x0 = 0, ``threshold`` px epipolar) and the (N,) bool inlier
+    mask; (None, all False) with fewer than 8 points or when estimation fails."""
+    p0, p1 = np.asarray(pts0, np.float64), np.asarray(pts1, np.float64)
+    if len(p0) < 8:
+        return None, np.zeros(len(p0), bool)
+    F, mask = cv2.findFundamentalMat(p0, p1, cv2.USAC_MAGSAC, threshold, ransac.confidence, ransac.max_iters)
+    return (np.asarray(F, np.float64), _mask(mask, len(p0))) if _usable(F) else (None, np.zeros(len(p0), bool))
+
+
+def find_relative_pose(
+    pts0: np.ndarray, pts1: np.ndarray, K: np.ndarray, threshold: float = 1.0, ransac: Ransac = RANSAC
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """Essential matrix by MAGSAC++ and the pose recovered from it (``recoverPose``).
+
+    K: 3 x 3 intrinsics of both images; threshold in pixels. Returns (E, R, t, inliers): E and R
+    3 x 3 float64, t (3,) unit float64, inliers (N,) bool (consistent with E and in front of both
+    cameras); (None, None, None, all False) with fewer than 5 points or when estimation fails.
+    """
+    p0, p1 = np.asarray(pts0, np.float64), np.asarray(pts1, np.float64)
+    failed = (None, None, None, np.zeros(len(p0), bool))
+    if len(p0) < 5:
+        return failed
+    K = np.asarray(K, np.float64)
+    E, mask = cv2.findEssentialMat(
+        p0, p1, K, method=cv2.USAC_MAGSAC, prob=ransac.confidence, threshold=threshold, maxIters=ransac.max_iters
+    )
+    if E is None or mask is None or E.shape[0] < 3:
+        return failed
+    E = np.ascontiguousarray(E[:3], dtype=np.float64)  # several solutions stack as 3k x 3: keep the best
+    _, R, t, pose_mask = cv2.recoverPose(E, p0, p1, K, mask=mask.copy())
+    return E, np.asarray(R, np.float64), np.asarray(t, np.float64).reshape(3), pose_mask.reshape(-1) > 0
+
+
+def symmetric_epipolar_distance(F: np.ndarray, pts0: np.ndarray, pts1: np.ndarray) -> np.ndarray:
+    """sqrt of the symmetric epipolar distance (Hartley & Zisserman 11.10, as WxBS/kornia), pixels.
+
+    d^2 = (x1' F x0)^2 * (1 / ((F x0)_1^2 + (F x0)_2^2) + 1 / ((F^T x1)_1^2 + (F^T x1)_2^2)).
+    """
+    p0 = np.concatenate([np.asarray(pts0, np.float64), np.ones((len(pts0), 1))], axis=1)
+    p1 = np.concatenate([np.asarray(pts1, np.float64), np.ones((len(pts1), 1))], axis=1)
+    Fx0 = p0 @ F.T
+    Ftx1 = p1 @ F
+    num = np.sum(p1 * Fx0, axis=1) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d2 = num * (1.0 / (Fx0[:, 0] ** 2 + Fx0[:, 1] ** 2) + 1.0 / (Ftx1[:, 0] ** 2 + Ftx1[:, 1] ** 2))
+    return np.sqrt(np.nan_to_num(d2, nan=np.inf))

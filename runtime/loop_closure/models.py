@@ -1,0 +1,86 @@
+"""The ONNX models a map is built with: loaded when first needed, and checked against the models
+the map records (descriptors of a different model are not comparable with the map's)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from homeloc.runtime.frontend import Frontend
+from homeloc.runtime.hashing import file_sha256
+from homeloc.runtime.places import GlobalDescriptor
+
+
+class MapModels:
+    """The place (global descriptor) and keypoint models of a map.
+
+    ``info`` is the identity of each kind of model ("places", "keypoints") the map was built
+    with; it is saved with the map. A model given as a path is opened at once; None means the
+    shipped model, opened when first needed (descriptor-only use never opens it).
+    """
+
+    def __init__(
+        self,
+        global_model: GlobalDescriptor | str | os.PathLike | None,
+        frontend: Frontend | str | os.PathLike | None,
+    ) -> None:
+        self.places = (
+            GlobalDescriptor(global_model) if isinstance(global_model, (str, os.PathLike)) else global_model
+        )
+        self.keypoints = Frontend(frontend) if isinstance(frontend, (str, os.PathLike)) else frontend
+        self.info: dict[str, dict] = {}
+        self._checked: set[int] = set()  # id() of the model objects already checked against the map
+
+    def places_model(self, dim: int | None) -> GlobalDescriptor:
+        """The place model (the shipped one if none was given), checked against the map."""
+        if self.places is None:
+            self.places = GlobalDescriptor(None)
+            self.check(dim)
+        return self.places
+
+    def keypoint_model(self, dim: int | None) -> Frontend:
+        """The keypoint model (the shipped one if none was given), checked against the map."""
+        if self.keypoints is None:
+            self.keypoints = Frontend(None)
+            self.check(dim)
+        return self.keypoints
+
+    def check(self, dim: int | None, again: bool = False) -> None:
+        """Record the identity of the models in use, or refuse one that differs from the map's
+        (dim: the map's descriptor dimension, None while empty). again: re-check models already
+        checked (after ``info`` was replaced by a loaded map's)."""
+        if again:
+            self._checked.clear()
+        g, f = self.places, self.keypoints
+        if g is not None and id(g) not in self._checked:
+            self._note("places", g.model_path, g.metadata)
+            if dim is not None and g.dim != dim:
+                raise ValueError(f"{g.model_path}: gives {g.dim}-d descriptors, the map holds {dim}-d")
+            self._checked.add(id(g))
+        if f is not None and id(f) not in self._checked:
+            self._note("keypoints", f.model_path, f.metadata)
+            self._checked.add(id(f))
+
+    def adopt_given(self) -> None:
+        """Forget the recorded identity of each kind of model that was given: the given models
+        become the map's at the next :meth:`check` (loading with check_model=False)."""
+        for kind, model in (("places", self.places), ("keypoints", self.keypoints)):
+            if model is not None:
+                self.info.pop(kind, None)
+
+    def _note(self, kind: str, path: Path, metadata: dict[str, str]) -> None:
+        # identity: the trained weights (homeloc.weights_sha256, the same for the fp32 and int8
+        # exports of one checkpoint), else the file itself
+        weights = metadata.get("homeloc.weights_sha256")
+        info = {"identity": f"weights:{weights}" if weights else f"file:{file_sha256(path)}",
+                "model_version": metadata.get("homeloc.model_version"),
+                "precision": metadata.get("homeloc.precision")}  # fmt: skip
+        known = self.info.get(kind)
+        if known is None:
+            self.info[kind] = info
+        elif known.get("identity") != info["identity"]:
+            raise ValueError(
+                f"{path}: this {kind} model differs from the one the map was built with "
+                f"({info['identity'][:20]} vs {str(known.get('identity'))[:20]}); its descriptors are not "
+                "comparable. Rebuild the map, or load it with check_model=False if you know they are compatible"
+            )

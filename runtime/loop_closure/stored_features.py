@@ -1,0 +1,41 @@
+"""Local features of a keyframe as the map stores them for geometric verification.
+
+At most ``max_stored_features`` keypoints (best scores) are kept, compressed: positions as uint16
+quarter pixels, descriptors as int8 and scores as uint8: ``5 + D`` bytes per keypoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from homeloc.runtime.features import Features
+
+KEYPOINT_SCALE = 4.0  # stored keypoints: uint16 in 1/4 px (images up to 16383 px)
+
+
+@dataclass
+class StoredFeatures:
+    keypoints: np.ndarray  # n x 2 uint16, 1/KEYPOINT_SCALE px
+    descriptors: np.ndarray  # n x D int8, round(127 * d)
+    scores: np.ndarray  # n uint8, round(255 * s)
+
+    @classmethod
+    def compress(cls, f: Features, max_features: int) -> StoredFeatures:
+        order = np.argsort(-f.scores, kind="stable")[:max_features]
+        kp = np.clip(np.rint(f.keypoints[order] * KEYPOINT_SCALE), 0, 65535).astype(np.uint16)
+        desc = np.clip(np.rint(f.descriptors[order] * 127.0), -127, 127).astype(np.int8)
+        sc = np.clip(np.rint(f.scores[order] * 255.0), 0, 255).astype(np.uint8)
+        return cls(kp, desc, sc)
+
+    def features(self) -> Features:
+        d = self.descriptors.astype(np.float32)
+        d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+        return Features(
+            self.keypoints.astype(np.float32) / KEYPOINT_SCALE, self.scores.astype(np.float32) / 255.0, d
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return self.keypoints.nbytes + self.descriptors.nbytes + self.scores.nbytes
