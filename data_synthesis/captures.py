@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from homeloc.data_synthesis.formats.matching import bucket_from_brightness, bucket_from_hour
 from homeloc.runtime.io import list_images, read_image
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ SCENE_TZ = {
 _FALLBACK_UTC_OFFSET = {"Europe/Paris": 1, "Europe/Berlin": 1, "America/Mexico_City": -6}  # no tz database
 # Hour buckets (local): night [21:00, 05:00), dusk [05:00, 08:00) and [17:00, 21:00), day otherwise.
 # Brightness buckets: mean luma / the scene's median mean luma below 0.60 night, below 0.85 dusk.
-NIGHT_BELOW, DUSK_BELOW = 0.60, 0.85
 
 
 
@@ -59,18 +59,6 @@ def local_hour(path: Path, scene: str) -> float | None:
     if scene in SCENE_TZ:
         t = t.astimezone(_tz(SCENE_TZ[scene]))
     return t.hour + t.minute / 60 + t.second / 3600
-
-
-def bucket_from_hour(hour: float) -> str:
-    if hour < 5 or hour >= 21:
-        return "night"
-    if hour < 8 or hour >= 17:
-        return "dusk"
-    return "day"
-
-
-def bucket_from_brightness(ratio: float) -> str:
-    return "night" if ratio < NIGHT_BELOW else "dusk" if ratio < DUSK_BELOW else "day"
 
 
 @dataclass

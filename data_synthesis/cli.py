@@ -107,14 +107,9 @@ def _run_shapes(root: ArgumentParser, cfg: Namespace) -> int:
 
 def _finish_dataset(root: ArgumentParser, cfg: Namespace, args: Namespace, manifest: Path) -> int:
     """Write the whole resolved config (root parser's dump, `command:` included) next to the data,
-    then verify it unless only some shards were written (the others may be on other machines)."""
+    then verify it (see _verify_written)."""
     atomic_write(os.path.join(args.out, "config.yaml"), root.dump(cfg, skip_none=False))
-    if args.only_shards is None:
-        m = shards.verify(manifest.parent)
-        print(f"{manifest.parent}: {m['num']} samples written and verified")
-    else:
-        print(f"{manifest}: shards {args.only_shards} written")
-    return 0
+    return _verify_written(manifest, args.only_shards, "samples")
 
 
 # --------------------------------------------------------------------------- verify, export-pairs
@@ -193,11 +188,17 @@ def _run_places(args: Namespace) -> int:
     resolved = {k: v for k, v in _as_dict(args).items() if k not in ("config", "__path__")}
     resolved["synth"] = synth.to_dict()
     atomic_write(Path(args.out) / "config.yaml", yaml.safe_dump(_plain(resolved), sort_keys=False))
-    if args.only_shards is None:
+    return _verify_written(manifest, args.only_shards, "places")
+
+
+def _verify_written(manifest: Path, only_shards: list[int] | None, noun: str) -> int:
+    """Verify the whole dataset, unless only some shards were written (the others may be on other
+    machines of a job array)."""
+    if only_shards is None:
         m = shards.verify(manifest.parent)
-        print(f"{manifest.parent}: {m['num']} places written and verified")
+        print(f"{manifest.parent}: {m['num']} {noun} written and verified")
     else:
-        print(f"{manifest}: shards {args.only_shards} written")
+        print(f"{manifest}: shards {only_shards} written")
     return 0
 
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from homeloc.data_synthesis import shards
+from homeloc.data_synthesis.captures import fit
 from homeloc.data_synthesis.pairs import unpack_masks
 from homeloc.data_synthesis.photometric import PRESETS, RECIPES, apply_preset, apply_recipe, to_uint8
 from homeloc.data_synthesis.scene_change import SCENE_RECIPES
@@ -224,17 +225,6 @@ def load_source_image(spec: str) -> tuple[np.ndarray, str]:
     return read_image(spec), Path(spec).name
 
 
-def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize and centre-crop to size (h, w)."""
-    h, w = img.shape[:2]
-    s = max(size[0] / h, size[1] / w)
-    img = cv2.resize(
-        img, (max(round(w * s), size[1]), max(round(h * s), size[0])), interpolation=cv2.INTER_AREA
-    )
-    y0, x0 = (img.shape[0] - size[0]) // 2, (img.shape[1] - size[1]) // 2
-    return np.ascontiguousarray(img[y0 : y0 + size[0], x0 : x0 + size[1]])
-
-
 def _fmt_params(params: dict) -> str:
     return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
@@ -268,7 +258,7 @@ def preview_recipe(
     """The source image, then `recipe` applied with seeds 0..num-1, each tile captioned with the
     parameters drawn (scene changes: the changed-pixel mask outlined in red). Returns out."""
     img, name = load_source_image(source)
-    base = _fit(img, tuple(size))
+    base = fit(img, tuple(size))
     texture = np.ascontiguousarray(base[::-1, ::-1])  # occluders cut from a flipped copy
     tiles = [
         np.vstack(
