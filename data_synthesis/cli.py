@@ -13,21 +13,36 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from jsonargparse import ActionConfigFile, ActionSubCommands, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ActionSubCommands, Namespace
+from jsonargparse.typing import restricted_number_type
 
 from homeloc.data_synthesis import jobs, preview, shards, stats
+from homeloc.data_synthesis.cli_errors import (
+    ClosedUnitInterval,
+    NonNegativeInt,
+    PositiveInt,
+    UsageError,
+    debug_requested,
+    run_guarded,
+)
+from homeloc.data_synthesis.cli_errors import OneLineParser as ArgumentParser  # every parser: one-line errors
 from homeloc.data_synthesis.export_pairs import export_pairs_txt
 from homeloc.data_synthesis.export_places import EXPORT_INFO, export_places_eval
 from homeloc.data_synthesis.pairs import PairConfig
 from homeloc.data_synthesis.place_jobs import synthesize_places
 from homeloc.data_synthesis.places import PlaceConfig
+from homeloc.data_synthesis.render import cli as render_cli
 from homeloc.runtime.io import ImageReadError, atomic_write
 
 SOURCE_HELP = "sources: skimage | folder:DIR | webcam:DIR | hpatches:DIR, each with optional @WEIGHT"
 IMAGE_FORMAT_HELP = ".jpg (q95, compact) or .png (lossless)"
+STRICT_HELP = "stop at the first unreadable source image (default: skip it, report the count)"
+ImageFormat = Literal[".jpg", ".png"]
+Size = tuple[PositiveInt, PositiveInt]
+Views = restricted_number_type("Views", int, (">=", 2))
 # The `places` description (kept as the first paragraph of the former places module's docstring).
 PLACES_DESCRIPTION = (
     "Place datasets for the global (place) descriptor: views of one place under other light and\n"
@@ -39,13 +54,15 @@ def _common(p: ArgumentParser, shard_size: int) -> None:
     """Options of every dataset-writing subcommand (pairs, shapes, places)."""
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
     p.add_argument("--out", type=str, required=True, help="output folder (created; resumable)")
-    p.add_argument("--num", type=int, default=1000, help="number of samples")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed: sample i depends only on (seed, i)")
-    p.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel")
-    p.add_argument("--shard_size", type=int, default=shard_size, help="samples per tar shard")
+    p.add_argument("--num", type=PositiveInt, default=1000, help="number of samples (>= 1)")
+    p.add_argument(
+        "--seed", type=NonNegativeInt, default=0, help="dataset seed (>= 0): sample i depends only on (seed, i)"
+    )
+    p.add_argument("--workers", type=PositiveInt, default=1, help="processes writing shards in parallel (>= 1)")
+    p.add_argument("--shard_size", type=PositiveInt, default=shard_size, help="samples per tar shard (>= 1)")
     p.add_argument(
         "--only_shards",
-        type=int,
+        type=NonNegativeInt,
         nargs="+",
         default=None,
         help="regenerate/write only these shard numbers (cluster job arrays)",
@@ -61,20 +78,24 @@ def _add_pairs(sub: ActionSubCommands) -> None:
     _common(pairs, 500)
     pairs.add_argument("--source", type=str, nargs="+", default=["skimage"], help=SOURCE_HELP)
     pairs.add_argument("--synth", type=PairConfig, default=PairConfig(), help="pair synthesis settings")
-    pairs.add_argument("--image_format", type=str, default=".jpg", help=IMAGE_FORMAT_HELP)
+    pairs.add_argument("--image_format", type=ImageFormat, default=".jpg", help=IMAGE_FORMAT_HELP)
+    pairs.add_argument("--strict", type=bool, default=False, help=STRICT_HELP)
     sub.add_subcommand("pairs", pairs, help="synthesize a pair dataset")
 
 
 def _add_shapes(sub: ActionSubCommands) -> None:
     shapes = ArgumentParser(description="MagicPoint-style synthetic shapes with exact corner keypoints.")
     _common(shapes, 1000)
-    shapes.add_argument("--size", type=tuple[int, int], default=(240, 320), help="image height, width")
+    shapes.add_argument("--size", type=Size, default=(240, 320), help="image height, width")
     sub.add_subcommand("shapes", shapes, help="synthesize a synthetic-shapes dataset")
 
 
 def _run_pairs(root: ArgumentParser, cfg: Namespace) -> int:
     args = cfg.pairs
-    synth = root.instantiate_classes(cfg).pairs.synth
+    try:
+        synth = root.instantiate_classes(cfg).pairs.synth
+    except ValueError as e:
+        raise UsageError(f"--synth: {e}") from None
     manifest = jobs.synthesize_pairs(
         args.source,
         args.out,
@@ -86,6 +107,7 @@ def _run_pairs(root: ArgumentParser, cfg: Namespace) -> int:
         args.overwrite,
         args.only_shards,
         args.image_format,
+        args.strict,
     )
     return _finish_dataset(root, cfg, args, manifest)
 
@@ -135,7 +157,7 @@ def _add_export_pairs(sub: ActionSubCommands) -> None:
     )
     export.add_argument("--data", type=str, required=True, help="pair dataset folder")
     export.add_argument("--out", type=str, required=True, help="output folder (images/ and pairs.txt)")
-    export.add_argument("--limit", type=int | None, default=None, help="export at most this many pairs")
+    export.add_argument("--limit", type=PositiveInt | None, default=None, help="export at most this many pairs")
     sub.add_subcommand("export-pairs", export, help="export pairs for evaluation")
 
 
@@ -153,21 +175,25 @@ def _add_places(sub: ActionSubCommands) -> None:
     )
     _common(p, 200)
     p.add_argument("--source", type=str, nargs="+", default=["skimage"], help=SOURCE_HELP)
-    p.add_argument("--views", type=int, default=4, help="views per place (view 0 is day-like)")
+    p.add_argument("--views", type=Views, default=4, help="views per place, >= 2 (view 0 is day-like)")
     p.add_argument(
         "--places_per_source",
-        type=int,
+        type=PositiveInt,
         default=4,
         help="places per group sharing one source image (hard negatives of each other)",
     )
-    p.add_argument("--size", type=tuple[int, int], default=(240, 320), help="image height, width")
+    p.add_argument("--size", type=Size, default=(240, 320), help="image height, width")
     p.add_argument("--synth", type=PlaceConfig, default=PlaceConfig(), help="place synthesis settings")
-    p.add_argument("--image_format", type=str, default=".jpg", help=IMAGE_FORMAT_HELP)
+    p.add_argument("--image_format", type=ImageFormat, default=".jpg", help=IMAGE_FORMAT_HELP)
+    p.add_argument("--strict", type=bool, default=False, help=STRICT_HELP)
     sub.add_subcommand("places", p, help="synthesize a place-recognition dataset")
 
 
 def _run_places(args: Namespace) -> int:
-    synth = args.synth if isinstance(args.synth, PlaceConfig) else PlaceConfig(**_as_dict(args.synth))
+    try:
+        synth = args.synth if isinstance(args.synth, PlaceConfig) else PlaceConfig(**_as_dict(args.synth))
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"--synth: {e}") from None
     manifest = synthesize_places(
         args.source,
         args.out,
@@ -182,6 +208,7 @@ def _run_places(args: Namespace) -> int:
         args.overwrite,
         args.only_shards,
         args.image_format,
+        args.strict,
     )
     # Unlike pairs/shapes, only this subcommand's options are written (no `command:` wrapper), with
     # the synth block resolved to plain values: the file's layout is what existing datasets hold.
@@ -196,7 +223,9 @@ def _verify_written(manifest: Path, only_shards: list[int] | None, noun: str) ->
     machines of a job array)."""
     if only_shards is None:
         m = shards.verify(manifest.parent)
-        print(f"{manifest.parent}: {m['num']} {noun} written and verified")
+        skipped = m.get("skipped_sources", {})
+        note = f"; {len(skipped)} unreadable source images skipped (see {shards.MANIFEST})" if skipped else ""
+        print(f"{manifest.parent}: {m['num']} {noun} written and verified{note}")
     else:
         print(f"{manifest}: shards {only_shards} written")
     return 0
@@ -222,7 +251,7 @@ def _add_places_eval(sub: ActionSubCommands) -> None:
     )
     e.add_argument(
         "--same_place_iou",
-        type=float,
+        type=ClosedUnitInterval,
         default=0.3,
         help="crops of one source image overlapping this much count as the same place",
     )
@@ -252,6 +281,8 @@ def _plain(x: Any) -> Any:
         return {str(k): _plain(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [_plain(v) for v in x]
+    if isinstance(x, int | float) and not isinstance(x, bool):  # PositiveInt etc. -> int
+        return int(x) if isinstance(x, int) else float(x)
     return x
 
 
@@ -289,6 +320,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "places": Subcommand(_add_places, _own(_run_places)),
     "places-eval": Subcommand(_add_places_eval, _own(_run_places_eval)),
     "stats": Subcommand(stats.add_subcommand, _own(stats.run)),
+    "render": Subcommand(render_cli.add_render, _own(render_cli.run_render)),
+    "render-preview": Subcommand(render_cli.add_preview, _own(render_cli.run_preview)),
+    "render-export": Subcommand(render_cli.add_export, _own(render_cli.run_export)),
 }
 
 
@@ -308,16 +342,19 @@ def parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; 2 (message on stderr) on a bad dataset, source or option."""
+    """Run one subcommand; one line on stderr on an error: 2 for a bad option, dataset or source,
+    1 for a failed run (output folder, a worker that died, ...); --debug (or -v): the traceback."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    debug, argv = debug_requested(argv)
     p = parser()
     cfg = p.parse_args(argv)
-    try:
-        return SUBCOMMANDS[cfg.command].run(p, cfg)
-    except (shards.DatasetError, ImageReadError, FileNotFoundError, ValueError, KeyError) as e:
-        print(f"homeloc-synthesize {cfg.command}: error: {e}", file=sys.stderr)
-        return 2
+    return run_guarded(
+        f"homeloc-synthesize {cfg.command}",
+        lambda: SUBCOMMANDS[cfg.command].run(p, cfg),
+        debug,
+        usage_errors=(shards.DatasetError, ImageReadError, FileNotFoundError, ValueError, KeyError),
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from homeloc.data_synthesis import shards
@@ -33,9 +33,16 @@ class PairMaker:
     config: dict
     seed: int
     image_format: str = ".jpg"
+    strict: bool = False
+    _mix: SourceMix | None = field(default=None, init=False, repr=False, compare=False)
+
+    def skipped(self) -> dict[str, str]:
+        """Unreadable source images this maker skipped (path -> reason; see sources.Source)."""
+        return self._mix.skipped() if self._mix is not None else {}
 
     def __call__(self, indices):
-        mix, cfg = SourceMix(self.sources), PairConfig(**self.config)
+        self._mix = mix = self._mix or SourceMix(self.sources, self.strict)
+        cfg = PairConfig(**self.config)
         for i in indices:
             yield {"__key__": f"{i:09d}", **encode_pair(make_pair(mix, cfg, self.seed, i), self.image_format)}
 
@@ -63,12 +70,14 @@ def synthesize_pairs(
     overwrite: bool = False,
     only_shards: list[int] | None = None,
     image_format: str = ".jpg",
+    strict: bool = False,
 ) -> Path:
-    """Day/night (+geometry, +scene change) pair dataset. Returns the manifest path."""
+    """Day/night (+geometry, +scene change) pair dataset. Returns the manifest path.
+    strict: an unreadable source image stops the run (default: skipped and listed in the manifest)."""
     config = config or PairConfig()
     SourceMix(sources)  # fail early, in the parent, on a bad source
     resolved = {"config": config.to_dict(), "sources": list(sources), "seed": seed, "image_format": image_format}
-    maker = PairMaker(list(sources), config.to_dict(), seed, image_format)
+    maker = PairMaker(list(sources), config.to_dict(), seed, image_format, strict)
     return shards.build(Path(out), "pairs", resolved, num, shard_size, maker, workers, overwrite, only_shards)
 
 

@@ -43,12 +43,35 @@ class PairConfig:
         if isinstance(self.homography, dict):
             self.homography = HomographyConfig(**self.homography)
         self.size = tuple(int(v) for v in self.size)
+        if len(self.size) != 2 or min(self.size) < 1:
+            raise ValueError(f"size must be (height, width) >= 1, got {self.size}")
+        lo, hi = self.crop_scale
+        if not 0 < lo <= hi:
+            raise ValueError(f"crop_scale must satisfy 0 < min <= max, got {tuple(self.crop_scale)}")
+        check_probability("swap", self.swap)
+        check_probability("real_pair_homography", self.real_pair_homography)
+        for field_name in ("view0", "view1", "real_pair"):
+            check_weights(field_name, getattr(self, field_name))
         for name in [*self.view0, *self.view1, *self.real_pair]:
             if name not in PRESETS:
                 raise ValueError(f"unknown photometric preset {name!r} in config; known: {sorted(PRESETS)}")
+        for name, p in self.scene_change.items():
+            check_probability(f"scene_change.{name}", p)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_probability(name: str, p: float) -> None:
+    """A probability option: a number in [0, 1] (ValueError naming it otherwise)."""
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{name} is a probability and must be in [0, 1], got {p}")
+
+
+def check_weights(name: str, weights: dict[str, float]) -> None:
+    """Preset weights: none negative, not all zero."""
+    if any(float(w) < 0 for w in weights.values()) or (weights and sum(weights.values()) <= 0):
+        raise ValueError(f"{name} weights must be >= 0 and not all 0, got {dict(weights)}")
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from homeloc.data_synthesis import shards
@@ -22,9 +22,16 @@ class PlaceMaker:
     places_per_source: int = 4
     size: tuple[int, int] = (240, 320)
     image_format: str = ".jpg"
+    strict: bool = False
+    _mix: SourceMix | None = field(default=None, init=False, repr=False, compare=False)
+
+    def skipped(self) -> dict[str, str]:
+        """Unreadable source images this maker skipped (path -> reason; see sources.Source)."""
+        return self._mix.skipped() if self._mix is not None else {}
 
     def __call__(self, indices: Iterable[int]) -> Iterator[dict[str, bytes | str]]:
-        mix, cfg = SourceMix(self.sources), PlaceConfig(**self.config)
+        self._mix = mix = self._mix or SourceMix(self.sources, self.strict)
+        cfg = PlaceConfig(**self.config)
         for i in indices:
             s = make_place(mix, cfg, self.seed, i, self.views, self.places_per_source, self.size)
             yield {"__key__": f"{i:09d}", **encode_place(s, self.image_format)}
@@ -44,8 +51,10 @@ def synthesize_places(
     overwrite: bool = False,
     only_shards: list[int] | None = None,
     image_format: str = ".jpg",
+    strict: bool = False,
 ) -> Path:
-    """Place dataset of `num_places` places x `views` views. Returns the manifest path."""
+    """Place dataset of `num_places` places x `views` views. Returns the manifest path.
+    strict: an unreadable source image stops the run (default: skipped and listed in the manifest)."""
     config = config or PlaceConfig()
     if views < 2:
         raise ValueError(f"a place needs at least 2 views, got {views}")
@@ -63,7 +72,9 @@ def synthesize_places(
         "size": list(size),
         "image_format": image_format,
     }
-    maker = PlaceMaker(list(sources), config.to_dict(), seed, views, places_per_source, size, image_format)
+    maker = PlaceMaker(
+        list(sources), config.to_dict(), seed, views, places_per_source, size, image_format, strict
+    )
     return shards.build(
         Path(out), KIND, resolved, num_places, shard_size, maker, workers, overwrite, only_shards
     )

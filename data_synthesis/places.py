@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from homeloc.data_synthesis.geometry import HomographyConfig, sample_homography
-from homeloc.data_synthesis.pairs import _choose, _render, sample_rng
+from homeloc.data_synthesis.pairs import _choose, _render, check_probability, check_weights, sample_rng
 from homeloc.data_synthesis.photometric import PRESETS, apply_preset, to_uint8
 from homeloc.data_synthesis.scene_change import SCENE_RECIPES, apply_scene_changes
 from homeloc.data_synthesis.sources import SourceMix, WebcamSource, load_cached
@@ -81,9 +81,14 @@ class PlaceConfig:
         for name in [*self.view0, *self.view_presets, *self.real_view_presets]:
             if name not in PRESETS:
                 raise ValueError(f"unknown photometric preset {name!r} in config; known: {sorted(PRESETS)}")
-        for name in self.scene_change:
+        for name, p in self.scene_change.items():
             if name not in SCENE_RECIPES:
                 raise ValueError(f"unknown scene-change recipe {name!r}; known: {sorted(SCENE_RECIPES)}")
+            check_probability(f"scene_change.{name}", p)
+        for field_name in ("view0", "view_presets", "real_view_presets"):
+            check_weights(field_name, getattr(self, field_name))
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
 
     def to_dict(self) -> dict:
         return asdict(self)

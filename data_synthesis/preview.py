@@ -291,9 +291,9 @@ def _describe(name: str) -> str:
 
 
 def add_subcommand(sub) -> None:
-    from jsonargparse import ArgumentParser
+    from homeloc.data_synthesis.cli_errors import OneLineParser, PositiveInt
 
-    p = ArgumentParser(
+    p = OneLineParser(
         description=__doc__.split("\n\n")[0] + " Give --data DIR, or --recipe NAME --source IMG."
     )
     p.add_argument("--data", type=str | None, default=None, help="dataset folder (pairs, places or shapes)")
@@ -310,11 +310,13 @@ def add_subcommand(sub) -> None:
     p.add_argument("--out", type=str, required=True, help="output PNG")
     p.add_argument(
         "--num",
-        type=int | None,
+        type=PositiveInt | None,
         default=None,
         help="samples (rows) to show with --data (default 8), or seeds (tiles) with --recipe (default 6)",
     )
-    p.add_argument("--size", type=tuple[int, int], default=(240, 320), help="tile height, width for --recipe")
+    p.add_argument(
+        "--size", type=tuple[PositiveInt, PositiveInt], default=(240, 320), help="tile height, width for --recipe"
+    )
     sub.add_subcommand("preview", p, help="draw a preview grid of a dataset or a recipe")
 
 

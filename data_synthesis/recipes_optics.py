@@ -63,3 +63,18 @@ def jpeg(img, rng, quality):
     """JPEG compression at `quality`."""
     q = int(quality)
     return _albu(A.ImageCompression(quality_range=(q, q), p=1.0), img, rng)
+
+
+@register("covered_lens", coverage=(0.6, 1.0), darkness=(0.7, 0.98), softness=(0.05, 0.3))
+def covered_lens(img, rng, coverage, darkness, softness):
+    """A finger, strap or object right at the lens: a dark, defocused blob entering from one side
+    and covering `coverage` of the frame's width, `darkness` of the light gone under it."""
+    h, w = img.shape[:2]
+    side = int(rng.integers(4))
+    x = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+    y = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    t = (x, 1 - x, y, 1 - y)[side] + np.zeros((h, w), np.float32)  # distance from the entry side
+    edge = 1.0 / (1.0 + np.exp((t - coverage) / max(softness * 0.1, 1e-3)))  # 1 under the blob
+    out = img * (1.0 - np.float32(darkness) * edge)[..., None]
+    k = max(3, int(softness * min(h, w)) | 1)
+    return cv2.GaussianBlur(out, (k, k), 0) * edge[..., None] + out * (1 - edge[..., None])

@@ -8,11 +8,16 @@ their sha256. On resume, listed shards whose checksum matches are kept, everythi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
+import os
+import signal
 import tarfile
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -20,7 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from homeloc.runtime.hashing import file_sha256
-from homeloc.runtime.io import atomic_open, atomic_write
+from homeloc.runtime.io import atomic_open, atomic_write, make_output_dir
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -73,16 +78,63 @@ def _write_manifest(out: Path, manifest: dict) -> None:
     atomic_write(out / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
-def _init_worker() -> None:
-    """Shard-writer processes: one OpenCV thread each (the pool already fills the cores)."""
+def _init_worker(parent: int) -> None:
+    """Shard-writer processes: one OpenCV thread each (the pool already fills the cores), and they
+    die with the process that started them (see die_with_parent)."""
     import cv2
 
     cv2.setNumThreads(1)
+    die_with_parent(parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def die_with_parent(parent: int, poll_s: float = 0.5) -> None:
+    """End this (worker) process as soon as `parent` (the pid that started the pool) is gone, even
+    after a kill -9 of it: Linux's parent-death signal (SIGKILL) at once, and a daemon thread that
+    watches the process that forked us (the parent, or a forkserver that exits with it) and the
+    parent pid, for other systems and for a parent that died before the signal was armed."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the watcher alone
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    forker = os.getppid()
+
+    def gone() -> bool:
+        return os.getppid() != forker or not _alive(parent)
+
+    if gone():
+        os._exit(1)
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def _shard_job(args):
     make_samples, path, indices = args
-    return path.name, write_shard(path, make_samples(indices))
+    count = write_shard(path, make_samples(indices))
+    skipped = getattr(make_samples, "skipped", None)  # unreadable source images (see sources.Source)
+    return path.name, count, dict(skipped()) if skipped else {}
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files of this shard left by a killed run (atomic_open's `.NAME.*.tmp`)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def _open_manifest(
@@ -121,8 +173,7 @@ def build(
     make_samples(range) -> per-sample member dicts; it must be picklable when workers > 1.
     config: everything that determines the bytes (the manifest refuses to mix configs).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out)
     chash = config_hash({"kind": kind, "num": num, "shard_size": shard_size, **config})
     manifest = _open_manifest(out, kind, config, chash, num, shard_size, overwrite)
     n_shards = (num + shard_size - 1) // shard_size
@@ -138,12 +189,19 @@ def build(
         if entry:
             log.warning("%s: checksum mismatch or missing, regenerating", path)
             manifest["shards"].pop(name)
+        _remove_stale_temps(path)
         todo.append((make_samples, path, range(k * shard_size, min((k + 1) * shard_size, num))))
     bar = tqdm(total=sum(len(t[2]) for t in todo), desc=f"{kind} -> {out}", unit=kind[:-1] if kind.endswith("s") else kind)
-    pool = ProcessPoolExecutor(workers, initializer=_init_worker) if workers > 1 and len(todo) > 1 else None
+    pool = (
+        ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(os.getpid(),))
+        if workers > 1 and len(todo) > 1
+        else None
+    )
     try:
-        for name, count in (pool.map(_shard_job, todo) if pool else map(_shard_job, todo)):
+        for name, count, skipped in (pool.map(_shard_job, todo) if pool else map(_shard_job, todo)):
             manifest["shards"][name] = {"count": count, "sha256": file_sha256(out / name)}
+            if skipped:  # listed only when there are any: clean datasets keep their manifest bytes
+                manifest["skipped_sources"] = dict(sorted({**manifest.get("skipped_sources", {}), **skipped}.items()))
             manifest["complete"] = len(manifest["shards"]) == n_shards
             _write_manifest(out, manifest)
             bar.update(count)

@@ -7,6 +7,7 @@ with its ground-truth homography (identity for a fixed webcam).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,8 @@ import cv2
 import numpy as np
 
 from homeloc.runtime.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
+
+log = logging.getLogger(__name__)
 
 MAX_SIDE = 640  # sources are decoded once and cached at this size: synthesis works at <= 640 px
 
@@ -53,13 +56,51 @@ def _full_size(path: str) -> tuple[int, int]:
 
 
 class Source:
+    """A kind of source. An unreadable image file is skipped (recorded in ``skipped``, path ->
+    reason, and drawn again from the same rng, so a sample still depends only on (seed, index)
+    and the files), unless ``strict``, where its ImageReadError stops the run."""
+
     name = "source"
+    strict = False
 
     def __len__(self) -> int:
         raise NotImplementedError
 
     def sample(self, rng: np.random.Generator) -> SourceSample:
+        """One draw; redrawn while the drawn files are unreadable (see the class docstring)."""
+        for _ in range(100 * len(self) + 100):
+            s = self._draw(rng)
+            if s is not None:
+                return s
+            if len(self.skipped) >= len(self):
+                break
+        raise ImageReadError(
+            f"{getattr(self, 'root', self.name)}: no readable image ({len(self.skipped)} unreadable, "
+            f"e.g. {next(iter(self.skipped.values()), '')})"
+        )
+
+    def _draw(self, rng: np.random.Generator) -> SourceSample | None:
         raise NotImplementedError
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        if "_skipped" not in self.__dict__:
+            self._skipped: dict[str, str] = {}
+        return self._skipped
+
+    def _load(self, path: str | Path) -> np.ndarray | None:
+        """The (cached) image, or None when it is unreadable and this source is not strict."""
+        key = str(path)
+        if key in self.skipped:
+            return None
+        try:
+            return load_cached(key)
+        except ImageReadError as e:
+            if self.strict:
+                raise
+            self.skipped[key] = str(e)
+            log.warning("skipping an unreadable source image (--strict stops instead): %s", e)
+            return None
 
 
 class FolderSource(Source):
@@ -74,9 +115,10 @@ class FolderSource(Source):
     def __len__(self):
         return len(self.files)
 
-    def sample(self, rng):
+    def _draw(self, rng):
         f = self.files[int(rng.integers(len(self.files)))]
-        return SourceSample(load_cached(str(f)), id=f"{self.name}:{f.relative_to(self.root)}")
+        img = self._load(f)
+        return None if img is None else SourceSample(img, id=f"{self.name}:{f.relative_to(self.root)}")
 
 
 class WebcamSource(Source):
@@ -99,11 +141,13 @@ class WebcamSource(Source):
     def __len__(self):
         return sum(len(v) for v in self.scenes.values())
 
-    def sample(self, rng):
+    def _draw(self, rng):
         scene = self.names[int(rng.integers(len(self.names)))]
         i, j = rng.choice(len(self.scenes[scene]), 2, replace=False)
         f0, f1 = self.scenes[scene][i], self.scenes[scene][j]
-        im0, im1 = load_cached(str(f0)), load_cached(str(f1))
+        im0, im1 = self._load(f0), self._load(f1)
+        if im0 is None or im1 is None:
+            return None
         if im0.shape != im1.shape:
             raise ImageReadError(f"{f1}: size {im1.shape} differs from {f0} {im0.shape} in a fixed-camera scene")
         return SourceSample(im0, im1, np.eye(3), id=f"webcam:{scene}/{f0.name}|{f1.name}")
@@ -129,13 +173,15 @@ class HPatchesSource(Source):
     def __len__(self):
         return len(self.pairs)
 
-    def sample(self, rng):
+    def _draw(self, rng):
         f0, f1, hf = self.pairs[int(rng.integers(len(self.pairs)))]
         try:
             h = np.loadtxt(hf).reshape(3, 3)
         except ValueError as e:
             raise ValueError(f"{hf}: not a 3x3 homography ({e})") from None
-        im0, im1 = load_cached(str(f0)), load_cached(str(f1))
+        im0, im1 = self._load(f0), self._load(f1)
+        if im0 is None or im1 is None:
+            return None
         s0, s1 = np.diag([_scale_of(str(f0), im0)] * 2 + [1]), np.diag([_scale_of(str(f1), im1)] * 2 + [1])
         return SourceSample(im0, im1, s1 @ h @ np.linalg.inv(s0), id=f"hpatches:{f0.parent.name}/1|{f1.stem}")
 
@@ -177,7 +223,7 @@ class SkimageSource(Source):
     def __len__(self):
         return len(self.photos)
 
-    def sample(self, rng):
+    def _draw(self, rng):
         name, img = self.photos[int(rng.integers(len(self.photos)))]
         return SourceSample(img, id=f"skimage:{name}")
 
@@ -185,8 +231,9 @@ class SkimageSource(Source):
 KINDS = {"folder": FolderSource, "webcam": WebcamSource, "hpatches": HPatchesSource}
 
 
-def parse_source(spec: str) -> tuple[Source, float]:
-    """'webcam:../shared/data/webcam@2' -> (WebcamSource, 2.0). Errors name the spec."""
+def parse_source(spec: str, strict: bool = False) -> tuple[Source, float]:
+    """'webcam:../shared/data/webcam@2' -> (WebcamSource, 2.0). Errors name the spec.
+    strict: an unreadable image stops sampling (otherwise it is skipped, see Source)."""
     weight = 1.0
     m = re.match(r"^(.*)@([0-9.]+)$", spec)
     if m:
@@ -198,16 +245,18 @@ def parse_source(spec: str) -> tuple[Source, float]:
         kind, path = "folder", spec
     if not Path(path).exists():
         raise FileNotFoundError(f"source {spec!r}: {path} does not exist")
-    return KINDS[kind](path), weight
+    source = KINDS[kind](path)
+    source.strict = strict
+    return source, weight
 
 
 class SourceMix:
     """Weighted mixture of sources; sampling draws a source by weight, then an item from it."""
 
-    def __init__(self, specs: list[str]):
+    def __init__(self, specs: list[str], strict: bool = False):
         if not specs:
             raise ValueError("no source given: pass --source skimage, folder:DIR, webcam:DIR or hpatches:DIR")
-        parsed = [parse_source(s) for s in specs]
+        parsed = [parse_source(s, strict) for s in specs]
         self.specs = list(specs)
         self.sources = [p[0] for p in parsed]
         w = np.array([p[1] for p in parsed], np.float64)
@@ -215,6 +264,10 @@ class SourceMix:
 
     def sample(self, rng) -> SourceSample:
         return self.sources[int(rng.choice(len(self.sources), p=self.p))].sample(rng)
+
+    def skipped(self) -> dict[str, str]:
+        """Unreadable image files skipped so far (path -> reason), over every source."""
+        return {k: v for s in self.sources for k, v in s.skipped.items()}
 
     def sample_single(self, rng) -> np.ndarray:
         """Any image (first view), e.g. to cut occluder textures from."""

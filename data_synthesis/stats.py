@@ -30,6 +30,7 @@ from homeloc.data_synthesis.captures import SCENE_TZ, Capture, load_captures, lu
 from homeloc.data_synthesis.pairs import sample_rng
 from homeloc.data_synthesis.photometric import PRESETS, apply_preset, to_uint8
 from homeloc.runtime.io import atomic_write
+from homeloc.runtime.reliability import noise_sigma
 
 log = logging.getLogger(__name__)
 METRICS = ("p5", "p50", "p95", "noise", "chroma", "r_over_b")
@@ -45,29 +46,6 @@ DEFAULT_PRESETS = ("dusk", "night_lamp", "night_ir")
 
 
 # ------------------------------------------------------------------------------------- metrics
-
-
-_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-
-
-def noise_sigma(gray: np.ndarray, flat_quantile: float = 0.5) -> float:
-    """Noise sigma (gray levels) of a uint8 image (Immerkaer 1996): the residual of a
-    Laplacian-difference kernel (std 6 sigma for white noise; image structure mostly cancels) in
-    the flattest `flat_quantile` of the unsaturated pixels, sigma = sqrt(pi/2) * mean|r| / 6 (a
-    mean, not a median: |r| of 8-bit data is integer-valued and its median too coarse).
-    NaN when there are too few usable pixels."""
-    g = gray.astype(np.float32)
-    res = cv2.filter2D(g, -1, _IMMERKAER, borderType=cv2.BORDER_REFLECT)
-    grad = cv2.GaussianBlur(
-        np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1)), (5, 5), 0
-    )
-    # Clipped pixels carry no noise: keep pixels whose whole 3x3 neighbourhood is unsaturated.
-    ok = cv2.erode(((gray > 2) & (gray < 253)).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    ok[[0, -1], :] = ok[:, [0, -1]] = False
-    if ok.sum() < 500:
-        return float("nan")
-    flat = ok & (grad <= np.quantile(grad[ok], flat_quantile))
-    return float(np.sqrt(np.pi / 2) * np.abs(res[flat]).mean() / 6.0)
 
 
 def colour_cast(img: np.ndarray) -> tuple[float, float]:
@@ -295,9 +273,9 @@ def write_stats(
 
 
 def add_subcommand(sub) -> None:
-    from jsonargparse import ArgumentParser
+    from homeloc.data_synthesis.cli_errors import NonNegativeInt, OneLineParser, PositiveInt
 
-    p = ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--webcam", type=str, default="../shared/data/webcam", help="webcam root: <scene>/YYYYMMDD_HHMMSS.*"
     )
@@ -305,9 +283,9 @@ def add_subcommand(sub) -> None:
         "--out", type=str, default="reports/synth/stats", help="folder for stats.md and stats.json"
     )
     p.add_argument("--presets", type=list[str], default=list(DEFAULT_PRESETS), help="presets to synthesize")
-    p.add_argument("--seeds", type=int, default=3, help="synthesized images per day capture and preset")
-    p.add_argument("--size", type=tuple[int, int], default=(240, 320), help="analysis height, width")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the synthesis")
+    p.add_argument("--seeds", type=PositiveInt, default=3, help="synthesized images per day capture and preset")
+    p.add_argument("--size", type=tuple[PositiveInt, PositiveInt], default=(240, 320), help="analysis height, width")
+    p.add_argument("--seed", type=NonNegativeInt, default=0, help="random seed of the synthesis")
     sub.add_subcommand("stats", p, help="compare synthesized night images with real night captures")
 
 

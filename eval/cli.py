@@ -12,8 +12,17 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile
+from jsonargparse.typing import ClosedUnitInterval
 
+from homeloc.data_synthesis.cli_errors import (
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    debug_requested,
+    run_guarded,
+)
+from homeloc.data_synthesis.cli_errors import OneLineParser as ArgumentParser  # every parser: one-line errors
 from homeloc.data_synthesis.formats.errors import DataError
 from homeloc.eval.errors import EvalError
 
@@ -49,7 +58,7 @@ def _common(parser: ArgumentParser, task: str) -> None:
         help="output folder (summary.json, table.md, plots, CSV, config.yaml)",
     )
     parser.add_argument(
-        "--threads", type=int, default=1, help="CPU threads for OpenCV, torch, ONNX Runtime and faiss"
+        "--threads", type=PositiveInt, default=1, help="CPU threads for OpenCV, torch, ONNX Runtime and faiss"
     )
 
 
@@ -79,6 +88,9 @@ def build_parser() -> ArgumentParser:
     )
     sub.add_subcommand("places", _places_parser(), help="place recognition: R@1/5/10, AUC_PR, R@100P")
     sub.add_subcommand("speed", _speed_parser(), help="runtime: ms/frame, size_mb, gmacs")
+    sub.add_subcommand("pose", _pose_parser(), help="relative pose from matches: AUC@5/10/20 deg, median error")
+    sub.add_subcommand("reliability", _reliability_parser(), help="frame reliability / pair confidence: AUROC, ECE")
+    sub.add_subcommand("loops", _loops_parser(), help="loop closure: precision, recall, false loops")
     return parser
 
 
@@ -90,13 +102,13 @@ def _matching_parser() -> ArgumentParser:
     m.add_argument("--data", type=str, required=True, help=SPEC_HELP)
     m.add_argument(
         "--max-keypoints",
-        type=int,
+        type=PositiveInt,
         default=1024,
         help="keypoint budget per image, the same for every method (highest scores kept)",
     )
     m.add_argument(
         "--resize",
-        type=int,
+        type=NonNegativeInt,
         default=640,
         help="downscale images so the longer side is at most this many px before extraction (0 = keep); keypoints are mapped back to the original pixels",
     )
@@ -112,7 +124,7 @@ def _matching_parser() -> ArgumentParser:
         default="brightness",
         help="webcam lighting buckets: brightness relative to the scene's median (night < 0.60 <= dusk < 0.85 <= day), or capture hour from the file name (night 21-05h, dusk 05-08h and 17-21h, day 08-17h)",
     )
-    m.add_argument("--seed", type=int, default=0, help="seed of the webcam random homographies")
+    m.add_argument("--seed", type=NonNegativeInt, default=0, help="seed of the webcam random homographies")
     m.add_argument(
         "--wxbs-categories",
         type=str,
@@ -122,19 +134,19 @@ def _matching_parser() -> ArgumentParser:
     )
     m.add_argument(
         "--h-threshold",
-        type=float,
+        type=PositiveFloat,
         default=3.0,
         help="USAC_MAGSAC inlier threshold (px) for homography estimation",
     )
     m.add_argument(
         "--f-threshold",
-        type=float,
+        type=PositiveFloat,
         default=1.0,
         help="USAC_MAGSAC inlier threshold (px) for fundamental-matrix estimation (WxBS)",
     )
     m.add_argument(
         "--visualize",
-        type=int,
+        type=NonNegativeInt,
         default=3,
         help="number of pairs drawn with matches (green correct, red wrong) per method",
     )
@@ -149,13 +161,13 @@ def _places_parser() -> ArgumentParser:
     p.add_argument("--data", type=str, required=True, help=SPEC_HELP)
     p.add_argument(
         "--resize",
-        type=int,
+        type=NonNegativeInt,
         default=640,
-        help="longer-side limit (px) for methods that resize (vlad_sift, ours)",
+        help="longer-side limit (px) for methods that resize (dense_vlad, vlad_ours, ours)",
     )
     p.add_argument(
         "--max-keypoints",
-        type=int,
+        type=PositiveInt,
         default=1024,
         help="keypoint budget passed to methods built on local features (ours)",
     )
@@ -168,7 +180,7 @@ def _places_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--nordland-tolerance",
-        type=int,
+        type=NonNegativeInt,
         default=2,
         help="Nordland: database places within +-N positions of the query's own count as correct",
     )
@@ -179,17 +191,70 @@ def _speed_parser() -> ArgumentParser:
     s = ArgumentParser(description="Median milliseconds per frame after warm-up, model file size and GMACs.")
     _common(s, "local")
     s.add_argument("--size", type=str, default="480x640", help="input size HxW")
-    s.add_argument("--max-keypoints", type=int, default=1024, help="keypoint budget")
+    s.add_argument("--max-keypoints", type=PositiveInt, default=1024, help="keypoint budget")
     s.add_argument(
         "--image",
         type=Path | None,
         default=None,
         help="image to time on (resized to --size); default a synthetic textured image",
     )
-    s.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs")
-    s.add_argument("--runs", type=int, default=20, help="timed runs (the median is reported)")
+    s.add_argument("--warmup", type=NonNegativeInt, default=5, help="untimed warm-up runs")
+    s.add_argument("--runs", type=PositiveInt, default=20, help="timed runs (the median is reported)")
     _flag(s, "--overwrite", "replace results of a different configuration in OUT (otherwise refused)")
     return s
+
+
+def _pose_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        description="Relative pose from mutual-NN matches (essential matrix, MAGSAC++, each image's intrinsics) on "
+        "pose pair lists: `image0 image1 K0(9) K1(9) R(9) t(3)` lines (x1 = R x0 + t) or SuperGlue's ScanNet "
+        "layout; AUC of max(rotation, translation-direction) error at 5/10/20 degrees and the median error."
+    )
+    _common(p, "local")
+    p.add_argument("--data", type=str, required=True, help="a pose pair list, or a folder holding one (pairs.txt, pose_pairs.txt or a single .txt); formats: docs/evaluate.md")
+    p.add_argument("--max-keypoints", type=PositiveInt, default=1024, help="keypoint budget per image, the same for every method")
+    p.add_argument("--resize", type=NonNegativeInt, default=640, help="longer-side limit (px) before extraction (0 = keep); keypoints are mapped back to the original pixels")
+    p.add_argument("--e-threshold", type=PositiveFloat, default=1.0, help="MAGSAC++ inlier threshold in px at the extraction resolution (scaled to the original image)")
+    _cache(p)
+    return p
+
+
+def _loops_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        description="Run the runtime loop closure (Frontend + GlobalDescriptor + LoopClosureDetector: detect, then add_keyframe, per frame) over loop-sequence folders; precision, recall, R@100P, PR curve over min_confidence, every false loop, ms/frame, map bytes."
+    )
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
+    p.add_argument("--data", type=str, nargs="+", required=True,
+                   help="loop-sequence folders (map/ queries/ [distractors/] ground_truth.csv [K.txt]; docs/evaluate.md), one table row each")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="output folder (summary.json, table.md, pr.png, false_loops.csv, frames.csv, verifications.csv, config.yaml)")  # fmt: skip
+    p.add_argument("--keypoints-model", type=str | None, default=None, help="keypoint ONNX (default: the shipped int8)")
+    p.add_argument("--places-model", type=str | None, default=None, help="place ONNX (default: the shipped int8)")
+    p.add_argument("--threads", type=PositiveInt, default=1, help="ONNX Runtime / OpenCV / faiss threads")
+    p.add_argument("--exclude-recent", type=NonNegativeInt, default=10, help="keyframes just before a frame that it never closes a loop with")  # fmt: skip
+    unit = ClosedUnitInterval
+    for name, typ, what in (("min-confidence", unit, "acceptance score threshold"), ("min-inliers", NonNegativeInt, "inlier floor"),
+                            ("min-inlier-ratio", unit, "inliers / matches floor"), ("min-spread", unit, "inlier spread floor"),
+                            ("temporal-k", PositiveInt, "consecutive agreeing frames")):  # fmt: skip
+        p.add_argument(f"--{name}", type=typ | None, default=None, help=f"detector {what} (default: the runtime default)")
+    _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused)")
+    return p
+
+
+def _reliability_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        description="Does the frontend's frame reliability (and pair confidence) predict registration failure, "
+        "calibrated? Homography pair sets mixed with synthesized failures; AUROC, ECE, reliability diagram."
+    )
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
+    p.add_argument("--data", type=str, nargs="+", required=True, help="homography pair SPECs (webcam:DIR, hpatches:DIR, pairs.txt)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--keypoints-model", type=str | None, default=None, help="keypoint ONNX (default: the shipped one)")
+    p.add_argument("--reliability-model", type=str | None, default=None, help="reliability JSON (default: the shipped one)")
+    p.add_argument("--failure-share", type=float, default=0.4, help="share of pairs whose second image gets a synthesized failure")
+    p.add_argument("--seed", type=NonNegativeInt, default=1, help="seed of the failures (the shipped model was fitted with 0)")
+    p.add_argument("--threads", type=PositiveInt, default=1, help="CPU threads")
+    _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused)")
+    return p
 
 
 def _run(command: str, ns) -> Path:
@@ -204,6 +269,20 @@ def _run(command: str, ns) -> Path:
         from homeloc.eval.evaluate_places import run_places
 
         return run_places(PlacesConfig(**args))
+    if command == "loops":
+        from homeloc.eval.evaluate_loops import LoopsConfig, run_loops
+
+        return run_loops(LoopsConfig(**args))
+    if command == "reliability":
+        from homeloc.eval.config import ReliabilityConfig
+        from homeloc.eval.evaluate_reliability import run_reliability
+
+        return run_reliability(ReliabilityConfig(**args))
+    if command == "pose":
+        from homeloc.eval.config import PoseConfig
+        from homeloc.eval.evaluate_pose import run_pose
+
+        return run_pose(PoseConfig(**args))
     from homeloc.eval.config import SpeedConfig
     from homeloc.eval.speed import run_speed
 
@@ -211,23 +290,26 @@ def _run(command: str, ns) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 evaluation error, 2 usage error)."""
+    """Entry point; returns the exit code (0 ok, 1 evaluation error, 2 usage error); errors are one
+    line on stderr, the traceback only with --debug (or -v)."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    debug, argv = debug_requested(argv)
     parser = build_parser()
     ns = parser.parse_args(argv)
     command = ns.command
     sub_ns = ns[command]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        from homeloc.runtime.io import ImageReadError
+    from homeloc.runtime.io import ImageReadError
 
+    def run() -> int:
         out = _run(command, sub_ns)
-    except (EvalError, DataError, ImageReadError, FileNotFoundError) as e:
-        print(f"homeloc-evaluate {command}: error: {e}", file=sys.stderr)
-        return 1
-    print((out / "table.md").read_text())
-    print(f"results in {out}", file=sys.stderr)
-    return 0
+        print((out / "table.md").read_text())
+        print(f"results in {out}", file=sys.stderr)
+        return 0
+
+    return run_guarded(
+        f"homeloc-evaluate {command}", run, debug, run_errors=(EvalError, DataError, ImageReadError)
+    )
 
 
 if __name__ == "__main__":

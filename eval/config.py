@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from homeloc.eval.errors import EvalError
-from homeloc.runtime.io import atomic_write
+from homeloc.runtime.io import atomic_write, make_output_dir
 
 
 @dataclass
@@ -60,6 +60,32 @@ class SpeedConfig:
     overwrite: bool = False
 
 
+@dataclass
+class PoseConfig:
+    data: str
+    methods: list[str]
+    out: Path
+    max_keypoints: int = 1024
+    resize: int = 640
+    threads: int = 1
+    cache_dir: Path | None = None
+    overwrite: bool = False
+    recompute: bool = False
+    e_threshold: float = 1.0
+
+
+@dataclass
+class ReliabilityConfig:
+    data: list[str]
+    out: Path
+    keypoints_model: str | None = None
+    reliability_model: str | None = None
+    failure_share: float = 0.4
+    seed: int = 1
+    threads: int = 1
+    overwrite: bool = False
+
+
 def config_dict(config) -> dict:
     """Plain YAML-able dict of a config (paths as strings)."""
 
@@ -70,6 +96,8 @@ def config_dict(config) -> dict:
             return [plain(x) for x in v]
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, int | float) and not isinstance(v, bool):  # option types (PositiveInt...)
+            return int(v) if isinstance(v, int) else float(v)
         return v
 
     return {k: plain(v) for k, v in asdict(config).items()}
@@ -79,7 +107,7 @@ def prepare_out(out: Path, config, task: str) -> Path:
     """Create DIR and save the resolved config as DIR/config.yaml (reusable as
     `homeloc-evaluate TASK --config DIR/config.yaml`). Refuses (EvalError) when DIR already holds
     results of a different configuration, unless config.overwrite is set."""
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     resolved = config_dict(config)
     path = out / "config.yaml"
     if path.is_file() and not getattr(config, "overwrite", False):

@@ -161,8 +161,6 @@ def run_matching(config: MatchingConfig) -> Path:
     webcam = WebcamOptions(config.webcam_homography, config.seed, config.webcam_buckets)
     dataset = load_matching_dataset(config.data, webcam, config.wxbs_categories)
     out = Path(config.out)
-    prepare_out(out, config, "matching")
-    cache_root = Path(config.cache_dir) if config.cache_dir else out / "cache"
     log.info("%s dataset %s: %d pairs", dataset.kind, dataset.root, len(dataset.pairs))
 
     methods = {
@@ -171,6 +169,8 @@ def run_matching(config: MatchingConfig) -> Path:
         )
         for spec in config.methods
     }
+    prepare_out(out, config, "matching")  # after the methods: a bad model leaves no output folder
+    cache_root = Path(config.cache_dir) if config.cache_dir else out / "cache"
     set_threads(config.threads)  # again: a method may have imported torch/faiss
     images = dataset.images()
     caches = {

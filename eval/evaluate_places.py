@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from homeloc.data_synthesis.formats.places import PlacesDataset, load_places_dataset
 from homeloc.eval.config import PlacesConfig, prepare_out, set_threads
-from homeloc.eval.extract import CACHE_FORMAT
+from homeloc.eval.extract import CACHE_FORMAT, CORRUPT_CACHE_ERRORS
 from homeloc.eval.features import PlaceDescriber
 from homeloc.eval.methods import create_method, model_hash
 from homeloc.runtime.hashing import file_sha256_cached
@@ -85,8 +85,11 @@ def describe_cached(
     """(database, query) descriptors, from the cache when present (loop 1)."""
     path = cache_path(cache_root, spec, method, data, resize)
     if path.is_file() and not recompute:
-        with np.load(path) as z:
-            return z["database"], z["queries"]
+        try:
+            with np.load(path) as z:
+                return z["database"], z["queries"]
+        except CORRUPT_CACHE_ERRORS as e:
+            log.warning("%s: cache entry corrupt, recomputing (%s)", path, e)
     method.fit(LazyImages(data.database, f"fit {spec}"))
     db = describe_all(method, LazyImages(data.database), f"{spec} database")
     q = describe_all(method, LazyImages(data.queries), f"{spec} queries")
@@ -113,9 +116,11 @@ def place_metrics(
     correct = np.array([int(r[0]) in p for r, p in zip(ranked, positives, strict=True)])
     has_pos = np.array([len(p) > 0 for p in positives])
     precision, recall = M.pr_curve_top1(sims[:, 0], correct, has_pos)
-    out = {f"R@{k}": v for k, v in recalls.items()}
-    out["AUC_PR"] = M.auc_pr(precision, recall)
-    out["R@100P"] = M.recall_at_full_precision(precision, recall)
+    # None (null in summary.json, "–" in the table) when no query has a positive: undefined, not 0
+    defined = bool(has_pos.any())
+    out = {f"R@{k}": v if defined else None for k, v in recalls.items()}
+    out["AUC_PR"] = M.auc_pr(precision, recall) if defined else None
+    out["R@100P"] = M.recall_at_full_precision(precision, recall) if defined else None
     out["queries"] = len(positives)
     out["buckets"] = {}
     return out, precision, recall
@@ -128,8 +133,6 @@ def run_places(config: PlacesConfig) -> Path:
     set_threads(config.threads)
     data = load_places_dataset(config.data, config.nordland_split, config.nordland_tolerance)
     out = Path(config.out)
-    prepare_out(out, config, "places")
-    cache_root = Path(config.cache_dir) if config.cache_dir else out / "cache"
     log.info(
         "%s dataset %s: %d database, %d queries", data.kind, data.root, len(data.database), len(data.queries)
     )
@@ -139,6 +142,8 @@ def run_places(config: PlacesConfig) -> Path:
         )
         for spec in config.methods
     }
+    prepare_out(out, config, "places")  # after the methods: a bad model leaves no output folder
+    cache_root = Path(config.cache_dir) if config.cache_dir else out / "cache"
     set_threads(config.threads)
     summary, curves, rows = {}, {}, []
     k = max(M.RECALL_KS)

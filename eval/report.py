@@ -141,5 +141,24 @@ def speed_table(summary: dict, title: str, notes: list[str] | None = None) -> st
     return "\n".join(lines).rstrip() + "\n"
 
 
+POSE_COLUMNS = [
+    ("AUC@5", "AUC@5", ".3f"),
+    ("AUC@10", "AUC@10", ".3f"),
+    ("AUC@20", "AUC@20", ".3f"),
+    ("median_error_deg", "median err [deg]", ".2f"),
+    ("pose_found", "pose found", ".2f"),
+    ("matches", "matches", ".0f"),
+    ("inliers", "inliers", ".0f"),
+    ("pairs", "pairs", "d"),
+]
+
+
+def pose_table(summary: dict, title: str, notes: list[str] | None = None) -> str:
+    rows = [{"method": m, **e} for m, e in summary.items()]
+    lines = [f"## {title}", "", markdown_table(rows, POSE_COLUMNS, ["method"]), ""]
+    lines += [f"- {n}" for n in notes or []]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def write_table(path: Path, text: str) -> Path:
     return atomic_write(path, text)

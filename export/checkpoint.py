@@ -24,6 +24,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from homeloc.models.checkpoint_io import load_checkpoint as load_weights_only
 from homeloc.runtime.hashing import json_sha256
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,9 @@ def read_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: not a file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
-        raise CheckpointError(
-            f"{path}: cannot be read as a weights-only torch checkpoint ({type(e).__name__}: {e})"
-        ) from None
+        ckpt = load_weights_only(path, "cpu")
+    except ValueError as e:  # names the file; never suggests weights_only=False
+        raise CheckpointError(str(e)) from None
     if not isinstance(ckpt, Mapping) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a checkpoint (expected a dict with a 'state_dict')")
     return ckpt

@@ -11,7 +11,19 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile
+from jsonargparse.typing import restricted_number_type
+
+from homeloc.data_synthesis.cli_errors import (
+    ClosedUnitInterval,
+    NonNegativeInt,
+    PositiveInt,
+    debug_requested,
+    run_guarded,
+)
+from homeloc.data_synthesis.cli_errors import OneLineParser as ArgumentParser  # one-line errors
+
+OPSET = restricted_number_type("Opset", int, (">=", 17))
 
 
 def _flag(parser: ArgumentParser, name: str, help: str, default: bool = False) -> None:
@@ -56,27 +68,27 @@ def _int8_options(p: ArgumentParser) -> None:
         default=["skimage"],
         help="calibration image sources (data_synthesis specs): skimage, folder:DIR, webcam:DIR, hpatches:DIR, SPEC@WEIGHT",
     )
-    p.add_argument("--num-calibration", type=int, default=200, help="number of calibration images")
+    p.add_argument("--num-calibration", type=PositiveInt, default=200, help="number of calibration images")
     p.add_argument(
         "--calibration-size",
-        type=int,
+        type=PositiveInt,
         nargs=2,
         default=None,
         help="H W of keypoint calibration images (default 480 640; places use their input size)",
     )
     p.add_argument(
         "--night-share",
-        type=float,
+        type=ClosedUnitInterval,
         default=0.5,
         help="share of calibration images relit by the night_lamp / night_ir / dusk presets",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of calibration images and parity pairs")
+    p.add_argument("--seed", type=NonNegativeInt, default=0, help="seed of calibration images and parity pairs")
 
 
 def _model_options(p: ArgumentParser) -> None:
     p.add_argument(
         "--input-size",
-        type=int,
+        type=PositiveInt,
         nargs=2,
         default=None,
         help="places: H W the network runs at, when the checkpoint does not record input_size (default 128 160)",
@@ -87,7 +99,7 @@ def _model_options(p: ArgumentParser) -> None:
         default=None,
         help="homeloc.model_version (default STEM[-stepN]-WEIGHTSHASH)",
     )
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
+    p.add_argument("--opset", type=OPSET, default=17, help="ONNX opset (>= 17)")
 
 
 def _parity_options(p: ArgumentParser) -> None:
@@ -101,19 +113,22 @@ def _parity_options(p: ArgumentParser) -> None:
         "nordland:../shared/data/nordland_64x32_summer_winter, last third; 'none')",
     )
     p.add_argument(
-        "--parity-pairs", type=int, default=32, help="keypoints: number of pairs drawn from the pair set"
+        "--parity-pairs", type=PositiveInt, default=32, help="keypoints: number of pairs drawn from the pair set"
     )
     p.add_argument(
-        "--parity-limit", type=int | None, default=None, help="places: keep the first N places (default all)"
+        "--parity-limit", type=PositiveInt | None, default=None, help="places: keep the first N places (default all)"
     )
     p.add_argument(
-        "--max-keypoints", type=int, default=1024, help="keypoints kept per image in the parity metrics"
+        "--max-keypoints", type=PositiveInt, default=1024, help="keypoints kept per image in the parity metrics"
     )
-    p.add_argument("--latency-runs", type=int, default=20, help="timed runs per backend (median reported)")
-    p.add_argument("--latency-threads", type=int, nargs="+", default=[1, 2], help="thread counts timed")
+    p.add_argument("--latency-runs", type=PositiveInt, default=20, help="timed runs per backend (median reported)")
+    p.add_argument("--latency-threads", type=PositiveInt, nargs="+", default=[1, 2], help="thread counts timed")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit code 0 done, 2 a bad option or checkpoint/data (one line naming it), 1 a failed run;
+    --debug (or -v): the traceback instead of the line."""
+    debug, argv = debug_requested(argv)
     parser = build_parser()
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -123,16 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     from homeloc.export.pipeline import ExportConfig, ExportError, export_model
 
     args = {k: v for k, v in vars(ns).items() if k not in ("config", "__path__")}
-    try:
+
+    def run() -> int:
         out = export_model(ExportConfig(**args))
-    except (CheckpointError, ExportError, DataError, FileNotFoundError) as e:
-        print(f"homeloc-export: error: {e}", file=sys.stderr)
-        return 2
-    print(out)
-    parity_md = out / "parity.md"
-    if parity_md.is_file():
-        print(parity_md.read_text())
-    return 0
+        print(out)
+        parity_md = out / "parity.md"
+        if parity_md.is_file():
+            print(parity_md.read_text())
+        return 0
+
+    usage = (CheckpointError, ExportError, DataError, FileNotFoundError)
+    return run_guarded("homeloc-export", run, debug, usage_errors=usage)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import yaml
 
 from homeloc.export.checkpoint import KINDS, LoadedCheckpoint, load_checkpoint
 from homeloc.runtime.hashing import file_sha256
-from homeloc.runtime.io import atomic_write
+from homeloc.runtime.io import atomic_write, make_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def export_model(config: ExportConfig) -> Path:
         log.info("%s is up to date (same options and checkpoint); nothing to do", out)
         return out
     loaded = load_checkpoint(config.checkpoint, config.kind, config.input_size)
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     for k in ("manifest", "config", "parity_json", "parity_md", "int8"):
         paths[k].unlink(missing_ok=True)  # never leave results of an older run beside new models
 

@@ -204,12 +204,9 @@ class KeypointNet(nn.Module):
         Returns the network in eval mode on ``map_location``. Raises ValueError naming the file
         when the content, hyper-parameters, shapes or dtypes do not fit.
         """
-        try:
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-        except FileNotFoundError:
-            raise
-        except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
-            raise ValueError(f"{path}: cannot be read as a weights-only torch checkpoint: {e}") from e
+        from homeloc.models.checkpoint_io import load_checkpoint
+
+        ckpt = load_checkpoint(path, map_location)
         if not isinstance(ckpt, Mapping) or "state_dict" not in ckpt:
             raise ValueError(f"{path}: not a checkpoint (expected a dict with a 'state_dict')")
         state = ckpt["state_dict"]

@@ -242,7 +242,9 @@ class PlaceNet(nn.Module):
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, map_location: str = "cpu") -> PlaceNet:
         """Load `save` output or a Lightning checkpoint (`model.` prefix, hparams in hyper_parameters)."""
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        from homeloc.models.checkpoint_io import load_checkpoint
+
+        ckpt = load_checkpoint(path, map_location)
         if not isinstance(ckpt, Mapping) or "state_dict" not in ckpt:
             raise ValueError(f"{path}: not a PlaceNet checkpoint (no state_dict)")
         hp = ckpt.get("hparams") or ckpt.get("hyper_parameters") or {}

@@ -18,11 +18,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from homeloc.runtime import postprocess as _np_pp
-from homeloc.runtime.postprocess import BORDER, CELL, MAX_KEYPOINTS, NMS_RADIUS, REFINE_RADIUS, THRESHOLD
+from homeloc.runtime.postprocess import (
+    BORDER,
+    CELL,
+    MAX_KEYPOINTS,
+    MIN_CONTRAST,
+    NMS_RADIUS,
+    REFINE_RADIUS,
+    THRESHOLD,
+)
 
 __all__ = [
     "BORDER",
     "MAX_KEYPOINTS",
+    "MIN_CONTRAST",
     "NMS_RADIUS",
     "REFINE_RADIUS",
     "THRESHOLD",
@@ -166,16 +175,25 @@ def postprocess(
     threshold: float = THRESHOLD,
     border: int = BORDER,
     refine_radius: int = REFINE_RADIUS,
+    image: Tensor | None = None,
+    min_contrast: float = MIN_CONTRAST,
 ) -> TorchFeatures:
-    """The whole sparse step for one image: heatmap, NMS, borders, top-k, refinement, sampling.
+    """The whole sparse step for one image: heatmap, NMS, borders, contrast, top-k, refinement,
+    sampling.
 
     Args:
         logits: 1 x 65 x h x w (or 65 x h x w) detector logits.
         descriptors: 1 x D x h x w (or D x h x w) dense descriptors.
         image_size: (H, W) of the original, unpadded image; default 8h x 8w.
+        image: the network input (1 x 1 x 8h x 8w float32 in [0, 1]); when given, peaks where
+            its local contrast is below ``min_contrast`` are dropped (the mask is the numpy
+            twin's ``contrast_mask``, so both paths drop exactly the same peaks).
     """
     heat = heatmap_from_logits(logits[0] if logits.ndim == 4 else logits)
     peaks = remove_borders(nms(heat, nms_radius), border, image_size)
+    if image is not None and min_contrast > 0:
+        mask = _np_pp.contrast_mask(image.detach().float().cpu().numpy(), min_contrast)
+        peaks = torch.where(torch.from_numpy(mask).to(peaks.device), peaks, torch.zeros_like(peaks))
     kp, scores = topk_keypoints(peaks, max_keypoints, threshold)[0]
     kp = subpixel_refine(heat, kp, refine_radius)
     return TorchFeatures(kp, scores, sample_descriptors(descriptors, kp))
@@ -205,6 +223,7 @@ def extract(
     threshold: float = THRESHOLD,
     border: int = BORDER,
     refine_radius: int = REFINE_RADIUS,
+    min_contrast: float = MIN_CONTRAST,
 ) -> TorchFeatures:
     """Keypoints, scores and descriptors of one image, in its original pixel coordinates.
 
@@ -218,6 +237,7 @@ def extract(
         threshold: minimum heatmap probability.
         border: pixels at the image edge where no keypoint is kept.
         refine_radius: soft-argmax window radius (0: integer keypoints).
+        min_contrast: local gray-level std a keypoint needs (0: off); see ``runtime.postprocess``.
 
     Returns:
         ``TorchFeatures(keypoints N x 2 float32 (x, y), scores N float32, descriptors N x D float32)``
@@ -228,4 +248,6 @@ def extract(
     if param is not None:
         x = x.to(param.device)
     logits, desc = model(x)
-    return postprocess(logits, desc, size, max_keypoints, nms_radius, threshold, border, refine_radius)
+    return postprocess(
+        logits, desc, size, max_keypoints, nms_radius, threshold, border, refine_radius, x, min_contrast
+    )

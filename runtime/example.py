@@ -56,28 +56,36 @@ def run(
     images: str | os.PathLike,
     out: str | os.PathLike,
     extra_frames: Sequence[Frame] = (),
-    keypoints_model: str | os.PathLike | None = None,
+    keypoints_model=None,
     places_model: str | os.PathLike | None = None,
     exclude_recent: int = 3,
-    min_inliers: int = 20,
-    temporal_k: int = 1,
+    min_inliers: int | None = None,
+    temporal_k: int | None = None,
     max_images: int | None = None,
     threads: int = 1,
     K: np.ndarray | None = None,
-    verify_top: int = 3,
+    verify_top: int | None = None,
+    min_confidence: float | None = None,
 ) -> dict:
-    """Run the demo; returns the summary written to ``out/loops.json``."""
+    """Run the demo; returns the summary written to ``out/loops.json``.
+
+    keypoints_model: a keypoint ONNX path, a ``Frontend``, or None (the shipped model). Settings
+    left None are the ``LoopClosureDetector`` defaults (the product's)."""
     from homeloc.runtime.frontend import Frontend
     from homeloc.runtime.loop_closure import LoopClosureDetector
     from homeloc.runtime.places import GlobalDescriptor
 
     frames = load_sequence(images, max_images) + list(extra_frames)
-    frontend = Frontend(keypoints_model, threads=threads)
+    frontend = keypoints_model
+    if not isinstance(frontend, Frontend):
+        frontend = Frontend(keypoints_model, threads=threads)
     places = GlobalDescriptor(places_model, threads=threads)
-    det = LoopClosureDetector(
-        places, frontend, index="flat", min_inliers=min_inliers, temporal_k=temporal_k,
-        exclude_recent=exclude_recent, K=K, top_k=max(5, verify_top), verify_top=verify_top,
-    )  # fmt: skip
+    given = {"min_inliers": min_inliers, "temporal_k": temporal_k, "verify_top": verify_top,
+             "min_confidence": min_confidence}  # fmt: skip
+    options = {k: v for k, v in given.items() if v is not None}
+    if verify_top is not None:
+        options["top_k"] = max(5, verify_top)
+    det = LoopClosureDetector(places, frontend, index="flat", exclude_recent=exclude_recent, K=K, **options)
     descriptors = places.describe([f.image for f in frames])
     loops = []
     for t, frame in enumerate(frames):
@@ -87,7 +95,7 @@ def run(
             if loop is not None:
                 loops.append({"frame": t, "name": frame.name, "keyframe": loop.kf_id,
                               "keyframe_name": frames[loop.kf_id].name, "score": round(loop.score, 4),
-                              "inliers": loop.inliers})  # fmt: skip
+                              "inliers": loop.inliers, "confidence": round(loop.confidence, 4)})  # fmt: skip
                 print(f"loop: frame {t} ({frame.name}) -> keyframe {loop.kf_id} ({frames[loop.kf_id].name}), "
                       f"score {loop.score:.3f}, {loop.inliers} inliers")  # fmt: skip
         det.add_keyframe(t, descriptors[t], features=features)
@@ -148,12 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exclude-recent", type=int, default=3, help="ignore this many most recent keyframes"
     )
-    parser.add_argument("--min-inliers", type=int, default=20)
-    parser.add_argument("--temporal-k", type=int, default=1)
+    parser.add_argument("--min-inliers", type=int, default=None, help="default: the detector's")
+    parser.add_argument("--temporal-k", type=int, default=None, help="default: the detector's")
+    parser.add_argument("--min-confidence", type=float, default=None, help="default: the detector's")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--verify-top", type=int, default=3, help="candidates verified geometrically per frame"
+        "--verify-top", type=int, default=None, help="candidates verified geometrically per frame"
     )
     parser.add_argument(
         "--K", help="fx,fy,cx,cy: verify with the essential matrix instead of the fundamental"
@@ -161,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     run(args.images, args.out, (), args.keypoints_model, args.places_model, args.exclude_recent,
-        args.min_inliers, args.temporal_k, args.max_images, args.threads, _parse_K(args.K), args.verify_top)  # fmt: skip
+        args.min_inliers, args.temporal_k, args.max_images, args.threads, _parse_K(args.K), args.verify_top,
+        args.min_confidence)  # fmt: skip
     return 0
 
 

@@ -15,13 +15,17 @@ class Features:
     keypoints: N x 2 float32 (x right, y down; OpenCV convention: the centre of the top-left
     pixel is (0, 0)); scores: N float32, higher is better; descriptors: N x D, float32 (compared
     with L2; unit norm for our models) or uint8 packed bits (compared with Hamming);
-    image_size: (H, W) of the image they came from, or None.
+    image_size: (H, W) of the image they came from, or None; reliability: probability in [0, 1]
+    that this frame registers correctly to an overlapping frame (None when not estimated);
+    causes: names of the failure causes found (``homeloc.runtime.reliability.CAUSES``).
     """
 
     keypoints: np.ndarray
     scores: np.ndarray
     descriptors: np.ndarray
     image_size: tuple[int, int] | None = None
+    reliability: float | None = None
+    causes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         kp = np.asarray(self.keypoints, dtype=np.float32)
@@ -62,11 +66,12 @@ class Features:
         order = np.argsort(-self.scores, kind="stable")
         if k > 0:
             order = order[:k]
-        return Features(self.keypoints[order], self.scores[order], self.descriptors[order], self.image_size)
+        return Features(self.keypoints[order], self.scores[order], self.descriptors[order], self.image_size,
+                        self.reliability, self.causes)  # fmt: skip
 
     def rescaled(self, sx: float, sy: float) -> Features:
         """Keypoints of a resized image mapped back: x_orig = (x + 0.5) * sx - 0.5 (same for y).
 
         ``image_size`` is dropped: the caller knows the original size, this type cannot."""
         kp = (self.keypoints + 0.5) * np.array([sx, sy], np.float32) - 0.5
-        return Features(kp.astype(np.float32), self.scores, self.descriptors)
+        return Features(kp.astype(np.float32), self.scores, self.descriptors, None, self.reliability, self.causes)

@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from homeloc.runtime import postprocess as pp
+from homeloc.runtime import reliability as rel
 from homeloc.runtime.assets import check_kind, model_metadata, open_session, resolve_model
 from homeloc.runtime.features import Features
 from homeloc.runtime.geometry import RANSAC, Ransac, find_fundamental, find_homography, find_relative_pose
@@ -149,7 +151,8 @@ def _check_K(K: np.ndarray) -> np.ndarray:
 
 
 def check_image(image: np.ndarray) -> None:
-    """Raise ValueError unless image is a non-empty H x W (x 1 | 3) uint8 or float32 [0, 1] array."""
+    """Raise ValueError unless image is a non-empty H x W (x 1 | 3) uint8 or float32 array with
+    finite values in [0, 1] (NaN, inf and out-of-range floats are refused, never clipped)."""
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
     if image.dtype not in (np.uint8, np.float32):
@@ -158,6 +161,8 @@ def check_image(image: np.ndarray) -> None:
         raise ValueError(f"image must be H x W gray or H x W x 3 RGB, got shape {image.shape}")
     if image.size == 0:
         raise ValueError(f"image is empty (shape {image.shape})")
+    if image.dtype == np.float32 and (not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0):
+        raise ValueError("float32 images must hold finite values in [0, 1]")
 
 
 # ------------------------------------------------------------------------------------ frontend
@@ -171,8 +176,12 @@ class Frontend:
         nms_radius, threshold, border, refine_radius: sparse post-processing
             (``runtime.postprocess``): NMS window, minimum heatmap probability, border in pixels,
             sub-pixel soft-argmax radius.
+        min_contrast: local gray-level std (0..1) a keypoint needs (flat, dark, saturated or
+            blurred regions give none; a uniform image gives zero keypoints); 0 disables.
         precision: which shipped model when ``model_path`` is None ("int8" or "fp32").
         providers: onnxruntime execution providers (default CPU).
+        reliability: the frame-reliability model (``runtime.reliability``): None = the shipped
+            one when present, a path = that JSON, False = none (``Features.reliability`` None).
     """
 
     def __init__(
@@ -186,6 +195,8 @@ class Frontend:
         refine_radius: int = pp.REFINE_RADIUS,
         precision: str = "int8",
         providers: list[str] | None = None,
+        min_contrast: float = pp.MIN_CONTRAST,
+        reliability: str | os.PathLike | bool | None = None,
     ) -> None:
         if not isinstance(max_keypoints, int) or max_keypoints < 1:
             raise ValueError(f"max_keypoints must be a positive int, got {max_keypoints!r}")
@@ -193,6 +204,9 @@ class Frontend:
             raise ValueError("nms_radius, border and refine_radius must be >= 0")
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+        if not 0.0 <= min_contrast < 1.0:
+            raise ValueError(f"min_contrast must be in [0, 1), got {min_contrast}")
+        self.min_contrast = float(min_contrast)
         self.model_path: Path = resolve_model(model_path, "keypoints", precision)
         self.max_keypoints, self.threads = max_keypoints, threads
         self.nms_radius, self.threshold, self.border, self.refine_radius = (
@@ -210,6 +224,7 @@ class Frontend:
             raise ValueError(f"{self.model_path}: homeloc.cell={cell}, the runtime supports {pp.CELL} only")
         dim = self.metadata.get("homeloc.descriptor_dim")
         self._descriptor_dim = int(dim) if dim is not None else None
+        self.reliability_model = _reliability_model(reliability)
 
     def _check_io(self) -> None:
         inputs = self._session.get_inputs()
@@ -254,10 +269,30 @@ class Frontend:
             threshold=self.threshold,
             border=self.border,
             refine_radius=self.refine_radius,
+            image=x,
+            min_contrast=self.min_contrast,
         )
         if self._descriptor_dim is None:
             self._descriptor_dim = int(desc.shape[1])
+        if self.reliability_model is not None:
+            stats = rel.frame_stats(x[..., :h, :w], f, self.max_keypoints)
+            f = dataclasses.replace(f, reliability=self.reliability_model.frame(stats), causes=rel.causes(stats))
         return f
+
+    def confidence(
+        self, geometry: Geometry, f0: Features, f1: Features, matches: np.ndarray, K: np.ndarray | None = None
+    ) -> rel.Confidence:
+        """Probability that a two-view estimate from :meth:`estimate_homography` /
+        ``estimate_fundamental`` / ``estimate_relative_pose`` (on these features and matches) is
+        right, and its covariance scale in px^2 (``runtime.reliability.registration_confidence``;
+        K is needed for an essential matrix)."""
+        if self.reliability_model is None:
+            raise ValueError("this Frontend has no reliability model (reliability=False or none shipped)")
+        p0, p1 = _matched_points(f0, f1, matches)
+        size = f0.image_size or (int(p0[:, 1].max(initial=0)) + 1, int(p0[:, 0].max(initial=0)) + 1)
+        return rel.registration_confidence(
+            self.reliability_model, geometry.model, geometry.matrix, geometry.inliers, p0, p1, size, K
+        )
 
     # The matching and geometry functions need no model; they are methods too for convenience.
     @staticmethod
@@ -285,3 +320,16 @@ class Frontend:
     ) -> RelativePose:
         """See :func:`estimate_relative_pose`."""
         return estimate_relative_pose(f0, f1, matches, K, threshold)
+
+
+def _reliability_model(spec: str | os.PathLike | bool | None) -> rel.ReliabilityModel | None:
+    """None -> the shipped model if present; False -> none; a path -> that model (errors name it)."""
+    if spec is False:
+        return None
+    if spec is None or spec is True:
+        if not rel.DEFAULT_MODEL.is_file():
+            if spec is True:
+                raise FileNotFoundError(f"{rel.DEFAULT_MODEL}: no shipped reliability model")
+            return None
+        return rel.ReliabilityModel.load()
+    return rel.ReliabilityModel.load(spec)

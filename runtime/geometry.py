@@ -80,11 +80,18 @@ def find_fundamental(
 
 
 def find_relative_pose(
-    pts0: np.ndarray, pts1: np.ndarray, K: np.ndarray, threshold: float = 1.0, ransac: Ransac = RANSAC
+    pts0: np.ndarray,
+    pts1: np.ndarray,
+    K: np.ndarray,
+    threshold: float = 1.0,
+    ransac: Ransac = RANSAC,
+    K1: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray]:
     """Essential matrix by MAGSAC++ and the pose recovered from it (``recoverPose``).
 
-    K: 3 x 3 intrinsics of both images; threshold in pixels. Returns (E, R, t, inliers): E and R
+    K: 3 x 3 intrinsics of image 0 (and of image 1 unless ``K1`` is given); threshold in pixels.
+    With a different K1 both point sets are normalised by their own intrinsics and the threshold
+    by the mean focal length (the SuperGlue/LoFTR protocol). Returns (E, R, t, inliers): E and R
     3 x 3 float64, t (3,) unit float64, inliers (N,) bool (consistent with E and in front of both
     cameras); (None, None, None, all False) with fewer than 5 points or when estimation fails.
     """
@@ -93,6 +100,11 @@ def find_relative_pose(
     if len(p0) < 5:
         return failed
     K = np.asarray(K, np.float64)
+    if K1 is not None and not np.allclose(np.asarray(K1, np.float64), K):
+        K1 = np.asarray(K1, np.float64)
+        focal = np.mean([K[0, 0], K[1, 1], K1[0, 0], K1[1, 1]])
+        p0, p1 = _normalise(p0, K), _normalise(p1, K1)
+        K, threshold = np.eye(3), threshold / focal
     E, mask = cv2.findEssentialMat(
         p0, p1, K, method=cv2.USAC_MAGSAC, prob=ransac.confidence, threshold=threshold, maxIters=ransac.max_iters
     )
@@ -101,6 +113,12 @@ def find_relative_pose(
     E = np.ascontiguousarray(E[:3], dtype=np.float64)  # several solutions stack as 3k x 3: keep the best
     _, R, t, pose_mask = cv2.recoverPose(E, p0, p1, K, mask=mask.copy())
     return E, np.asarray(R, np.float64), np.asarray(t, np.float64).reshape(3), pose_mask.reshape(-1) > 0
+
+
+def _normalise(pts: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Pixel points -> normalised image coordinates K^-1 [u, v, 1] (first two components)."""
+    hom = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.linalg.inv(K).T
+    return hom[:, :2] / hom[:, 2:3]
 
 
 def symmetric_epipolar_distance(F: np.ndarray, pts0: np.ndarray, pts1: np.ndarray) -> np.ndarray:
@@ -116,3 +134,47 @@ def symmetric_epipolar_distance(F: np.ndarray, pts0: np.ndarray, pts1: np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         d2 = num * (1.0 / (Fx0[:, 0] ** 2 + Fx0[:, 1] ** 2) + 1.0 / (Ftx1[:, 0] ** 2 + Ftx1[:, 1] ** 2))
     return np.sqrt(np.nan_to_num(d2, nan=np.inf))
+
+
+def reproject_depth(
+    depth0: np.ndarray, K0: np.ndarray, pose0_c2w: np.ndarray, K1: np.ndarray, pose1_c2w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel of view 0 through its z-depth into view 1.
+
+    depth0: HxW z-depth (metres, 0 = no surface); K: 3x3 (centre of the top-left pixel = (0, 0));
+    poses: camera-to-world 4x4 in OpenCV camera axes. Returns (HxWx2 float64 pixel positions in
+    view 1, HxW float64 z-depth in view 1); both nan where depth0 is 0 or the point is behind view 1.
+    """
+    h, w = depth0.shape
+    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    z0 = np.asarray(depth0, np.float64)
+    rays = np.stack([(u - K0[0, 2]) / K0[0, 0], (v - K0[1, 2]) / K0[1, 1], np.ones_like(u)], -1)
+    T = np.linalg.inv(np.asarray(pose1_c2w, np.float64)) @ np.asarray(pose0_c2w, np.float64)
+    p1 = (rays * z0[..., None]) @ T[:3, :3].T + T[:3, 3]
+    z1 = p1[..., 2]
+    ok = (z0 > 0) & (z1 > 1e-6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xy = np.stack([K1[0, 0] * p1[..., 0] / z1 + K1[0, 2], K1[1, 1] * p1[..., 1] / z1 + K1[1, 2]], -1)
+    xy[~ok] = np.nan
+    return xy, np.where(ok, z1, np.nan)
+
+
+def depth_correspondences(
+    depth0: np.ndarray, depth1: np.ndarray, K0: np.ndarray, pose0_c2w: np.ndarray, K1: np.ndarray,
+    pose1_c2w: np.ndarray, rel_tol: float = 0.03,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ground truth 0 -> 1 with an occlusion test: (HxWx2 positions in view 1, nan where
+    invalid; HxW bool valid0). A pixel is valid iff it has depth, lands inside view 1 and view 1's
+    depth at the nearest pixel agrees with the reprojected depth within rel_tol (else occluded)."""
+    xy, z1 = reproject_depth(depth0, K0, pose0_c2w, K1, pose1_c2w)
+    h1, w1 = depth1.shape
+    with np.errstate(invalid="ignore"):
+        inside = (xy[..., 0] > -0.5) & (xy[..., 0] < w1 - 0.5) & (xy[..., 1] > -0.5) & (xy[..., 1] < h1 - 0.5)
+    xi = np.clip(np.nan_to_num(np.round(xy[..., 0])), 0, w1 - 1).astype(int)
+    yi = np.clip(np.nan_to_num(np.round(xy[..., 1])), 0, h1 - 1).astype(int)
+    seen = np.asarray(depth1, np.float64)[yi, xi]
+    with np.errstate(invalid="ignore"):
+        valid = inside & (seen > 0) & (np.abs(seen - z1) <= rel_tol * z1)
+    xy = xy.copy()
+    xy[~valid] = np.nan
+    return xy, valid

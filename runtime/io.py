@@ -65,14 +65,15 @@ def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
         size = _header_size(path)
     if size is not None and size[0] * size[1] > MAX_PIXELS:
         raise ImageReadError(f"{path}: image is {size[0]}x{size[1]}, above the {MAX_PIXELS // 1_000_000} MP limit")
-    data = np.fromfile(path, dtype=np.uint8)
+    raw = path.read_bytes()
+    data = np.frombuffer(raw, dtype=np.uint8)
     with _quiet_opencv():
         img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
         img = _read_with_pil(path)
     if img is None:
         raise ImageReadError(f"{path}: not a readable image (unknown format or corrupt data)")
-    if _looks_truncated(path, data):
+    if _looks_truncated(raw):
         raise ImageReadError(f"{path}: image data is truncated")
     if img.shape[0] * img.shape[1] > MAX_PIXELS:
         raise ImageReadError(f"{path}: image is {img.shape[1]}x{img.shape[0]}, above the 100 MP limit")
@@ -105,15 +106,64 @@ def _read_with_pil(path: Path) -> np.ndarray | None:
     return arr if arr.ndim == 2 else arr[..., ::-1]
 
 
-def _looks_truncated(path: Path, data: np.ndarray) -> bool:
-    """OpenCV fills truncated JPEG/PNG with grey silently; check the end markers instead."""
-    suffix = path.suffix.lower()
-    tail = data[-64:].tobytes()
-    if data[:2].tobytes() == b"\xff\xd8":  # JPEG must end with EOI
-        return b"\xff\xd9" not in tail
-    if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n":  # PNG must end with IEND
-        return b"IEND" not in tail
-    del suffix
+def _looks_truncated(raw: bytes) -> bool:
+    """OpenCV fills truncated JPEG/PNG with grey silently; check that the image's own data reaches
+    its end marker (JPEG EOI after the last scan, PNG IEND). Bytes after that marker (the video of
+    a motion photo, camera trailers) are not part of the image and are accepted."""
+    if raw[:2] == b"\xff\xd8":
+        complete = _jpeg_complete(raw)
+        return not complete if complete is not None else b"\xff\xd9" not in raw[-64:]
+    if raw[:8] == b"\x89PNG\r\n\x1a\n":
+        return not _png_complete(raw)
+    return False
+
+
+def _jpeg_complete(b: bytes) -> bool | None:
+    """Whether the JPEG's marker segments and entropy-coded scans reach EOI (None: unparseable)."""
+    i, n = 2, len(b)
+    while i + 1 < n:
+        if b[i] != 0xFF:
+            return None
+        m = b[i + 1]
+        if m == 0xD9:  # EOI
+            return True
+        if m == 0xFF:  # fill byte
+            i += 1
+            continue
+        if m == 0x01 or 0xD0 <= m <= 0xD7:  # standalone markers
+            i += 2
+            continue
+        if i + 4 > n:
+            return False
+        i += 2 + ((b[i + 2] << 8) | b[i + 3])  # a segment: skip it (thumbnails inside APPn too)
+        if m != 0xDA:
+            continue
+        while True:  # after SOS: entropy-coded data up to the next marker (not FF00 / RSTn / fill)
+            j = b.find(b"\xff", i)
+            if j < 0 or j + 1 >= n:
+                return False
+            nxt = b[j + 1]
+            if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:
+                i = j + 2
+            elif nxt == 0xFF:
+                i = j + 1
+            else:
+                i = j
+                break
+    return False
+
+
+def _png_complete(b: bytes) -> bool:
+    """Whether the PNG's chunks are whole up to IEND."""
+    i, n = 8, len(b)
+    while i + 8 <= n:
+        length = int.from_bytes(b[i : i + 4], "big")
+        end = i + 12 + length  # length, type, data, CRC
+        if end > n:
+            return False
+        if b[i + 4 : i + 8] == b"IEND":
+            return True
+        i = end
     return False
 
 
@@ -139,6 +189,25 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
     if not files:
         raise FileNotFoundError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found")
     return files
+
+
+def make_output_dir(path: str | Path, option: str = "--out") -> Path:
+    """Create the output folder (parents too) or raise an OSError naming the option and the problem
+    (a file in the way, a read-only or missing parent)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{option} {path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise type(e)(f"{option} {path}: cannot create the folder ({e.strerror or e})") from None
+    probe = path / f".homeloc-write-test-{id(path)}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(f"{option} {path}: folder is not writable ({e.strerror or e})") from None
+    return path
 
 
 @contextlib.contextmanager

@@ -23,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +68,42 @@ def encode(meta: dict, arrays: dict[str, np.ndarray]) -> bytes:
     return _HEADER.pack(MAGIC, VERSION, len(payload), hashlib.sha256(payload).digest()) + payload
 
 
+ORPHAN_AGE_S = 10.0  # a temp file of a map write older than this was left by a killed writer
+
+
+def clean_orphans(folder: str | os.PathLike, min_age_s: float = ORPHAN_AGE_S) -> list[Path]:
+    """Remove the temp files (``.NAME.XXXX.tmp``) that killed map writes left in ``folder``: those
+    that are empty or start with the map magic bytes and are older than ``min_age_s`` (a write in
+    progress elsewhere is younger). Returns the removed paths."""
+    removed, now = [], time.time()
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            st = tmp.lstat()
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < min_age_s:
+                continue
+            with open(tmp, "rb") as f:
+                head = f.read(len(MAGIC))
+            if head in (b"", MAGIC) or MAGIC.startswith(head):
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
+
+
 def write(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> Path:
-    """Atomically write a container file; returns its path."""
-    return atomic_write(path, encode(meta, arrays))
+    """Atomically write a container file; returns its path.
+
+    Refuses (ValueError) to replace a symlink or anything but a regular file; the temp file is
+    removed when the write fails or is interrupted, and orphans of killed writes in the folder
+    are cleaned first (:func:`clean_orphans`)."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ValueError(f"{path}: refusing to replace a symlink or a non-regular file with a map")
+    data = encode(meta, arrays)
+    if path.parent.is_dir():
+        clean_orphans(path.parent)
+    return atomic_write(path, data)
 
 
 def decode(data: bytes, name: str = "<bytes>") -> tuple[dict, dict[str, np.ndarray]]:
@@ -120,4 +155,5 @@ def read(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: map file does not exist")
+    clean_orphans(path.parent)
     return decode(path.read_bytes(), str(path))

@@ -20,7 +20,16 @@ from homeloc.runtime.features import Features
 CELL = 8
 MAX_KEYPOINTS = 1024
 NMS_RADIUS = 4
-THRESHOLD = 0.005  # heatmap probability; SuperPoint's evaluation threshold, keeps textureless walls empty
+# Heatmap probability a keypoint needs. A cell the network has no opinion about (uniform logits)
+# scores 1/65 = 0.0154 per pixel: the threshold sits above it, so flat cells give no keypoints (the
+# old 0.005 put ~1000 keypoints on an 8-px grid of a black frame, which then "matched" any other
+# black frame).
+THRESHOLD = 0.02
+# Local contrast a keypoint needs: std of the gray level (0..1) in the (2r+1)^2 window around it.
+# Flat, black, saturated or heavily blurred regions fall below it whatever the network says;
+# 0.01 = 2.5 gray levels (removes < 5% of the keypoints of real, relit night images, the weakest).
+MIN_CONTRAST = 0.01
+CONTRAST_RADIUS = 4
 BORDER = 4
 REFINE_RADIUS = 2  # 5x5 soft-argmax window; keep <= NMS_RADIUS so no other peak falls inside
 
@@ -195,6 +204,19 @@ def sample_descriptors(descriptors: np.ndarray, keypoints: np.ndarray, cell: int
     return (out / np.maximum(norm, 1e-12)).astype(np.float32)
 
 
+def contrast_mask(
+    image: np.ndarray, min_contrast: float = MIN_CONTRAST, radius: int = CONTRAST_RADIUS
+) -> np.ndarray:
+    """Where keypoints may be: True where the local std of the gray image (values in [0, 1]) in the
+    ``(2*radius+1)^2`` window is >= ``min_contrast``. image: H x W (or 1 x 1 x H x W, the network
+    input) float32 -> H x W bool. A uniform image is False everywhere."""
+    g = np.asarray(image, np.float32).reshape(image.shape[-2:])
+    k = (2 * radius + 1, 2 * radius + 1)
+    mean = cv2.blur(g, k, borderType=cv2.BORDER_REFLECT)
+    sq = cv2.blur(g * g, k, borderType=cv2.BORDER_REFLECT)
+    return np.sqrt(np.maximum(sq - mean * mean, 0.0)) >= np.float32(min_contrast)
+
+
 def postprocess(
     logits: np.ndarray,
     descriptors: np.ndarray,
@@ -204,16 +226,23 @@ def postprocess(
     threshold: float = THRESHOLD,
     border: int = BORDER,
     refine_radius: int = REFINE_RADIUS,
+    image: np.ndarray | None = None,
+    min_contrast: float = MIN_CONTRAST,
 ) -> Features:
-    """The whole sparse step for one image: heatmap, NMS, borders, top-k, refinement, sampling.
+    """The whole sparse step for one image: heatmap, NMS, borders, contrast, top-k, refinement,
+    sampling.
 
     Args:
         logits: 1 x 65 x h x w (or 65 x h x w) float32 detector logits.
         descriptors: 1 x D x h x w (or D x h x w) float32 dense descriptors.
         image_size: (H, W) of the original, unpadded image; default 8h x 8w.
+        image: the network input (1 x 1 x 8h x 8w or 8h x 8w float32 in [0, 1]); when given,
+            peaks where its local contrast is below ``min_contrast`` are dropped (:func:`contrast_mask`).
     """
     heat = heatmap_from_logits(logits[0] if logits.ndim == 4 else logits)
     peaks = remove_borders(nms(heat, nms_radius), border, image_size)
+    if image is not None and min_contrast > 0:
+        peaks = np.where(contrast_mask(image, min_contrast), peaks, np.float32(0.0))
     kp, scores = topk_keypoints(peaks, max_keypoints, threshold)[0]
     kp = subpixel_refine(heat, kp, refine_radius)
     return Features(kp, scores, sample_descriptors(descriptors, kp), image_size)

@@ -2,12 +2,17 @@
 
     homeloc-train fit --config configs/train/keypoints_cpu.yaml [--ckpt_path last]
     homeloc-train label --checkpoint CKPT --images DIR --out DIR
+
+Errors are one line on stderr (2: a bad option or config value, 1: a failed run); --debug (or -v)
+shows the traceback.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+from homeloc.data_synthesis.cli_errors import UsageError, debug_requested, run_guarded
 
 
 def _label(argv: list[str]) -> int:
@@ -20,22 +25,55 @@ def _label(argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("WANDB_MODE", "offline")  # no network on robots or here
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "label":
-        return _label(argv[1:])
-    from lightning.pytorch.cli import LightningCLI
+def _innermost(e: BaseException) -> BaseException:
+    """The exception at the bottom of a chain (jsonargparse wraps a constructor's ValueError)."""
+    while (e.__cause__ or e.__context__) is not None:
+        e = e.__cause__ or e.__context__
+    return e
 
-    LightningCLI(
+
+def _fit(argv: list[str]) -> int:
+    import warnings
+
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+    # argv is sys.argv[1:] (less --debug) on purpose: not the mistake this warning is about
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+
+    from homeloc.data_synthesis.cli_errors import OneLineErrors
+
+    class Parser(OneLineErrors, LightningArgumentParser):
+        pass
+
+    class CLI(LightningCLI):
+        def instantiate_classes(self) -> None:
+            """A model/data/trainer argument its class refuses (an unknown preset...) is bad usage."""
+            try:
+                super().instantiate_classes()
+            except (ValueError, TypeError, KeyError) as e:
+                text = str(e)
+                part = "--data" if "DataModule" in text else "--model" if "LightningModule" in text else "config"
+                raise UsageError(f"{part}: {_innermost(e)}") from e
+
+    CLI(
         subclass_mode_model=True,
         subclass_mode_data=True,
         args=argv,
         save_config_kwargs={"overwrite": True},
+        parser_class=Parser,
         parser_kwargs={"prog": "homeloc-train", "description": __doc__},
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("WANDB_MODE", "offline")  # no network on robots or here
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    debug, argv = debug_requested(argv)
+    if argv and argv[0] == "label":
+        return run_guarded("homeloc-train label", lambda: _label(argv[1:]), debug)
+    prog = f"homeloc-train {argv[0]}" if argv and not argv[0].startswith("-") else "homeloc-train"
+    return run_guarded(prog, lambda: _fit(argv), debug)
 
 
 if __name__ == "__main__":

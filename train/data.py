@@ -14,10 +14,10 @@ from torch.utils.data import DataLoader, Dataset
 from homeloc.data_synthesis.datasets import (
     OnTheFlyPairs,
     OnTheFlyShapes,
-    PairShardDataset,
     ShapesShardDataset,
 )
 from homeloc.data_synthesis.pairs import PairConfig
+from homeloc.data_synthesis.render.datasets import open_pair_dataset
 
 log = logging.getLogger(__name__)
 DEFAULT_WEBCAM = "../shared/data/webcam"
@@ -121,7 +121,8 @@ class ShapesData(_Base):
 
 
 class PairsData(_Base):
-    """Synthesized day/night pairs: a `homeloc-synthesize pairs` folder, or generated on the fly from
+    """Synthesized day/night pairs: a `homeloc-synthesize pairs` (or rendered `render-export --product
+    pairs3d`) folder, or generated on the fly from
     sources with the same sampling code (`synth_config`: a configs/synth YAML)."""
 
     def __init__(self, data: str | None = None, sources: list[str] | None = None, synth_config: str | None = None,
@@ -134,7 +135,7 @@ class PairsData(_Base):
 
     def train_dataloader(self):
         if self.data:
-            ds = PairShardDataset(self.data)
+            ds = open_pair_dataset(self.data)  # `pairs` (homographies) or rendered `pairs3d`
         else:
             # A new seed per epoch would need the epoch here; a long `length` serves the same end.
             ds = OnTheFlyPairs(self.sources, self.length, self.seed, _load_synth_config(self.synth_config))

@@ -115,11 +115,57 @@ def gt_epipolar_error(F: np.ndarray | None, corrs: np.ndarray) -> float:
     return float(np.median(symmetric_epipolar_distance(F, corrs[:, :2], corrs[:, 2:4])))
 
 
+# ------------------------------------------------------------------------------------------- pose
+POSE_THRESHOLDS: tuple[int, ...] = (5, 10, 20)
+
+
+def rotation_error_deg(R_est: np.ndarray, R_gt: np.ndarray) -> float:
+    """Angle (degrees) of the rotation R_est^T R_gt, in [0, 180]."""
+    cos = (np.trace(np.asarray(R_est, np.float64).T @ np.asarray(R_gt, np.float64)) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def translation_error_deg(t_est: np.ndarray, t_gt: np.ndarray) -> float:
+    """Angle (degrees) between the translation directions, folded to [0, 90]: an essential matrix
+    fixes t only up to sign, so t and -t are equally right (the SuperGlue/LoFTR protocol)."""
+    a, b = np.asarray(t_est, np.float64).ravel(), np.asarray(t_gt, np.float64).ravel()
+    n = np.linalg.norm(a) * np.linalg.norm(b)
+    if n == 0:
+        return 90.0
+    e = float(np.degrees(np.arccos(np.clip(a @ b / n, -1.0, 1.0))))
+    return min(e, 180.0 - e)
+
+
+def pose_error_deg(R_est: np.ndarray | None, t_est: np.ndarray | None, R_gt: np.ndarray, t_gt: np.ndarray) -> float:
+    """max(rotation error, translation-direction error) in degrees; inf when no pose was found."""
+    if R_est is None or t_est is None:
+        return float("inf")
+    return max(rotation_error_deg(R_est, R_gt), translation_error_deg(t_est, t_gt))
+
+
+def pose_auc(errors: Sequence[float], thresholds: Sequence[float] = POSE_THRESHOLDS) -> np.ndarray:
+    """Area under the recall-vs-error curve up to each threshold, normalised to [0, 1] (the
+    SuperGlue protocol: recall steps at each sorted error, trapezoids, failures count as misses)."""
+    e = np.sort(np.asarray(errors, np.float64))
+    if e.size == 0:
+        return np.zeros(len(thresholds))
+    recall = np.arange(1, len(e) + 1) / len(e)
+    e, recall = np.r_[0.0, e], np.r_[0.0, recall]
+    out = []
+    for t in thresholds:
+        last = int(np.searchsorted(e, t))
+        x = np.r_[e[:last], t]
+        y = np.r_[recall[:last], recall[last - 1]]
+        out.append(float(np.trapezoid(y, x) / t))
+    return np.array(out)
+
+
 # ----------------------------------------------------------------------------------------- places
 def recall_at_k(
     ranked: np.ndarray, positives: Sequence[set[int]], ks: Sequence[int] = RECALL_KS
 ) -> dict[int, float]:
-    """Share of queries (those with at least one positive) with a positive among the top k.
+    """Share of queries (those with at least one positive) with a positive among the top k; nan
+    when no query has a positive (undefined: reported as null, never as 0.0).
 
     ranked: (Q, K) database indices, best first; positives: per query, the set of correct indices.
     """
@@ -129,7 +175,7 @@ def recall_at_k(
     out: dict[int, float] = {}
     for k in ks:
         if not has_pos.any():
-            out[k] = 0.0
+            out[k] = float("nan")
             continue
         found = hits[:, :k].any(axis=1) if hits.size else np.zeros(len(positives), bool)
         out[k] = float(found[has_pos].mean())
@@ -172,3 +218,48 @@ def recall_at_full_precision(precision: np.ndarray, recall: np.ndarray) -> float
         return 0.0
     last = int(np.argmin(ok)) - 1 if not ok.all() else len(ok) - 1
     return float(np.asarray(recall)[last])
+
+
+# ------------------------------------------------------------------------------------ calibration
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve of `scores` for the positive `labels` (ties count one half);
+    None when only one class is present."""
+    s = np.asarray(scores, np.float64)
+    y = np.asarray(labels, bool)
+    pos, neg = s[y], s[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order))
+    allv = np.concatenate([pos, neg])[order]
+    # average ranks over ties
+    i = 0
+    while i < len(allv):
+        j = i
+        while j + 1 < len(allv) and allv[j + 1] == allv[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def calibration_bins(probs: Sequence[float], labels: Sequence[bool], bins: int = 10) -> list[dict]:
+    """Equal-width bins of predicted probability: count, mean prediction, observed rate."""
+    p = np.clip(np.asarray(probs, np.float64), 0, 1)
+    y = np.asarray(labels, np.float64)
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    out = []
+    for b in range(bins):
+        m = idx == b
+        out.append({"lo": b / bins, "hi": (b + 1) / bins, "count": int(m.sum()),
+                    "predicted": float(p[m].mean()) if m.any() else None,
+                    "observed": float(y[m].mean()) if m.any() else None})  # fmt: skip
+    return out
+
+
+def expected_calibration_error(probs: Sequence[float], labels: Sequence[bool], bins: int = 10) -> float | None:
+    """ECE: sum over bins of (share of samples) x |mean prediction - observed rate|; None if empty."""
+    n = len(np.asarray(probs))
+    if n == 0:
+        return None
+    return float(sum(b["count"] / n * abs(b["predicted"] - b["observed"]) for b in calibration_bins(probs, labels, bins) if b["count"]))

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from homeloc.data_synthesis.formats.errors import DataError
+from homeloc.data_synthesis.formats.errors import DataError, read_text
 from homeloc.runtime.hashing import file_sha256_cached
 from homeloc.runtime.io import IMAGE_EXTENSIONS, read_image
 
@@ -175,7 +175,7 @@ def load_pairs_file(path: Path) -> MatchingDataset:
     if not path.is_file():
         raise DataError(path, "pairs file not found")
     pairs: list[MatchPair] = []
-    for n, raw in enumerate(path.read_text().splitlines(), start=1):
+    for n, raw in enumerate(read_text(path).splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -207,7 +207,7 @@ def read_matrix(path: Path, cols: int | None = None) -> np.ndarray:
     if not path.is_file():
         raise DataError(path, "file not found")
     rows = []
-    for n, raw in enumerate(path.read_text().splitlines(), start=1):
+    for n, raw in enumerate(read_text(path).splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homeloc.data_synthesis.formats.errors import DataError
+from homeloc.data_synthesis.formats.errors import DataError, read_text
 from homeloc.data_synthesis.formats.matching import MATCHING_KINDS, PLACES_KINDS, detect_kind, split_spec
 from homeloc.runtime.io import IMAGE_EXTENSIONS
 
@@ -61,10 +61,13 @@ def load_places_folder(root: Path) -> PlacesDataset:
     gt = root / "ground_truth.csv"
     if not gt.is_file():
         raise DataError(gt, "file not found")
-    rows = list(csv.reader(io.StringIO(gt.read_text())))
+    try:
+        rows = list(csv.reader(io.StringIO(read_text(gt))))
+    except csv.Error as e:
+        raise DataError(gt, f"not a readable CSV file ({e})") from None
     if not rows or [c.strip() for c in rows[0]] != ["query", "positives"]:
         raise DataError(gt, "the header must be exactly `query,positives`", 1)
-    queries, positives = [], []
+    queries, positives, first_line = [], [], {}
     for n, row in enumerate(rows[1:], start=2):
         if not row or not "".join(row).strip():
             continue
@@ -73,6 +76,9 @@ def load_places_folder(root: Path) -> PlacesDataset:
         q = root / "queries" / row[0].strip()
         if not q.is_file():
             raise DataError(gt, f"query image {row[0].strip()!r} not found ({q})", n)
+        if q in first_line:  # it would be counted twice in every recall
+            raise DataError(gt, f"query {row[0].strip()!r} is listed twice (first on line {first_line[q]})", n)
+        first_line[q] = n
         pos = set()
         for name in row[1].split():
             if name not in db_index:

@@ -8,12 +8,18 @@ use it when given ``model_path=None``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from functools import lru_cache
 from pathlib import Path
+
+from homeloc.runtime.hashing import file_sha256_cached
 
 ASSETS_DIR = Path(__file__).resolve().parent
 KINDS = ("keypoints", "places")
 PRECISIONS = ("int8", "fp32")
+MANIFEST = "MANIFEST.json"  # sha256 of every shipped file, written by homeloc.export.ship
 
 
 def shipped_model(kind: str, precision: str = "int8") -> Path:
@@ -32,7 +38,99 @@ def shipped_model(kind: str, precision: str = "int8") -> Path:
             f"no shipped model yet: {path} is missing (export one with `homeloc-export --kind {kind}"
             f"{' --int8' if precision == 'int8' else ''} --out {ASSETS_DIR}` or pass model_path=...)"
         )
+    verify_shipped(path)
     return path
+
+
+def verify_shipped(path: Path) -> None:
+    """Check a shipped file against its sha256 in ASSETS_DIR/MANIFEST.json; ValueError naming the
+    file on a mismatch (a modified or damaged model). Files the manifest does not list (and
+    checkouts without a manifest) are not checked. Hashes are remembered per (size, mtime)."""
+    manifest = ASSETS_DIR / MANIFEST
+    if not manifest.is_file():
+        return
+    try:
+        listed = json.loads(manifest.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{manifest}: unreadable manifest of the shipped models ({e})") from None
+    expected = _listed_hash(listed, path.name)
+    if expected is None:
+        return
+    actual = file_sha256_cached(path)
+    if actual != expected:
+        raise ValueError(
+            f"{path}: sha256 {actual[:12]}... does not match {manifest} ({expected[:12]}...): the shipped "
+            "model was modified or damaged; reinstall it"
+        )
+
+
+def _listed_hash(listed: dict, name: str) -> str | None:
+    for entry in listed.values():
+        files = entry.get("files", {}) if isinstance(entry, dict) else {}
+        if name in files:
+            return files[name]
+    return None
+
+
+def graph_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of an ONNX file's serialized graph (its initializers, i.e. the weights, the Constant
+    nodes and the operators), without the metadata: two files with the same metadata but changed
+    weights differ. Remembered per (resolved path, size, mtime); a wire-format scan, no onnx import."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return _graph_sha256_keyed(str(p), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _graph_sha256_keyed(path: str, size: int, mtime_ns: int) -> str:
+    data = memoryview(Path(path).read_bytes())
+    h = hashlib.sha256()
+    found = False
+    for field, value in _fields(data):
+        if field == 7:  # ModelProto.graph
+            h.update(value)
+            found = True
+    if not found:
+        raise ValueError(f"{path}: not an ONNX model (no graph)")
+    return h.hexdigest()
+
+
+def _varint(data: memoryview, i: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        if i >= len(data):
+            raise ValueError("truncated varint")
+        b = data[i]
+        value |= (b & 0x7F) << shift
+        i += 1
+        if b < 0x80:
+            return value, i
+        shift += 7
+
+
+def _fields(data: memoryview):
+    """(field number, bytes) of the length-delimited fields of one protobuf message."""
+    i, n = 0, len(data)
+    try:
+        while i < n:
+            key, i = _varint(data, i)
+            field, wire = key >> 3, key & 7
+            if wire == 0:
+                _, i = _varint(data, i)
+            elif wire == 1:
+                i += 8
+            elif wire == 5:
+                i += 4
+            elif wire == 2:
+                length, i = _varint(data, i)
+                if i + length > n:
+                    raise ValueError("truncated field")
+                yield field, data[i : i + length]
+                i += length
+            else:
+                raise ValueError(f"unsupported wire type {wire}")
+    except ValueError as e:
+        raise ValueError(f"not an ONNX model ({e})") from None
 
 
 def resolve_model(model_path: str | os.PathLike | None, kind: str, precision: str = "int8") -> Path:

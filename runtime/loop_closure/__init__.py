@@ -19,7 +19,7 @@ Modules (one job each):
 - :mod:`.prune`: the pruning plan (which keyframes merge), a pure function.
 - :mod:`.persist`: the map file (a :mod:`homeloc.runtime.mapstore` container).
 - :mod:`.models`: lazy model loading and the check that a map's models did not change.
-- :mod:`.results`: Candidate, LoopClosure, MapStats.
+- :mod:`.results`: Candidate, LoopClosure, MapStats, Verification (one verified candidate).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from homeloc.runtime.loop_closure.detector import LoopClosureDetector
 from homeloc.runtime.loop_closure.index import PQ_MIN_TRAIN
 from homeloc.runtime.loop_closure.persist import FORMAT
 from homeloc.runtime.loop_closure.prune import PruneBudget, PrunePlan, plan_prune
-from homeloc.runtime.loop_closure.results import Candidate, LoopClosure, MapStats
+from homeloc.runtime.loop_closure.results import Candidate, LoopClosure, MapStats, Verification
 from homeloc.runtime.loop_closure.stored_features import KEYPOINT_SCALE, StoredFeatures
 
 _StoredFeatures = StoredFeatures  # the name tests and older code import from the single-module version
@@ -58,6 +58,7 @@ __all__ = [
     "PrunePlan",
     "RetrievalConfig",
     "TemporalConfig",
+    "Verification",
     "VerifyConfig",
     "plan_prune",
 ]

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 INDEX_TYPES = ("flat", "pq", "ivfpq")
 VERIFICATIONS = ("auto", "fundamental", "homography", "essential")
 
@@ -81,9 +83,10 @@ class RetrievalConfig:
 @dataclass(frozen=True)
 class TemporalConfig:
     """Temporal consistency: ``detect()`` accepts a loop only after ``k`` consecutive queries whose
-    best candidates lie within ``window`` keyframes (insertion order) of each other (k=1: off)."""
+    best candidates lie within ``window`` keyframes (insertion order) of each other (k=1: off;
+    the default 2 means one frame alone never closes a loop)."""
 
-    k: int = 1
+    k: int = 2
     window: int = 3
 
     def __post_init__(self) -> None:
@@ -95,8 +98,19 @@ class TemporalConfig:
 class VerifyConfig:
     """Geometric verification with local features, and the local features kept for it.
 
+    A verified candidate is accepted when it passes three floors (``min_inliers`` inliers, an
+    inlier share of at least ``min_inlier_ratio`` of the mutual-NN matches, inliers covering at
+    least ``min_spread`` of a 4 x 4 grid in both images) and its acceptance score
+    :func:`.verify.confidence` is >= ``min_confidence``, the one knob that trades recall for
+    precision (docs/evaluate.md has the table); of several accepted candidates the one with the
+    highest confidence wins.
+
     Args:
         min_inliers: geometric inliers a loop needs (0: no verification, retrieval only).
+        min_inlier_ratio: inliers / mutual-NN matches a loop needs.
+        min_spread: share of the 16 cells of a 4 x 4 grid (over each image's keypoints) that hold
+            an inlier, in the image where it is smaller: inliers clustered in one corner fail.
+        min_confidence: acceptance score threshold in [0, 1).
         top: how many of the retrieved candidates are verified (best first).
         method: "auto" (essential with K, else fundamental), "fundamental", "homography" or
             "essential" (needs K).
@@ -108,6 +122,9 @@ class VerifyConfig:
 
     min_inliers: int = 20
     top: int = 3
+    min_inlier_ratio: float = 0.2
+    min_spread: float = 0.25
+    min_confidence: float = 0.5
     method: str = "auto"
     ransac_threshold: float | None = None
     max_distance: float | None = None
@@ -120,6 +137,11 @@ class VerifyConfig:
         _at_least("min_inliers", self.min_inliers, 0)
         _at_least("verify_top (VerifyConfig.top)", self.top, 0)
         _at_least("max_stored_features", self.max_stored_features, 1)
+        for name in ("min_inlier_ratio", "min_spread", "min_confidence"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+            object.__setattr__(self, name, float(value))
 
 
 @dataclass(frozen=True)
@@ -130,7 +152,18 @@ class PruneConfig:
     duplicate_score: float = 0.9
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "duplicate_score", float(self.duplicate_score))
+        object.__setattr__(self, "duplicate_score", check_duplicate_score(self.duplicate_score))
+
+
+def check_duplicate_score(value: Any) -> float:
+    """A cosine similarity threshold in [-1, 1] (NaN or anything outside would merge every
+    keyframe, or none, in ``prune()``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"duplicate_score must be a number in [-1, 1], got {value!r}")
+    value = float(value)
+    if not -1.0 <= value <= 1.0:  # also False for NaN
+        raise ValueError(f"duplicate_score must be a number in [-1, 1], got {value!r}")
+    return value
 
 
 # group name (the detector's keyword for a config object) -> its class
@@ -164,6 +197,9 @@ LEGACY_OPTIONS: dict[str, tuple[str, str]] = {
     "store_features": ("verify", "store_features"),
     "max_stored_features": ("verify", "max_stored_features"),
     "duplicate_score": ("pruning", "duplicate_score"),
+    "min_inlier_ratio": ("verify", "min_inlier_ratio"),
+    "min_spread": ("verify", "min_spread"),
+    "min_confidence": ("verify", "min_confidence"),
 }
 
 
@@ -248,3 +284,6 @@ class FlatOptions:
     store_features = _FlatOption()
     max_stored_features = _FlatOption()
     duplicate_score = _FlatOption()
+    min_inlier_ratio = _FlatOption()
+    min_spread = _FlatOption()
+    min_confidence = _FlatOption()

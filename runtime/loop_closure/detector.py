@@ -23,15 +23,16 @@ from homeloc.runtime.loop_closure.config import (
     RetrievalConfig,
     TemporalConfig,
     VerifyConfig,
+    check_duplicate_score,
     flatten,
     resolve,
 )
 from homeloc.runtime.loop_closure.index import DescriptorIndex, normalize
 from homeloc.runtime.loop_closure.models import MapModels
 from homeloc.runtime.loop_closure.prune import PruneBudget, PrunePlan, plan_prune
-from homeloc.runtime.loop_closure.results import Candidate, LoopClosure, MapStats
+from homeloc.runtime.loop_closure.results import Candidate, LoopClosure, MapStats, Verification
 from homeloc.runtime.loop_closure.stored_features import StoredFeatures
-from homeloc.runtime.loop_closure.verify import TemporalFilter, verify_candidates
+from homeloc.runtime.loop_closure.verify import TemporalFilter, verify_all
 from homeloc.runtime.places import GlobalDescriptor
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,9 @@ class LoopClosureDetector(FlatOptions):
         pca_dim, pca_whiten, pq_bytes, nlist, nprobe, train_size: IndexConfig fields.
         min_score, top_k, exclude_recent: RetrievalConfig fields.
         temporal_k, temporal_window: TemporalConfig ``k`` and ``window``.
-        min_inliers, verify_top, verification, ransac_threshold, max_distance, store_features,
-            max_stored_features: VerifyConfig fields (``verify_top`` is ``top``,
-            ``verification`` is ``method``).
+        min_inliers, min_inlier_ratio, min_spread, min_confidence, verify_top, verification,
+            ransac_threshold, max_distance, store_features, max_stored_features: VerifyConfig
+            fields (``verify_top`` is ``top``, ``verification`` is ``method``).
         K: 3 x 3 camera intrinsics for "essential"/"auto" verification (also per call in
             :meth:`detect`).
         duplicate_score: PruneConfig field.
@@ -77,7 +78,7 @@ class LoopClosureDetector(FlatOptions):
         train_size: int | None = 1000,
         min_score: float = 0.0,
         min_inliers: int = 20,
-        temporal_k: int = 1,
+        temporal_k: int = 2,
         temporal_window: int = 3,
         top_k: int = 5,
         verify_top: int = 3,
@@ -89,6 +90,9 @@ class LoopClosureDetector(FlatOptions):
         store_features: bool = True,
         max_stored_features: int = 512,
         duplicate_score: float = 0.9,
+        min_inlier_ratio: float = 0.2,
+        min_spread: float = 0.25,
+        min_confidence: float = 0.5,
         *,
         retrieval: RetrievalConfig | None = None,
         temporal: TemporalConfig | None = None,
@@ -111,6 +115,7 @@ class LoopClosureDetector(FlatOptions):
         self._ids = np.zeros(0, np.int64)  # kf_id of each index position, insertion order
         self._pos: dict[int, int] = {}  # kf_id -> index position
         self._features: dict[int, StoredFeatures] = {}
+        self.last_verifications: tuple[Verification, ...] = ()  # of the last detect(), accepted or not
         self._models.check(None)
 
     def __len__(self) -> int:
@@ -194,7 +199,7 @@ class LoopClosureDetector(FlatOptions):
 
     def add_descriptors(self, kf_ids, descriptors: np.ndarray) -> None:
         """Add many keyframes from their global descriptors (N ids, N x D float)."""
-        ids = np.asarray(kf_ids, dtype=np.int64).reshape(-1)
+        ids = check_ids(kf_ids)
         x = np.asarray(descriptors)
         if x.ndim != 2 or len(x) != len(ids) or not np.issubdtype(x.dtype, np.floating):
             raise ValueError(
@@ -209,21 +214,25 @@ class LoopClosureDetector(FlatOptions):
         self._add(ids, normalize(x))
 
     def _check_new_id(self, kf_id) -> int:
-        if isinstance(kf_id, bool) or not isinstance(kf_id, (int, np.integer)):
-            raise ValueError(f"kf_id must be an int, got {type(kf_id).__name__}")
-        kf_id = int(kf_id)
+        kf_id = int(check_ids([kf_id])[0])
         if kf_id in self._pos:
             raise ValueError(f"keyframe {kf_id} is already in the map")
         return kf_id
 
     def _add(self, ids: np.ndarray, x: np.ndarray) -> None:
+        """Append keyframes; all or nothing: if training the index fails (e.g. too few vectors
+        for PQ), the map is left exactly as it was and the error propagates."""
         if len(ids) == 0:
             return
         n0 = len(self._ids)
         self._map.add(x)
+        try:
+            self._map.train_when_due()
+        except BaseException:
+            self._map.truncate(n0)
+            raise
         self._ids = np.concatenate([self._ids, ids])
         self._pos.update((int(k), n0 + i) for i, k in enumerate(ids))
-        self._map.train_when_due()
 
     def train(self, descriptors: np.ndarray | None = None) -> None:
         """Train PCA / PQ / IVF on ``descriptors`` (N x D; default: the map's keyframes) and move
@@ -237,6 +246,10 @@ class LoopClosureDetector(FlatOptions):
         q = np.asarray(descriptors)
         if q.ndim != 2 or not np.issubdtype(q.dtype, np.floating):
             raise ValueError(f"descriptors must be N x D float, got {q.dtype} {q.shape}")
+        if not np.isfinite(q).all():
+            raise ValueError("descriptors must be finite")
+        k = _int_at_least("k", k, low=1)
+        exclude_recent = _int_at_least("exclude_recent", exclude_recent)
         if self.dim is not None and q.shape[1] != self.dim:
             raise ValueError(f"descriptors have {q.shape[1]} dimensions, the map has {self.dim}")
         scores, pos = self._map.search(normalize(q), k, exclude_recent)
@@ -253,14 +266,15 @@ class LoopClosureDetector(FlatOptions):
         k: how many candidates (default ``top_k``).
         """
         r = self.retrieval_config
-        exclude = r.exclude_recent if exclude_recent is None else int(exclude_recent)
-        if exclude < 0:
-            raise ValueError(f"exclude_recent must be >= 0, got {exclude}")
+        exclude = r.exclude_recent
+        if exclude_recent is not None:
+            exclude = _int_at_least("exclude_recent", exclude_recent)
+        k = r.top_k if k is None else _int_at_least("k", k, low=1)
         d = self.describe(x)
         if not len(self):
             return []
-        scores, ids = self.search(d[None], k or r.top_k, exclude)
-        return [Candidate(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        scores, ids = self.search(d[None], k, exclude)
+        return [Candidate(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if np.isfinite(s)]
 
     def reset_temporal(self) -> None:
         """Forget the temporal-consistency history (e.g. after tracking was lost)."""
@@ -278,7 +292,10 @@ class LoopClosureDetector(FlatOptions):
         Retrieves ``top_k`` candidates (score >= ``min_score``), applies temporal consistency
         (``temporal_k`` consecutive agreeing queries), then verifies the best ``verify_top``
         candidates by matching local features (mutual NN) and fitting a homography, fundamental
-        or essential matrix with MAGSAC++; the first with >= ``min_inliers`` inliers is returned.
+        or essential matrix with MAGSAC++; of those that pass the floors (``min_inliers``,
+        ``min_inlier_ratio``, ``min_spread``) with a confidence >= ``min_confidence`` the most
+        confident is returned (:mod:`.verify`). Every candidate verified is in
+        ``last_verifications``.
 
         Args:
             x: the current image, or its global descriptor (then ``features`` are needed for
@@ -287,9 +304,11 @@ class LoopClosureDetector(FlatOptions):
             K: intrinsics for essential-matrix verification (default: the constructor's).
             exclude_recent: as in :meth:`query` (keyframes just before this frame always look alike).
         """
+        self.last_verifications = ()
         min_score = self.retrieval_config.min_score
         candidates = [c for c in self.query(x, exclude_recent) if c.score >= min_score]
-        if not self._temporal.accept(candidates[0] if candidates else None, self._pos) or not candidates:
+        top = candidates[0] if candidates else None
+        if not self._temporal.accept(top, self._pos, candidates) or top is None:
             return None
         v = self.verify_config
         if v.min_inliers == 0:
@@ -302,7 +321,9 @@ class LoopClosureDetector(FlatOptions):
                 )
             features = self._models.keypoint_model(self.dim).extract(x)
         K = self.K if K is None else np.asarray(K, np.float64)
-        return verify_candidates(features, candidates[: v.top], self._features, v, K)
+        loop, log = verify_all(features, candidates[: v.top], self._features, v, K)
+        self.last_verifications = tuple(log)
+        return loop
 
     def stats(self) -> MapStats:
         """Memory accounting of the map (see :class:`MapStats`)."""
@@ -321,7 +342,9 @@ class LoopClosureDetector(FlatOptions):
         keeps merging the most similar remaining pairs until the map fits (see :mod:`.prune`).
         """
         budget = PruneBudget(max_keyframes=max_keyframes, max_bytes=max_bytes)
-        thr = self.pruning_config.duplicate_score if duplicate_score is None else float(duplicate_score)
+        thr = self.pruning_config.duplicate_score
+        if duplicate_score is not None:
+            thr = check_duplicate_score(duplicate_score)
         if len(self) < 2:
             return {}
         m = self._map
@@ -396,3 +419,32 @@ class LoopClosureDetector(FlatOptions):
 
     def __repr__(self) -> str:
         return f"LoopClosureDetector({len(self)} keyframes, index={self.index!r}, trained={self.trained})"
+
+
+def _int_at_least(name: str, value, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_ids(kf_ids) -> np.ndarray:
+    """Keyframe ids as int64: integers in [0, 2**63 - 1] (negative ids are refused: -1 is the
+    "nothing found" of :meth:`LoopClosureDetector.search`); floats, bools and larger values raise
+    ValueError instead of being truncated or wrapped."""
+    a = np.asarray(kf_ids, dtype=object if isinstance(kf_ids, (list, tuple)) else None).reshape(-1)
+    if a.dtype == object:
+        if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in a):
+            bad = next(i for i in a if isinstance(i, bool) or not isinstance(i, (int, np.integer)))
+            raise ValueError(f"kf_ids must be integers, got {type(bad).__name__} {bad!r}")
+        if any(int(i) < 0 or int(i) > np.iinfo(np.int64).max for i in a):
+            bad = next(i for i in a if int(i) < 0 or int(i) > np.iinfo(np.int64).max)
+            raise ValueError(f"kf_ids must be in [0, 2**63 - 1], got {bad}")
+        return a.astype(np.int64)
+    if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"kf_ids must be integers, got {a.dtype}")
+    if a.dtype == np.uint64 and len(a) and a.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"kf_ids must be in [0, 2**63 - 1], got {a.max()}")
+    a = a.astype(np.int64)
+    if len(a) and a.min() < 0:
+        raise ValueError(f"kf_ids must be in [0, 2**63 - 1] (-1 means 'nothing found'), got {a.min()}")
+    return a

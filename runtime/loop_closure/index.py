@@ -130,15 +130,33 @@ class DescriptorIndex:
         X = self._training_set(descriptors)
         n, d = X.shape
         existing = self.decode_all() if len(self) else np.zeros((0, d), np.float32)
+        # everything is built aside and swapped in at the end: a failed training (too few
+        # vectors, bad PCA size) leaves the index as it was
+        old = (self.projection, self.faiss_index)
         self.projection = self._train_pca(X) if self.config.pca_dim is not None else None
-        Y = self.to_index_space(X)
-        self.faiss_index = self._make_index(Y.shape[1], n)
-        if not self.faiss_index.is_trained:
-            self.faiss_index.train(Y)
+        try:
+            Y = self.to_index_space(X)
+            index = self._make_index(Y.shape[1], n)
+            if not index.is_trained:
+                index.train(Y)
+            coded = self.to_index_space(existing) if len(existing) else None
+        except BaseException:
+            self.projection, self.faiss_index = old
+            raise
+        self.faiss_index = index
         self.dim = d
         self.trained = True
-        if len(existing):
-            self._add_encoded(self.to_index_space(existing))
+        if coded is not None:
+            self._add_encoded(coded)
+
+    def truncate(self, n: int) -> None:
+        """Drop the entries from position ``n`` on (undo of an :meth:`add` before training)."""
+        if self.faiss_index is None or n >= len(self):
+            return
+        if n == 0 and not self.trained:
+            self.faiss_index, self.dim, self.trained = None, None, False
+            return
+        self.faiss_index.remove_ids(faiss.IDSelectorRange(n, len(self)))
 
     def _training_set(self, descriptors: np.ndarray | None) -> np.ndarray:
         if descriptors is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from homeloc.runtime.assets import graph_sha256
 from homeloc.runtime.frontend import Frontend
 from homeloc.runtime.hashing import file_sha256
 from homeloc.runtime.places import GlobalDescriptor
@@ -70,17 +71,38 @@ class MapModels:
 
     def _note(self, kind: str, path: Path, metadata: dict[str, str]) -> None:
         # identity: the trained weights (homeloc.weights_sha256, the same for the fp32 and int8
-        # exports of one checkpoint), else the file itself
+        # exports of one checkpoint), else the file itself; since identity_version 2 also the hash of
+        # the graph's actual weights, so a file whose weights changed under kept metadata is refused
+        # (maps saved before, without it, get the metadata check alone)
         weights = metadata.get("homeloc.weights_sha256")
         info = {"identity": f"weights:{weights}" if weights else f"file:{file_sha256(path)}",
                 "model_version": metadata.get("homeloc.model_version"),
-                "precision": metadata.get("homeloc.precision")}  # fmt: skip
+                "precision": metadata.get("homeloc.precision"),
+                "graph_sha256": graph_sha256(path), "identity_version": 2}  # fmt: skip
         known = self.info.get(kind)
         if known is None:
             self.info[kind] = info
-        elif known.get("identity") != info["identity"]:
+        elif known.get("identity") != info["identity"] or _weights_changed(known, info):
             raise ValueError(
                 f"{path}: this {kind} model differs from the one the map was built with "
-                f"({info['identity'][:20]} vs {str(known.get('identity'))[:20]}); its descriptors are not "
+                f"({_differs(known, info)}); its descriptors are not "
                 "comparable. Rebuild the map, or load it with check_model=False if you know they are compatible"
             )
+
+
+def _weights_changed(known: dict, info: dict) -> bool:
+    """Same metadata identity, same precision, other weights (only maps that record them)."""
+    return (
+        known.get("identity_version", 1) >= 2
+        and known.get("precision") == info["precision"]
+        and known.get("graph_sha256") != info["graph_sha256"]
+    )
+
+
+def _differs(known: dict, info: dict) -> str:
+    if known.get("identity") != info["identity"]:
+        return f"{info['identity'][:20]} vs {str(known.get('identity'))[:20]}"
+    return (
+        f"its weights hash {info['graph_sha256'][:12]} vs {str(known.get('graph_sha256'))[:12]} although "
+        "its metadata matches: a modified file"
+    )

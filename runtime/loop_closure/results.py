@@ -30,7 +30,8 @@ class LoopClosure:
     inliers: number of geometrically consistent matches; transform: 3 x 3 float64 homography,
     fundamental or essential matrix mapping the query image (view 0) to the keyframe (view 1),
     None when verification was disabled (``min_inliers=0``); geometry: the full estimate (R, t
-    for "essential"); matches: M x 2 int64 inlier matches (query index, keyframe index).
+    for "essential"); matches: M x 2 int64 inlier matches (query index, keyframe index);
+    confidence: the acceptance score (:func:`.verify.confidence`; None without verification).
     """
 
     kf_id: int
@@ -39,6 +40,30 @@ class LoopClosure:
     transform: np.ndarray | None
     geometry: Geometry | None = None
     matches: np.ndarray | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One geometrically verified candidate, accepted or not (``detect()`` keeps those of the last
+    frame in ``LoopClosureDetector.last_verifications``; the loop evaluation sweeps their
+    confidence into a precision-recall curve).
+
+    score: retrieval cosine; matches: mutual-NN matches; inliers: geometric inliers; inlier_ratio:
+    inliers / matches; spread: share of a 4 x 4 grid holding inliers (the smaller of both
+    images); confidence: the acceptance score in [0, 1); passed: the floors (min_inliers,
+    min_inlier_ratio, min_spread) hold; accepted: passed and confidence >= min_confidence.
+    """
+
+    kf_id: int
+    score: float
+    matches: int
+    inliers: int
+    inlier_ratio: float
+    spread: float
+    confidence: float
+    passed: bool
+    accepted: bool
 
 
 @dataclass(frozen=True)

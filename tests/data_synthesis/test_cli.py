@@ -18,6 +18,9 @@ SUBCOMMANDS = {
     "places": ["--views", "--places_per_source", "--synth.view_presets"],
     "places-eval": ["--query_presets", "--data"],
     "stats": ["--webcam", "--presets"],
+    "render": ["--homes", "--frames-per-home", "--size", "--synth.spp"],
+    "render-preview": ["--home", "--pairs"],
+    "render-export": ["--product", "--min_overlap"],
 }
 
 

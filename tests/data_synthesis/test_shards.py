@@ -119,6 +119,26 @@ def test_killed_run_resumes_and_temp_files_never_count(tmp_path, reference, monk
     build(tmp_path)
     shards.verify(tmp_path)
     assert shard_bytes(tmp_path) == reference[1]
+    assert not list(tmp_path.glob(".*.tmp")), "the resumed run removes the killed run's temp file"
+
+
+def test_skipped_source_images_are_listed_in_the_manifest(tmp_path):
+    """One unreadable file in a source folder: the run finishes, the manifest lists it; strict stops."""
+    from homeloc.runtime.io import ImageReadError, write_image
+
+    src = tmp_path / "src"
+    for i in range(2):
+        img = (np.random.default_rng(i).random((80, 100, 3)) * 255).astype(np.uint8)
+        write_image(src / f"good{i}.png", img)
+    (src / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut")
+    args = dict(num=8, seed=0, config=CFG, shard_size=4, image_format=".png")
+    jobs.synthesize_pairs([f"folder:{src}"], tmp_path / "out", **args)
+    m = shards.verify(tmp_path / "out")
+    assert list(m["skipped_sources"]) == [str(src / "bad.jpg")]
+    with pytest.raises(ImageReadError, match="bad.jpg"):
+        jobs.synthesize_pairs([f"folder:{src}"], tmp_path / "strict", strict=True, **args)
+    build(tmp_path / "clean")  # a clean dataset's manifest has no such key (its bytes are unchanged)
+    assert "skipped_sources" not in json.loads((tmp_path / "clean" / shards.MANIFEST).read_text())
 
 
 def test_config_change_needs_overwrite(tmp_path):

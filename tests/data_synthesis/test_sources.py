@@ -68,3 +68,37 @@ def test_webcam_scene_needs_two_images(tmp_path):
 def test_shared_webcam_data(shared_data):
     src = WebcamSource(shared_data / "webcam")
     assert len(src.names) >= 4 and len(src) >= 100
+
+
+def _broken(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+
+
+def test_an_unreadable_image_is_skipped_and_counted_strict_stops(tmp_path):
+    """One bad file among good ones: sampling redraws (a sample still depends only on the seed and
+    the files), the file is listed in skipped(); strict=True raises naming it."""
+    for i in range(3):
+        write_image(tmp_path / f"good{i}.png", IMG)
+    _broken(tmp_path / "bad.jpg")
+    mix = SourceMix([f"folder:{tmp_path}"])
+    ids = [mix.sample(sample_rng(0, i)).id for i in range(20)]
+    assert "folder:bad.jpg" not in ids and set(mix.skipped()) == {str(tmp_path / "bad.jpg")}
+    again = SourceMix([f"folder:{tmp_path}"])  # a fresh process (worker) draws the same samples
+    assert [again.sample(sample_rng(0, i)).id for i in range(20)] == ids
+    strict = SourceMix([f"folder:{tmp_path}"], strict=True)
+    with pytest.raises(ImageReadError, match="bad.jpg"):
+        for i in range(20):
+            strict.sample(sample_rng(0, i))
+    load_cached.cache_clear()
+
+
+def test_webcam_pairs_skip_an_unreadable_capture(tmp_path):
+    for t in ("20200101_120000", "20200101_230000", "20200102_120000"):
+        write_image(tmp_path / f"{t}.png", IMG)
+    _broken(tmp_path / "20200103_120000.jpg")
+    src = WebcamSource(tmp_path)
+    for i in range(10):
+        assert "20200103" not in src.sample(sample_rng(0, i)).id
+    assert len(src.skipped) == 1
+    load_cached.cache_clear()

@@ -158,12 +158,14 @@ def _places(tmp_path, csv_text, db=("d0.png", "d1.png")):
     for i, n in enumerate(db):
         _img(tmp_path / "database" / n, 50 + 40 * i)
     _img(tmp_path / "queries" / "q0.png")
-    (tmp_path / "ground_truth.csv").write_text(csv_text)
+    gt = tmp_path / "ground_truth.csv"
+    gt.write_bytes(csv_text) if isinstance(csv_text, bytes) else gt.write_text(csv_text)
     return tmp_path
 
 
 def test_places_folder_ok(tmp_path):
-    root = _places(tmp_path, "query,positives\nq0.png,d1.png d0.png\nq0.png,\n")
+    root = _places(tmp_path, "query,positives\nq0.png,d1.png d0.png\nq1.png,\n")
+    _img(tmp_path / "queries" / "q1.png")
     ds = load_places_dataset(str(root))
     assert ds.kind == "places" and ds.positives == [{0, 1}, set()]
 
@@ -175,6 +177,9 @@ def test_places_folder_ok(tmp_path):
         ("query,positives\nq0.png,zz.png\n", r"ground_truth.csv:2: positive 'zz.png'"),
         ("q,p\nq0.png,d0.png\n", r"ground_truth.csv:1: the header"),
         ("query,positives\nq0.png,d0.png,extra\n", r"ground_truth.csv:2: expected 2 columns"),
+        # a query listed twice would count twice in every recall
+        ("query,positives\nq0.png,d0.png\nq0.png,\n", r"ground_truth.csv:3: query 'q0.png' is listed twice"),
+        (b"query,positives\nq0.png,d0.png\n\xff\xfe\x00\n", r"ground_truth.csv: not a UTF-8 text file"),
     ],
 )
 def test_places_folder_errors(tmp_path, csv_text, message):

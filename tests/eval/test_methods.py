@@ -161,3 +161,22 @@ def test_ours_with_a_torch_checkpoint_extracts_features(tmp_path):
     f = m.extract(img)
     assert len(f) <= 50 and f.descriptors.shape[1] == 16
     assert (f.keypoints[:, 0] < 96).all() and (f.keypoints[:, 1] < 64).all()
+
+
+def test_dense_vlad_alias_and_vlad_over_our_keypoints(runtime_models):
+    """dense_vlad is vlad_sift under its literature name; vlad_ours aggregates our keypoint
+    model's descriptors (here a tiny random-weight ONNX) with the same VLAD code."""
+    assert {"dense_vlad", "vlad_sift", "vlad_ours"} <= set(methods.available_methods("places"))
+    rng = np.random.default_rng(0)
+    db = [(rng.random((96, 128, 3)) * 255).astype(np.uint8) for _ in range(4)]
+    dense = methods.create_method("dense_vlad", "places")
+    dense.fit(db)
+    assert dense.describe(db[:2]).shape == (2, 64 * 128)
+    ours = methods.create_method(f"vlad_ours:{runtime_models['keypoints']}", "places")
+    ours.frontend.threshold = 1e-4  # random weights score every cell alike: keep their keypoints
+    ours.fit(db)
+    d = ours.describe(db)
+    assert d.shape == (4, 64 * ours.centroids.shape[1]) and np.allclose(np.linalg.norm(d, axis=1), 1, atol=1e-5)
+    assert np.argmax(d @ d.T, axis=1).tolist() == [0, 1, 2, 3]  # each image retrieves itself
+    with pytest.raises(MethodError, match="vlad_ours:nope.onnx"):
+        methods.create_method("vlad_ours:nope.onnx", "places")

@@ -195,12 +195,12 @@ def test_extract_matches_onnx_runtime_path(tmp_path):
     model = KeypointNet("tiny").eval()
     gray = (synthetic_images(1, 48, 72, seed=4)[0][0, 0] * 255).astype(np.uint8)[:45, :70]
     rgb = np.stack([gray] * 3, axis=-1)
-    feats = tp.extract(model, rgb, max_keypoints=64)
+    feats = tp.extract(model, rgb, max_keypoints=64, threshold=0.0)  # random weights: scores ~1/65
     assert feats.keypoints.shape[1] == 2 and len(feats.keypoints) == len(feats.descriptors) > 0
     assert feats.descriptors.shape[1] == 16
     kp = feats.keypoints.numpy()
     assert (kp >= 2).all() and (kp[:, 0] < 70 - 2).all() and (kp[:, 1] < 45 - 2).all()
-    same = tp.extract(model, torch.from_numpy(gray), max_keypoints=64)  # tensor gray input, same image
+    same = tp.extract(model, torch.from_numpy(gray), max_keypoints=64, threshold=0.0)  # tensor gray input
     torch.testing.assert_close(same.keypoints, feats.keypoints)
 
     path = export_onnx(model, tmp_path / "tiny.onnx", height=48, width=72)
@@ -208,8 +208,33 @@ def test_extract_matches_onnx_runtime_path(tmp_path):
     x, size = rp.prepare_image(rgb)
     assert x.shape == (1, 1, 48, 72) and size == (45, 70)
     logits, desc = sess.run(None, {"image": x})
-    b = rp.postprocess(logits, desc, size, max_keypoints=64)
+    b = rp.postprocess(logits, desc, size, max_keypoints=64, threshold=0.0, image=x)
     _assert_same_features([t.numpy() for t in feats], b)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_contrast_mask_drops_the_same_peaks_in_both_twins(seed):
+    """Half the image flat: no keypoint there in either twin, the same keypoints elsewhere."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2, (1, 65, 6, 8)).astype(np.float32)
+    desc = rng.normal(0, 1, (1, 16, 6, 8)).astype(np.float32)
+    img = np.zeros((1, 1, 48, 64), np.float32)
+    img[..., 32:] = rng.uniform(0, 1, (48, 32))
+    t_logits, t_desc, t_img = torch.from_numpy(logits), torch.from_numpy(desc), torch.from_numpy(img)
+    a = tp.postprocess(t_logits, t_desc, max_keypoints=500, image=t_img)
+    b = rp.postprocess(logits, desc, max_keypoints=500, image=img)
+    _assert_same_features([t.numpy() for t in a], b)
+    assert len(b.keypoints) > 0 and (b.keypoints[:, 0] >= 32 - rp.CONTRAST_RADIUS - 1).all()
+    assert len(rp.postprocess(logits, desc, image=np.full_like(img, 0.5)).keypoints) == 0
+    assert not rp.contrast_mask(np.zeros((16, 16), np.float32)).any()
+
+
+def test_flat_cell_scores_below_threshold():
+    """Uniform logits (a cell the network has no opinion about) give 1/65 per pixel: no keypoint."""
+    logits = np.zeros((1, 65, 4, 4), np.float32)
+    desc = np.ones((1, 8, 4, 4), np.float32)
+    assert rp.THRESHOLD > 1 / 65
+    assert len(rp.postprocess(logits, desc).keypoints) == 0
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,11 @@ def sequence(tmp_path):
 
 def test_example_finds_the_revisits(sequence, tmp_path, runtime_models, capsys):
     out = tmp_path / "out"
-    summary = example.run(sequence, out, keypoints_model=runtime_models["keypoints"],
-                          places_model=runtime_models["places"], exclude_recent=1, min_inliers=30,
+    from homeloc.runtime.frontend import Frontend
+
+    frontend = Frontend(runtime_models["keypoints"], threshold=0.0)  # random weights: scores ~1/65
+    summary = example.run(sequence, out, keypoints_model=frontend, places_model=runtime_models["places"],
+                          exclude_recent=1, min_inliers=30, temporal_k=1, min_confidence=0.0,
                           verify_top=5)  # random-weight place model: verify every candidate  # fmt: skip
     loops = {(lp["frame"], lp["keyframe"]) for lp in summary["loops"]}
     assert {(4, 0), (5, 1)} <= loops

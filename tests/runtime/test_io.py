@@ -128,3 +128,37 @@ def test_encode_image_channel_order(tmp_path):
         if img.ndim == 3:
             dec = cv2.cvtColor(dec, cv2.COLOR_BGR2RGB if img.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
         assert np.array_equal(dec, img)
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_bytes_after_the_end_marker_are_accepted_truncation_is_not(tmp_path, ext):
+    """Motion photos and some cameras append data (a video, a trailer) after JPEG EOI / PNG IEND:
+    the image is whole and decodes pixel-identical; a file cut inside the image is still refused."""
+    img = (np.random.default_rng(1).random((60, 80, 3)) * 255).astype(np.uint8)
+    plain = write_image(tmp_path / f"plain{ext}", img)
+    data = plain.read_bytes()
+    (tmp_path / f"motion{ext}").write_bytes(data + b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    assert np.array_equal(read_image(tmp_path / f"motion{ext}"), read_image(plain))
+    with Image.open(tmp_path / f"motion{ext}") as im:  # PIL agrees
+        assert np.array_equal(np.asarray(im.convert("RGB")), read_image(plain))
+    (tmp_path / f"cut{ext}").write_bytes(data[: len(data) - 40])
+    with pytest.raises(ImageReadError, match="truncated|corrupt"):
+        read_image(tmp_path / f"cut{ext}")
+
+
+def test_progressive_jpeg_with_trailer_is_whole(tmp_path):
+    img = (np.random.default_rng(2).random((64, 64, 3)) * 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "p.jpg", progressive=True, quality=90)
+    (tmp_path / "t.jpg").write_bytes((tmp_path / "p.jpg").read_bytes() + b"trailer" * 100)
+    assert np.array_equal(read_image(tmp_path / "t.jpg"), read_image(tmp_path / "p.jpg"))
+
+
+def test_make_output_dir_names_the_option_and_problem(tmp_path):
+    from homeloc.runtime.io import make_output_dir
+
+    assert make_output_dir(tmp_path / "a" / "b").is_dir()
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"--out .*f: exists and is not a folder"):
+        make_output_dir(tmp_path / "f")
+    with pytest.raises(OSError, match=r"--data-out .*: cannot create the folder"):
+        make_output_dir(tmp_path / "f" / "sub", "--data-out")

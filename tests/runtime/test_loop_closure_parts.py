@@ -101,8 +101,8 @@ def test_mixing_flat_options_with_a_config_object():
     assert det.index == "flat" and det.min_inliers == 0
     with pytest.raises(ValueError, match="pq_bytes=32 conflicts with index=IndexConfig"):
         LoopClosureDetector(index=IndexConfig("flat"), pq_bytes=32)
-    with pytest.raises(ValueError, match="temporal_k=2 conflicts"):
-        LoopClosureDetector(temporal=TemporalConfig(), temporal_k=2)
+    with pytest.raises(ValueError, match="temporal_k=3 conflicts"):
+        LoopClosureDetector(temporal=TemporalConfig(), temporal_k=3)
     with pytest.raises(TypeError, match="verify must be a VerifyConfig"):
         LoopClosureDetector(verify=TemporalConfig())
     with pytest.raises(TypeError, match="unknown loop-closure option"):

@@ -65,6 +65,11 @@ def test_recall_at_k():
     assert r == {1: pytest.approx(1 / 3), 2: pytest.approx(2 / 3), 3: pytest.approx(1.0)}
 
 
+def test_recall_at_k_without_any_positive_is_undefined_not_zero():
+    r = M.recall_at_k(np.array([[0, 1], [1, 0]]), [set(), set()], [1, 2])
+    assert all(math.isnan(v) for v in r.values())
+
+
 def test_pr_curve_auc_and_recall_at_full_precision():
     scores = np.array([0.9, 0.6, 0.8, 0.7])
     correct = np.array([True, True, True, False])
@@ -84,3 +89,22 @@ def test_pr_first_wrong_and_no_positive_queries():
     assert precision.tolist() == [0.0, 0.5]
     assert recall.tolist() == [0.0, 1.0]
     assert M.recall_at_full_precision(precision, recall) == 0.0
+
+
+def test_pose_errors_hand_computed():
+    a = np.deg2rad(30)
+    Rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    assert M.rotation_error_deg(Rz, np.eye(3)) == pytest.approx(30.0)
+    assert M.translation_error_deg([1, 0, 0], [0, 1, 0]) == pytest.approx(90.0)
+    assert M.translation_error_deg([1, 0, 0], [-1, 0, 0]) == pytest.approx(0.0)  # E fixes t up to sign
+    assert M.translation_error_deg([1, 1, 0], [1, 0, 0]) == pytest.approx(45.0)
+    assert M.pose_error_deg(Rz, [1, 1, 0], np.eye(3), [1, 0, 0]) == pytest.approx(45.0)
+    assert M.pose_error_deg(None, None, np.eye(3), [1, 0, 0]) == math.inf
+
+
+def test_pose_auc_hand_computed():
+    # Errors 0 (perfect) and inf (failed): recall 0.5 from 0 deg on -> AUC = 0.5 at every threshold.
+    assert M.pose_auc([0.0, math.inf]).tolist() == pytest.approx([0.5, 0.5, 0.5])
+    # One error of 5 deg: the curve is a ramp from (0, 0) to (5, 1) (trapezoids), then 1.
+    assert M.pose_auc([5.0], (5, 10, 20)).tolist() == pytest.approx([0.0, 0.75, 0.875])
+    assert M.pose_auc([]).tolist() == [0.0, 0.0, 0.0]

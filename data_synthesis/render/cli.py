@@ -1,0 +1,155 @@
+"""The `render`, `render-preview` and `render-export` subcommands of homeloc-synthesize (registered
+in data_synthesis/cli.py's SUBCOMMANDS); thin wrappers over jobs.render_homes, preview.* and products.*."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+from homeloc.data_synthesis.render.config import RenderConfig
+from homeloc.runtime.io import atomic_write
+
+PRODUCTS = ("pairs3d", "pose", "loops", "places")
+
+
+def parse_size(text: str | list | tuple) -> tuple[int, int]:
+    """'240x320' (H x W) or [240, 320] -> (240, 320)."""
+    if isinstance(text, list | tuple):
+        h, w = text
+    else:
+        parts = str(text).lower().split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"--size must be HxW, e.g. 240x320, got {text!r}")
+        h, w = parts
+    return int(h), int(w)
+
+
+def add_render(sub) -> None:
+    p = ArgumentParser(
+        description="Path-traced procedural homes (Mitsuba 3): rgb, depth, changed masks and poses "
+        "per frame, revisits across days and lightings. Layout: docs/synthesis.md, 'Rendered homes'."
+    )
+    p.add_argument(
+        "--config",
+        action=ActionConfigFile,
+        help="YAML file with any of these options (configs/synth/render*.yaml)",
+    )
+    p.add_argument("--out", type=str, required=True, help="output folder (created; resumable)")
+    p.add_argument("--homes", type=int, default=2, help="number of homes")
+    p.add_argument("--frames-per-home", type=int, default=20, help="frames per home (over several sequences)")
+    p.add_argument("--size", type=str | None, default=None, help="HxW, e.g. 240x320 (default: synth.size)")
+    p.add_argument("--seed", type=int, default=0, help="seed: home i depends only on (seed, split, i)")
+    p.add_argument("--only_homes", type=int, nargs="+", default=None, help="render only these home indices")
+    p.add_argument("--overwrite", type=bool, default=False, help="replace renders made with another config")
+    p.add_argument(
+        "--synth", type=RenderConfig, default=RenderConfig(), help="render settings (RenderConfig)"
+    )
+    sub.add_subcommand("render", p, help="render procedural homes under day/night lightings")
+
+
+def _cfg(args: Namespace) -> RenderConfig:
+    synth = args.synth if isinstance(args.synth, RenderConfig) else RenderConfig(**_plain(args.synth))
+    if args.get("size"):
+        synth.size = parse_size(args.size)
+    return synth
+
+
+def _plain(x):
+    if hasattr(x, "as_dict"):
+        x = x.as_dict()
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items() if k != "__path__"}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    return x
+
+
+def run_render(args: Namespace) -> int:
+    from homeloc.data_synthesis.render.jobs import render_homes
+    from homeloc.data_synthesis.render.layout import verify_render
+
+    cfg = _cfg(args)
+    manifest = render_homes(
+        args.out, args.homes, args.frames_per_home, args.seed, cfg, args.overwrite, args.only_homes
+    )
+    resolved = {
+        "out": args.out,
+        "homes": args.homes,
+        "frames_per_home": args.frames_per_home,
+        "seed": args.seed,
+        "synth": cfg.to_dict(),
+    }
+    atomic_write(os.path.join(args.out, "config.yaml"), yaml.safe_dump(_plain(resolved), sort_keys=False))
+    verify_render(manifest.parent)
+    print(f"{manifest.parent}: {args.homes} homes x {args.frames_per_home} frames rendered and verified")
+    return 0
+
+
+def add_preview(sub) -> None:
+    p = ArgumentParser(
+        description="One home under every lighting scenario, as one PNG grid (and, with "
+        "--pairs, one image pair per scenario with drawn ground-truth correspondences)."
+    )
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
+    p.add_argument("--out", type=str, required=True, help="output PNG (the grid)")
+    p.add_argument("--home", type=int, default=0, help="home index")
+    p.add_argument("--seed", type=int, default=0, help="seed")
+    p.add_argument("--views", type=int, default=3, help="camera poses (columns)")
+    p.add_argument("--size", type=str | None, default=None, help="HxW per tile")
+    p.add_argument(
+        "--pairs", type=str | None, default=None, help="also write per-lighting pair PNGs into this folder"
+    )
+    p.add_argument(
+        "--synth", type=RenderConfig, default=RenderConfig(), help="render settings (RenderConfig)"
+    )
+    sub.add_subcommand("render-preview", p, help="preview a rendered home under every lighting")
+
+
+def run_preview(args: Namespace) -> int:
+    from homeloc.data_synthesis.render.preview import lighting_grid, lighting_pairs
+
+    cfg = _cfg(args)
+    print(f"grid: {lighting_grid(cfg, args.seed, args.home, args.views, Path(args.out))}")
+    if args.pairs:
+        for path in lighting_pairs(cfg, args.seed, args.home, Path(args.pairs)):
+            print(f"pair: {path}")
+    return 0
+
+
+def add_export(sub) -> None:
+    p = ArgumentParser(
+        description="Products made from a rendered folder: pairs3d (keypoint training pairs, "
+        "sharded like `pairs`), pose (relative-pose pair list), loops (loop-closure sequences), "
+        "places (places folder for homeloc-evaluate places)."
+    )
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
+    p.add_argument("--data", type=str, required=True, help="rendered folder (homeloc-synthesize render)")
+    p.add_argument("--product", type=str, required=True, help=" | ".join(PRODUCTS))
+    p.add_argument("--out", type=str, required=True, help="output folder")
+    p.add_argument("--num", type=int, default=1000, help="pairs to draw (pairs3d, pose)")
+    p.add_argument("--seed", type=int, default=0, help="seed for drawing pairs")
+    p.add_argument(
+        "--min_overlap", type=float, default=0.3, help="co-visible share of pixels for a pair/positive"
+    )
+    p.add_argument("--overwrite", type=bool, default=False, help="replace an export made with other options")
+    sub.add_subcommand("render-export", p, help="3-D pairs, pose pairs, loop sequences, places from renders")
+
+
+def run_export(args: Namespace) -> int:
+    from homeloc.data_synthesis.render import products
+
+    if args.product not in PRODUCTS:
+        raise ValueError(f"--product must be one of {', '.join(PRODUCTS)}, got {args.product!r}")
+    fn = {
+        "pairs3d": products.export_pairs3d,
+        "pose": products.export_pose_pairs,
+        "loops": products.export_loops,
+        "places": products.export_places,
+    }[args.product]
+    print(
+        f"{args.product}: {fn(args.data, args.out, num=args.num, seed=args.seed, min_overlap=args.min_overlap, overwrite=args.overwrite)}"
+    )
+    return 0

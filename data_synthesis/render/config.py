@@ -1,0 +1,93 @@
+"""RenderConfig: everything that determines a rendered home's bytes (hashed into the manifest)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+DEFAULT_LIGHTINGS = {
+    "sun_morning": 1.0,
+    "sun_noon": 1.0,
+    "sun_evening": 1.0,
+    "overcast": 1.0,
+    "dusk": 1.0,
+    "ceiling": 1.0,
+    "lamps": 1.0,
+    "night_lamp": 1.0,
+    "ir_dark": 1.0,
+    "mixed": 1.0,
+}
+
+
+@dataclass
+class CameraModelConfig:
+    """The camera after the renderer (camera_model.py).
+
+    target: mean sRGB-linear level auto-exposure aims for; full_well (electrons at saturation),
+    photons (electrons per unit radiance per second), read_noise (electrons), t_max (s), gain_max:
+    sensor; noise grows once exposure time is capped and gain rises. wb_strength: (min, max) share of
+    grey-world white balance; motion_blur: probability of a small linear blur (px range below).
+    """
+
+    target: float = 0.18
+    full_well: float = 6000.0
+    photons: float = 6.0e5
+    read_noise: float = 3.0
+    t_max: float = 1.0 / 15.0
+    gain_max: float = 32.0
+    wb_strength: tuple[float, float] = (0.5, 1.0)
+    motion_blur: float = 0.1
+    motion_blur_px: tuple[float, float] = (2.0, 6.0)
+
+
+@dataclass
+class RenderConfig:
+    """size: (H, W); spp: path-tracing samples per pixel (split evenly over the light passes);
+    max_depth: path length; denoise: "oidn" (mitsuba-oidn, with albedo + normal), "none";
+    rooms: (min, max) rooms per home; days: days per home (day 0 is the reference, no changes);
+    frames_per_sequence: frames of one path traversal; lightings: scenario name -> weight (the first
+    sequence of a home is always `map_lighting` on day 0); split: "train" uses only the training
+    asset partition, "eval" homes draw every asset and hold-out assets first; fov_deg: horizontal
+    field of view; assets: folder with robosuite_textures/ and polyhaven/ ("" = procedural only);
+    photos: folders of images for framed photos and rugs.
+    """
+
+    size: tuple[int, int] = (240, 320)
+    spp: int = 4
+    max_depth: int = 4
+    denoise: str = "oidn"
+    rooms: tuple[int, int] = (1, 4)
+    days: int = 4
+    frames_per_sequence: int = 5
+    lightings: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LIGHTINGS))
+    map_lighting: str = "sun_noon"
+    split: str = "train"
+    fov_deg: float = 75.0
+    camera_height: tuple[float, float] = (0.3, 1.2)
+    assets: str = "../shared/data/home_assets"
+    photos: list[str] = field(
+        default_factory=lambda: ["../shared/data/icl_nuim_snippet", "../shared/data/webcam"]
+    )
+    camera: CameraModelConfig = field(default_factory=CameraModelConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.camera, dict):
+            self.camera = CameraModelConfig(**self.camera)
+        self.size = tuple(int(v) for v in self.size)
+        if len(self.size) != 2 or min(self.size) < 8:
+            raise ValueError(f"size must be (H, W) with both >= 8, got {self.size}")
+        if self.spp < 1 or self.max_depth < 1 or self.frames_per_sequence < 1 or self.days < 1:
+            raise ValueError("spp, max_depth, frames_per_sequence and days must be >= 1")
+        if self.denoise not in ("oidn", "none"):
+            raise ValueError(f"denoise must be 'oidn' or 'none', got {self.denoise!r}")
+        if self.split not in ("train", "eval"):
+            raise ValueError(f"split must be 'train' or 'eval', got {self.split!r}")
+        lo, hi = self.rooms
+        if not 1 <= lo <= hi <= 4:
+            raise ValueError(f"rooms must satisfy 1 <= min <= max <= 4, got {self.rooms}")
+        if not self.lightings or min(self.lightings.values()) < 0:
+            raise ValueError("lightings needs at least one scenario with a weight >= 0")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["size"] = list(self.size)
+        return d
