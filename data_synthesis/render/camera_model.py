@@ -65,7 +65,9 @@ def develop(
         raise ValueError(f"radiance must be HxWx3, got {radiance.shape}")
     img = np.maximum(np.nan_to_num(radiance.astype(np.float32)), 0.0)
     if mono:
-        img = np.ascontiguousarray((img @ LUMA)[..., None])  # one channel through the sensor, replicated at the end
+        img = np.ascontiguousarray(
+            (img @ LUMA)[..., None]
+        )  # one channel through the sensor, replicated at the end
     blur = 0.0
     if allow_blur and rng.random() < cfg.motion_blur:
         blur = float(rng.uniform(*cfg.motion_blur_px))
