@@ -13,7 +13,10 @@ from homeloc.runtime.io import atomic_write, make_output_dir
 
 
 @dataclass
-class MatchingConfig:
+class LocalFeatureJob:
+    """What every job over cached local features shares (matching, pose); the field order is the
+    saved config.yaml's."""
+
     data: str
     methods: list[str]
     out: Path
@@ -23,6 +26,10 @@ class MatchingConfig:
     cache_dir: Path | None = None
     overwrite: bool = False
     recompute: bool = False
+
+
+@dataclass
+class MatchingConfig(LocalFeatureJob):
     webcam_homography: bool = False
     webcam_buckets: str = "brightness"
     seed: int = 0
@@ -61,16 +68,7 @@ class SpeedConfig:
 
 
 @dataclass
-class PoseConfig:
-    data: str
-    methods: list[str]
-    out: Path
-    max_keypoints: int = 1024
-    resize: int = 640
-    threads: int = 1
-    cache_dir: Path | None = None
-    overwrite: bool = False
-    recompute: bool = False
+class PoseConfig(LocalFeatureJob):
     e_threshold: float = 1.0
 
 
