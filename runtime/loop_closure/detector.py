@@ -1,6 +1,7 @@
 """`LoopClosureDetector`: the keyframe map (ids, descriptor index, stored local features) and the
 loop-closure pipeline over it; the parts live in the sibling modules (index, verify, prune,
-persist, models)."""
+persist, models, ids). Slightly over 400 lines on purpose: what is left is the public API a SLAM
+system calls, one documented method per call, each a few lines composing those parts."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from homeloc.runtime.loop_closure.config import (
     flatten,
     resolve,
 )
+from homeloc.runtime.loop_closure.ids import check_ids, int_at_least
 from homeloc.runtime.loop_closure.index import DescriptorIndex, normalize
 from homeloc.runtime.loop_closure.models import MapModels
 from homeloc.runtime.loop_closure.prune import PruneBudget, PrunePlan, plan_prune
@@ -54,15 +56,10 @@ class LoopClosureDetector(FlatOptions):
         frontend: Frontend, a keypoint ONNX path, or None (the shipped model, loaded when local
             features are first needed for an image).
         index: an IndexConfig, or its ``kind``: "flat", "pq" or "ivfpq" (see :mod:`.index`).
-        pca_dim, pca_whiten, pq_bytes, nlist, nprobe, train_size: IndexConfig fields.
-        min_score, top_k, exclude_recent: RetrievalConfig fields.
-        temporal_k, temporal_window: TemporalConfig ``k`` and ``window``.
-        min_inliers, min_inlier_ratio, min_spread, min_confidence, verify_top, verification,
-            ransac_threshold, max_distance, store_features, max_stored_features: VerifyConfig
-            fields (``verify_top`` is ``top``, ``verification`` is ``method``).
         K: 3 x 3 camera intrinsics for "essential"/"auto" verification (also per call in
             :meth:`detect`).
-        duplicate_score: PruneConfig field.
+        other keywords: the fields of the config groups (``LEGACY_OPTIONS`` in :mod:`.config`
+            maps each to its group and field, e.g. ``verify_top`` is VerifyConfig ``top``).
     """
 
     def __init__(
@@ -248,8 +245,8 @@ class LoopClosureDetector(FlatOptions):
             raise ValueError(f"descriptors must be N x D float, got {q.dtype} {q.shape}")
         if not np.isfinite(q).all():
             raise ValueError("descriptors must be finite")
-        k = _int_at_least("k", k, low=1)
-        exclude_recent = _int_at_least("exclude_recent", exclude_recent)
+        k = int_at_least("k", k, low=1)
+        exclude_recent = int_at_least("exclude_recent", exclude_recent)
         if self.dim is not None and q.shape[1] != self.dim:
             raise ValueError(f"descriptors have {q.shape[1]} dimensions, the map has {self.dim}")
         scores, pos = self._map.search(normalize(q), k, exclude_recent)
@@ -268,8 +265,8 @@ class LoopClosureDetector(FlatOptions):
         r = self.retrieval_config
         exclude = r.exclude_recent
         if exclude_recent is not None:
-            exclude = _int_at_least("exclude_recent", exclude_recent)
-        k = r.top_k if k is None else _int_at_least("k", k, low=1)
+            exclude = int_at_least("exclude_recent", exclude_recent)
+        k = r.top_k if k is None else int_at_least("k", k, low=1)
         d = self.describe(x)
         if not len(self):
             return []
@@ -419,32 +416,3 @@ class LoopClosureDetector(FlatOptions):
 
     def __repr__(self) -> str:
         return f"LoopClosureDetector({len(self)} keyframes, index={self.index!r}, trained={self.trained})"
-
-
-def _int_at_least(name: str, value, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def check_ids(kf_ids) -> np.ndarray:
-    """Keyframe ids as int64: integers in [0, 2**63 - 1] (negative ids are refused: -1 is the
-    "nothing found" of :meth:`LoopClosureDetector.search`); floats, bools and larger values raise
-    ValueError instead of being truncated or wrapped."""
-    a = np.asarray(kf_ids, dtype=object if isinstance(kf_ids, (list, tuple)) else None).reshape(-1)
-    if a.dtype == object:
-        if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in a):
-            bad = next(i for i in a if isinstance(i, bool) or not isinstance(i, (int, np.integer)))
-            raise ValueError(f"kf_ids must be integers, got {type(bad).__name__} {bad!r}")
-        if any(int(i) < 0 or int(i) > np.iinfo(np.int64).max for i in a):
-            bad = next(i for i in a if int(i) < 0 or int(i) > np.iinfo(np.int64).max)
-            raise ValueError(f"kf_ids must be in [0, 2**63 - 1], got {bad}")
-        return a.astype(np.int64)
-    if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"kf_ids must be integers, got {a.dtype}")
-    if a.dtype == np.uint64 and len(a) and a.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"kf_ids must be in [0, 2**63 - 1], got {a.max()}")
-    a = a.astype(np.int64)
-    if len(a) and a.min() < 0:
-        raise ValueError(f"kf_ids must be in [0, 2**63 - 1] (-1 means 'nothing found'), got {a.min()}")
-    return a
