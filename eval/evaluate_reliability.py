@@ -59,30 +59,8 @@ def _table(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_diagram(path: Path, frame: list[dict], pair: list[dict]) -> Path:
-    """Reliability diagram: observed success rate per predicted-probability bin, both predictors."""
-    from homeloc.eval.plots import _figure, _save
-
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(4.5, 4.0))
-    ax.plot([0, 1], [0, 1], color="gray", lw=0.8, ls=":")
-    for name, bins in (("min frame reliability", frame), ("pair confidence", pair)):
-        pts = [(b["predicted"], b["observed"], b["count"]) for b in bins if b["count"]]
-        if pts:
-            x, y, n = map(np.array, zip(*pts, strict=True))
-            ax.plot(x, y, marker="o", label=name)
-            ax.scatter(x, y, s=10 + 60 * n / n.max(), alpha=0.3)
-    ax.set_xlabel("predicted probability of registering")
-    ax.set_ylabel("observed success rate")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
 def run_reliability(config: ReliabilityConfig) -> Path:
-    from homeloc.eval import report
+    from homeloc.eval import plots, report
 
     set_threads(config.threads)
     model = rel.ReliabilityModel.load(config.reliability_model)
@@ -105,5 +83,5 @@ def run_reliability(config: ReliabilityConfig) -> Path:
              "causes1": " ".join(rel.causes(m.frame1))} for m in measures]  # fmt: skip
     report.write_pairs_csv(out / "pairs.csv", rows)
     report.write_table(out / "table.md", _table(summary))
-    plot_diagram(out / "reliability.png", summary["bins"]["frame"], summary["bins"]["pair"])
+    plots.plot_reliability_diagram(out / "reliability.png", summary["bins"]["frame"], summary["bins"]["pair"])
     return out

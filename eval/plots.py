@@ -119,3 +119,23 @@ def draw_matches(
     cv2.putText(canvas, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(canvas, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return write_image(path, canvas)
+
+
+def plot_reliability_diagram(path: Path, frame: list[dict], pair: list[dict]) -> Path:
+    """Reliability diagram: observed success rate per predicted-probability bin, both predictors."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(4.5, 4.0))
+    ax.plot([0, 1], [0, 1], color="gray", lw=0.8, ls=":")
+    for name, bins in (("min frame reliability", frame), ("pair confidence", pair)):
+        pts = [(b["predicted"], b["observed"], b["count"]) for b in bins if b["count"]]
+        if pts:
+            x, y, n = map(np.array, zip(*pts, strict=True))
+            ax.plot(x, y, marker="o", label=name)
+            ax.scatter(x, y, s=10 + 60 * n / n.max(), alpha=0.3)
+    ax.set_xlabel("predicted probability of registering")
+    ax.set_ylabel("observed success rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
