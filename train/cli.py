@@ -2,6 +2,7 @@
 
     homeloc-train fit --config configs/train/keypoints_cpu.yaml [--ckpt_path last]
     homeloc-train label --checkpoint CKPT --images DIR --out DIR
+    homeloc-train cache-teacher --data PAIRS [PAIRS3D ...] --out CACHE [--teacher aliked-n16|xfeat]
 
 Errors are one line on stderr (2: a bad option or config value, 1: a failed run); --debug (or -v)
 shows the traceback.
@@ -22,6 +23,16 @@ def _label(argv: list[str]) -> int:
 
     out = CLI(label_images, args=argv, as_positional=False)
     print(f"labels written: {out}")
+    return 0
+
+
+def _cache_teacher(argv: list[str]) -> int:
+    from jsonargparse import CLI
+
+    from homeloc.train.teacher_cache import build_teacher_cache
+
+    out = CLI(build_teacher_cache, args=argv, as_positional=False)
+    print(f"teacher cache written: {out}")
     return 0
 
 
@@ -52,7 +63,9 @@ def _fit(argv: list[str]) -> int:
                 super().instantiate_classes()
             except (ValueError, TypeError, KeyError) as e:
                 text = str(e)
-                part = "--data" if "DataModule" in text else "--model" if "LightningModule" in text else "config"
+                part = (
+                    "--data" if "DataModule" in text else "--model" if "LightningModule" in text else "config"
+                )
                 raise UsageError(f"{part}: {_innermost(e)}") from e
 
     CLI(
@@ -72,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     debug, argv = debug_requested(argv)
     if argv and argv[0] == "label":
         return run_guarded("homeloc-train label", lambda: _label(argv[1:]), debug)
+    if argv and argv[0] == "cache-teacher":
+        return run_guarded(
+            "homeloc-train cache-teacher", lambda: _cache_teacher(argv[1:]), debug, (ValueError,)
+        )
     prog = f"homeloc-train {argv[0]}" if argv and not argv[0].startswith("-") else "homeloc-train"
     return run_guarded(prog, lambda: _fit(argv), debug)
 

@@ -9,7 +9,7 @@ import cv2
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from homeloc.data_synthesis.datasets import (
     OnTheFlyPairs,
@@ -39,8 +39,14 @@ class WebcamValPairs(Dataset):
     image vs other captures (bucketed day/dusk/night), seeded random H on the second image, resized
     to `size`. Built once (deterministic); empty when the folder is absent."""
 
-    def __init__(self, root: str = DEFAULT_WEBCAM, size: tuple[int, int] = (240, 320), max_pairs: int = 48, seed: int = 0,
-                 scenes: list[str] | None = None):
+    def __init__(
+        self,
+        root: str = DEFAULT_WEBCAM,
+        size: tuple[int, int] = (240, 320),
+        max_pairs: int = 48,
+        seed: int = 0,
+        scenes: list[str] | None = None,
+    ):
         self.items: list[dict] = []
         if not Path(root).is_dir():
             log.warning("validation pairs: %s not found; validation metrics are skipped", root)
@@ -55,7 +61,9 @@ class WebcamValPairs(Dataset):
             by_bucket.setdefault(p.bucket, []).append(p)
         # Balanced across buckets, spread across scenes: every k-th pair of each bucket.
         per = max(1, max_pairs // max(len(by_bucket), 1))
-        chosen = [q for b in sorted(by_bucket) for q in by_bucket[b][:: max(1, len(by_bucket[b]) // per)][:per]]
+        chosen = [
+            q for b in sorted(by_bucket) for q in by_bucket[b][:: max(1, len(by_bucket[b]) // per)][:per]
+        ]
         for p in chosen:
             self.items.append(self._prepare(p, size))
 
@@ -84,8 +92,15 @@ class WebcamValPairs(Dataset):
 
 
 class _Base(L.LightningDataModule):
-    def __init__(self, batch_size: int, num_workers: int, val_root: str | None, val_size: tuple[int, int], val_pairs: int,
-                 val_scenes: list[str] | None = None):
+    def __init__(
+        self,
+        batch_size: int,
+        num_workers: int,
+        val_root: str | None,
+        val_size: tuple[int, int],
+        val_pairs: int,
+        val_scenes: list[str] | None = None,
+    ):
         super().__init__()
         self.val_scenes = val_scenes
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -93,12 +108,24 @@ class _Base(L.LightningDataModule):
         self.val = None
 
     def _loader(self, ds, shuffle):
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, drop_last=shuffle)
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=shuffle,
+        )
 
     def val_dataloader(self):
         if self.val is None:
-            self.val = WebcamValPairs(self.val_root or DEFAULT_WEBCAM, self.val_size, self.val_pairs, scenes=self.val_scenes) if self.val_root != "" else []
+            self.val = (
+                WebcamValPairs(
+                    self.val_root or DEFAULT_WEBCAM, self.val_size, self.val_pairs, scenes=self.val_scenes
+                )
+                if self.val_root != ""
+                else []
+            )
         if len(self.val) == 0:
             return []
         return DataLoader(self.val, batch_size=1, shuffle=False, num_workers=0)
@@ -109,9 +136,19 @@ class _Base(L.LightningDataModule):
 class ShapesData(_Base):
     """Synthetic shapes for detector pretraining: a `homeloc-synthesize shapes` folder, or on the fly."""
 
-    def __init__(self, data: str | None = None, length: int = 20000, seed: int = 0, size: tuple[int, int] = (240, 320),
-                 batch_size: int = 16, num_workers: int = 1, val_root: str | None = None,
-                 val_size: tuple[int, int] = (240, 320), val_pairs: int = 48, val_scenes: list[str] | None = None):
+    def __init__(
+        self,
+        data: str | None = None,
+        length: int = 20000,
+        seed: int = 0,
+        size: tuple[int, int] = (240, 320),
+        batch_size: int = 16,
+        num_workers: int = 1,
+        val_root: str | None = None,
+        val_size: tuple[int, int] = (240, 320),
+        val_pairs: int = 48,
+        val_scenes: list[str] | None = None,
+    ):
         super().__init__(batch_size, num_workers, val_root, val_size, val_pairs, val_scenes)
         self.data, self.length, self.seed, self.size = data, length, seed, tuple(size)
 
@@ -120,22 +157,91 @@ class ShapesData(_Base):
         return self._loader(ds, True)
 
 
-class PairsData(_Base):
-    """Synthesized day/night pairs: a `homeloc-synthesize pairs` (or rendered `render-export --product
-    pairs3d`) folder, or generated on the fly from
-    sources with the same sampling code (`synth_config`: a configs/synth YAML)."""
+class TrainingPairs(Dataset):
+    """One item format for every pair source, so homography, webcam and rendered 3-D pairs mix in
+    one batch: image0/image1, H_0to1, valid0/valid1/change1, and dense correspondences both ways
+    warp_0to1 / warp_1to0 (HxWx2 float32, -1 where invalid or occluded). With a teacher cache, also
+    teacher_heat0/1 (1xHxW float32) and teacher_desc0/1 (D x H/8 x W/8 float16), read by image key."""
 
-    def __init__(self, data: str | None = None, sources: list[str] | None = None, synth_config: str | None = None,
-                 length: int = 20000, seed: int = 0, batch_size: int = 16, num_workers: int = 1,
-                 val_root: str | None = None, val_size: tuple[int, int] = (240, 320), val_pairs: int = 48,
-                 val_scenes: list[str] | None = None):
+    KEYS = ("image0", "image1", "H_0to1", "valid0", "valid1", "change1")
+
+    def __init__(self, base: Dataset, cache: str | None = None):
+        from homeloc.train.teacher_cache import TeacherCache
+
+        self.base = base
+        self.cache = TeacherCache(cache) if cache else None
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        item = self.base[i]
+        out = {k: item[k] for k in self.KEYS}
+        if "warp_0to1" in item:  # rendered pair: exact 3-D correspondences, the way back from depth
+            out["warp_0to1"], out["warp_1to0"] = item["warp_0to1"], _warp_1to0(item)
+        else:
+            from homeloc.train.losses import warp_from_homography
+
+            H = item["H_0to1"][None]
+            out["warp_0to1"] = warp_from_homography(H, item["valid0"][None])[0]
+            out["warp_1to0"] = warp_from_homography(torch.linalg.inv(H), item["valid1"][None])[0]
+        if self.cache is not None:
+            from homeloc.train.teacher_cache import image_key
+
+            for v in ("0", "1"):
+                t = self.cache.get(image_key(item["image" + v]))
+                out["teacher_heat" + v] = torch.from_numpy(t.heat.astype(np.float32))[None]
+                out["teacher_desc" + v] = torch.from_numpy(np.ascontiguousarray(t.desc.transpose(2, 0, 1)))
+        return out
+
+
+def _warp_1to0(item: dict) -> torch.Tensor:
+    """warp_1to0 of a rendered pair from its depths and relative pose (view 1 as the world frame)."""
+    from homeloc.runtime.geometry import depth_correspondences
+
+    K0, K1, T = (item[k].double().numpy() for k in ("K0", "K1", "T_0to1"))
+    xy, ok = depth_correspondences(item["depth1"].numpy(), item["depth0"].numpy(), K1, np.eye(4), K0, T)
+    return torch.from_numpy(np.where(ok[..., None], xy, -1.0).astype(np.float32))
+
+
+class PairsData(_Base):
+    """Day/night pairs: `homeloc-synthesize pairs` and/or rendered `render-export --product pairs3d`
+    folders (`data`: one or a list, mixed in proportion to their sizes), or generated on the fly
+    from sources with the same sampling code (`synth_config`: a configs/synth YAML).
+    teacher_cache: a `homeloc-train cache-teacher` folder covering every image of `data` (then the
+    model's teacher is 'cached' and no teacher network runs in training)."""
+
+    def __init__(
+        self,
+        data: str | list[str] | None = None,
+        sources: list[str] | None = None,
+        synth_config: str | None = None,
+        length: int = 20000,
+        seed: int = 0,
+        batch_size: int = 16,
+        num_workers: int = 1,
+        val_root: str | None = None,
+        val_size: tuple[int, int] = (240, 320),
+        val_pairs: int = 48,
+        val_scenes: list[str] | None = None,
+        teacher_cache: str | None = None,
+    ):
         super().__init__(batch_size, num_workers, val_root, val_size, val_pairs, val_scenes)
-        self.data, self.sources, self.synth_config = data, sources or ["skimage"], synth_config
-        self.length, self.seed = length, seed
+        self.data = [data] if isinstance(data, str) else list(data or [])
+        self.sources, self.synth_config = sources or ["skimage"], synth_config
+        self.length, self.seed, self.teacher_cache = length, seed, teacher_cache
+        if teacher_cache and not self.data:
+            raise ValueError(
+                "teacher_cache needs precomputed pair folders in `data` (on-the-fly pairs are not cached)"
+            )
+        for root in self.data + ([teacher_cache] if teacher_cache else []):
+            if not Path(root).is_dir():
+                raise ValueError(f"{root}: no such folder")
 
     def train_dataloader(self):
         if self.data:
-            ds = open_pair_dataset(self.data)  # `pairs` (homographies) or rendered `pairs3d`
+            parts = [TrainingPairs(open_pair_dataset(root), self.teacher_cache) for root in self.data]
+            ds = parts[0] if len(parts) == 1 else ConcatDataset(parts)
         else:
             # A new seed per epoch would need the epoch here; a long `length` serves the same end.
             ds = OnTheFlyPairs(self.sources, self.length, self.seed, _load_synth_config(self.synth_config))

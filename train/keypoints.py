@@ -23,7 +23,11 @@ class KeypointSystem(L.LightningModule):
 
     stage: "shapes" (detector only, exact labels from synthetic shapes) or "pairs" (detector
     distilled from `teacher` on both views + dual-softmax descriptor loss on GT correspondences,
-    ignoring invalid and scene-changed pixels). teacher: "xfeat" | "checkpoint:PATH[#N]" | "none".
+    ignoring invalid, occluded and scene-changed pixels). Correspondences are dense warps: a 3-D
+    pair's `warp_0to1`/`warp_1to0` (depth + pose), or H_0to1 written as a warp for homography pairs.
+    teacher: "xfeat" | "aliked-n16" (in the loop: slow) | "cached" (heatmaps and descriptors from
+    PairsData(teacher_cache=...), see train.teacher_cache) | "checkpoint:PATH[#N]" | "none".
+    distill_weight: weight of the teacher descriptor-similarity KL (needs cached teacher descriptors).
     init_checkpoint: start from these weights (e.g. the shapes stage).
     """
 
@@ -39,6 +43,7 @@ class KeypointSystem(L.LightningModule):
         warmup_steps: int = 200,
         detector_weight: float = 1.0,
         descriptor_weight: float = 1.0,
+        distill_weight: float = 0.0,
         temperature: float = 0.05,
         max_points: int = 512,
         val_max_keypoints: int = 512,
@@ -53,7 +58,7 @@ class KeypointSystem(L.LightningModule):
             self.model.load_state_dict(KeypointNet.from_checkpoint(init_checkpoint).state_dict())
         # The teacher is not a submodule: it never trains and never lands in our checkpoints.
         self._teacher = [build_teacher(teacher)] if stage == "pairs" else [None]
-        if stage == "pairs" and self._teacher[0] is None:
+        if stage == "pairs" and self._teacher[0] is None and teacher != "cached":
             log.warning("no detector teacher: training descriptors only (detector loss off)")
         self._val: dict[str, list] = {}
 
@@ -73,37 +78,72 @@ class KeypointSystem(L.LightningModule):
             self.log("train/detector", loss, prog_bar=True)
             self.log("train/loss", loss)
             return loss
-        i0, i1, H = batch["image0"], batch["image1"], batch["H_0to1"]
+        i0, i1 = batch["image0"], batch["image1"]
         B = i0.shape[0]
+        warp01, warp10 = self._warps(batch)
         logits, desc = self.model(torch.cat([i0, i1]))
-        d_loss, acc = losses.descriptor_loss(desc[:B], desc[B:], H, batch["valid1"], batch["change1"],
-                                             self.hparams.temperature, self.hparams.max_points)
-        loss = self.hparams.descriptor_weight * d_loss
+        teacher_desc = None
+        if self.hparams.distill_weight > 0 and "teacher_desc0" in batch:
+            teacher_desc = (batch["teacher_desc0"], batch["teacher_desc1"])
+        d_loss, acc, distill = losses.descriptor_loss(
+            desc[:B],
+            desc[B:],
+            warp01,
+            batch["valid1"],
+            batch["change1"],
+            self.hparams.temperature,
+            self.hparams.max_points,
+            teacher_desc,
+        )
+        loss = self.hparams.descriptor_weight * d_loss + self.hparams.distill_weight * distill
         self.log("train/descriptor", d_loss, prog_bar=True)
         self.log("train/desc_acc", acc, prog_bar=True)
-        if self.teacher is not None:
-            t0, t1 = self._teacher_targets(i0, i1, H, batch["valid0"], batch["valid1"], batch["change1"])
-            det = 0.5 * (losses.detector_loss_soft(logits[:B], t0) + losses.detector_loss_soft(logits[B:], t1))
+        if teacher_desc is not None:
+            self.log("train/distill", distill)
+        heats = self._teacher_heatmaps(batch)
+        if heats is not None:
+            t0, t1 = losses.fused_targets(
+                *heats, warp01, warp10, batch["valid0"], batch["valid1"], batch["change1"]
+            )
+            det = 0.5 * (
+                losses.detector_loss_soft(logits[:B], t0) + losses.detector_loss_soft(logits[B:], t1)
+            )
             loss = loss + self.hparams.detector_weight * det
             self.log("train/detector", det, prog_bar=True)
         self.log("train/loss", loss)
         return loss
 
+    @staticmethod
+    def _warps(batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense correspondences both ways: the batch's (3-D pairs, precomputed shards), else from
+        H_0to1 (pairs made on the fly)."""
+        if "warp_0to1" in batch:
+            return batch["warp_0to1"], batch["warp_1to0"]
+        H = batch["H_0to1"]
+        return (
+            losses.warp_from_homography(H, batch["valid0"]),
+            losses.warp_from_homography(torch.linalg.inv(H), batch["valid1"]),
+        )
+
     @torch.no_grad()
-    def _teacher_targets(self, i0, i1, H, valid0, valid1, change1):
-        """Teacher heatmaps of both views fused in image0's frame, then warped to image1; pixels
-        that changed between the views keep their own view's teacher heatmap."""
-        B, size = i0.shape[0], tuple(i0.shape[-2:])
-        heat = self.teacher.to(i0.device)(torch.cat([i0, i1]))
-        heat0, heat1 = heat[:B], heat[B:]
-        change0 = losses.warp_heatmap(change1[:, None].float(), torch.linalg.inv(H), size)[:, 0] > 0.5
-        fused0 = losses.fuse_views(heat0, heat1, H, valid0 & ~change0)
-        keep1 = (valid1 & ~change1)[:, None].float()
-        t1 = losses.warp_heatmap(fused0, H, size) * keep1 + heat1 * (1 - keep1)
-        return losses.cells_from_heatmap(fused0), losses.cells_from_heatmap(t1)
+    def _teacher_heatmaps(self, batch):
+        """(heat0, heat1) B×1×H×W from the cache in the batch (teacher 'cached') or the teacher network."""
+        if self.hparams.teacher == "cached":
+            if "teacher_heat0" not in batch:
+                raise ValueError(
+                    "teacher 'cached' needs PairsData(teacher_cache=...): the batch has no teacher_heat0"
+                )
+            return batch["teacher_heat0"], batch["teacher_heat1"]
+        if self.teacher is None:
+            return None
+        i0 = batch["image0"]
+        heat = self.teacher.to(i0.device)(torch.cat([i0, batch["image1"]]))
+        return heat[: len(i0)], heat[len(i0) :]
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        opt = torch.optim.AdamW(
+            self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         warm = min(self.hparams.warmup_steps, total // 10 + 1)
 
@@ -129,7 +169,9 @@ class KeypointSystem(L.LightningModule):
         feats = []
         for key in ("image0", "image1"):
             logits, desc = self.model(batch[key])
-            f = pp.postprocess(logits, desc, max_keypoints=self.hparams.val_max_keypoints, nms_radius=self.hparams.nms_radius)
+            f = pp.postprocess(
+                logits, desc, max_keypoints=self.hparams.val_max_keypoints, nms_radius=self.hparams.nms_radius
+            )
             feats.append((f.keypoints.cpu().numpy().astype(np.float64), f.descriptors.float().cpu().numpy()))
         (k0, d0), (k1, d1) = feats
         m = mutual_nearest_neighbours(d0, d1, "l2") if len(k0) and len(k1) else np.zeros((0, 2), int)

@@ -26,6 +26,25 @@ def cells_from_heatmap(heat: Tensor, valid: Tensor | None = None) -> Tensor:
     return torch.cat([cells, (1 - cells.sum(1, keepdim=True)).clamp(min=0)], 1)
 
 
+def cells_from_score_map(score: Tensor, temperature: float = 0.1) -> Tensor:
+    """Independent per-pixel detection scores B×1×H×W in (0, 1) (ALIKED's sigmoid score map) ->
+    B×65×H/8×W/8 cell distribution, SuperPoint style.
+
+    P(a keypoint in the cell) = the cell's peak score; where in the cell = softmax(score /
+    temperature) over its 64 pixels; the dustbin takes 1 - peak. Summing the raw scores instead
+    would give textured cells a mass > 1 (ALIKED's scores are high along whole edges)."""
+    cells = F.pixel_unshuffle(score, CELL)
+    peak = cells.amax(1, keepdim=True)
+    where = torch.softmax(cells / temperature, 1)
+    return torch.cat([where * peak, 1 - peak], 1)
+
+
+def heatmap_from_cells(cells: Tensor) -> Tensor:
+    """B×65×h×w cell distribution -> B×1×8h×8w per-pixel keypoint probability (dustbin dropped):
+    the inverse of cells_from_heatmap for a distribution."""
+    return F.pixel_shuffle(cells[:, :-1], CELL)
+
+
 def cells_from_keypoint_map(kp_map: Tensor) -> Tensor:
     """Exact keypoints (B×H×W, 1 at keypoints) -> hard labels B×h×w in [0, 64] (64 = no keypoint).
 
@@ -64,51 +83,106 @@ def warp_heatmap(heat: Tensor, H: Tensor, size: tuple[int, int]) -> Tensor:
     return warp_perspective(heat, H, size, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
-def fuse_views(heat0: Tensor, heat1: Tensor, H: Tensor, valid0: Tensor) -> Tensor:
-    """Average two views' heatmaps in image0's frame where image1 sees the same scene.
-
-    Keypoints that a teacher finds in both views (day and night) are reinforced and ones it finds
-    in one only are halved: the student learns points that survive the lighting change."""
-    back = warp_heatmap(heat1, torch.linalg.inv(H), heat0.shape[-2:])
-    v = valid0[:, None].to(heat0.dtype)
-    return heat0 * (1 - v) + 0.5 * (heat0 + back) * v
-
-
 def cell_centres(h: int, w: int, device=None) -> Tensor:
     """(h*w)×2 pixel coordinates (x, y) of the centres of the cells of a 1/8 map."""
     ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
     return torch.stack([xs, ys], -1).reshape(-1, 2).float() * CELL + (CELL - 1) / 2
 
 
-def correspondences(H: Tensor, valid1: Tensor, change1: Tensor, shape: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
-    """Cell centres of image0, their GT positions in image1, and which are usable.
+def warp_from_homography(H: Tensor, valid0: Tensor) -> Tensor:
+    """Dense correspondences of a homography pair, in the pairs3d form: H_0to1 B×3×3, valid0 B×H×W
+    (image0 pixels that image1 shows) -> warp_0to1 B×H×W×2 float (x, y) in image1, -1 where not
+    valid0, outside image1 or behind the camera. One loss path then serves homography and 3-D pairs."""
+    B, h, w = valid0.shape
+    ys, xs = torch.meshgrid(torch.arange(h, device=H.device), torch.arange(w, device=H.device), indexing="ij")
+    p = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3).float() @ H.float().transpose(1, 2)
+    xy = (p[..., :2] / p[..., 2:].clamp(min=1e-8)).reshape(B, h, w, 2)
+    inside = (xy[..., 0] > -0.5) & (xy[..., 0] < w - 0.5) & (xy[..., 1] > -0.5) & (xy[..., 1] < h - 0.5)
+    ok = valid0 & inside & (p[..., 2].reshape(B, h, w) > 0)
+    return torch.where(ok[..., None], xy, torch.full_like(xy, -1.0))
 
-    Usable: lands inside image1, on a pixel valid in image1 and not changed by a scene recipe."""
-    B = H.shape[0]
-    h, w = shape[0] // CELL, shape[1] // CELL
-    p0 = cell_centres(h, w, H.device)[None].expand(B, -1, -1)
-    ph = torch.cat([p0, torch.ones_like(p0[..., :1])], -1) @ H.transpose(1, 2)
-    p1 = ph[..., :2] / ph[..., 2:].clamp(min=1e-8)
-    xi, yi = p1[..., 0].round().long(), p1[..., 1].round().long()
-    inside = (xi >= 0) & (xi < shape[1]) & (yi >= 0) & (yi < shape[0]) & (ph[..., 2] > 0)
-    xi, yi = xi.clamp(0, shape[1] - 1), yi.clamp(0, shape[0] - 1)
-    b = torch.arange(B, device=H.device)[:, None]
-    ok = inside & valid1[b, yi, xi] & ~change1[b, yi, xi]
-    return p0, p1, ok
+
+def sample_warp(warp: Tensor, points: Tensor, max_spread: float = 2.0) -> tuple[Tensor, Tensor]:
+    """Positions in image1 of sub-pixel points of image0: warp B×H×W×2 (-1 invalid), points B×N×2
+    (x, y) -> (B×N×2, B×N bool ok). Bilinear over the 4 neighbouring pixels; not ok if one of them
+    is invalid or they map more than max_spread px apart (an occlusion edge: no interpolation)."""
+    B, h, w, _ = warp.shape
+    x0 = points[..., 0].floor().long().clamp(0, w - 2)
+    y0 = points[..., 1].floor().long().clamp(0, h - 2)
+    fx, fy = (points[..., 0] - x0).clamp(0, 1)[..., None], (points[..., 1] - y0).clamp(0, 1)[..., None]
+    b = torch.arange(B, device=warp.device)[:, None]
+    c = [warp[b, y0 + dy, x0 + dx] for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1))]
+    ok = torch.stack([(q >= 0).all(-1) for q in c]).all(0)
+    corners = torch.stack(c)
+    ok &= (corners.amax(0) - corners.amin(0)).amax(-1) <= max_spread
+    xy = (c[0] * (1 - fx) + c[1] * fx) * (1 - fy) + (c[2] * (1 - fx) + c[3] * fx) * fy
+    return xy, ok
+
+
+def pull(map1: Tensor, warp: Tensor) -> tuple[Tensor, Tensor]:
+    """map1 B×C×H×W sampled at each image0 pixel's position in image1 (bilinear) -> (B×C×H×W in
+    image0's frame, B×H×W bool: the warp is valid there)."""
+    h1, w1 = map1.shape[-2:]
+    ok = (warp >= 0).all(-1)
+    grid = torch.stack([warp[..., 0] / (w1 - 1), warp[..., 1] / (h1 - 1)], -1) * 2 - 1
+    out = F.grid_sample(map1, grid.to(map1.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out * ok[:, None].to(out.dtype), ok
+
+
+def fused_targets(
+    heat0: Tensor,
+    heat1: Tensor,
+    warp_0to1: Tensor,
+    warp_1to0: Tensor,
+    valid0: Tensor,
+    valid1: Tensor,
+    change1: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Teacher heatmaps (B×1×H×W) of both views -> 65-cell targets of both views.
+
+    Each view's target averages its own heatmap with the other view's, pulled through the dense
+    correspondences, where the views overlap and the scene did not change: points the teacher
+    finds by day and by night are reinforced, ones it finds in one view only are halved."""
+    change0 = pull(change1[:, None].float(), warp_0to1)[0][:, 0] > 0.5
+    back1, ok0 = pull(heat1, warp_0to1)
+    v0 = (ok0 & valid0 & ~change0)[:, None].to(heat0.dtype)
+    fused0 = heat0 * (1 - v0) + 0.5 * (heat0 + back1) * v0
+    back0, ok1 = pull(fused0, warp_1to0)
+    v1 = (ok1 & valid1 & ~change1)[:, None].to(heat1.dtype)
+    return cells_from_heatmap(fused0), cells_from_heatmap(back0 * v1 + heat1 * (1 - v1))
+
+
+def correspondences(warp_0to1: Tensor, valid1: Tensor, change1: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Cell centres of image0, their GT positions in image1 (from the dense warp), and which are
+    usable: a valid, non-occluded correspondence onto an image1 pixel that is valid and unchanged."""
+    B, h, w, _ = warp_0to1.shape
+    p0 = cell_centres(h // CELL, w // CELL, warp_0to1.device)[None].expand(B, -1, -1)
+    p1, ok = sample_warp(warp_0to1, p0)
+    xi, yi = p1[..., 0].round().long().clamp(0, w - 1), p1[..., 1].round().long().clamp(0, h - 1)
+    b = torch.arange(B, device=p1.device)[:, None]
+    return p0, p1, ok & valid1[b, yi, xi] & ~change1[b, yi, xi]
 
 
 def descriptor_loss(
-    desc0: Tensor, desc1: Tensor, H: Tensor, valid1: Tensor, change1: Tensor,
-    temperature: float = 0.05, max_points: int = 512,
-) -> tuple[Tensor, Tensor]:
-    """Dual-softmax InfoNCE over ground-truth correspondences (XFeat/LoFTR style).
+    desc0: Tensor,
+    desc1: Tensor,
+    warp_0to1: Tensor,
+    valid1: Tensor,
+    change1: Tensor,
+    temperature: float = 0.05,
+    max_points: int = 512,
+    teacher: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Dual-softmax InfoNCE over ground-truth correspondences (XFeat/LoFTR style), plus optional
+    distillation of a teacher's similarity structure over the same points.
 
-    desc0/desc1: B×D×h×w L2-normalised; H: B×3×3 image0->image1. Every sampled image0 cell's
-    positive is the image1 descriptor at its true position; all other sampled points are negatives.
-    Returns (loss, accuracy of the nearest neighbour)."""
-    shape = (desc0.shape[-2] * CELL, desc0.shape[-1] * CELL)
-    p0, p1, ok = correspondences(H, valid1, change1, shape)
-    losses, accs = [], []
+    desc0/desc1: B×D×h×w L2-normalised; warp_0to1: B×H×W×2 (homography pairs: warp_from_homography).
+    Every sampled image0 cell's positive is the image1 descriptor at its true position; all other
+    sampled points are negatives. teacher: (B×Dt×h×w, B×Dt×h×w) unit descriptors of both views:
+    the student's row-softmax over the same similarity matrix is pulled to the teacher's (KL).
+    Returns (InfoNCE loss, nearest-neighbour accuracy, distillation loss (0 without teacher))."""
+    p0, p1, ok = correspondences(warp_0to1, valid1, change1)
+    losses, accs, kls = [], [], []
     d0_all = desc0.flatten(2).transpose(1, 2)  # B×(h*w)×D: cell centres in order
     for b in range(desc0.shape[0]):
         idx = ok[b].nonzero()[:, 0]
@@ -116,13 +190,23 @@ def descriptor_loss(
             continue
         if len(idx) > max_points:
             idx = idx[torch.randperm(len(idx), device=idx.device)[:max_points]]
-        a = d0_all[b, idx]
-        c = pp.sample_descriptors(desc1[b], p1[b, idx])
-        sim = a @ c.t() / temperature
+        sim = d0_all[b, idx] @ pp.sample_descriptors(desc1[b], p1[b, idx]).t() / temperature
         target = torch.arange(len(idx), device=sim.device)
         losses.append(0.5 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.t(), target)))
         accs.append((sim.argmax(1) == target).float().mean())
+        if teacher is not None:
+            t0 = teacher[0][b].float().flatten(1).t()[idx]
+            tsim = t0 @ pp.sample_descriptors(teacher[1][b].float(), p1[b, idx]).t() / temperature
+            kls.append(
+                F.kl_div(
+                    F.log_softmax(sim, 1), F.log_softmax(tsim, 1), log_target=True, reduction="batchmean"
+                )
+            )
+    zero = desc0.sum() * 0
     if not losses:
-        zero = desc0.sum() * 0
-        return zero, zero.detach()
-    return torch.stack(losses).mean(), torch.stack(accs).mean().detach()
+        return zero, zero.detach(), zero
+    return (
+        torch.stack(losses).mean(),
+        torch.stack(accs).mean().detach(),
+        torch.stack(kls).mean() if kls else zero,
+    )

@@ -1,6 +1,5 @@
 """Keypoint training: losses, overfitting, resume, DDP, checkpoint round trip (tiny preset)."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -34,27 +33,77 @@ def test_cells_from_heatmap_is_a_distribution():
     assert (t >= 0).all()
 
 
+def _identity_warp(h, w):
+    return losses.warp_from_homography(torch.eye(3)[None], torch.ones(1, h, w, dtype=torch.bool))
+
+
 def test_correspondences_identity_and_masks():
-    H = torch.eye(3)[None]
     valid = torch.ones(1, 32, 32, dtype=torch.bool)
     change = torch.zeros_like(valid)
     change[0, :16] = True  # top half changed
-    p0, p1, ok = losses.correspondences(H, valid, change, (32, 32))
+    p0, p1, ok = losses.correspondences(_identity_warp(32, 32), valid, change)
     torch.testing.assert_close(p0, p1)
     assert ok.sum() == 8  # 16 cells, the top 8 are changed
     assert (p1[0, ok[0], 1] > 16).all()
 
 
+def test_warp_from_homography_matches_the_homography():
+    H = torch.tensor([[[1.0, 0.02, 3.0], [-0.01, 0.95, 2.0], [1e-4, 0.0, 1.0]]])
+    warp = losses.warp_from_homography(H, torch.ones(1, 24, 32, dtype=torch.bool))
+    pts = torch.tensor([[[5.5, 7.25], [20.0, 10.5]]])
+    xy, ok = losses.sample_warp(warp, pts)
+    ph = torch.cat([pts, torch.ones(1, 2, 1)], -1) @ H.transpose(1, 2)
+    torch.testing.assert_close(xy, ph[..., :2] / ph[..., 2:], atol=1e-3, rtol=0)
+    assert ok.all()
+    assert (warp[0, :, -1] == -1).all()  # x = 31 + 3 lands outside the 32-wide image1
+
+
+def test_sample_warp_refuses_occlusion_edges_and_invalid_pixels():
+    warp = _identity_warp(8, 8).clone()
+    warp[0, :, 5:, 0] += 10  # a depth edge between columns 4 and 5
+    warp[0, 6, 1] = -1  # an occluded pixel
+    xy, ok = losses.sample_warp(warp, torch.tensor([[[1.5, 1.5], [4.5, 2.0], [1.5, 5.5]]]))
+    assert ok.tolist() == [[True, False, False]]
+    torch.testing.assert_close(xy[0, 0], torch.tensor([1.5, 1.5]))
+
+
+def test_fused_targets_average_the_views_where_they_overlap():
+    h, w = 16, 24
+    heat0, heat1 = torch.zeros(1, 1, h, w), torch.zeros(1, 1, h, w)
+    heat0[0, 0, 4, 4] = 0.8  # seen in view 0 only
+    heat1[0, 0, 10, 12] = 0.6  # seen in view 1 only
+    warp = _identity_warp(h, w)
+    valid = torch.ones(1, h, w, dtype=torch.bool)
+    t0, t1 = losses.fused_targets(heat0, heat1, warp, warp, valid, valid, torch.zeros_like(valid))
+    torch.testing.assert_close(t0, t1)
+    back = losses.heatmap_from_cells(t0)
+    assert back[0, 0, 4, 4] == pytest.approx(0.4) and back[0, 0, 10, 12] == pytest.approx(0.3)
+    torch.testing.assert_close(t0.sum(1), torch.ones(1, 2, 3))
+
+
+def test_cells_from_score_map_peak_and_dustbin():
+    score = torch.full((1, 1, 8, 16), 0.01)
+    score[0, 0, 2, 3] = 0.9  # cell 0 has a strong peak; cell 1 is flat
+    cells = losses.cells_from_score_map(score, temperature=0.05)
+    torch.testing.assert_close(cells.sum(1), torch.ones(1, 1, 2))
+    assert cells[0, 64, 0, 0] == pytest.approx(0.1) and cells[0, 2 * 8 + 3, 0, 0] > 0.8
+    assert cells[0, 64, 0, 1] == pytest.approx(0.99)
+
+
 def test_descriptor_loss_prefers_correct_descriptors():
     torch.manual_seed(0)
     d = torch.nn.functional.normalize(torch.randn(1, 16, 8, 8), dim=1)
-    H = torch.eye(3)[None]
+    warp = _identity_warp(64, 64)
     valid = torch.ones(1, 64, 64, dtype=torch.bool)
     change = torch.zeros_like(valid)
-    good, acc_good = losses.descriptor_loss(d, d, H, valid, change)
-    bad, _ = losses.descriptor_loss(d, d.flip(-1), H, valid, change)
+    good, acc_good, _ = losses.descriptor_loss(d, d, warp, valid, change)
+    bad, _, _ = losses.descriptor_loss(d, d.flip(-1), warp, valid, change)
     assert good < bad
     assert acc_good == 1.0
+    t = torch.nn.functional.normalize(torch.randn(1, 8, 8, 8), dim=1)
+    _, _, kl_self = losses.descriptor_loss(t, t, warp, valid, change, teacher=(t, t))
+    _, _, kl_other = losses.descriptor_loss(d, d, warp, valid, change, teacher=(t, t))
+    assert kl_self.abs() < 1e-5 < kl_other
 
 
 @pytest.mark.parametrize("stage", ["shapes", "pairs"])
@@ -68,7 +117,9 @@ def test_overfit_one_batch_halves_the_loss(stage, tmp_path):
         batch = _pairs_batch(2)
         teacher = KeypointNet("tiny")
         teacher.save(tmp_path / "teacher.pt")
-        system = KeypointSystem("tiny", stage="pairs", teacher=f"checkpoint:{tmp_path / 'teacher.pt'}", lr=1e-2)
+        system = KeypointSystem(
+            "tiny", stage="pairs", teacher=f"checkpoint:{tmp_path / 'teacher.pt'}", lr=1e-2
+        )
     system.log = lambda *a, **k: None
     opt = torch.optim.Adam(system.model.parameters(), lr=1e-2)
     first = None
@@ -112,9 +163,19 @@ def test_resume_continues_global_step(tmp_path):
 def test_ddp_two_cpu_processes(tmp_path):
     # With a detector teacher every parameter gets a gradient, so plain `ddp` works (no unused params).
     KeypointNet("tiny").save(tmp_path / "teacher.pt")
-    r = _fit(tmp_path, "--trainer.max_steps", "2", "--trainer.strategy", "ddp",
-             "--model.init_args.teacher", f"checkpoint:{tmp_path / 'teacher.pt'}",
-             "--trainer.devices", "2", "--trainer.accelerator", "cpu")
+    r = _fit(
+        tmp_path,
+        "--trainer.max_steps",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--model.init_args.teacher",
+        f"checkpoint:{tmp_path / 'teacher.pt'}",
+        "--trainer.devices",
+        "2",
+        "--trainer.accelerator",
+        "cpu",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["global_step"] == 2
 
@@ -138,7 +199,9 @@ def test_label_command(tmp_path):
     (tmp_path / "imgs").mkdir()
     write_image(tmp_path / "imgs" / "a.png", (rng.random((40, 56)) * 255).astype(np.uint8))
     KeypointNet("tiny").save(tmp_path / "net.pt")
-    out = label_images(tmp_path / "net.pt", tmp_path / "imgs", tmp_path / "labels", num_homographies=2, threshold=0.0)
+    out = label_images(
+        tmp_path / "net.pt", tmp_path / "imgs", tmp_path / "labels", num_homographies=2, threshold=0.0
+    )
     kp = np.load(tmp_path / "labels" / "a.png.npz")["keypoints"]
     assert out.exists() and kp.shape[1] == 2 and len(kp) > 0
     assert (kp[:, 0] < 56).all() and (kp[:, 1] < 40).all()
