@@ -214,17 +214,9 @@ class PlaceNet(nn.Module):
         """Set the projection to PCA(-whitening) of pooled descriptors (N×pool_dim), N >= out_dim."""
         if self.proj is None:
             return
-        x = descriptors.double()
-        mu = x.mean(0)
-        u, s, vt = torch.linalg.svd(x - mu, full_matrices=False)
-        k = self.proj.out_features
-        if vt.shape[0] < k:
-            raise ValueError(f"PCA to {k} dims needs at least {k} descriptors, got {vt.shape[0]}")
-        w = vt[:k]
-        if whiten:
-            w = w / (s[:k, None] / np.sqrt(max(len(x) - 1, 1)) + 1e-6)
-        self.proj.weight.copy_(w.float())
-        self.proj.bias.copy_(-(w @ mu).float())
+        w, b = pca_projection(descriptors, self.proj.out_features, whiten)
+        self.proj.weight.copy_(w)
+        self.proj.bias.copy_(b)
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -261,6 +253,21 @@ class PlaceNet(nn.Module):
         except RuntimeError as e:
             raise ValueError(f"{path}: weights do not fit {hp}: {e}") from None
         return net.eval()
+
+
+@torch.no_grad()
+def pca_projection(x: Tensor, k: int, whiten: bool = True) -> tuple[Tensor, Tensor]:
+    """Linear map (k x D weight, k bias) projecting N x D rows onto their top-k principal
+    components (whitened: unit variance each); N >= k. Computed in float64 (SVD of centred rows)."""
+    x = x.double()
+    mu = x.mean(0)
+    _, s, vt = torch.linalg.svd(x - mu, full_matrices=False)
+    if vt.shape[0] < k:
+        raise ValueError(f"PCA to {k} dims needs at least {k} descriptors, got {vt.shape[0]}")
+    w = vt[:k]
+    if whiten:
+        w = w / (s[:k, None] / np.sqrt(max(len(x) - 1, 1)) + 1e-6)
+    return w.float(), -(w @ mu).float()
 
 
 def kmeans_centroids(x: np.ndarray, k: int, seed: int = 0, niter: int = 25) -> np.ndarray:

@@ -43,6 +43,16 @@ def resize_longer(image: np.ndarray, longer: int) -> np.ndarray:
     return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
+def upscale_longer(image: np.ndarray, longer: int) -> np.ndarray:
+    """Upscale (bilinear) so the longer side is at least `longer` px (0 = never): tiny benchmark
+    images (Nordland's 64x32) would otherwise give the cell-8 networks a 4x8 map."""
+    h, w = image.shape[:2]
+    if not longer or max(h, w) >= longer:
+        return image
+    s = longer / max(h, w)
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_LINEAR)
+
+
 def prepare_image(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     """Gray float32 network input padded to multiples of 8, and the original (height, width).
 

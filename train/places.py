@@ -119,16 +119,21 @@ class PlaceSystem(L.LightningModule):
             for p in trunk:
                 p.requires_grad_(False)
         opt = torch.optim.AdamW(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warm = min(self.hparams.warmup_steps, total // 10 + 1)
+        return warmup_cosine(opt, int(self.trainer.estimated_stepping_batches), self.hparams.warmup_steps)
 
-        def schedule(step):
-            if step < warm:
-                return (step + 1) / warm
-            t = min((step - warm) / max(total - warm, 1), 1.0)
-            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
 
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"}}
+def warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup_steps: int) -> dict:
+    """Lightning optimiser config: linear warm-up, then cosine decay to 5% of the rate, per step."""
+    total = max(total_steps, 1)
+    warm = min(warmup_steps, total // 10 + 1)
+
+    def schedule(step):
+        if step < warm:
+            return (step + 1) / warm
+        t = min((step - warm) / max(total - warm, 1), 1.0)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
+
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"}}
 
 
 def _augmentation():

@@ -1,0 +1,138 @@
+"""The global place descriptor from the keypoint network's own dense descriptors (one forward pass).
+
+HF-Net idea: the robot already computes ``KeypointNet``'s dense, L2-normalised, lighting-invariant
+descriptor map for matching; ``GlobalHead`` aggregates that map (NetVLAD, soft assignment to K
+centres, then a linear projection) into one place vector, so loop closure costs no second network.
+``FrontendNet`` puts both in one dense core: ``image -> (logits, descriptors, global)`` with fixed
+tensor ops only (ONNX/int8-clean, dynamic H/W: NetVLAD sums over however many cells there are).
+
+Why the descriptor map and not the trunk features: plain VLAD over these descriptors, untrained,
+already matched the trained 128x160 place network on the indoor night set (docs/training.md); the
+head only has to learn which residuals matter for places.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from homeloc.models.keypoints import KeypointNet
+from homeloc.models.places import NetVLAD, pca_projection
+
+
+class GlobalHead(nn.Module):
+    """Dense local descriptors -> one unit place vector.
+
+    Args:
+        dim: descriptor dimension D of the keypoint network (64 for ``edge``).
+        clusters: NetVLAD centres K (initialise them with ``init_centroids`` from k-means).
+        out_dim: projection size (None: the raw K*D NetVLAD vector).
+
+    forward(descriptors: B x D x h x w float32, unit norm over D; any h, w >= 1) -> B x out_dim
+    float32, unit L2 norm.
+    """
+
+    def __init__(self, dim: int = 64, clusters: int = 64, out_dim: int | None = 256) -> None:
+        super().__init__()
+        if dim < 1 or clusters < 1 or (out_dim is not None and out_dim < 1):
+            raise ValueError(f"dim, clusters and out_dim must be positive, got {dim}, {clusters}, {out_dim}")
+        self.dim, self.clusters, self.out_dim_arg = int(dim), int(clusters), out_dim
+        self.pool = NetVLAD(self.dim, self.clusters)
+        self.proj = nn.Linear(self.pool.out_dim, out_dim) if out_dim else None
+
+    @property
+    def out_dim(self) -> int:
+        return self.out_dim_arg or self.pool.out_dim
+
+    def pooled(self, descriptors: Tensor) -> Tensor:
+        """B x (K*D) NetVLAD vectors before the projection (what ``fit_pca`` fits)."""
+        if descriptors.ndim != 4 or descriptors.shape[1] != self.dim:
+            raise ValueError(f"descriptors must be B x {self.dim} x h x w, got {tuple(descriptors.shape)}")
+        return self.pool(descriptors)
+
+    def forward(self, descriptors: Tensor) -> Tensor:
+        g = self.pooled(descriptors)
+        if self.proj is not None:
+            g = F.normalize(self.proj(g), dim=1)
+        return g
+
+    @torch.no_grad()
+    def init_centroids(self, centroids: Tensor) -> None:
+        """K x D centres (k-means over the descriptors, ``models.places.kmeans_centroids``)."""
+        if tuple(centroids.shape) != (self.clusters, self.dim):
+            raise ValueError(f"centroids must be {self.clusters} x {self.dim}, got {tuple(centroids.shape)}")
+        self.pool.init_from_centroids(centroids)
+
+    @torch.no_grad()
+    def fit_pca(self, pooled: Tensor, whiten: bool = True) -> None:
+        """Projection = PCA(-whitening) of ``pooled`` (N x K*D NetVLAD vectors, N >= out_dim)."""
+        if self.proj is None:
+            return
+        w, b = pca_projection(pooled, self.proj.out_features, whiten)
+        self.proj.weight.copy_(w)
+        self.proj.bias.copy_(b)
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return {"dim": self.dim, "clusters": self.clusters, "out_dim": self.out_dim_arg}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``{"state_dict", "hparams"}`` atomically."""
+        from homeloc.runtime.io import atomic_open
+
+        with atomic_open(path, "wb") as f:
+            torch.save({"state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+                        "hparams": self.hparams}, f)  # fmt: skip
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, map_location: str = "cpu") -> GlobalHead:
+        """Load ``save`` output or a Lightning checkpoint of ``train.global_head.GlobalHeadSystem``
+        (weights under ``head.``); D, K and the output size come from the weights' shapes."""
+        from homeloc.models.checkpoint_io import load_checkpoint
+
+        ckpt = load_checkpoint(path, map_location)
+        if not isinstance(ckpt, Mapping) or "state_dict" not in ckpt:
+            raise ValueError(f"{path}: not a GlobalHead checkpoint (no state_dict)")
+        state = ckpt["state_dict"]
+        if any(k.startswith("head.") for k in state):
+            state = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
+        if "pool.centroids" not in state:
+            raise ValueError(f"{path}: holds no GlobalHead weights (no pool.centroids)")
+        # the shapes say what to rebuild (a Lightning checkpoint's hyper-parameters lack D)
+        clusters, dim = state["pool.centroids"].shape
+        out_dim = state["proj.weight"].shape[0] if "proj.weight" in state else None
+        head = cls(int(dim), int(clusters), out_dim)
+        try:
+            head.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(
+                f"{path}: weights do not fit GlobalHead({dim}, {clusters}, {out_dim}): {e}"
+            ) from None
+        return head.to(map_location).eval()
+
+
+class FrontendNet(nn.Module):
+    """The robot's one dense core: ``KeypointNet`` + ``GlobalHead`` over its descriptor map.
+
+    forward(image: B x 1 x H x W float32 in [0, 1], H, W multiples of 8) ->
+    (logits B x 65 x H/8 x W/8, descriptors B x D x H/8 x W/8 unit norm, global B x G unit norm);
+    the first two are exactly ``keypoints(image)``.
+    """
+
+    def __init__(self, keypoints: KeypointNet, head: GlobalHead) -> None:
+        super().__init__()
+        if keypoints.descriptor_dim != head.dim:
+            raise ValueError(
+                f"head expects {head.dim}-d descriptors, the keypoint net gives {keypoints.descriptor_dim}"
+            )
+        self.keypoints, self.head = keypoints, head
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        logits, descriptors = self.keypoints(image)
+        return logits, descriptors, self.head(descriptors)

@@ -1,0 +1,101 @@
+"""Global head training: frozen keypoint network, cached maps, floor initialisation, CLI fit + resume."""
+
+import csv
+
+import pytest
+import torch
+
+from homeloc.data_synthesis.export_places import export_places_eval
+from homeloc.data_synthesis.place_jobs import synthesize_places
+from homeloc.data_synthesis.places import PlaceConfig
+from homeloc.models.global_head import GlobalHead
+from homeloc.models.keypoints import KeypointNet
+from tests.conftest import train_cli
+
+SIZE = (64, 80)
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory):
+    """12 synthesized places (3 views), an evaluator-format copy, and a tiny keypoint checkpoint."""
+    out = tmp_path_factory.mktemp("global_places")
+    synthesize_places(
+        ["skimage"],
+        out / "train",
+        num_places=12,
+        seed=3,
+        views=3,
+        places_per_source=2,
+        size=SIZE,
+        shard_size=6,
+        image_format=".png",
+        config=PlaceConfig(crop_fraction=(0.8, 0.9)),
+    )
+    export_places_eval(out / "train", out / "eval")
+    torch.manual_seed(0)
+    KeypointNet("tiny").save(out / "kp.pt")
+    return out
+
+
+def _fit(tmp_path, places, *extra):
+    override = tmp_path / "override.yaml"
+    override.write_text(
+        "trainer:\n"
+        f"  default_root_dir: {tmp_path}\n"
+        "  max_epochs: 1\n  max_time: null\n"
+        "  logger:\n"
+        "    - class_path: lightning.pytorch.loggers.CSVLogger\n"
+        f"      init_args: {{save_dir: {tmp_path}, name: csv}}\n"
+        "  callbacks:\n"
+        "    - class_path: lightning.pytorch.callbacks.ModelCheckpoint\n"
+        f"      init_args: {{dirpath: {tmp_path / 'ckpt'}, save_last: true}}\n"
+        "    - class_path: homeloc.train.places.HardNegativeMiner\n"
+        "      init_args: {every_n_epochs: 1, k: 3}\n"
+        f"model:\n  init_args:\n    keypoints: {places / 'kp.pt'}\n    clusters: 4\n    out_dim: 8\n"
+        "data:\n  init_args:\n"
+        f"    sources: ['synthesized:{places / 'train'}']\n"
+        f"    val_sets: {{synth: 'places:{places / 'eval'}'}}\n"
+        f"    cache_dir: {tmp_path / 'maps'}\n"
+        "    places_per_batch: 6\n    batches_per_epoch: 2\n"
+    )
+    return train_cli("global_head_cpu.yaml", override, *extra)
+
+
+def test_fit_trains_only_the_head_and_resumes(tmp_path, places):
+    r = _fit(tmp_path, places)
+    assert r.returncode == 0, r.stderr[-3000:]
+    last = tmp_path / "ckpt" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    assert ckpt["global_step"] == 2
+    start = KeypointNet.from_checkpoint(places / "kp.pt").state_dict()
+    for k, v in start.items():  # frozen: weights and BatchNorm statistics unchanged
+        torch.testing.assert_close(ckpt["state_dict"][f"keypoints.{k}"], v, msg=k)
+    head, init = GlobalHead.from_checkpoint(last), GlobalHead.from_checkpoint(tmp_path / "head_init.pt")
+    assert head.out_dim == 8 and head.dim == 16
+    assert not torch.equal(head.proj.weight, init.proj.weight)  # the head did train
+    rows = list(csv.DictReader(open(next((tmp_path / "csv").rglob("metrics.csv")))))
+    recall = [float(r["val_synth/R@1"]) for r in rows if r.get("val_synth/R@1")]
+    assert recall and 0.0 <= recall[-1] <= 1.0
+    cached = sorted((tmp_path / "maps").glob("*.npz"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    r = _fit(tmp_path, places, "--trainer.max_epochs", "2", "--ckpt_path", str(last))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+    assert cached[0].stat().st_mtime_ns == stamp  # maps reused, not recomputed
+
+
+def test_head_starts_at_the_kmeans_floor():
+    from homeloc.models.places import kmeans_centroids
+
+    torch.manual_seed(0)
+    maps = torch.nn.functional.normalize(torch.randn(6, 16, 5, 7), dim=1)
+    head = GlobalHead(16, 4, None)
+    cells = maps.flatten(2).transpose(1, 2).reshape(-1, 16).numpy()
+    head.init_centroids(torch.from_numpy(kmeans_centroids(cells, 4)))
+    a = head.pool.soft_assign(maps)
+    # alpha = 50: the soft assignment is (almost) the hard nearest-centre rule of plain VLAD
+    hard = torch.cdist(maps.flatten(2).transpose(1, 2), head.pool.centroids[None]).argmin(-1)
+    assert (a.flatten(2).argmax(1) == hard).float().mean() > 0.99
+    with pytest.raises(ValueError, match="4 x 16"):
+        head.init_centroids(torch.zeros(3, 16))
