@@ -91,6 +91,7 @@ def build_parser() -> ArgumentParser:
     sub.add_subcommand("pose", _pose_parser(), help="relative pose from matches: AUC@5/10/20 deg, median error")
     sub.add_subcommand("reliability", _reliability_parser(), help="frame reliability / pair confidence: AUROC, ECE")
     sub.add_subcommand("loops", _loops_parser(), help="loop closure: precision, recall, false loops")
+    sub.add_subcommand("longterm", _longterm_parser(), help="long-term map over months: success, false, map bytes per day")  # fmt: skip
     return parser
 
 
@@ -240,6 +241,26 @@ def _loops_parser() -> ArgumentParser:
     return p
 
 
+def _longterm_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        description="Replay the days of rendered homes in order through the runtime long-term map (localize each frame, "
+        "update the map), a static map of the first day and an append-everything map pruned to the same budget; "
+        "per day: localization success, false localizations, map bytes, ms/frame (summary.json, table.md, longterm.png)."
+    )
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
+    p.add_argument("--data", type=str, required=True, help="a rendered folder (home_*/cameras.json, homeloc-synthesize render --days D) or one home folder")  # fmt: skip
+    p.add_argument("--out", type=Path, default=Path("reports/longterm"), help="output folder (summary.json, table.md, longterm.png, frames.csv, config.yaml; map checkpoints in state/)")  # fmt: skip
+    p.add_argument("--budget-bytes", type=PositiveInt, default=2_000_000, help="memory budget of the long-term and append maps (bytes, per home)")  # fmt: skip
+    p.add_argument("--keypoints-model", type=str | None, default=None, help="keypoint ONNX (default: the shipped int8)")  # fmt: skip
+    p.add_argument("--places-model", type=str | None, default=None, help="place ONNX (default: the shipped int8)")  # fmt: skip
+    p.add_argument("--threads", type=PositiveInt, default=1, help="ONNX Runtime / OpenCV threads")
+    p.add_argument("--tolerance-m", type=PositiveFloat, default=1.0, help="correct place: camera centres within this distance (and the same room)")  # fmt: skip
+    p.add_argument("--tolerance-deg", type=PositiveFloat, default=45.0, help="correct place: view directions within this angle")  # fmt: skip
+    p.add_argument("--max-days", type=PositiveInt | None, default=None, help="replay only the first N days (default: all)")  # fmt: skip
+    _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
+    return p
+
+
 def _reliability_parser() -> ArgumentParser:
     p = ArgumentParser(
         description="Does the frontend's frame reliability (and pair confidence) predict registration failure, "
@@ -273,6 +294,10 @@ def _run(command: str, ns) -> Path:
         from homeloc.eval.evaluate_loops import LoopsConfig, run_loops
 
         return run_loops(LoopsConfig(**args))
+    if command == "longterm":
+        from homeloc.eval.evaluate_longterm import LongTermEvalConfig, run_longterm
+
+        return run_longterm(LongTermEvalConfig(**args))
     if command == "reliability":
         from homeloc.eval.config import ReliabilityConfig
         from homeloc.eval.evaluate_reliability import run_reliability

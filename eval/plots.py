@@ -139,3 +139,27 @@ def plot_reliability_diagram(path: Path, frame: list[dict], pair: list[dict]) ->
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_longterm(path: Path, days: dict[str, list[dict]], budget_bytes: int | None) -> Path:
+    """Localization success (solid) and false localizations (dotted) per day, and map bytes per day,
+    one line per map (``days``: map name -> the summary's day rows)."""
+    plt = _figure()
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, rows in days.items():
+        x = [r["day"] for r in rows]
+        line = ax0.plot(x, [r["success"] for r in rows], marker="o", ms=3, label=f"{name} success")[0]
+        ax0.plot(x, [r["false"] for r in rows], ls=":", color=line.get_color(), label=f"{name} false")
+        mb = [r["map_bytes"] / 1e6 for r in rows]
+        ax1.plot(x, mb, marker="o", ms=3, color=line.get_color(), label=name)
+    if budget_bytes is not None:
+        ax1.axhline(budget_bytes / 1e6, color="gray", ls="--", lw=0.8, label="budget")
+    ax0.set_ylim(-0.02, 1.02)
+    ax0.set_xlabel("day")
+    ax0.set_ylabel("share of the day's frames")
+    ax1.set_xlabel("day")
+    ax1.set_ylabel("map [MB]")
+    for ax in (ax0, ax1):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)

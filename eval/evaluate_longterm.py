@@ -1,0 +1,247 @@
+"""`homeloc-evaluate longterm`: months of a home replayed through the long-term map, day by day.
+
+Loop 1 (:func:`run_home`) runs the product path as the robot would: for every frame in day order
+``Frontend.extract`` + ``GlobalDescriptor.describe`` (timed once, shared), then each map under
+test (:mod:`.longterm_methods`: the long-term map, a static map of the first day, an
+append-everything map pruned to the same budget) localizes the frame and updates itself. After
+each day every map is saved with the records so far (``OUT/state/<home>/``): a killed run
+resumes at the next day and reproduces the same records (timings aside, which are measured anew).
+Loop 2 (:func:`day_rows`, pure) judges every localization against the rendered poses.
+
+Correct place (the GT tolerance, reported in summary.json): the keyframe's camera centre is in
+the same room as the frame's, within ``tolerance_m`` (1 m) of it, and its view direction within
+``tolerance_deg`` (45 deg: the rendered cameras see 75 deg across, so two views 45 deg apart
+still share their middle; the renderer's patrol turns the camera by up to ~30 deg between visits
+of one waypoint). Any other localization is false. ``success`` and ``false`` are fractions of the
+day's frames; ``covered`` is the share of frames for which the map held a keyframe within the
+tolerance when the frame arrived (the best any map could do).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from homeloc.data_synthesis.formats.longterm import LongTermHome, read_longterm
+from homeloc.eval.config import prepare_out, set_threads
+from homeloc.eval.errors import EvalError
+from homeloc.eval.longterm_methods import METHODS, Method, make_methods
+from homeloc.eval.plots import plot_longterm
+from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
+from homeloc.runtime.io import atomic_write, read_image
+from homeloc.runtime.longterm.rooms import Rooms, centre_distance, view_angle_deg
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LongTermEvalConfig:
+    """`homeloc-evaluate longterm` options."""
+
+    data: str
+    out: Path = Path("reports/longterm")
+    budget_bytes: int = 2_000_000
+    keypoints_model: str | None = None
+    places_model: str | None = None
+    threads: int = 1
+    tolerance_m: float = 1.0
+    tolerance_deg: float = 45.0
+    max_days: int | None = None
+    overwrite: bool = False
+
+
+# ------------------------------------------------------------------------------------ judging
+def within(query: np.ndarray, kf_poses: np.ndarray, rooms: Rooms, tol_m: float, tol_deg: float) -> np.ndarray:
+    """For each keyframe pose (N x 4 x 4 or N x 3 x 4): same room as ``query``, camera centre within
+    ``tol_m`` and view direction within ``tol_deg``."""
+    kf_poses = np.asarray(kf_poses, np.float64).reshape(-1, *np.shape(kf_poses)[-2:])
+    if not len(kf_poses):
+        return np.zeros(0, bool)
+    room = rooms.room_of(query)
+    same = np.array([rooms.room_of(p) == room for p in kf_poses])
+    return (
+        same
+        & (centre_distance(kf_poses, query[:3]) <= tol_m)
+        & (view_angle_deg(kf_poses, query[:3]) <= tol_deg)
+    )
+
+
+def verdict(
+    kf: int | None, i: int, poses: np.ndarray, rooms: Rooms, config: LongTermEvalConfig
+) -> str | None:
+    """ "correct" / "false" for a localization of frame ``i`` to keyframe ``kf`` (frame index), None when rejected."""
+    if kf is None:
+        return None
+    ok = within(poses[i], poses[kf][None], rooms, config.tolerance_m, config.tolerance_deg)[0]
+    return "correct" if ok else "false"
+
+
+# ------------------------------------------------------------------------------------ loop 1
+def _models(config: LongTermEvalConfig):
+    from homeloc.runtime.frontend import Frontend
+    from homeloc.runtime.places import GlobalDescriptor
+
+    return GlobalDescriptor(config.places_model, threads=config.threads), Frontend(
+        config.keypoints_model, threads=config.threads
+    )
+
+
+def _load_state(state: Path) -> dict | None:
+    p = state / "progress.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def _checkpoint(state: Path, day: int, methods: dict[str, Method], progress: dict) -> None:
+    """Save every map for ``day``, then the records (atomically, last: they name the maps), then
+    remove the previous day's maps."""
+    old = dict(progress.get("maps", {}))
+    maps = {name: f"day{day:04d}_{name}.hlmap" for name in methods}
+    for name, m in methods.items():
+        m.save(state / maps[name])
+    progress.update(day=day, maps=maps)
+    atomic_write(state / "progress.json", json.dumps(progress, sort_keys=True))
+    for f in set(old.values()) - set(maps.values()):
+        (state / f).unlink(missing_ok=True)
+
+
+def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, state: Path) -> dict:
+    """Replay one home; returns {"frames": [record per frame], "days": [map info per (day, method)]}."""
+    state.mkdir(parents=True, exist_ok=True)
+    poses = np.stack([f.pose for f in home.frames])
+    rooms, days = Rooms(home.rooms), home.days[: config.max_days]
+    progress = _load_state(state) or {"frames": [], "days": []}
+    saved = {k: state / v for k, v in progress.get("maps", {}).items()}
+    methods = make_methods(places, frontend, home.K, home.rooms, config.budget_bytes, days[0], saved)
+    done = progress.get("day", -1)
+    todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]
+    if done >= 0:
+        log.info("%s: resuming after day %d (%d frames left)", home.name, done, len(todo))
+    for day in sorted({home.frames[i].day for i in todo}):
+        idx = [i for i in todo if home.frames[i].day == day]
+        for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
+            progress["frames"].append(_frame(home, i, poses, rooms, methods, config, places, frontend))
+        progress["days"] += [
+            {"day": day, "method": n, "map_bytes": m.nbytes(), **m.info()} for n, m in methods.items()
+        ]
+        _checkpoint(state, day, methods, progress)
+        log.info("%s day %d: %s", home.name, day, _day_line(progress["frames"], day))
+    for row in progress["days"]:
+        row["file_bytes"] = None
+    for name, f in progress["maps"].items():  # the last day's map files, as saved
+        [r for r in progress["days"] if r["method"] == name][-1]["file_bytes"] = (state / f).stat().st_size
+    return progress
+
+
+def _frame(home, i, poses, rooms, methods, config, places, frontend) -> dict:
+    f = home.frames[i]
+    image = read_image(f.root / "rgb" / f"{f.name}.png")
+    t0 = time.perf_counter()
+    features = frontend.extract(image)
+    desc = places.describe(image)[0]
+    ms_features = (time.perf_counter() - t0) * 1000
+    rec = {"home": home.name, "index": i, "name": f.name, "day": f.day, "lighting": f.lighting,
+           "room": rooms.room_of(f.pose), "keypoints": len(features), "ms_features": ms_features}  # fmt: skip
+    for name, m in methods.items():
+        kfs = m.keyframe_ids()
+        covered = bool(within(f.pose, poses[kfs], rooms, config.tolerance_m, config.tolerance_deg).any())
+        t1 = time.perf_counter()
+        kf = m.step(i, f.day, desc, features, f.pose)
+        ms = ms_features + (time.perf_counter() - t1) * 1000
+        rec[name] = {"kf": kf, "verdict": verdict(kf, i, poses, rooms, config), "covered": covered, "ms": ms}
+    return rec
+
+
+def _day_line(frames: list[dict], day: int) -> str:
+    rows = [r for r in frames if r["day"] == day]
+    return ", ".join(f"{m} {sum(r[m]['verdict'] == 'correct' for r in rows)}/{len(rows)} right "
+                     f"{sum(r[m]['verdict'] == 'false' for r in rows)} false" for m in METHODS)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ loop 2
+def day_rows(frames: list[dict], infos: list[dict], method: str) -> list[dict]:
+    """Per day (over every home): success, false, covered (fractions of the day's frames), map_bytes
+    (largest home map at the end of the day), ms (mean per frame), and the map's extras."""
+    rows = []
+    for day in sorted({r["day"] for r in frames}):
+        rs = [r for r in frames if r["day"] == day]
+        v = [r[method]["verdict"] for r in rs]
+        info = [x for x in infos if x["day"] == day and x["method"] == method]
+        row = {"day": int(day), "success": v.count("correct") / len(rs), "false": v.count("false") / len(rs),
+               "map_bytes": int(max(x["map_bytes"] for x in info)), "ms": float(np.mean([r[method]["ms"] for r in rs])),
+               "frames": len(rs), "false_count": v.count("false"),
+               "covered": float(np.mean([r[method]["covered"] for r in rs])),
+               "ms_median": float(np.median([r[method]["ms"] for r in rs])),
+               "lightings": sorted({r["lighting"] for r in rs}), "keyframes": int(sum(x["keyframes"] for x in info))}  # fmt: skip
+        for key in ("places", "stale"):
+            if key in info[0]:
+                row[key] = int(sum(x[key] for x in info))
+        if "major_changes" in info[0]:
+            row["major_changes"] = [c for x in info for c in x["major_changes"]]
+        rows.append(row)
+    return rows
+
+
+def run_longterm(config: LongTermEvalConfig) -> Path:
+    """Replay every home of ``config.data``; writes summary.json, table.md, longterm.png,
+    frames.csv and config.yaml into ``config.out`` (map checkpoints in ``out/state``)."""
+    out = Path(config.out)
+    homes = read_longterm(config.data)
+    if config.max_days is not None and config.max_days < 1:
+        raise EvalError(f"--max-days must be >= 1, got {config.max_days}")
+    prepare_out(out, config, "longterm")
+    if config.overwrite:  # start over: the checkpoints belong to the configuration replaced
+        shutil.rmtree(out / "state", ignore_errors=True)
+    set_threads(config.threads)
+    places, frontend = _models(config)
+    frames, infos = [], []
+    for home in homes:
+        p = run_home(home, config, places, frontend, out / "state" / home.name)
+        frames += p["frames"]
+        infos += p["days"]
+    summary = {
+        "days": day_rows(frames, infos, "longterm"),
+        "baselines": {m: day_rows(frames, infos, m) for m in METHODS if m != "longterm"},
+        "tolerance": {"same_room": True, "centre_m": config.tolerance_m, "view_deg": config.tolerance_deg},
+        "budget_bytes": config.budget_bytes,
+        "homes": [h.name for h in homes],
+        "first_day": "mapping: every map starts empty; the static map keeps this day's frames",
+        "map_file_bytes": {x["method"]: x["file_bytes"] for x in infos if x.get("file_bytes") is not None},
+    }
+    write_json(out / "summary.json", summary)
+    plot_longterm(
+        out / "longterm.png", {"longterm": summary["days"], **summary["baselines"]}, config.budget_bytes
+    )
+    write_pairs_csv(out / "frames.csv", [_flat(r) for r in frames])
+    write_table(out / "table.md", longterm_table(summary))
+    return out
+
+
+def _flat(r: dict) -> dict:
+    base = {k: v for k, v in r.items() if k not in METHODS}
+    return base | {f"{m}_{k}": v for m in METHODS for k, v in r[m].items()}
+
+
+def longterm_table(summary: dict) -> str:
+    rows = []
+    for i, lt in enumerate(summary["days"]):
+        row = {"day": lt["day"], "frames": lt["frames"], "lighting": " ".join(lt["lightings"])}
+        for m, days in (("longterm", summary["days"]), *summary["baselines"].items()):
+            d = days[i]
+            row |= {f"{m}_s": d["success"], f"{m}_f": d["false_count"], f"{m}_kb": d["map_bytes"] / 1024}
+        row["ms"], row["changes"] = lt["ms"], len(lt.get("major_changes", []))
+        rows.append(row)
+    cols = [("frames", "frames", "d"), ("lighting", "lighting", "")]
+    for m in METHODS:
+        cols += [(f"{m}_s", f"{m} success", ".3f"), (f"{m}_f", "false", "d"), (f"{m}_kb", "KB", ".0f")]
+    cols += [("ms", "ms/frame", ".1f"), ("changes", "major changes", "d")]
+    tol = summary["tolerance"]
+    head = [f"## Long-term localization per day (budget {summary['budget_bytes']} B; correct: same room, "
+            f"centre within {tol['centre_m']} m, view within {tol['view_deg']} deg; day {summary['days'][0]['day']} is the mapping day)", ""]  # fmt: skip
+    return "\n".join([*head, markdown_table(rows, cols, ["day"]), ""])

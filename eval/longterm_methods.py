@@ -1,0 +1,149 @@
+"""The three maps `homeloc-evaluate longterm` replays side by side, behind one small interface.
+
+- ``longterm``: :class:`homeloc.runtime.longterm.LongTermMap` (experiences, rooms, budget); every
+  frame is ``observe``d with the robot's pose (here the rendered pose: exact odometry, used only to
+  file a new experience under a place and a room, never to localize).
+- ``static``: a :class:`LoopClosureDetector` (flat index) holding every frame of the first day,
+  never updated afterwards.
+- ``append``: a :class:`LoopClosureDetector` (flat index) that adds every frame and enforces the
+  same byte budget by its plain pruning (``prune(max_bytes=...)``: near-duplicates merge first,
+  then the most similar pairs).
+
+All three localize with the same verification settings (the runtime's VerifyConfig defaults:
+calibrated acceptance score, min_confidence 0.5) and the same features; the loop-closure maps
+localize single frames (``temporal_k=1``: patrol frames are far apart). Keyframe ids are frame
+indices, so a localization is judged by the pose of the frame the keyframe came from.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from homeloc.runtime.features import Features
+from homeloc.runtime.longterm import BudgetConfig, LongTermMap
+from homeloc.runtime.loop_closure import LoopClosureDetector
+
+METHODS = ("longterm", "static", "append")
+
+
+class Method(ABC):
+    """One map under test: ``step`` localizes frame ``i`` (None: rejected) and updates the map."""
+
+    name = ""
+
+    @abstractmethod
+    def step(self, i: int, day: int, desc: np.ndarray, features: Features, pose: np.ndarray) -> int | None:
+        """The keyframe frame ``i`` localized to (None: rejected), after updating the map."""
+
+    @abstractmethod
+    def keyframe_ids(self) -> np.ndarray:
+        """Ids (frame indices) of the keyframes in the map."""
+
+    @abstractmethod
+    def nbytes(self) -> int:
+        """The map's own memory accounting (``stats().total_bytes``)."""
+
+    @abstractmethod
+    def save(self, path: Path) -> Path:
+        """Write the map file (the resume checkpoint)."""
+
+    def info(self) -> dict:
+        """Per-day extras (experiences, places, ...) for the summary."""
+        return {"keyframes": len(self.keyframe_ids())}
+
+
+class LongTerm(Method):
+    name = "longterm"
+
+    def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None) -> None:
+        if path is not None:
+            self.map = LongTermMap.load(path, places, frontend)
+        else:
+            self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=BudgetConfig(max_bytes=budget))
+        self.major_changes: list[int] = []
+
+    def step(self, i, day, desc, features, pose):
+        u = self.map.observe(desc, pose=pose, features=features, kf_id=i)
+        if u.major_change is not None:
+            self.major_changes.append(u.major_change)
+        return None if u.localization is None else u.localization.kf_id
+
+    def keyframe_ids(self):
+        return self.map.keyframe_ids
+
+    def nbytes(self):
+        return self.map.stats().total_bytes
+
+    def save(self, path):
+        return self.map.save(path)
+
+    def info(self):
+        s = self.map.stats()
+        changes, self.major_changes = self.major_changes, []
+        return {"keyframes": s.experiences, "places": s.places, "stale": s.stale, "major_changes": changes}
+
+
+class _Detector(Method):
+    """A LoopClosureDetector used as a localization map."""
+
+    def __init__(self, places, frontend, K, budget: int | None, path: Path | None = None) -> None:
+        if path is not None:
+            self.det = LoopClosureDetector.load(path, places, frontend)
+        else:
+            self.det = LoopClosureDetector(places, frontend, index="flat", train_size=None, temporal_k=1, K=K)
+        self.budget = budget
+
+    def localize(self, desc, features):
+        if not len(self.det):
+            return None
+        loop = self.det.detect(desc, features=features)
+        return None if loop is None else loop.kf_id
+
+    def keyframe_ids(self):
+        return self.det.keyframe_ids
+
+    def nbytes(self):
+        return self.det.stats().total_bytes
+
+    def save(self, path):
+        return self.det.save(path)
+
+
+class Static(_Detector):
+    name = "static"
+
+    def __init__(self, *args, first_day: int = 0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.first_day = first_day
+
+    def step(self, i, day, desc, features, pose):
+        kf = self.localize(desc, features)
+        if day == self.first_day:
+            self.det.add_keyframe(i, desc, features=features)
+        return kf
+
+
+class Append(_Detector):
+    name = "append"
+
+    def step(self, i, day, desc, features, pose):
+        kf = self.localize(desc, features)
+        self.det.add_keyframe(i, desc, features=features)
+        if self.budget is not None:
+            self.det.prune(max_bytes=self.budget)
+        return kf
+
+
+def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
+                 saved: dict[str, str | os.PathLike] | None = None) -> dict[str, Method]:  # fmt: skip
+    """The three maps, new or restored from ``saved`` (method name -> map file)."""
+    saved = saved or {}
+    return {
+        "longterm": LongTerm(places, frontend, K, rooms, budget, saved.get("longterm")),
+        "static": Static(places, frontend, K, budget, saved.get("static"), first_day=first_day),
+        "append": Append(places, frontend, K, budget, saved.get("append")),
+    }

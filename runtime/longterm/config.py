@@ -1,0 +1,98 @@
+"""Settings of :class:`~homeloc.runtime.longterm.LongTermMap` as small frozen dataclasses, each
+validated on construction (a wrong value raises ValueError naming the field)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def _check(name: str, ok: bool, value, what: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PlaceConfig:
+    """How experiences are grouped into places, and which frames may become experiences.
+
+    Args:
+        radius_m: a new experience joins the nearest place of its room whose anchor camera centre
+            is within this distance (metres) of the frame's pose ...
+        angle_deg: ... and whose view direction is within this angle; otherwise it founds a place.
+        min_keypoints: a frame with fewer keypoints (dark, flat, blurred) never becomes an
+            experience: it could not be verified against later, so it would only cost memory.
+    """
+
+    radius_m: float = 1.0
+    angle_deg: float = 45.0
+    min_keypoints: int = 100
+
+    def __post_init__(self) -> None:
+        _check("radius_m", self.radius_m > 0 and math.isfinite(self.radius_m), self.radius_m, "> 0")
+        _check("angle_deg", 0 < self.angle_deg <= 180, self.angle_deg, "in (0, 180]")
+        _check("min_keypoints", self.min_keypoints >= 0, self.min_keypoints, ">= 0")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Retrieval before geometric verification.
+
+    Args:
+        top_k: candidates retrieved (cosine of global descriptors) per search; the best
+            ``VerifyConfig.top`` of them are verified.
+        min_score: retrieval cosine a candidate needs.
+        restrict_rooms: search the experiences of the last localized room and its neighbours
+            first, and the rest of the map only when none of those verifies.
+    """
+
+    top_k: int = 5
+    min_score: float = 0.0
+    restrict_rooms: bool = True
+
+    def __post_init__(self) -> None:
+        _check("top_k", self.top_k >= 1, self.top_k, ">= 1")
+        _check("min_score", -1.0 <= self.min_score <= 1.0, self.min_score, "a cosine in [-1, 1]")
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """Memory budget and the usefulness that decides what is forgotten (:mod:`.forget`).
+
+    Args:
+        max_bytes: the map's bytes (``stats().total_bytes``) are kept at or below this by
+            forgetting the least useful experiences (never the last one of a place); None: no budget.
+        half_life: map clock ticks (one per localization) after which an unused experience has
+            lost one unit of usefulness, the same as halving its match count.
+        stale_penalty: usefulness removed from the experiences of a room that changed (major
+            change): they are forgotten first, but kept while the budget allows (the change may be undone).
+    """
+
+    max_bytes: int | None = 2_000_000
+    half_life: float = 500.0
+    stale_penalty: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.max_bytes is not None:
+            _check("max_bytes", self.max_bytes >= 1, self.max_bytes, ">= 1 or None")
+        _check("half_life", self.half_life > 0, self.half_life, "> 0")
+        _check("stale_penalty", self.stale_penalty >= 0, self.stale_penalty, ">= 0")
+
+
+@dataclass(frozen=True)
+class ChangeConfig:
+    """Major-change detection per room (:class:`.rooms.ChangeMonitor`).
+
+    Args:
+        window: the last frames observed in a room that are judged together.
+        major_share: a room whose last ``window`` frames failed to localize in at least this share
+            has changed in a major way (rearranged); single failures (a bag on the floor, a person
+            passing) stay below it.
+    """
+
+    window: int = 6
+    major_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check("window", self.window >= 1, self.window, ">= 1")
+        _check("major_share", 0 < self.major_share <= 1, self.major_share, "in (0, 1]")

@@ -1,0 +1,347 @@
+"""`LongTermMap`: experience-based mapping for months of life in one home.
+
+Each place holds several experiences (keyframes of it under different lighting or layout). Every
+frame is localized (global-descriptor retrieval, restricted to the last localized room and its
+neighbours first, then geometric verification with the loop-closure verifier); a frame that
+fails becomes a new experience of the place at its pose, so memory grows with the variety of
+appearances, not with time. Each experience keeps usage statistics (last matched, match count);
+over the byte budget the least useful are forgotten (:mod:`.forget`), never the last of a place.
+A room in which most recent frames fail is declared changed (:class:`.rooms.ChangeMonitor`): its
+old experiences turn stale and are forgotten first. Saved in the checksummed map format (:mod:`.persist`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from homeloc.runtime.features import Features
+from homeloc.runtime.frontend import Frontend, Geometry
+from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm.forget import plan_forget, usefulness
+from homeloc.runtime.longterm.rooms import NO_ROOM, ChangeMonitor, Rooms, nearest_place
+from homeloc.runtime.longterm.store import Tables
+from homeloc.runtime.loop_closure.config import VerifyConfig
+from homeloc.runtime.loop_closure.ids import check_ids
+from homeloc.runtime.loop_closure.index import normalize
+from homeloc.runtime.loop_closure.models import MapModels
+from homeloc.runtime.loop_closure.results import Candidate
+from homeloc.runtime.loop_closure.stored_features import StoredFeatures
+from homeloc.runtime.loop_closure.verify import verify_all
+from homeloc.runtime.places import GlobalDescriptor
+
+
+@dataclass(frozen=True)
+class Localization:
+    """A verified localization: the frame shows experience ``kf_id`` of place ``place`` in ``room``.
+
+    score: retrieval cosine; inliers, confidence: of the geometric verification
+    (:func:`homeloc.runtime.loop_closure.verify.confidence`); geometry: frame (view 0) -> keyframe
+    (view 1), R and t for the essential matrix; pose: the keyframe's 3 x 4 camera-to-map pose
+    (NaN when unknown); searched: "rooms" (the restricted search found it) or "all"."""
+
+    kf_id: int
+    place: int
+    room: int
+    score: float
+    inliers: int
+    confidence: float
+    geometry: Geometry | None
+    pose: np.ndarray
+    searched: str
+
+
+@dataclass(frozen=True)
+class Update:
+    """What :meth:`LongTermMap.observe` did with one frame: its localization (None: failed), the
+    experience it added (kf id and place, None when it localized or was unusable), the experiences
+    forgotten for the budget and the room declared changed (None: none)."""
+
+    localization: Localization | None
+    added: int | None
+    place: int | None
+    forgotten: tuple[int, ...]
+    major_change: int | None
+
+
+@dataclass(frozen=True)
+class LongTermStats:
+    """Memory and contents; ``total_bytes`` = ``fixed_bytes`` (places table) + the experiences'
+    rows, descriptors and stored local features: the arrays the map file holds."""
+
+    experiences: int
+    places: int
+    rooms: int
+    stale: int
+    with_features: int
+    fixed_bytes: int
+    bytes_per_experience: float
+    total_bytes: int
+    budget_bytes: int | None
+    clock: int
+
+
+class LongTermMap:
+    """Long-term map of one home.
+
+    Args:
+        global_model, frontend: GlobalDescriptor / Frontend, ONNX paths, or None (the shipped
+            models, loaded when first needed), as for LoopClosureDetector.
+        K: 3 x 3 intrinsics (essential-matrix verification; None: fundamental matrix).
+        rooms: R x 4 room rectangles [x0, y0, x1, y1] of the floor plan (metres; may be empty).
+        place, search, budget, change, verify: settings (:mod:`.config`; None: the defaults;
+            VerifyConfig is the loop closure's, with the same calibrated acceptance score).
+        learn: add experiences when a frame fails to localize (False: a fixed map).
+    """
+
+    def __init__(
+        self,
+        global_model: GlobalDescriptor | str | os.PathLike | None = None,
+        frontend: Frontend | str | os.PathLike | None = None,
+        K: np.ndarray | None = None,
+        rooms=(),
+        *,
+        place: PlaceConfig | None = None,
+        search: SearchConfig | None = None,
+        budget: BudgetConfig | None = None,
+        change: ChangeConfig | None = None,
+        verify: VerifyConfig | None = None,
+        learn: bool = True,
+    ) -> None:
+        self.place_config = place or PlaceConfig()
+        self.search_config = search or SearchConfig()
+        self.budget_config = budget or BudgetConfig()
+        self.change_config = change or ChangeConfig()
+        self.verify_config = verify or VerifyConfig()
+        self.learn = bool(learn)
+        self.K = None if K is None else np.asarray(K, np.float64).reshape(3, 3)
+        self.rooms = rooms if isinstance(rooms, Rooms) else Rooms(rooms)
+        self._models = MapModels(global_model, frontend)
+        self._t = Tables()
+        self._changes = ChangeMonitor(self.change_config)
+        self.clock = 0  # one tick per localization
+        self.last_room: int | None = None  # room of the last localization (the search prior)
+        self._next_place = 0
+        self._models.check(None)
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    @property
+    def dim(self) -> int | None:
+        return None if self._t.descriptors is None else int(self._t.descriptors.shape[1])
+
+    @property
+    def keyframe_ids(self) -> np.ndarray:
+        return self._t.cols["ids"].copy()
+
+    def experience(self, kf_id: int) -> dict:
+        """The columns of one experience (place, pose, created, last_used, matches, stale)."""
+        p = self._t.position(int(kf_id))
+        return {name: a[p].copy() for name, a in self._t.cols.items()}
+
+    def places_of_room(self, room: int) -> np.ndarray:
+        return self._t.places["place_ids"][self._t.places["place_room"] == room]
+
+    # ---------------------------------------------------------------------------- inputs
+    def _inputs(self, x: np.ndarray, features: Features | None) -> tuple[np.ndarray, Features]:
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"expected an image or a 1-D descriptor array, got {type(x).__name__}")
+        if x.ndim == 1:
+            if not np.issubdtype(x.dtype, np.floating) or not np.isfinite(x).all() or not np.any(x):
+                raise ValueError("a descriptor must be a finite, non-zero float vector")
+            if features is None:
+                raise ValueError("a frame given as a descriptor needs its features= (local features)")
+            d = normalize(x[None].astype(np.float32))[0]
+        else:
+            d = self._models.places_model(self.dim).describe(x)[0]
+            if features is None:
+                features = self._models.keypoint_model(self.dim).extract(x)
+        if not isinstance(features, Features):
+            raise ValueError(f"features must be runtime.features.Features, got {type(features).__name__}")
+        if self.dim is not None and len(d) != self.dim:
+            raise ValueError(f"descriptor has {len(d)} dimensions, the map has {self.dim}")
+        return d, features
+
+    # ---------------------------------------------------------------------------- localize
+    def localize(
+        self, x: np.ndarray, features: Features | None = None, room: int | None = None
+    ) -> Localization | None:
+        """Localize one frame (image, or global descriptor + ``features``); None when no experience
+        verifies (reject rather than guess). Ticks the map clock; a match updates the experience's
+        usage statistics. room: search prior (default: the room of the last localization)."""
+        d, f = self._inputs(x, features)
+        self.clock += 1
+        if not len(self):
+            return None
+        prior = self.last_room if room is None else int(room)
+        place_rooms = self._t.place_room_of(self._t.cols["place"])
+        near = np.ones(len(self), bool)
+        if self.search_config.restrict_rooms and prior is not None and len(self.rooms):
+            near = np.isin(place_rooms, sorted(self.rooms.neighbours(prior)))
+        for pool, searched in ((np.flatnonzero(near), "rooms"), (np.flatnonzero(~near), "all")):
+            loc = self._search(d, f, pool, place_rooms, "all" if near.all() else searched)
+            if loc is not None:
+                self._matched(loc)
+                return loc
+        return None
+
+    def _search(self, d, f, pool: np.ndarray, place_rooms: np.ndarray, searched: str) -> Localization | None:
+        if not len(pool):
+            return None
+        s = self.search_config
+        scores = self._t.descriptors[pool] @ d
+        order = np.argsort(-scores, kind="stable")[: s.top_k]
+        cands = [
+            Candidate(int(self._t.cols["ids"][pool[i]]), float(scores[i]))
+            for i in order
+            if scores[i] >= s.min_score
+        ]
+        loop, _ = verify_all(f, cands[: self.verify_config.top], self._t.features, self.verify_config, self.K)
+        if loop is None:
+            return None
+        p = self._t.position(loop.kf_id)
+        return Localization(loop.kf_id, int(self._t.cols["place"][p]), int(place_rooms[p]), loop.score, loop.inliers,
+                            float(loop.confidence), loop.geometry, self._t.cols["pose"][p].copy(), searched)  # fmt: skip
+
+    def _matched(self, loc: Localization) -> None:
+        p = self._t.position(loc.kf_id)
+        c = self._t.cols
+        c["matches"][p] += 1
+        c["last_used"][p] = self.clock
+        c["stale"][p] = 0
+        self.last_room = loc.room
+
+    # ---------------------------------------------------------------------------- learn
+    def observe(
+        self, x: np.ndarray, pose: np.ndarray | None = None, features: Features | None = None, kf_id: int | None = None
+    ) -> Update:  # fmt: skip
+        """Localize a frame and update the map as a robot does on every keyframe.
+
+        pose: the robot's current camera-to-map pose estimate (4 x 4, its odometry since the last
+        localization), used only to file a new experience under a place and a room; kf_id: the
+        id a new experience gets (default: one more than the largest so far)."""
+        d, f = self._inputs(x, features)
+        pose = _checked_pose(pose)
+        known = self._known_place(pose)  # before localizing: it may file nothing, but must not see itself
+        loc = self.localize(d, f)
+        room = self.rooms.room_of(pose) if pose is not None else (self.last_room if loc is None else loc.room)
+        room = NO_ROOM if room is None else room
+        since = self._changes.record(room, loc is not None, self.clock) if loc is not None or known else None
+        if since is not None:
+            self._mark_stale(room, since)
+        added = place = None
+        if loc is None and self.learn and len(f) >= self.place_config.min_keypoints:
+            added = self._next_id() if kf_id is None else kf_id
+            place = self.add_experience(added, d, pose, f)
+        forgotten = self.forget()
+        return Update(loc, added, place, tuple(forgotten), None if since is None else room)
+
+    def _known_place(self, pose: np.ndarray | None) -> bool:
+        if pose is None:
+            return False
+        pl = self._t.places
+        return (
+            nearest_place(
+                pl["place_anchor"], pl["place_room"], pose, self.rooms.room_of(pose), self.place_config
+            )
+            is not None
+        )
+
+    def _next_id(self) -> int:
+        return int(self._t.cols["ids"].max()) + 1 if len(self) else 0
+
+    def _mark_stale(self, room: int, since: int) -> None:
+        """The experiences of ``room`` not used since ``since`` (the change) turn stale; those
+        added or matched since show the room as it is now."""
+        c = self._t.cols
+        in_room = self._t.place_room_of(c["place"]) == room
+        c["stale"][in_room & (c["last_used"] < since)] = 1
+
+    def add_experience(self, kf_id: int, x: np.ndarray, pose: np.ndarray | None = None,
+                       features: Features | None = None) -> int:  # fmt: skip
+        """Add a keyframe as an experience (a mapping run, or what :meth:`observe` does on a failed
+        localization); returns its place id (an existing place near ``pose``, else a new one)."""
+        kf_id = int(check_ids([kf_id])[0])
+        if np.any(self._t.cols["ids"] == kf_id):
+            raise ValueError(f"keyframe {kf_id} is already in the map")
+        d, f = self._inputs(x, features)
+        pose = _checked_pose(pose)
+        room = self.rooms.room_of(pose)
+        pl = self._t.places
+        at = nearest_place(pl["place_anchor"], pl["place_room"], pose, room, self.place_config)
+        if at is None:
+            place = self._next_place
+            self._next_place += 1
+            self._t.add_place(place, pose, room)
+        else:
+            place = int(pl["place_ids"][at])
+        row = {"ids": kf_id, "place": place, "pose": np.full((3, 4), np.nan) if pose is None else pose[:3],
+               "created": self.clock, "last_used": self.clock, "matches": 0, "stale": 0}  # fmt: skip
+        v = self.verify_config
+        stored = StoredFeatures.compress(f, v.max_stored_features) if v.store_features else None
+        self._t.append(row, d, stored)
+        return place
+
+    # ---------------------------------------------------------------------------- budget
+    def forget(self, max_bytes: int | None = None) -> list[int]:
+        """Forget the least useful experiences until the map fits ``max_bytes`` (default: the
+        budget); returns the forgotten keyframe ids."""
+        b = self.budget_config
+        limit = b.max_bytes if max_bytes is None else int(max_bytes)
+        if limit is None or not len(self):
+            return []
+        c = self._t.cols
+        score = usefulness(c["matches"], c["last_used"], c["stale"], self.clock, b.half_life, b.stale_penalty)
+        plan = plan_forget(c["place"], self._t.sizes(), score, self._t.fixed_bytes, limit)
+        return self._t.drop(plan.drop) if len(plan.drop) else []
+
+    def stats(self) -> LongTermStats:
+        t = self._t
+        sizes = t.sizes()
+        return LongTermStats(experiences=len(t), places=len(t.places["place_ids"]), rooms=len(self.rooms),
+                             stale=int(t.cols["stale"].sum()), with_features=len(t.features),
+                             fixed_bytes=t.fixed_bytes, bytes_per_experience=float(sizes.mean()) if len(t) else 0.0,
+                             total_bytes=int(t.fixed_bytes + sizes.sum()), budget_bytes=self.budget_config.max_bytes,
+                             clock=self.clock)  # fmt: skip
+
+    # ---------------------------------------------------------------------------- persist
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the map atomically in the checksummed map format (:mod:`.persist`)."""
+        from homeloc.runtime.longterm import persist
+
+        return persist.save(self, path)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, global_model=None, frontend=None, check_model: bool = True
+    ) -> LongTermMap:
+        """Read a map written by :meth:`save`, or a loop-closure map (each keyframe becomes the one
+        experience of its own place). MapFormatError (a ValueError naming the file) when damaged;
+        ValueError when ``check_model`` and a given model is not the map's."""
+        from homeloc.runtime.longterm import persist
+
+        return persist.load(cls, path, global_model, frontend, check_model)
+
+    def settings(self) -> dict:
+        """The settings as plain data (what the map file stores)."""
+        groups = {"place": self.place_config, "search": self.search_config, "budget": self.budget_config,
+                  "change": self.change_config, "verify": self.verify_config}  # fmt: skip
+        out = {name: {f.name: getattr(cfg, f.name) for f in fields(cfg)} for name, cfg in groups.items()}
+        return out | {"learn": self.learn}
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        return f"LongTermMap({s.experiences} experiences, {s.places} places, {s.total_bytes} bytes)"
+
+
+def _checked_pose(pose) -> np.ndarray | None:
+    if pose is None:
+        return None
+    p = np.asarray(pose, np.float64)
+    if p.shape not in ((4, 4), (3, 4)) or not np.isfinite(p).all():
+        raise ValueError(f"pose must be a finite 4 x 4 or 3 x 4 camera-to-map matrix, got shape {p.shape}")
+    return p

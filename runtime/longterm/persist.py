@@ -1,0 +1,136 @@
+"""The long-term map on disk: a :mod:`homeloc.runtime.mapstore` container (the checksummed,
+versioned loop-closure map file), format ``homeloc-longterm-map``, ``format_version`` 1.
+
+Metadata: settings, K, rooms, model identities, map clock, last room, next place id and the
+change monitor's history. Arrays, in this order (it fixes the file's bytes): the experience
+columns (:data:`.store.EXPERIENCE_COLUMNS`), ``descriptors``, the place columns, then the stored
+local features as the loop-closure map keeps them (``feat_positions``, ``feat_counts``,
+``feat_keypoints`` / ``feat_descriptors`` / ``feat_scores``).
+
+Old maps load: a file of a newer ``format_version`` is refused naming the file, and a loop-closure
+map (``homeloc-loop-closure-map``) loads as a long-term map whose keyframes are each the one
+experience of its own place (no pose, no room), with its verification settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from homeloc.runtime import __version__, mapstore
+from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm.rooms import NO_ROOM
+from homeloc.runtime.longterm.store import EXPERIENCE_COLUMNS, PLACE_COLUMNS, Tables
+from homeloc.runtime.loop_closure import persist as lc_persist
+from homeloc.runtime.loop_closure.config import VerifyConfig, resolve
+from homeloc.runtime.loop_closure.index import DescriptorIndex
+from homeloc.runtime.loop_closure.stored_features import StoredFeatures
+
+FORMAT = "homeloc-longterm-map"
+FORMAT_VERSION = 1
+READS = (1,)  # format versions this runtime reads
+
+
+def save(m, path: str | os.PathLike) -> Path:
+    """Write LongTermMap ``m`` atomically; returns the path."""
+    t = m._t
+    arrays = dict(t.cols)
+    arrays["descriptors"] = np.zeros((0, 0), np.float32) if t.descriptors is None else t.descriptors
+    arrays.update(t.places)
+    ids = t.cols["ids"]
+    with_feat = [i for i, k in enumerate(ids) if int(k) in t.features]
+    feats = [t.features[int(ids[i])] for i in with_feat]
+    arrays["feat_positions"] = np.array(with_feat, np.int64)
+    arrays["feat_counts"] = np.array([len(f.scores) for f in feats], np.int64)
+    if feats:
+        arrays["feat_keypoints"] = np.concatenate([f.keypoints for f in feats])
+        arrays["feat_descriptors"] = np.concatenate([f.descriptors for f in feats])
+        arrays["feat_scores"] = np.concatenate([f.scores for f in feats])
+    meta = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "runtime_version": __version__,
+        "settings": m.settings(), "K": None if m.K is None else m.K.tolist(), "rooms": m.rooms.rects.tolist(),
+        "models": m._models.info, "clock": m.clock, "last_room": m.last_room, "next_place": m._next_place,
+        "changes": m._changes.state(),
+    }  # fmt: skip
+    return mapstore.write(path, meta, arrays)
+
+
+def _configs(settings: dict) -> dict:
+    kinds = {"place": PlaceConfig, "search": SearchConfig, "budget": BudgetConfig, "change": ChangeConfig,
+             "verify": VerifyConfig}  # fmt: skip
+    return {name: cls(**settings[name]) for name, cls in kinds.items()} | {"learn": bool(settings["learn"])}
+
+
+def load(cls, path, global_model, frontend, check_model: bool):
+    """A LongTermMap from a long-term or loop-closure map file (see the module docstring)."""
+    meta, arrays = mapstore.read(path)
+    if meta.get("format") == lc_persist.FORMAT:
+        return _from_loop_closure(
+            cls, lc_persist.SavedMap(path, meta, arrays), global_model, frontend, check_model
+        )
+    if meta.get("format") != FORMAT:
+        raise mapstore.MapFormatError(f"{path}: not a long-term map (format {meta.get('format')!r})")
+    if meta.get("format_version") not in READS:
+        raise mapstore.MapFormatError(
+            f"{path}: long-term map format version {meta.get('format_version')} is not supported (this runtime reads {READS})"
+        )
+    try:
+        m = cls(global_model, frontend, K=meta["K"], rooms=meta["rooms"], **_configs(meta["settings"]))
+        t = Tables()
+        t.cols = {name: arrays[name] for name in EXPERIENCE_COLUMNS}
+        t.places = {name: arrays[name] for name in PLACE_COLUMNS}
+        t.descriptors = arrays["descriptors"] if len(t.cols["ids"]) else None
+        t.features = _features(arrays, t.cols["ids"])
+        m.clock, m.last_room, m._next_place = int(meta["clock"]), meta["last_room"], int(meta["next_place"])
+        m._changes.restore(meta["changes"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise mapstore.MapFormatError(f"{path}: long-term map content not understood ({e})") from None
+    m._t = t
+    _adopt_models(m, meta, check_model)
+    return m
+
+
+def _features(arrays: dict, ids: np.ndarray) -> dict[int, StoredFeatures]:
+    out: dict[int, StoredFeatures] = {}
+    if len(arrays["feat_positions"]):
+        ends = np.cumsum(arrays["feat_counts"])
+        for p, s, e in zip(arrays["feat_positions"], ends - arrays["feat_counts"], ends, strict=True):
+            out[int(ids[p])] = StoredFeatures(
+                arrays["feat_keypoints"][s:e], arrays["feat_descriptors"][s:e], arrays["feat_scores"][s:e]
+            )
+    return out
+
+
+def _adopt_models(m, meta: dict, check_model: bool) -> None:
+    m._models.info = dict(meta.get("models", {}))
+    if not check_model:
+        m._models.adopt_given()
+    m._models.check(m.dim, again=True)
+
+
+def _from_loop_closure(cls, saved: lc_persist.SavedMap, global_model, frontend, check_model: bool):
+    """Each keyframe of a loop-closure map becomes the one experience of its own place."""
+    path = saved.path
+    try:
+        groups = resolve({}, saved.config)
+    except (TypeError, ValueError) as e:
+        raise mapstore.MapFormatError(f"{path}: map configuration not understood ({e})") from None
+    if groups["index"].pca_dim is not None:
+        raise mapstore.MapFormatError(
+            f"{path}: a loop-closure map with PCA-reduced descriptors cannot become a long-term map"
+        )
+    ids = lc_persist.restore_ids(saved)
+    index = lc_persist.restore_index(saved, DescriptorIndex(groups["index"]), len(ids))
+    feats = lc_persist.restore_features(saved, ids)
+    m = cls(global_model, frontend, K=saved.meta.get("K"), verify=groups["verify"])
+    desc = index.decode_all()
+    for i, kf in enumerate(ids):
+        m._t.add_place(i, None, NO_ROOM)
+        row = {"ids": kf, "place": i, "pose": np.full((3, 4), np.nan), "created": 0, "last_used": 0, "matches": 0,
+               "stale": 0}  # fmt: skip
+        m._t.append(row, desc[i], feats.get(int(kf)))
+    m._next_place = len(ids)
+    _adopt_models(m, saved.meta, check_model)
+    return m

@@ -1,0 +1,118 @@
+"""The coarse layer above keyframes: rooms (from the robot's floor plan), places (a spot and view
+direction that several experiences share) and the per-room detector of major changes.
+
+Rooms are axis-aligned rectangles ``[x0, y0, x1, y1]`` in the map frame (metres, the floor plane
+x-y): the room segmentation of the SLAM system's occupancy grid, or none (then every place is in
+room -1 and the search is not restricted). Two rooms are neighbours when their rectangles touch.
+A place is anchored at the camera pose of its first experience; poses are camera-to-map 4 x 4
+(OpenCV camera axes: the view direction is the camera z axis).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+
+from homeloc.runtime.longterm.config import ChangeConfig, PlaceConfig
+
+NO_ROOM = -1
+TOUCH_M = 0.05  # rectangles closer than this share a wall (floor plans are not exact)
+
+
+class Rooms:
+    """Room rectangles of the floor plan. ``rects``: R x 4 [x0, y0, x1, y1] (metres)."""
+
+    def __init__(self, rects: Sequence[Sequence[float]] | np.ndarray = ()) -> None:
+        r = np.asarray(rects, np.float64).reshape(-1, 4)
+        if not np.isfinite(r).all() or np.any(r[:, 2] <= r[:, 0]) or np.any(r[:, 3] <= r[:, 1]):
+            raise ValueError("rooms must be finite [x0, y0, x1, y1] rectangles with x1 > x0 and y1 > y0")
+        self.rects = r
+
+    def __len__(self) -> int:
+        return len(self.rects)
+
+    def room_of(self, pose: np.ndarray | None) -> int:
+        """Index of the room holding the camera centre of ``pose`` (4 x 4 or 3 x 4), the nearest room
+        when it lies outside every rectangle (a doorway), NO_ROOM without rooms or pose."""
+        if pose is None or not len(self.rects):
+            return NO_ROOM
+        x, y = np.asarray(pose, np.float64)[0, 3], np.asarray(pose, np.float64)[1, 3]
+        r = self.rects
+        dx = np.maximum(np.maximum(r[:, 0] - x, x - r[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(r[:, 1] - y, y - r[:, 3]), 0.0)
+        return int(np.argmin(np.hypot(dx, dy)))
+
+    def neighbours(self, room: int) -> set[int]:
+        """The room and every room whose rectangle touches it (all rooms for NO_ROOM)."""
+        if room == NO_ROOM or not len(self.rects):
+            return set(range(len(self.rects))) | {NO_ROOM}
+        a, r = self.rects[room], self.rects
+        gap_x = np.maximum(r[:, 0] - a[2], a[0] - r[:, 2])
+        gap_y = np.maximum(r[:, 1] - a[3], a[1] - r[:, 3])
+        return {int(i) for i in np.flatnonzero((gap_x <= TOUCH_M) & (gap_y <= TOUCH_M))} | {room}
+
+
+def view_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle (degrees) between the view directions (camera z axes) of poses ``a`` (... x 3|4 x 4) and ``b``."""
+    za, zb = np.asarray(a)[..., :3, 2], np.asarray(b)[..., :3, 2]
+    cos = np.sum(za * zb, axis=-1) / np.maximum(
+        np.linalg.norm(za, axis=-1) * np.linalg.norm(zb, axis=-1), 1e-12
+    )
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def centre_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance (metres) between the camera centres of poses ``a`` and ``b``."""
+    return np.linalg.norm(np.asarray(a)[..., :3, 3] - np.asarray(b)[..., :3, 3], axis=-1)
+
+
+def nearest_place(
+    anchors: np.ndarray, place_rooms: np.ndarray, pose: np.ndarray | None, room: int, config: PlaceConfig
+) -> int | None:
+    """Position (in ``anchors``: P x 3 x 4, NaN for places without a pose) of the place of ``room``
+    nearest to ``pose`` within ``config.radius_m`` and ``config.angle_deg``; None when there is none."""
+    if pose is None or not len(anchors):
+        return None
+    pose = np.asarray(pose, np.float64)[:3]
+    d, a = centre_distance(anchors, pose), view_angle_deg(anchors, pose)
+    ok = (place_rooms == room) & (d <= config.radius_m) & (a <= config.angle_deg)  # NaN compares False
+    if not ok.any():
+        return None
+    return int(np.flatnonzero(ok)[np.argmin(d[ok])])
+
+
+class ChangeMonitor:
+    """Declares a major change of a room (rearranged furniture, new paint) when, among the last
+    ``config.window`` frames taken at known places of it, at least ``config.major_share`` failed to
+    localize; the room's history then restarts, so one change is declared once. A minor change (a
+    bag on the floor) still localizes, or fails on a single frame, and never reaches the share.
+    Frames at places the map does not know yet are not recorded: failing there is no change."""
+
+    def __init__(self, config: ChangeConfig) -> None:
+        self.config = config
+        self.history: dict[int, deque[tuple[int, bool]]] = {}
+
+    def record(self, room: int, localized: bool, clock: int) -> int | None:
+        """Record one frame's outcome in ``room`` at map time ``clock``; when it completes a major
+        change, the clock of the oldest frame of the window (the room has looked different since
+        then at the latest), else None."""
+        h = self.history.setdefault(room, deque(maxlen=self.config.window))
+        h.append((int(clock), bool(localized)))
+        failed = sum(not ok for _, ok in h)
+        if len(h) == self.config.window and failed >= self.config.major_share * self.config.window:
+            since = h[0][0]
+            h.clear()
+            return since
+        return None
+
+    def state(self) -> dict[str, list[list[int]]]:
+        """JSON-able history (saved with the map)."""
+        return {str(r): [[c, int(ok)] for c, ok in h] for r, h in sorted(self.history.items())}
+
+    def restore(self, state: dict[str, list[list[int]]]) -> None:
+        w = self.config.window
+        self.history = {
+            int(r): deque(((int(c), bool(ok)) for c, ok in h), maxlen=w) for r, h in state.items()
+        }
