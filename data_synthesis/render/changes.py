@@ -39,7 +39,7 @@ def _curtains(home, closed: set[int]) -> list[Item]:
     return items
 
 
-def _moved(item: Item, dx: float, dy: float, dyaw: float) -> Item:
+def moved_item(item: Item, dx: float, dy: float, dyaw: float) -> Item:
     new = copy.deepcopy(item)
     cx, cy = item.centre
     m = fu.transform((cx + dx, cy + dy, 0), dyaw) @ fu.transform((-cx, -cy, 0))
@@ -51,9 +51,11 @@ def _moved(item: Item, dx: float, dy: float, dyaw: float) -> Item:
     return new
 
 
-def _floor_spot(rng, home, placer: Placer, hx: float, hy: float, tries: int = 15):
+def _floor_spot(rng, home, placer: Placer, hx: float, hy: float, tries: int = 15, room: int | None = None):
+    """(room, x, y) of a free floor spot (in `room` if given, else a random room per try), or None."""
+    fixed = room
     for _ in range(tries):
-        room = int(rng.integers(len(home.rooms)))
+        room = int(rng.integers(len(home.rooms))) if fixed is None else fixed
         x0, y0, x1, y1 = home.rooms[room]
         cx, cy = rng.uniform(x0 + 0.3, x1 - 0.3), rng.uniform(y0 + 0.3, y1 - 0.3)
         if placer.free(room, cx, cy, hx, hy, False):
@@ -111,8 +113,9 @@ def _occluder(rng, home, placer, mats, kind: str) -> list[Item]:
     return [Item(kind, kind, room, (cx, cy), (hx, hx), 0.0, shapes)]
 
 
-def _decoration(rng, home, placer, mats) -> list[Item]:
-    spot = _floor_spot(rng, home, placer, 0.45, 0.45)
+def decorated_tree(rng, home, placer, mats, room: int | None = None) -> list[Item]:
+    """A decorated tree on a free floor spot (in `room` if given: scheduled decorations, more tries)."""
+    spot = _floor_spot(rng, home, placer, 0.45, 0.45, 15 if room is None else 60, room)
     if spot is None:
         return []
     room, cx, cy = spot
@@ -130,8 +133,11 @@ def _decoration(rng, home, placer, mats) -> list[Item]:
     return [Item(tag, "decoration", room, (cx, cy), (0.45, 0.45), 0.0, shapes)]
 
 
-def day_items(home, day: int, rng: np.random.Generator) -> tuple[list[Item], list[str]]:
-    """(items of this day, names of the changes drawn). Adds any new materials to home.materials."""
+def day_items(
+    home, day: int, rng: np.random.Generator, decoration_p: float = 0.25
+) -> tuple[list[Item], list[str]]:
+    """(items of this day, names of the changes drawn). Adds any new materials to home.materials.
+    decoration_p: chance of a decorated tree that day (0 in long-term sequences, which schedule them)."""
     home.materials.setdefault("curtain", Material("curtain", (0.55, 0.45, 0.35)))
     if day == 0:
         return list(home.items) + _curtains(home, set()), []
@@ -145,7 +151,7 @@ def day_items(home, day: int, rng: np.random.Generator) -> tuple[list[Item], lis
             d, own = rng.uniform(-0.6, 0.6, 2), (*it.centre, *it.half)
             placer.boxes.remove(own)
             if placer.free(it.room, it.centre[0] + d[0], it.centre[1] + d[1], *it.half, False):
-                it = _moved(it, d[0], d[1], rng.uniform(-0.6, 0.6))
+                it = moved_item(it, d[0], d[1], rng.uniform(-0.6, 0.6))
                 changes.append(f"moved:{it.tag}")
             placer.boxes.append((*it.centre, *it.half))
         items.append(it)
@@ -156,8 +162,8 @@ def day_items(home, day: int, rng: np.random.Generator) -> tuple[list[Item], lis
             occ = _occluder(rng, home, placer, home.materials, kind)
             changes += [kind] * len(occ)
             clutter += occ
-    if rng.random() < 0.25:
-        deco = _decoration(rng, home, placer, home.materials)
+    if rng.random() < decoration_p:
+        deco = decorated_tree(rng, home, placer, home.materials)
         changes += ["decoration"] * len(deco)
         clutter += deco
     closed = {k for k in range(0, len(home.windows), 2) if rng.random() < 0.35}

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from homeloc.data_synthesis.render.config import RenderConfig
+from homeloc.data_synthesis.cli_errors import PositiveInt, UsageError
+from homeloc.data_synthesis.render.config import LongTermConfig, Patrol, RenderConfig
 from homeloc.runtime.io import atomic_write
 
 PRODUCTS = ("pairs3d", "pose", "loops", "places")
@@ -38,14 +39,41 @@ def add_render(sub) -> None:
         help="YAML file with any of these options (configs/synth/render*.yaml)",
     )
     p.add_argument("--out", type=str, required=True, help="output folder (created; resumable)")
-    p.add_argument("--homes", type=int, default=2, help="number of homes")
-    p.add_argument("--frames-per-home", type=int, default=20, help="frames per home (over several sequences)")
+    p.add_argument(
+        "--homes", type=int, default=2, help="number of homes (long-term mode: one months-long sequence each)"
+    )
+    p.add_argument(
+        "--frames-per-home",
+        type=PositiveInt | None,
+        default=None,
+        help="frames per home over several random sequences (default 20; not with --days)",
+    )
+    p.add_argument(
+        "--days",
+        type=PositiveInt | None,
+        default=None,
+        help="long-term mode (with --frames-per-day): D simulated days per home, the robot's patrol each "
+        "day under that day's lightings, small daily and scheduled large changes (--longterm)",
+    )
+    p.add_argument(
+        "--frames-per-day",
+        type=PositiveInt | None,
+        default=None,
+        help="long-term mode: frames per day, split evenly over the patrol rounds (a multiple of "
+        "len(--longterm.rounds), 2 by default: a daylight and an evening/night round)",
+    )
     p.add_argument("--size", type=str | None, default=None, help="HxW, e.g. 240x320 (default: synth.size)")
     p.add_argument("--seed", type=int, default=0, help="seed: home i depends only on (seed, split, i)")
     p.add_argument("--only_homes", type=int, nargs="+", default=None, help="render only these home indices")
     p.add_argument("--overwrite", type=bool, default=False, help="replace renders made with another config")
     p.add_argument(
         "--synth", type=RenderConfig, default=RenderConfig(), help="render settings (RenderConfig)"
+    )
+    p.add_argument(
+        "--longterm",
+        type=LongTermConfig,
+        default=LongTermConfig(),
+        help="long-term mode: patrol rounds' lighting pools and the large-change schedule (LongTermConfig)",
     )
     sub.add_subcommand("render", p, help="render procedural homes under day/night lightings")
 
@@ -67,24 +95,43 @@ def _plain(x):
     return x
 
 
+def _patrol(args: Namespace) -> Patrol | None:
+    """The long-term patrol of --days/--frames-per-day, or None (random sequences); one-line errors."""
+    days, per_day = args.get("days"), args.get("frames_per_day")
+    if days is None and per_day is None:
+        return None
+    if days is None or per_day is None:
+        raise UsageError("--days and --frames-per-day go together (long-term mode): give both or neither")
+    if args.get("frames_per_home") is not None:
+        raise UsageError("--frames-per-home does not apply with --days (frames = days x --frames-per-day)")
+    lt = (
+        args.longterm
+        if isinstance(args.longterm, LongTermConfig)
+        else LongTermConfig(**_plain(args.longterm))
+    )
+    return Patrol(int(days), int(per_day), lt)
+
+
 def run_render(args: Namespace) -> int:
     from homeloc.data_synthesis.render.jobs import render_homes
     from homeloc.data_synthesis.render.layout import verify_render
 
-    cfg = _cfg(args)
+    cfg, patrol = _cfg(args), _patrol(args)
+    if patrol is None:
+        frames = int(args.get("frames_per_home") or 20)
+    else:
+        frames = patrol.days * patrol.frames_per_day
     manifest = render_homes(
-        args.out, args.homes, args.frames_per_home, args.seed, cfg, args.overwrite, args.only_homes
+        args.out, args.homes, frames, args.seed, cfg, args.overwrite, args.only_homes, patrol
     )
-    resolved = {
-        "out": args.out,
-        "homes": args.homes,
-        "frames_per_home": args.frames_per_home,
-        "seed": args.seed,
-        "synth": cfg.to_dict(),
-    }
+    resolved = {"out": args.out, "homes": args.homes, "frames_per_home": frames, "seed": args.seed}
+    if patrol is not None:
+        resolved.update(patrol.to_dict())
+    resolved["synth"] = cfg.to_dict()
     atomic_write(os.path.join(args.out, "config.yaml"), yaml.safe_dump(_plain(resolved), sort_keys=False))
     verify_render(manifest.parent)
-    print(f"{manifest.parent}: {args.homes} homes x {args.frames_per_home} frames rendered and verified")
+    what = f"{frames} frames" if patrol is None else f"{patrol.days} days x {patrol.frames_per_day} frames"
+    print(f"{manifest.parent}: {args.homes} homes x {what} rendered and verified")
     return 0
 
 

@@ -91,3 +91,89 @@ class RenderConfig:
         d = asdict(self)
         d["size"] = list(self.size)
         return d
+
+
+DAY_ROUND = {"sun_morning": 1.0, "sun_noon": 1.0, "sun_evening": 1.0, "overcast": 1.0}
+NIGHT_ROUND = {"dusk": 1.0, "mixed": 0.5, "ceiling": 1.0, "lamps": 1.0, "night_lamp": 1.0}
+
+
+@dataclass
+class LongTermConfig:
+    """Months-long sequences (`render --days D --frames-per-day F`): the daily cycle and the schedule
+    of large changes (render/schedule.py). Not a field of RenderConfig, so the hash of renders made
+    without it stays what it was.
+
+    rounds: one patrol round per entry, each a lighting pool (scenario -> weight) drawn once per day;
+    every round drives the whole route with frames_per_day / len(rounds) frames, so each place is
+    seen once per round per day (default: a daylight round and an evening/night round; day 0's first
+    round is RenderConfig.map_lighting). Large changes start on days in
+    [first_change_day, days - after_last_change), at least min_gap days apart; about one per
+    `*_every` days of that span and at least one of each kind where the span has room:
+    rearrange (a room's furniture moved to other walls, persists), decorations (a decorated tree
+    in a room, up for decorations_up days (min, max)), repaint (a room's walls get a new plain
+    paint colour, persists).
+    """
+
+    rounds: list[dict[str, float]] = field(default_factory=lambda: [dict(DAY_ROUND), dict(NIGHT_ROUND)])
+    first_change_day: int = 7
+    after_last_change: int = 3
+    min_gap: int = 3
+    rearrange_every: float = 21.0
+    decorations_every: float = 42.0
+    decorations_up: tuple[int, int] = (7, 21)
+    repaint_every: float = 60.0
+
+    def __post_init__(self) -> None:
+        self.decorations_up = tuple(int(v) for v in self.decorations_up)
+        if not self.rounds or any(not r or min(r.values()) < 0 or sum(r.values()) <= 0 for r in self.rounds):
+            raise ValueError(
+                "--longterm.rounds needs at least one round, each a scenario -> weight map with a weight > 0"
+            )
+        if self.first_change_day < 1 or self.min_gap < 1 or self.after_last_change < 0:
+            raise ValueError(
+                "--longterm.first_change_day and --longterm.min_gap must be >= 1 and "
+                f"--longterm.after_last_change >= 0, got {self.first_change_day}, {self.min_gap}, {self.after_last_change}"
+            )
+        if min(self.rearrange_every, self.decorations_every, self.repaint_every) <= 0:
+            raise ValueError("--longterm.*_every must be > 0 days")
+        lo, hi = self.decorations_up
+        if not 1 <= lo <= hi:
+            raise ValueError(
+                f"--longterm.decorations_up must be (min, max) with 1 <= min <= max, got {self.decorations_up}"
+            )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["decorations_up"] = list(self.decorations_up)
+        return d
+
+
+@dataclass
+class Patrol:
+    """A months-long sequence per home (`render --days D --frames-per-day F`): D simulated days, each
+    with len(longterm.rounds) patrol rounds of frames_per_day / len(rounds) frames."""
+
+    days: int
+    frames_per_day: int
+    longterm: LongTermConfig = field(default_factory=LongTermConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.longterm, dict):
+            self.longterm = LongTermConfig(**self.longterm)
+        if self.days < 1 or self.frames_per_day < 1:
+            raise ValueError(
+                f"--days and --frames-per-day must be >= 1, got {self.days} and {self.frames_per_day}"
+            )
+        rounds = len(self.longterm.rounds)
+        if self.frames_per_day % rounds:
+            raise ValueError(
+                f"--frames-per-day {self.frames_per_day} must be a multiple of the {rounds} patrol rounds "
+                "per day (--longterm.rounds), so every round drives the whole route with as many frames"
+            )
+
+    @property
+    def frames_per_round(self) -> int:
+        return self.frames_per_day // len(self.longterm.rounds)
+
+    def to_dict(self) -> dict:
+        return {"days": self.days, "frames_per_day": self.frames_per_day, "longterm": self.longterm.to_dict()}

@@ -26,7 +26,7 @@ from homeloc.data_synthesis.render import engine
 from homeloc.data_synthesis.render.assets import AssetLibrary, texture_file
 from homeloc.data_synthesis.render.camera_model import develop
 from homeloc.data_synthesis.render.changes import day_items
-from homeloc.data_synthesis.render.config import RenderConfig
+from homeloc.data_synthesis.render.config import Patrol, RenderConfig
 from homeloc.data_synthesis.render.home import Home, home_rng, make_home
 from homeloc.data_synthesis.render.layout import MANIFEST, home_digest, home_dir_name
 from homeloc.data_synthesis.render.lighting import LIGHTINGS, make_lighting
@@ -70,6 +70,52 @@ def _frame_files(hdir: Path, name: str) -> list[Path]:
     return [hdir / "rgb" / f"{name}.png", hdir / "depth" / f"{name}.png", hdir / "changed" / f"{name}.png"]
 
 
+def sequence_entries(home: Home, seq: Sequence, cfg: RenderConfig, rng: np.random.Generator) -> list[dict]:
+    """The cameras.json entries of one traversal of the home's path (poses drawn from rng)."""
+    poses = sequence_poses(home.path, home.camera_height, seq.frames, rng)
+    return [
+        {
+            "name": f"{seq.name}_f{k:03d}",
+            "pose_c2w": p.round(6).tolist(),
+            "lighting": seq.lighting,
+            "day": seq.day,
+            "sequence": seq.name,
+        }
+        for k, p in enumerate(poses)
+    ]
+
+
+def missing_frames(hdir: Path, entries: list[dict]) -> list[int]:
+    """Indices of the entries whose three PNGs are not all on disk (a finished frame is kept)."""
+    return [k for k, e in enumerate(entries) if not all(f.exists() for f in _frame_files(hdir, e["name"]))]
+
+
+def render_frames(
+    scenes: engine.SceneSet, entries: list[dict], todo: list[int], cfg: RenderConfig, key: tuple, hdir: Path
+) -> None:
+    """Render entries[k] for k in todo and write their PNGs atomically. key = (seed, index, sequence
+    index): with k, it seeds the path tracer and the camera model, so a frame's bytes depend on it alone."""
+    K = intrinsics(cfg.size, cfg.fov_deg)
+    for k in todo:
+        pose, name = np.array(entries[k]["pose_c2w"]), entries[k]["name"]
+        depth = engine.render_depth(scenes.geom, pose, K, cfg.size, cfg.fov_deg)
+        base = (
+            engine.render_depth(scenes.base, pose, K, cfg.size, cfg.fov_deg)
+            if scenes.base is not None
+            else None
+        )
+        frame_seed = int(np.random.default_rng([*key, k]).integers(2**31))
+        radiance = engine.render_radiance(
+            scenes, pose, cfg.size, cfg.fov_deg, cfg.spp, frame_seed, cfg.denoise
+        )
+        rgb, _ = develop(radiance, cfg.camera, np.random.default_rng([*key, k, 1]), scenes.lighting.mono)
+        mm = np.clip(np.round(depth * 1000.0), 0, 65535).astype(np.uint16)
+        rgb_f, depth_f, changed_f = _frame_files(hdir, name)
+        atomic_write(depth_f, encode_image(mm, ".png"))
+        atomic_write(changed_f, encode_image(engine.changed_mask(depth, base).astype(np.uint8) * 255, ".png"))
+        atomic_write(rgb_f, encode_image(rgb, ".png"))
+
+
 def render_sequence(
     home: Home,
     seq: Sequence,
@@ -81,21 +127,8 @@ def render_sequence(
     base_items_cache: dict,
 ) -> list[dict]:
     """Render (or keep) every frame of one sequence; returns its cameras.json frame entries."""
-    K = intrinsics(cfg.size, cfg.fov_deg)
-    poses = sequence_poses(
-        home.path, home.camera_height, seq.frames, home_rng(seed, index, cfg.split, 10 + seq.index)
-    )
-    entries = [
-        {
-            "name": f"{seq.name}_f{k:03d}",
-            "pose_c2w": p.round(6).tolist(),
-            "lighting": seq.lighting,
-            "day": seq.day,
-            "sequence": seq.name,
-        }
-        for k, p in enumerate(poses)
-    ]
-    todo = [k for k, e in enumerate(entries) if not all(f.exists() for f in _frame_files(hdir, e["name"]))]
+    entries = sequence_entries(home, seq, cfg, home_rng(seed, index, cfg.split, 10 + seq.index))
+    todo = missing_frames(hdir, entries)
     if not todo:
         return entries
     items, changes = day_items(home, seq.day, home_rng(seed, index, cfg.split, 100 + seq.day))
@@ -105,26 +138,7 @@ def render_sequence(
     scenes = engine.load_scenes(
         builder, home, items, base_items_cache.get("base") if seq.day else None, lighting
     )
-    for k in todo:
-        pose, name = np.array(entries[k]["pose_c2w"]), entries[k]["name"]
-        depth = engine.render_depth(scenes.geom, pose, K, cfg.size, cfg.fov_deg)
-        base = (
-            engine.render_depth(scenes.base, pose, K, cfg.size, cfg.fov_deg)
-            if scenes.base is not None
-            else None
-        )
-        frame_seed = int(np.random.default_rng([seed, index, seq.index, k]).integers(2**31))
-        radiance = engine.render_radiance(
-            scenes, pose, cfg.size, cfg.fov_deg, cfg.spp, frame_seed, cfg.denoise
-        )
-        rgb, _ = develop(
-            radiance, cfg.camera, np.random.default_rng([seed, index, seq.index, k, 1]), lighting.mono
-        )
-        mm = np.clip(np.round(depth * 1000.0), 0, 65535).astype(np.uint16)
-        rgb_f, depth_f, changed_f = _frame_files(hdir, name)
-        atomic_write(depth_f, encode_image(mm, ".png"))
-        atomic_write(changed_f, encode_image(engine.changed_mask(depth, base).astype(np.uint8) * 255, ".png"))
-        atomic_write(rgb_f, encode_image(rgb, ".png"))
+    render_frames(scenes, entries, todo, cfg, (seed, index, seq.index), hdir)
     log.info("%s %s: %d frames (%s)", home.name, seq.name, len(todo), ", ".join(changes) or "no changes")
     return entries
 
@@ -138,21 +152,29 @@ def render_home(
     entries, cache = [], {}
     for seq in plan_sequences(cfg, seed, index, frames):
         entries += render_sequence(home, seq, cfg, seed, index, builder, hdir, cache)
-    K = intrinsics(cfg.size, cfg.fov_deg)
-    cams = {
-        "K": K.round(6).tolist(),
+    return atomic_write(hdir / "cameras.json", json.dumps(cameras(cfg, home, entries), indent=1))
+
+
+def cameras(cfg: RenderConfig, home: Home, entries: list[dict], **extra) -> dict:
+    """The cameras.json document of a home (extra keys after the frames: long-term days, schedule)."""
+    return {
+        "K": intrinsics(cfg.size, cfg.fov_deg).round(6).tolist(),
         "width": cfg.size[1],
         "height": cfg.size[0],
         "home": home.name,
         "rooms": [list(map(float, r)) for r in home.rooms],
         "camera_height": round(home.camera_height, 4),
         "frames": entries,
+        **extra,
     }
-    return atomic_write(hdir / "cameras.json", json.dumps(cams, indent=1))
 
 
-def _check(cfg: RenderConfig, homes: int, frames: int, only_homes: list[int] | None) -> None:
-    unknown = sorted((set(cfg.lightings) | {cfg.map_lighting}) - set(LIGHTINGS))
+def _check(
+    cfg: RenderConfig, homes: int, frames: int, only_homes: list[int] | None, patrol: Patrol | None
+) -> None:
+    names = set(cfg.lightings) | {cfg.map_lighting}
+    names |= {n for r in patrol.longterm.rounds for n in r} if patrol else set()
+    unknown = sorted(names - set(LIGHTINGS))
     if unknown:
         raise ValueError(f"unknown lighting scenario(s) {unknown}; known: {', '.join(LIGHTINGS)}")
     if homes < 1 or frames < 1:
@@ -195,13 +217,20 @@ def render_homes(
     cfg: RenderConfig | None = None,
     overwrite: bool = False,
     only_homes: list[int] | None = None,
+    patrol: Patrol | None = None,
 ) -> Path:
-    """Render (or resume) `homes` homes of `frames_per_home` frames into out; returns out/manifest.json."""
+    """Render (or resume) `homes` homes of `frames_per_home` frames into out; returns out/manifest.json.
+    With a patrol (long-term mode), each home is one months-long sequence (longterm.py) and
+    frames_per_home must be patrol.days * patrol.frames_per_day."""
     cfg = cfg or RenderConfig()
-    _check(cfg, homes, frames_per_home, only_homes)
+    _check(cfg, homes, frames_per_home, only_homes, patrol)
+    if patrol is not None and frames_per_home != patrol.days * patrol.frames_per_day:
+        raise ValueError(f"frames_per_home {frames_per_home} != --days x --frames-per-day")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     resolved = {"config": cfg.to_dict(), "seed": seed, "frames_per_home": frames_per_home}
+    if patrol is not None:  # only then: the hash of renders without a patrol stays what it was
+        resolved["patrol"] = patrol.to_dict()
     chash = shards.config_hash({"kind": KIND, **resolved, "homes": homes})
     manifest = _open_manifest(out, resolved, chash, homes, overwrite)
     assets = AssetLibrary(cfg.assets, cfg.photos, cfg.split)
@@ -212,7 +241,12 @@ def render_homes(
             entry = manifest["homes"].get(name)
             if entry and (hdir / "cameras.json").exists() and home_digest(hdir) == entry["sha256"]:
                 continue
-            render_home(cfg, assets, seed, index, frames_per_home, hdir, Path(work))
+            if patrol is None:
+                render_home(cfg, assets, seed, index, frames_per_home, hdir, Path(work))
+            else:  # imported here: longterm.py builds on this module's frame rendering
+                from homeloc.data_synthesis.render.longterm import render_patrol_home
+
+                render_patrol_home(cfg, patrol, assets, seed, index, hdir, Path(work))
             manifest["homes"][name] = {"frames": frames_per_home, "sha256": home_digest(hdir)}
             manifest["complete"] = len(manifest["homes"]) == homes
             manifest["elapsed_s"] = round(manifest.get("elapsed_s", 0.0) + time.time() - t0, 1)
