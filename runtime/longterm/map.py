@@ -217,7 +217,7 @@ class LongTermMap:
 
     # ---------------------------------------------------------------------------- learn
     def observe(
-        self, x: np.ndarray, pose: np.ndarray | None = None, features: Features | None = None, kf_id: int | None = None
+        self, x: np.ndarray, features: Features | None = None, pose: np.ndarray | None = None, kf_id: int | None = None
     ) -> Update:  # fmt: skip
         """Localize a frame and update the map as a robot does on every keyframe.
 
@@ -236,7 +236,7 @@ class LongTermMap:
         added = place = None
         if loc is None and self.learn and len(f) >= self.place_config.min_keypoints:
             added = self._next_id() if kf_id is None else kf_id
-            place = self.add_experience(added, d, pose, f)
+            place = self.add_experience(added, d, f, pose)
         forgotten = self.forget()
         return Update(loc, added, place, tuple(forgotten), None if since is None else room)
 
@@ -261,8 +261,9 @@ class LongTermMap:
         in_room = self._t.place_room_of(c["place"]) == room
         c["stale"][in_room & (c["last_used"] < since)] = 1
 
-    def add_experience(self, kf_id: int, x: np.ndarray, pose: np.ndarray | None = None,
-                       features: Features | None = None) -> int:  # fmt: skip
+    def add_experience(
+        self, kf_id: int, x: np.ndarray, features: Features | None = None, pose: np.ndarray | None = None
+    ) -> int:
         """Add a keyframe as an experience (a mapping run, or what :meth:`observe` does on a failed
         localization); returns its place id (an existing place near ``pose``, else a new one)."""
         kf_id = int(check_ids([kf_id])[0])

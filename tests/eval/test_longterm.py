@@ -1,0 +1,142 @@
+"""`homeloc-evaluate longterm`: judging (pure), a replay of a tiny rendered-layout home with the
+shipped models (every output, the budget, resuming after a kill), the CLI, and the reader."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from homeloc.data_synthesis.formats.errors import DataError
+from homeloc.data_synthesis.formats.longterm import read_longterm
+from homeloc.eval import cli, evaluate_longterm
+from homeloc.eval.evaluate_longterm import LongTermEvalConfig, day_rows, run_longterm, within
+from homeloc.runtime.io import write_image
+from homeloc.runtime.longterm import Rooms
+from tests.runtime.test_longterm import pose_at
+
+ROOMS = [[0, 0, 4, 4], [4, 0, 8, 4]]
+SPOTS = [(1, 1, 0), (3, 2, 90), (6, 1, 0)]  # (x, y, yaw): two places in room 0, one in room 1
+
+
+def _rgb(k, day, gain=1.0, h=120, w=160):
+    """Spot k on day `day`: two fronto-parallel photo planes seen by a camera moved sideways, so
+    the near one shifts 3x as far as the far one (parallax: the essential matrix is well posed)."""
+    photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
+    far, near = (
+        cv2.resize(photos[i % 4], (w + 60, h + 60), interpolation=cv2.INTER_AREA) for i in (k, k + 1)
+    )
+    out = far[20 : 20 + h, 20 + 2 * day : 20 + 2 * day + w].astype(np.float32)
+    out[30:90, 40:120] = near[50:110, 20 + 6 * day : 100 + 6 * day]
+    return (out * gain).clip(0, 255).astype(np.uint8)
+
+
+def make_home(root, days=3, name="home_00000"):
+    """A rendered-layout home: every day one patrol over SPOTS (the last day dimmer), frames listed
+    out of day order in cameras.json (the reader sorts them)."""
+    home = root / name
+    frames = []
+    for day in reversed(range(days)):
+        for k, (x, y, yaw) in enumerate(SPOTS):
+            fname = f"d{day}_f{k}"
+            write_image(home / "rgb" / f"{fname}.png", _rgb(k, day, gain=0.6 if day == days - 1 else 1.0))
+            frames.append({"name": fname, "pose_c2w": pose_at(x + 0.1 * day, y, yaw).tolist(), "lighting": "noon",
+                           "day": day, "sequence": f"day{day}"})  # fmt: skip
+    cams = {"K": [[100, 0, 79.5], [0, 100, 59.5], [0, 0, 1]], "width": 160, "height": 120, "rooms": ROOMS,
+            "frames": frames}  # fmt: skip
+    (home / "cameras.json").write_text(json.dumps(cams))
+    return root
+
+
+def test_reader_sorts_by_day_and_names_bad_files(tmp_path):
+    make_home(tmp_path)
+    (h,) = read_longterm(tmp_path)
+    assert [f.day for f in h.frames] == [0, 0, 0, 1, 1, 1, 2, 2, 2] and h.days == [0, 1, 2]
+    assert [f.name for f in h.frames[:3]] == ["d0_f0", "d0_f1", "d0_f2"] and h.rooms.shape == (2, 4)
+    assert read_longterm(tmp_path / "home_00000")[0].name == "home_00000"
+    (tmp_path / "home_00000" / "rgb" / "d1_f2.png").unlink()
+    with pytest.raises(DataError, match="d1_f2.png: image missing"):
+        read_longterm(tmp_path)
+    (tmp_path / "home_00000" / "cameras.json").write_text("{")
+    with pytest.raises(DataError, match="cameras.json"):
+        read_longterm(tmp_path)
+    with pytest.raises(DataError, match="no home_"):
+        read_longterm(tmp_path / "home_00000" / "rgb")
+
+
+def test_correct_place_needs_the_room_the_distance_and_the_direction():
+    rooms = Rooms([[0, 0, 4, 4], [4, 0, 8, 4]])
+    q = pose_at(3.7, 1, 0)
+    kfs = np.stack([pose_at(3.2, 1, 20), pose_at(4.3, 1, 0), pose_at(2.5, 1, 0), pose_at(3.7, 1, 60)])
+    assert within(q, kfs, rooms, 1.0, 45.0).tolist() == [True, False, False, False]
+
+
+def test_day_rows_count_success_false_and_take_the_largest_map():
+    rec = lambda d, v: {"day": d, "lighting": "x", "m": {"verdict": v, "covered": True, "ms": 2.0}}  # noqa: E731
+    frames = [rec(0, None), rec(1, "correct"), rec(1, "false"), rec(1, "correct"), rec(1, None)]
+    infos = [
+        {"day": d, "method": "m", "map_bytes": b, "keyframes": 1} for d, b in ((0, 10), (1, 30), (1, 20))
+    ]
+    rows = day_rows(frames, infos, "m")
+    assert rows[1] | {"lightings": None} == rows[1] | {"day": 1, "success": 0.5, "false": 0.25, "map_bytes": 30,
+                                                       "ms": 2.0, "false_count": 1, "frames": 4, "keyframes": 2,
+                                                       "lightings": None}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted replay (shipped models)."""
+    data = make_home(tmp_path_factory.mktemp("lt"))
+    out = run_longterm(LongTermEvalConfig(data=str(data), out=data / "out", budget_bytes=60_000))
+    return data, json.loads((out / "summary.json").read_text())
+
+
+def _no_times(x):
+    if isinstance(x, dict):
+        return {k: _no_times(v) for k, v in x.items() if not k.startswith("ms")}
+    if isinstance(x, list):
+        return [_no_times(v) for v in x]
+    return x
+
+
+def test_replay_writes_every_output_and_keeps_the_budget(reference):
+    data, s = reference
+    assert [r["day"] for r in s["days"]] == [0, 1, 2] and set(s["baselines"]) == {"static", "append"}
+    assert s["tolerance"] == {"same_room": True, "centre_m": 1.0, "view_deg": 45.0}
+    for rows in (s["days"], *s["baselines"].values()):
+        assert all(0 <= r["success"] + r["false"] <= 1 and r["ms"] > 0 for r in rows)
+    assert s["days"][1]["success"] > 0  # the textured spots are found again the next day
+    assert all(r["map_bytes"] <= 60_000 for r in s["days"] + s["baselines"]["append"])
+    assert s["baselines"]["static"][2]["keyframes"] == 3  # day 0 only
+    for name in ("summary.json", "table.md", "longterm.png", "frames.csv", "config.yaml"):
+        assert (data / "out" / name).is_file(), name
+    assert "static success" in (data / "out" / "table.md").read_text()
+
+
+def test_a_killed_replay_resumes_to_the_same_results(reference, tmp_path, monkeypatch):
+    data, want = reference
+    config = LongTermEvalConfig(data=str(data), out=tmp_path / "out", budget_bytes=60_000)
+    frame = evaluate_longterm._frame
+
+    def killed_on_day_2(home, i, *args):
+        if home.frames[i].day == 2:
+            raise KeyboardInterrupt
+        return frame(home, i, *args)
+
+    monkeypatch.setattr(evaluate_longterm, "_frame", killed_on_day_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_longterm(config)
+    assert json.loads((tmp_path / "out" / "state" / "home_00000" / "progress.json").read_text())["day"] == 1
+    monkeypatch.setattr(evaluate_longterm, "_frame", frame)
+    got = json.loads((run_longterm(config) / "summary.json").read_text())
+    assert _no_times(got) == _no_times(want)
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert cli.main(["longterm", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "missing: folder not found" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as e:
+        cli.main(["longterm", "--data", str(tmp_path), "--budget-bytes", "0"])
+    assert e.value.code == 2 and "--budget-bytes: must be > 0, got 0" in capsys.readouterr().err
