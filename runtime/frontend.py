@@ -5,7 +5,9 @@ ONNX contract (written by ``homeloc-export --kind keypoints``): input ``image`` 
 N x 1 x H x W in [0, 1] with H, W multiples of 8 (normalisation is inside the graph); outputs
 ``logits`` N x 65 x H/8 x W/8 (raw detector logits) and ``descriptors`` N x D x H/8 x W/8
 (L2-normalised); ``metadata_props`` ``homeloc.kind=keypoints``, ``homeloc.cell``,
-``homeloc.descriptor_dim``, ``homeloc.version``, ``homeloc.precision``.
+``homeloc.descriptor_dim``, ``homeloc.version``, ``homeloc.precision``. A model with a third
+output ``global`` N x G (the one-pass ``frontend`` model, ``python -m homeloc.export.frontend``)
+also gives the image's place descriptor in ``Features.global_descriptor``, from the same forward.
 
 Conventions: keypoints are float32 ``(x, y)`` pixels of the original image (OpenCV: pixel centres
 at integers); matches are M x 2 int64 index pairs ``(i0, i1)``; transforms map image 0 to image 1.
@@ -182,6 +184,9 @@ class Frontend:
         providers: onnxruntime execution providers (default CPU).
         reliability: the frame-reliability model (``runtime.reliability``): None = the shipped
             one when present, a path = that JSON, False = none (``Features.reliability`` None).
+        global_descriptor: require the model's ``global`` output (with ``model_path`` None: the
+            shipped one-pass ``frontend`` model instead of ``keypoints``); a model that has the
+            output always fills ``Features.global_descriptor``.
     """
 
     def __init__(
@@ -197,6 +202,7 @@ class Frontend:
         providers: list[str] | None = None,
         min_contrast: float = pp.MIN_CONTRAST,
         reliability: str | os.PathLike | bool | None = None,
+        global_descriptor: bool = False,
     ) -> None:
         if not isinstance(max_keypoints, int) or max_keypoints < 1:
             raise ValueError(f"max_keypoints must be a positive int, got {max_keypoints!r}")
@@ -207,7 +213,9 @@ class Frontend:
         if not 0.0 <= min_contrast < 1.0:
             raise ValueError(f"min_contrast must be in [0, 1), got {min_contrast}")
         self.min_contrast = float(min_contrast)
-        self.model_path: Path = resolve_model(model_path, "keypoints", precision)
+        self.model_path: Path = resolve_model(
+            model_path, "frontend" if global_descriptor else "keypoints", precision
+        )
         self.max_keypoints, self.threads = max_keypoints, threads
         self.nms_radius, self.threshold, self.border, self.refine_radius = (
             nms_radius,
@@ -219,6 +227,12 @@ class Frontend:
         self.metadata = model_metadata(self._session)
         check_kind(self.metadata, "keypoints", self.model_path)
         self._check_io()
+        self.has_global = "global" in {o.name for o in self._session.get_outputs()}
+        if global_descriptor and not self.has_global:
+            raise ValueError(
+                f"{self.model_path}: has no 'global' output (global_descriptor=True needs a frontend model)"
+            )
+        self._outputs = ["logits", "descriptors", "global"] if self.has_global else ["logits", "descriptors"]
         cell = int(self.metadata.get("homeloc.cell", pp.CELL))
         if cell != pp.CELL:
             raise ValueError(f"{self.model_path}: homeloc.cell={cell}, the runtime supports {pp.CELL} only")
@@ -252,14 +266,15 @@ class Frontend:
 
         Returns:
             Features with at most ``max_keypoints`` keypoints in the original pixel frame,
-            best score first, ``image_size=(H, W)``.
+            best score first, ``image_size=(H, W)``; ``global_descriptor`` (G float32, unit norm,
+            over the padded image) when the model has the ``global`` output, else None.
 
         Raises:
             ValueError: not a numpy array, wrong dtype, wrong shape or empty.
         """
         check_image(image)
         x, (h, w) = pp.prepare_image(image)
-        logits, desc = self._session.run(["logits", "descriptors"], {"image": x})
+        logits, desc, *glob = self._session.run(self._outputs, {"image": x})
         f = pp.postprocess(
             logits,
             desc,
@@ -272,11 +287,15 @@ class Frontend:
             image=x,
             min_contrast=self.min_contrast,
         )
+        if glob:
+            f = dataclasses.replace(f, global_descriptor=glob[0][0])
         if self._descriptor_dim is None:
             self._descriptor_dim = int(desc.shape[1])
         if self.reliability_model is not None:
             stats = rel.frame_stats(x[..., :h, :w], f, self.max_keypoints)
-            f = dataclasses.replace(f, reliability=self.reliability_model.frame(stats), causes=rel.causes(stats))
+            f = dataclasses.replace(
+                f, reliability=self.reliability_model.frame(stats), causes=rel.causes(stats)
+            )
         return f
 
     def confidence(

@@ -1,7 +1,9 @@
 """Shipped edge models (package data) and ONNX metadata helpers.
 
 The export job (``homeloc-export``) writes the files this package ships beside this module:
-``keypoints.int8.onnx``, ``keypoints.fp32.onnx``, ``places.int8.onnx``, ``places.fp32.onnx``.
+``keypoints.int8.onnx``, ``keypoints.fp32.onnx``, ``places.int8.onnx``, ``places.fp32.onnx``, and
+``python -m homeloc.export.frontend --ship`` the one-pass ``frontend.{int8,fp32}.onnx`` (keypoint
+outputs plus the global place descriptor, ``homeloc.kind=keypoints``).
 :func:`shipped_model` finds them; ``Frontend``, ``GlobalDescriptor`` and ``LoopClosureDetector``
 use it when given ``model_path=None``.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 from homeloc.runtime.hashing import file_sha256_cached
 
 ASSETS_DIR = Path(__file__).resolve().parent
-KINDS = ("keypoints", "places")
+KINDS = ("keypoints", "places", "frontend")
 PRECISIONS = ("int8", "fp32")
 MANIFEST = "MANIFEST.json"  # sha256 of every shipped file, written by homeloc.export.ship
 
@@ -34,9 +36,13 @@ def shipped_model(kind: str, precision: str = "int8") -> Path:
         raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
     path = ASSETS_DIR / f"{kind}.{precision}.onnx"
     if not path.is_file():
+        how = (
+            "python -m homeloc.export.frontend --head CKPT --ship"
+            if kind == "frontend"
+            else f"homeloc-export --kind {kind}{' --int8' if precision == 'int8' else ''} --out {ASSETS_DIR}"
+        )
         raise FileNotFoundError(
-            f"no shipped model yet: {path} is missing (export one with `homeloc-export --kind {kind}"
-            f"{' --int8' if precision == 'int8' else ''} --out {ASSETS_DIR}` or pass model_path=...)"
+            f"no shipped model yet: {path} is missing (export one with `{how}` or pass model_path=...)"
         )
     verify_shipped(path)
     return path
@@ -180,5 +186,3 @@ def check_kind(metadata: dict[str, str], expected: str, path: Path) -> None:
     kind = metadata.get("homeloc.kind")
     if kind is not None and kind != expected:
         raise ValueError(f"{path}: is a {kind!r} model (homeloc.kind), expected {expected!r}")
-
-

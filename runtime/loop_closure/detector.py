@@ -51,8 +51,9 @@ class LoopClosureDetector(FlatOptions):
     flat form that maps save.
 
     Args:
-        global_model: GlobalDescriptor, a place ONNX path, or None (the shipped model, loaded
-            when an image first needs describing; descriptor-only use never loads it).
+        global_model: GlobalDescriptor, a place ONNX path, None (the shipped model, loaded
+            when an image first needs describing; descriptor-only use never loads it), or
+            "frontend": the frontend's own global output (one forward pass, no place model).
         frontend: Frontend, a keypoint ONNX path, or None (the shipped model, loaded when local
             features are first needed for an image).
         index: an IndexConfig, or its ``kind``: "flat", "pq" or "ivfpq" (see :mod:`.index`).
@@ -169,7 +170,7 @@ class LoopClosureDetector(FlatOptions):
                 raise ValueError("a descriptor must be a finite, non-zero float vector")
             d = normalize(x[None])[0]
         else:
-            d = self._models.places_model(self.dim).describe(x)[0]
+            d = self._models.describe_image(x, self.dim)
         if self.dim is not None and len(d) != self.dim:
             raise ValueError(f"descriptor has {len(d)} dimensions, the map has {self.dim}")
         return d
@@ -184,6 +185,7 @@ class LoopClosureDetector(FlatOptions):
                 when ``store_features`` and ``min_inliers > 0`` (not possible from a descriptor).
         """
         kf_id = self._check_new_id(kf_id)
+        x, features = self._models.one_pass(x, features, self.dim)
         desc = self.describe(x)
         v = self.verify_config
         if features is None and x.ndim > 1 and v.store_features and v.min_inliers > 0:
@@ -302,6 +304,7 @@ class LoopClosureDetector(FlatOptions):
             exclude_recent: as in :meth:`query` (keyframes just before this frame always look alike).
         """
         self.last_verifications = ()
+        x, features = self._models.one_pass(x, features, self.dim)
         min_score = self.retrieval_config.min_score
         candidates = [c for c in self.query(x, exclude_recent) if c.score >= min_score]
         top = candidates[0] if candidates else None

@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from homeloc.runtime.assets import graph_sha256
+from homeloc.runtime.features import Features
 from homeloc.runtime.frontend import Frontend
 from homeloc.runtime.hashing import file_sha256
 from homeloc.runtime.places import GlobalDescriptor
@@ -18,17 +21,28 @@ class MapModels:
     ``info`` is the identity of each kind of model ("places", "keypoints") the map was built
     with; it is saved with the map. A model given as a path is opened at once; None means the
     shipped model, opened when first needed (descriptor-only use never opens it).
+    ``global_model="frontend"``: no place model; the global descriptor is the frontend's own
+    (``Features.global_descriptor``, one forward pass for both; default frontend: the shipped
+    one-pass ``frontend`` model), and the frontend's identity is also the map's "places" identity.
     """
+
+    FRONTEND = "frontend"
 
     def __init__(
         self,
         global_model: GlobalDescriptor | str | os.PathLike | None,
         frontend: Frontend | str | os.PathLike | None,
     ) -> None:
+        self.from_frontend = isinstance(global_model, str) and global_model == self.FRONTEND
+        if self.from_frontend:
+            global_model = None
         self.places = (
             GlobalDescriptor(global_model) if isinstance(global_model, (str, os.PathLike)) else global_model
         )
         self.keypoints = Frontend(frontend) if isinstance(frontend, (str, os.PathLike)) else frontend
+        if self.from_frontend and self.keypoints is not None and not self.keypoints.has_global:
+            raise ValueError(f"{self.keypoints.model_path}: global_model='frontend' needs a frontend model "
+                             "with a 'global' output (python -m homeloc.export.frontend)")  # fmt: skip
         self.info: dict[str, dict] = {}
         self._checked: set[int] = set()  # id() of the model objects already checked against the map
 
@@ -42,9 +56,28 @@ class MapModels:
     def keypoint_model(self, dim: int | None) -> Frontend:
         """The keypoint model (the shipped one if none was given), checked against the map."""
         if self.keypoints is None:
-            self.keypoints = Frontend(None)
+            self.keypoints = Frontend(None, global_descriptor=self.from_frontend)
             self.check(dim)
         return self.keypoints
+
+    def describe_image(self, image: np.ndarray, dim: int | None) -> np.ndarray:
+        """Global descriptor of an image: the place model's, or the frontend's own (one pass)."""
+        if self.from_frontend:
+            return self.keypoint_model(dim).extract(image).global_descriptor
+        return self.places_model(dim).describe(image)[0]
+
+    def one_pass(
+        self, x: np.ndarray, features: Features | None, dim: int | None
+    ) -> tuple[np.ndarray, Features | None]:
+        """(descriptor or image, features): with ``global_model="frontend"`` an image is replaced by
+        the global descriptor of its features (given ones that carry it, else extracted now), so
+        the frame runs through the network once for both. Otherwise nothing changes (a place
+        model's map never takes a frontend's descriptor: different spaces)."""
+        if not self.from_frontend or not isinstance(x, np.ndarray) or x.ndim < 2:
+            return x, features
+        if not isinstance(features, Features) or features.global_descriptor is None:
+            features = self.keypoint_model(dim).extract(x)
+        return features.global_descriptor, features
 
     def check(self, dim: int | None, again: bool = False) -> None:
         """Record the identity of the models in use, or refuse one that differs from the map's
@@ -60,6 +93,13 @@ class MapModels:
             self._checked.add(id(g))
         if f is not None and id(f) not in self._checked:
             self._note("keypoints", f.model_path, f.metadata)
+            if self.from_frontend:
+                self._note("places", f.model_path, f.metadata)
+                g_dim = f.metadata.get("homeloc.global_dim")
+                if dim is not None and g_dim is not None and int(g_dim) != dim:
+                    raise ValueError(
+                        f"{f.model_path}: gives {g_dim}-d global descriptors, the map holds {dim}-d"
+                    )
             self._checked.add(id(f))
 
     def adopt_given(self) -> None:

@@ -1,0 +1,197 @@
+"""Export the one-pass frontend: keypoints + global place descriptor in one ONNX graph (fp32 + int8).
+
+    python -m homeloc.export.frontend --head runs/global_head/checkpoints/last.ckpt [--ship]
+
+writes ``OUT/frontend.fp32.onnx``, ``OUT/frontend.int8.onnx`` (outputs ``logits``, ``descriptors``,
+``global``; ``homeloc.kind=keypoints`` so every keypoint consumer accepts it), ``OUT/parity.json``
++ ``parity.md``, and with ``--ship`` copies them into ``runtime/assets`` as ``frontend.*`` with the
+head's weights (``frontend_head.pt``), its training config/curve, and their sha256 in MANIFEST.json.
+The shipped ``keypoints.*.onnx`` are never touched.
+
+int8: the keypoint part is quantized exactly as ``homeloc-export --kind keypoints`` does it (same
+calibration sources, count, size, seed, night share, float modules): the head reads only the
+float L2-normalised descriptors, so the keypoint outputs equal the shipped int8 keypoint model's
+(the parity report checks it). The whole head stays float: NetVLAD lost recall in int8 in the place
+model, and the head is a few MMACs next to the keypoint network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from homeloc.export.checkpoint import load_checkpoint, state_dict_sha256
+from homeloc.export.onnx_export import OPSET, _export, check_onnx, metadata_for, set_metadata
+from homeloc.export.wrappers import FrontendExport
+from homeloc.models.global_head import FrontendNet, GlobalHead
+from homeloc.runtime.hashing import file_sha256
+from homeloc.runtime.io import atomic_write
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parents[1] / "runtime" / "assets"
+CALIBRATION = ["skimage", "folder:../shared/data/tum_rgbd_snippets", "webcam:../shared/data/webcam/chamonix"]
+
+
+def build(keypoints: Path, head: Path) -> tuple[FrontendNet, dict]:
+    """The combined network and the metadata it adds to the keypoint model's."""
+    loaded = load_checkpoint(keypoints, "keypoints")
+    g = GlobalHead.from_checkpoint(head)
+    net = FrontendNet(loaded.model, g).eval()
+    extra = {
+        "homeloc.outputs": "logits,descriptors,global",
+        "homeloc.global_dim": str(g.out_dim),
+        "homeloc.global_head": f"netvlad{g.clusters}+proj{g.out_dim_arg or 0} over the descriptor map",
+        "homeloc.keypoints_weights_sha256": loaded.weights_hash,
+        "homeloc.head_weights_sha256": state_dict_sha256(g.state_dict()),
+        # identity of the graph (runtime maps compare it): keypoint and head weights together
+        "homeloc.weights_sha256": state_dict_sha256(net.state_dict()),
+    }
+    return net, {"loaded": loaded, "extra": extra}
+
+
+def export(
+    net: FrontendNet, info: dict, out: Path, calibration: list[str], num: int = 200, seed: int = 0
+) -> dict:
+    """fp32 + int8 ONNX in ``out``; returns {"fp32": path, "int8": path, "calibration": {...}}."""
+    from homeloc.export.calibration import calibration_images
+    from homeloc.export.quantize import FLOAT_MODULES, QUANTIZED_OPS, quantize_int8
+
+    out.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = out / "frontend.fp32.onnx", out / "frontend.int8.onnx"
+    axes = {"image": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch", 2: "height_8", 3: "width_8"},
+            "descriptors": {0: "batch", 2: "height_8", 3: "width_8"}, "global": {0: "batch"}}  # fmt: skip
+    _export(FrontendExport(net), (torch.rand(1, 1, 64, 96),), fp32, FrontendExport.input_names,
+            FrontendExport.output_names, axes, OPSET)  # fmt: skip
+    set_metadata(fp32, metadata_for(info["loaded"], "fp32") | info["extra"])
+    check_onnx(fp32)
+    images = calibration_images(calibration, num, (480, 640), gray=True, seed=seed, night_share=0.5)
+    quantize_int8(
+        fp32, int8, [c.array for c in images], float_modules=(*FLOAT_MODULES, "head"), op_types=QUANTIZED_OPS
+    )
+    set_metadata(int8, metadata_for(info["loaded"], "int8") | info["extra"])
+    check_onnx(int8)
+    calib = {
+        "sources": calibration,
+        "images": len(images),
+        "size": "480x640",
+        "seed": seed,
+        "night_share": 0.5,
+    }
+    return {"fp32": fp32, "int8": int8, "calibration": calib}
+
+
+def parity(
+    net: FrontendNet, fp32: Path, int8: Path, keypoints_int8: Path | None, images: list[np.ndarray]
+) -> dict:
+    """Global-descriptor cosine torch vs fp32 vs int8, and the int8 keypoint outputs vs the shipped
+    int8 keypoint model's (max |difference|; 0 = the same keypoints and descriptors)."""
+    import onnxruntime as ort
+
+    def session(p):
+        return ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+
+    s32, s8 = session(fp32), session(int8)
+    kp = session(keypoints_int8) if keypoints_int8 else None
+    cos32, cos8, dlog, ddesc = [], [], [], []
+    for x in images:
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x))[2].numpy()
+        g32 = s32.run(["global"], {"image": x})[0]
+        lg8, de8, g8 = s8.run(["logits", "descriptors", "global"], {"image": x})
+        cos32.append(float((ref * g32).sum()))
+        cos8.append(float((g32 * g8).sum()))
+        if kp is not None:
+            lk, dk = kp.run(["logits", "descriptors"], {"image": x})
+            dlog.append(float(np.abs(lk - lg8).max()))
+            ddesc.append(float(np.abs(dk - de8).max()))
+    return {
+        "images": len(images),
+        "global_cosine_fp32_vs_torch_min": min(cos32),
+        "global_cosine_int8_vs_fp32_min": min(cos8),
+        "global_cosine_int8_vs_fp32_mean": float(np.mean(cos8)),
+        "keypoints_int8_reference": str(keypoints_int8) if kp is not None else None,
+        "logits_max_abs_diff_vs_keypoints_int8": max(dlog) if dlog else None,
+        "descriptors_max_abs_diff_vs_keypoints_int8": max(ddesc) if ddesc else None,
+    }
+
+
+def parity_markdown(report: dict) -> str:
+    rows = "\n".join(f"| {k} | {v} |" for k, v in report.items() if not isinstance(v, dict))
+    return f"# Frontend (keypoints + global) parity\n\n| check | value |\n|---|---|\n{rows}\n"
+
+
+def ship(out: Path, head: Path, assets: Path = ASSETS) -> dict:
+    """Copy the export into ``assets`` as ``frontend.*`` (+ head weights and the head's training
+    provenance) and record their sha256 under "frontend" in MANIFEST.json."""
+    files = {}
+    for name, dst in (("frontend.fp32.onnx", "frontend.fp32.onnx"), ("frontend.int8.onnx", "frontend.int8.onnx"),
+                      ("parity.json", "frontend.parity.json"), ("parity.md", "frontend.parity.md")):  # fmt: skip
+        atomic_write(assets / dst, (out / name).read_bytes())
+        files[dst] = file_sha256(assets / dst)
+    GlobalHead.from_checkpoint(head).save(assets / "frontend_head.pt")
+    files["frontend_head.pt"] = file_sha256(assets / "frontend_head.pt")
+    run = head.parent.parent if head.parent.name == "checkpoints" else head.parent
+    prov = assets / "provenance" / "frontend"
+    for stale in prov.glob("*"):
+        if stale.is_file():
+            stale.unlink()
+    for src in sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv")):
+        dst = prov / f"{src.stem}_{src.parent.name}{src.suffix}"
+        atomic_write(dst, src.read_bytes())
+        files[f"provenance/frontend/{dst.name}"] = file_sha256(dst)
+    manifest_path = assets / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest["frontend"] = {"checkpoint": str(head), "checkpoint_sha256": file_sha256(head), "files": files}
+    atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+    return manifest["frontend"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m homeloc.export.frontend", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument(
+        "--head", type=Path, required=True, help="GlobalHead checkpoint (GlobalHeadSystem last.ckpt)"
+    )
+    p.add_argument(
+        "--keypoints", type=Path, default=ASSETS / "keypoints.pt", help="keypoint weights (default: shipped)"
+    )
+    p.add_argument("--out", type=Path, default=Path("exports/frontend"), help="output folder")
+    p.add_argument(
+        "--calibration", nargs="+", default=CALIBRATION, help="int8 calibration sources (as keypoints)"
+    )
+    p.add_argument("--num-calibration", type=int, default=200, help="int8 calibration images (as keypoints)")
+    p.add_argument("--ship", action="store_true", help="copy into runtime/assets as frontend.* (+ MANIFEST)")
+    a = p.parse_args(argv)
+    for path, opt in ((a.head, "--head"), (a.keypoints, "--keypoints")):
+        if not path.is_file():
+            p.error(f"{opt} {path}: no such file")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    net, info = build(a.keypoints, a.head)
+    paths = export(net, info, a.out, a.calibration, a.num_calibration)
+    from homeloc.export.calibration import calibration_images
+
+    # parity on other images than the calibration set (seed 1), at the robot's 480x640
+    check = [c.array for c in calibration_images(a.calibration, 16, (480, 640), gray=True, seed=1)]
+    shipped = ASSETS / "keypoints.int8.onnx"
+    same_keypoints = a.keypoints.resolve() == (ASSETS / "keypoints.pt").resolve() and shipped.is_file()
+    report = parity(net, paths["fp32"], paths["int8"], shipped if same_keypoints else None, check)
+    report["calibration"] = paths["calibration"]
+    report["head_checkpoint"] = str(a.head)
+    atomic_write(a.out / "parity.json", json.dumps(report, indent=1))
+    atomic_write(a.out / "parity.md", parity_markdown(report))
+    print(parity_markdown(report))
+    if a.ship:
+        entry = ship(a.out, a.head)
+        print(f"shipped into {ASSETS}: {', '.join(sorted(entry['files']))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

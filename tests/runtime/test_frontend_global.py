@@ -1,0 +1,64 @@
+"""The one-pass frontend model: ``Frontend.extract`` returns the global descriptor with the features,
+and ``LoopClosureDetector(global_model="frontend")`` builds and queries its map from it alone."""
+
+import numpy as np
+import pytest
+import torch
+
+from homeloc.models.global_head import FrontendNet, GlobalHead
+from homeloc.models.keypoints import KeypointNet
+from homeloc.runtime.features import Features
+from homeloc.runtime.frontend import Frontend
+from homeloc.runtime.loop_closure import LoopClosureDetector
+from tests.conftest import _export_onnx
+from tests.runtime.test_frontend import textured
+
+
+@pytest.fixture(scope="module")
+def frontend_model(tmp_path_factory):
+    torch.manual_seed(0)
+    net = FrontendNet(KeypointNet("tiny"), GlobalHead(16, 4, 8)).eval()
+    axes = {"image": {0: "n", 2: "h", 3: "w"}, "logits": {0: "n", 2: "h8", 3: "w8"},
+            "descriptors": {0: "n", 2: "h8", 3: "w8"}, "global": {0: "n"}}  # fmt: skip
+    meta = {"homeloc.kind": "keypoints", "homeloc.cell": "8", "homeloc.descriptor_dim": "16",
+            "homeloc.global_dim": "8", "homeloc.precision": "fp32", "homeloc.version": "test"}  # fmt: skip
+    path = tmp_path_factory.mktemp("frontend") / "frontend.fp32.onnx"
+    _export_onnx(net, torch.rand(1, 1, 64, 80), path, ["logits", "descriptors", "global"], axes, meta)
+    return net, path
+
+
+def test_extract_returns_the_global_of_the_same_forward(frontend_model):
+    net, path = frontend_model
+    fe = Frontend(path, max_keypoints=64, threshold=0.0, reliability=False)
+    img = textured(64, 80)
+    f = fe.extract(img)
+    assert fe.has_global and f.global_descriptor.shape == (8,) and f.global_descriptor.dtype == np.float32
+    with torch.no_grad():
+        ref = net(torch.from_numpy(img[None, None].astype(np.float32) / 255))[2][0].numpy()
+    np.testing.assert_allclose(f.global_descriptor, ref, atol=1e-4)
+    assert abs(np.linalg.norm(f.global_descriptor) - 1) < 1e-4
+    np.testing.assert_array_equal(f.top_k(5).global_descriptor, f.global_descriptor)  # kept by the helpers
+    assert Features.empty().global_descriptor is None
+
+
+def test_keypoint_only_models_give_no_global(runtime_models):
+    f = Frontend(runtime_models["keypoints"], threshold=0.0, reliability=False).extract(textured(64, 80))
+    assert f.global_descriptor is None
+    with pytest.raises(ValueError, match="has no 'global' output"):
+        Frontend(runtime_models["keypoints"], global_descriptor=True)
+    with pytest.raises(ValueError, match="global_model='frontend' needs"):
+        LoopClosureDetector("frontend", runtime_models["keypoints"])
+
+
+def test_loop_closure_uses_the_frontend_global_alone(frontend_model):
+    _, path = frontend_model
+    fe = Frontend(path, max_keypoints=64, threshold=0.0, reliability=False)
+    det = LoopClosureDetector("frontend", fe, index="flat", min_inliers=0, temporal_k=1)
+    images = [textured(64, 80, seed=s) for s in range(4)]
+    for i, img in enumerate(images):
+        det.add_keyframe(i, img)
+    assert det.dim == 8 and det._models.places is None  # no place model was ever opened
+    feats = fe.extract(images[2])
+    assert det.query(images[2])[0].kf_id == 2
+    loop = det.detect(images[2], features=feats)
+    assert loop is not None and loop.kf_id == 2 and loop.score > 0.999
