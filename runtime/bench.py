@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from homeloc.runtime.bench_frontend import frontend_rows, loop_closure_rows, median_ms
+from homeloc.runtime.bench_frontend import frontend_rows, global_rows, loop_closure_rows, median_ms
 
 log = logging.getLogger(__name__)
 
@@ -277,14 +277,16 @@ def print_table(rows: list[tuple[str, str]], out=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m homeloc.runtime.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m homeloc.runtime.bench", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--keypoints-model", help="keypoint ONNX (default: the shipped one)")
     parser.add_argument("--places-model", help="place ONNX (default: the shipped one)")
     parser.add_argument(
         "--quick", action="store_true", help="1k/10k keyframes only, fewer repeats (CI smoke)"
     )
     parser.add_argument("--repeats", type=int, default=None, help="timing repeats (default 20, quick 5)")
-    skippable = ["frontend", "loops", "query", "synthetic", "real"]
+    skippable = ["frontend", "global", "loops", "query", "synthetic", "real"]
     parser.add_argument("--skip", nargs="*", default=[], choices=skippable)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -296,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, str]] = []
     if "frontend" not in args.skip:
         rows += frontend_rows(_find_model("keypoints", args.keypoints_model), repeats)
+    if "global" not in args.skip:
+        rows += global_rows(_find_model("keypoints", args.keypoints_model), _find_model("frontend", None),
+                            _find_model("places", args.places_model), repeats)  # fmt: skip
     if "loops" not in args.skip:
         rows += loop_closure_rows(_find_model("keypoints", args.keypoints_model),
                                   _find_model("places", args.places_model), repeats)  # fmt: skip

@@ -87,7 +87,10 @@ def reliability_rows(model: Path, img: np.ndarray, repeats: int) -> list[tuple[s
     alone = median_ms(lambda: with_rel.reliability_model.frame(rel.frame_stats(x, f, 1024)), repeats * 5)
     return [
         ("extract + frame reliability 640x480, 1 thread", f"{t['on']:.1f} ms"),
-        (f"frame reliability: extract difference ({t['on'] / t['off']:.3f}x extract)", f"{t['on'] - t['off']:.2f} ms"),
+        (
+            f"frame reliability: extract difference ({t['on'] / t['off']:.3f}x extract)",
+            f"{t['on'] - t['off']:.2f} ms",
+        ),
         (f"frame reliability: statistics + model alone ({alone / t['off']:.3f}x extract)", f"{alone:.2f} ms"),
     ]
 
@@ -132,3 +135,38 @@ def loop_closure_rows(kp_model: Path | None, places_model: Path | None, repeats:
          f"{det.trained}; {np.mean(step['verified']):.1f} candidates verified per frame)",
          f"{ms['step']:.1f} ms = {ms['step'] / ms['extract']:.2f}x keypoint extraction alone ({ms['extract']:.1f} ms)"),
     ]  # fmt: skip
+
+
+def global_rows(kp_model: Path | None, frontend_model: Path | None, places_model: Path | None,
+                repeats: int) -> list[tuple[str, str]]:  # fmt: skip
+    """Cost of the one-pass global descriptor at 640x480, 1 thread: extract with the frontend model
+    (keypoints + global) vs the keypoint model alone, timed round-robin with the old way (keypoint
+    model + the separate 128x160 place model) in the same run (target: <= 2 ms extra)."""
+    if kp_model is None or frontend_model is None:
+        return [("one-pass global descriptor 640x480", "n/a (needs the keypoint and the frontend model)")]
+    from homeloc.runtime.frontend import Frontend
+    from homeloc.runtime.places import GlobalDescriptor
+
+    rng = np.random.default_rng(0)
+    img = np.ascontiguousarray(
+        np.kron((rng.random((60, 80)) * 255).astype(np.uint8), np.ones((8, 8), np.uint8))
+    )
+    kp = Frontend(kp_model, threads=1, reliability=False)
+    one = Frontend(frontend_model, threads=1, reliability=False, global_descriptor=True)
+    fns = {"kp": lambda: kp.extract(img), "one": lambda: one.extract(img)}
+    if places_model is not None:
+        places = GlobalDescriptor(places_model, threads=1)
+        fns["two"] = lambda: (kp.extract(img), places.describe(img))
+    t = time_round_robin(fns, repeats)
+    rows = [
+        (f"extract 640x480, 1 thread, keypoints only [{kp_model.name}]", f"{t['kp']:.1f} ms"),
+        (f"extract + global (one pass) [{frontend_model.name}]", f"{t['one']:.1f} ms"),
+        (
+            f"one-pass global: extra over keypoints ({t['one'] / t['kp']:.3f}x)",
+            f"{t['one'] - t['kp']:.2f} ms",
+        ),
+    ]
+    if "two" in t:
+        rows.append((f"keypoints + separate place model [{places_model.name}] ({t['two'] / t['kp']:.3f}x)",
+                     f"{t['two']:.1f} ms"))  # fmt: skip
+    return rows
