@@ -47,7 +47,8 @@ def build(keypoints: Path, head: Path) -> tuple[FrontendNet, dict]:
     extra = {
         "homeloc.outputs": "logits,descriptors,global",
         "homeloc.global_dim": str(g.out_dim),
-        "homeloc.global_head": f"netvlad{g.clusters}+proj{g.out_dim_arg or 0} over the descriptor map",
+        "homeloc.global_head": f"netvlad{g.clusters}{'+attention' if g.attention is not None else ''}"
+        f"+proj{g.out_dim_arg or 0} over the descriptor map",
         "homeloc.keypoints_weights_sha256": loaded.weights_hash,
         "homeloc.head_weights_sha256": state_dict_sha256(g.state_dict()),
         # identity of the graph (runtime maps compare it): keypoint and head weights together

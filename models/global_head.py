@@ -32,18 +32,29 @@ class GlobalHead(nn.Module):
         dim: descriptor dimension D of the keypoint network (64 for ``edge``).
         clusters: NetVLAD centres K (initialise them with ``init_centroids`` from k-means).
         out_dim: projection size (None: the raw K*D NetVLAD vector).
+        attention: a learned per-cell weight (sigmoid of a 1x1 conv over the descriptor) on the
+            soft assignment, so cells that say nothing about the place (blank walls, noise in the
+            dark) can be ignored; it starts uniform (the plain NetVLAD floor).
 
     forward(descriptors: B x D x h x w float32, unit norm over D; any h, w >= 1) -> B x out_dim
     float32, unit L2 norm.
     """
 
-    def __init__(self, dim: int = 64, clusters: int = 64, out_dim: int | None = 256) -> None:
+    def __init__(
+        self, dim: int = 64, clusters: int = 64, out_dim: int | None = 256, attention: bool = False
+    ) -> None:
         super().__init__()
         if dim < 1 or clusters < 1 or (out_dim is not None and out_dim < 1):
             raise ValueError(f"dim, clusters and out_dim must be positive, got {dim}, {clusters}, {out_dim}")
         self.dim, self.clusters, self.out_dim_arg = int(dim), int(clusters), out_dim
         self.pool = NetVLAD(self.dim, self.clusters)
         self.proj = nn.Linear(self.pool.out_dim, out_dim) if out_dim else None
+        self.attention = nn.Conv2d(self.dim, 1, 1) if attention else None
+        if self.attention is not None:
+            # a uniform weight changes nothing (intra-normalisation removes each cluster's scale):
+            # 0.5 everywhere starts as plain NetVLAD, where the sigmoid's gradient is largest
+            nn.init.zeros_(self.attention.weight)
+            nn.init.zeros_(self.attention.bias)
 
     @property
     def out_dim(self) -> int:
@@ -53,7 +64,8 @@ class GlobalHead(nn.Module):
         """B x (K*D) NetVLAD vectors before the projection (what ``fit_pca`` fits)."""
         if descriptors.ndim != 4 or descriptors.shape[1] != self.dim:
             raise ValueError(f"descriptors must be B x {self.dim} x h x w, got {tuple(descriptors.shape)}")
-        return self.pool(descriptors)
+        w = None if self.attention is None else torch.sigmoid(self.attention(descriptors))
+        return self.pool(descriptors, w)
 
     def forward(self, descriptors: Tensor) -> Tensor:
         g = self.pooled(descriptors)
@@ -80,7 +92,8 @@ class GlobalHead(nn.Module):
     # ------------------------------------------------------------------ checkpoints
     @property
     def hparams(self) -> dict[str, Any]:
-        return {"dim": self.dim, "clusters": self.clusters, "out_dim": self.out_dim_arg}
+        return {"dim": self.dim, "clusters": self.clusters, "out_dim": self.out_dim_arg,
+                "attention": self.attention is not None}  # fmt: skip
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``{"state_dict", "hparams"}`` atomically."""
@@ -107,7 +120,7 @@ class GlobalHead(nn.Module):
         # the shapes say what to rebuild (a Lightning checkpoint's hyper-parameters lack D)
         clusters, dim = state["pool.centroids"].shape
         out_dim = state["proj.weight"].shape[0] if "proj.weight" in state else None
-        head = cls(int(dim), int(clusters), out_dim)
+        head = cls(int(dim), int(clusters), out_dim, attention="attention.weight" in state)
         try:
             head.load_state_dict(state)
         except RuntimeError as e:

@@ -44,9 +44,13 @@ class NetVLAD(nn.Module):
         """B×C×h×w (already L2-normalised over C) -> B×K×h×w probabilities (sum to 1 over K)."""
         return F.softmax(self.assign(x), dim=1)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, weights: Tensor | None = None) -> Tensor:
+        """weights: optional B×1×h×w per-location weights multiplying the soft assignment."""
         x = F.normalize(x, dim=1)
-        a = self.soft_assign(x).flatten(2)  # B×K×N
+        a = self.soft_assign(x)
+        if weights is not None:
+            a = a * weights
+        a = a.flatten(2)  # B×K×N
         feats = x.flatten(2)  # B×C×N
         # sum_n a_kn (x_n - c_k) = (a @ x^T) - (sum_n a_kn) c_k
         vlad = torch.bmm(a, feats.transpose(1, 2)) - a.sum(-1, keepdim=True) * self.centroids[None]

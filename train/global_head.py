@@ -32,7 +32,7 @@ class GlobalHeadSystem(L.LightningModule):
 
     Args:
         keypoints: keypoint checkpoint (``KeypointNet.from_checkpoint``), frozen.
-        clusters, out_dim: the head (``GlobalHead``).
+        clusters, out_dim, attention: the head (``GlobalHead``).
         loss: a key of ``train.place_losses.LOSSES``; tolerance: neighbouring route positions that
             are neither positives nor negatives (Nordland).
         pca_init: "pca", "whiten" or None (random projection).
@@ -42,7 +42,7 @@ class GlobalHeadSystem(L.LightningModule):
     def __init__(self, keypoints: str = "runtime/assets/keypoints.pt", clusters: int = 64, out_dim: int | None = 256,
                  loss: str = "triplet", tolerance: int = 2, lr: float = 1e-3, weight_decay: float = 1e-4,
                  warmup_steps: int = 50, pca_init: str | None = "whiten", init_features: int = 100_000,
-                 eval_batch: int = 128) -> None:  # fmt: skip
+                 eval_batch: int = 128, attention: bool = False) -> None:  # fmt: skip
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose {sorted(LOSSES)}")
@@ -54,7 +54,7 @@ class GlobalHeadSystem(L.LightningModule):
             p.requires_grad_(False)
         self.keypoints = net.eval()
         self.keypoint_weights = file_sha256(keypoints)
-        self.head = GlobalHead(net.descriptor_dim, clusters, out_dim)
+        self.head = GlobalHead(net.descriptor_dim, clusters, out_dim, attention)
         self._initialised = False
 
     def train(self, mode: bool = True):

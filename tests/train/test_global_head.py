@@ -99,3 +99,14 @@ def test_head_starts_at_the_kmeans_floor():
     assert (a.flatten(2).argmax(1) == hard).float().mean() > 0.99
     with pytest.raises(ValueError, match="4 x 16"):
         head.init_centroids(torch.zeros(3, 16))
+
+
+def test_attention_starts_as_plain_netvlad_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    maps = torch.nn.functional.normalize(torch.randn(2, 16, 4, 6), dim=1)
+    plain, att = GlobalHead(16, 4, None), GlobalHead(16, 4, None, attention=True)
+    att.pool.load_state_dict(plain.pool.state_dict())
+    torch.testing.assert_close(att(maps), plain(maps), atol=1e-5, rtol=0)
+    att.save(tmp_path / "h.pt")
+    back = GlobalHead.from_checkpoint(tmp_path / "h.pt")
+    assert back.attention is not None and back.hparams == att.hparams
