@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 import yaml
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, Namespace
 
+from homeloc.data_synthesis.cli_errors import OneLineParser as ArgumentParser  # one-line errors
 from homeloc.data_synthesis.cli_errors import PositiveInt, UsageError
 from homeloc.data_synthesis.render.config import LongTermConfig, Patrol, RenderConfig
 from homeloc.runtime.io import atomic_write
@@ -138,7 +139,8 @@ def run_render(args: Namespace) -> int:
 def add_preview(sub) -> None:
     p = ArgumentParser(
         description="One home under every lighting scenario, as one PNG grid (and, with "
-        "--pairs, one image pair per scenario with drawn ground-truth correspondences)."
+        "--pairs, one image pair per scenario with drawn ground-truth correspondences); with --data, "
+        "one place of a rendered long-term sequence across its days."
     )
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
     p.add_argument("--out", type=str, required=True, help="output PNG (the grid)")
@@ -152,12 +154,28 @@ def add_preview(sub) -> None:
     p.add_argument(
         "--synth", type=RenderConfig, default=RenderConfig(), help="render settings (RenderConfig)"
     )
+    p.add_argument(
+        "--data",
+        type=str | None,
+        default=None,
+        help="a long-term rendered folder (render --days): instead, a grid of one place across its days "
+        "(the frames on disk, nothing rendered; --home picks the home)",
+    )
+    p.add_argument(
+        "--place", type=int | None, default=None, help="with --data: frame index within a patrol round"
+    )
     sub.add_subcommand("render-preview", p, help="preview a rendered home under every lighting")
 
 
 def run_preview(args: Namespace) -> int:
     from homeloc.data_synthesis.render.preview import lighting_grid, lighting_pairs
 
+    if args.get("data"):
+        from homeloc.data_synthesis.render.layout import home_dir_name
+        from homeloc.data_synthesis.render.preview import days_grid
+
+        print(f"days grid: {days_grid(args.data, Path(args.out), home_dir_name(args.home), args.place)}")
+        return 0
     cfg = _cfg(args)
     print(f"grid: {lighting_grid(cfg, args.seed, args.home, args.views, Path(args.out))}")
     if args.pairs:

@@ -4,6 +4,7 @@ with ground-truth correspondences from depth + poses drawn (occlusion-tested).""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from homeloc.data_synthesis.render.home import home_rng, make_home
 from homeloc.data_synthesis.render.lighting import LIGHTINGS, make_lighting
 from homeloc.data_synthesis.render.trajectory import intrinsics, sequence_poses
 from homeloc.runtime.geometry import depth_correspondences
-from homeloc.runtime.io import write_image
+from homeloc.runtime.io import read_image, write_image
 
 
 def _label(img: np.ndarray, text: str) -> np.ndarray:
@@ -120,3 +121,46 @@ def lighting_pairs(cfg: RenderConfig, seed: int, index: int, out_dir: Path) -> l
             )
         )
     return paths
+
+
+def days_grid(root: str | Path, out: Path, home: str | None = None, place: int | None = None) -> Path:
+    """One place of a months-long sequence across its days, read from the rendered frames (nothing is
+    rendered): the frame `place` of every patrol round, a week per row (days left to right, the
+    day's rounds side by side), half size, labelled with day, lighting and the large changes that
+    started or ended that day. home: a home folder name (default: the first); place: default the
+    middle of the round. Returns out."""
+    root = Path(root)
+    hdir = root / (home or min((p.name for p in root.glob("home_*")), default="home_00000"))
+    if not (hdir / "cameras.json").is_file():
+        raise FileNotFoundError(f"{hdir / 'cameras.json'}: missing (not a finished rendered home)")
+    cams = json.loads((hdir / "cameras.json").read_text())
+    if "days" not in cams:
+        raise ValueError(
+            f"{hdir / 'cameras.json'}: not a long-term sequence (render --days ... --frames-per-day ...)"
+        )
+    per_round = cams["patrol"]["frames_per_round"]
+    k = per_round // 2 if place is None else place
+    if not 0 <= k < per_round:
+        raise ValueError(f"--place must be in 0..{per_round - 1}, got {place}")
+    events = {d["day"]: d["new_large_changes"] for d in cams["days"]}
+    tiles = []
+    for f in (f for f in cams["frames"] if f["name"].endswith(f"_f{k:03d}")):
+        img = read_image(hdir / "rgb" / f"{f['name']}.png")
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        img = _label(img, f"d{f['day']} {f['lighting']}")
+        new = events.get(f["day"]) if f.get("round", 0) == 0 else None
+        tiles.append(_label_bottom(img, " ".join(new)) if new else img)
+    cols = 7 * len(cams["patrol"]["longterm"]["rounds"])
+    blank = np.zeros_like(tiles[0])
+    tiles += [blank] * (-len(tiles) % cols)
+    rows = [np.hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)]
+    return write_image(out, np.vstack(rows))
+
+
+def _label_bottom(img: np.ndarray, text: str) -> np.ndarray:
+    """`text` in yellow on a black band at the bottom (a large change on this day)."""
+    out = img.copy()
+    h = out.shape[0]
+    cv2.rectangle(out, (0, h - 14), (min(out.shape[1], 8 + 6 * len(text)), h), (0, 0, 0), -1)
+    cv2.putText(out, text, (3, h - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (255, 220, 0), 1, cv2.LINE_AA)
+    return out

@@ -18,8 +18,16 @@ SUBCOMMANDS = {
     "places": ["--views", "--places_per_source", "--synth.view_presets"],
     "places-eval": ["--query_presets", "--data"],
     "stats": ["--webcam", "--presets"],
-    "render": ["--homes", "--frames-per-home", "--size", "--synth.spp"],
-    "render-preview": ["--home", "--pairs"],
+    "render": [
+        "--homes",
+        "--frames-per-home",
+        "--size",
+        "--synth.spp",
+        "--days",
+        "--frames-per-day",
+        "--longterm",
+    ],
+    "render-preview": ["--home", "--pairs", "--data", "--place"],
     "render-export": ["--product", "--min_overlap"],
 }
 

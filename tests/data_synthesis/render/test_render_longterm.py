@@ -1,0 +1,234 @@
+"""Months-long sequences: the pure schedule of large changes, the daily lightings, a home's state on
+a day, a tiny patrol render (frames carry days and rounds; resume gives the same bytes), CLI errors."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from homeloc.data_synthesis.cli import main
+from homeloc.data_synthesis.render.assets import AssetLibrary
+from homeloc.data_synthesis.render.config import LongTermConfig, Patrol
+from homeloc.data_synthesis.render.furnish import PATH_CLEARANCE
+from homeloc.data_synthesis.render.home import make_home
+from homeloc.data_synthesis.render.jobs import render_homes
+from homeloc.data_synthesis.render.layout import home_digest, verify_render
+from homeloc.data_synthesis.render.longterm import home_on_day
+from homeloc.data_synthesis.render.preview import days_grid
+from homeloc.data_synthesis.render.schedule import (
+    KINDS,
+    LargeChange,
+    active_changes,
+    change_events,
+    day_lightings,
+    large_changes,
+    last_change_day,
+)
+from homeloc.data_synthesis.shards import DatasetError
+from tests.conftest import ROOT
+from tests.data_synthesis.render.conftest import tiny_config
+
+# 4 days, changes from day 1 on, one day apart: one of each kind inside a tiny render
+SHORT = LongTermConfig(first_change_day=1, after_last_change=0, min_gap=1, decorations_up=(1, 2))
+
+
+def _schedule(seed: int, days: int = 60, rooms: int = 3, cfg: LongTermConfig | None = None):
+    return large_changes(cfg or LongTermConfig(), days, rooms, np.random.default_rng(seed))
+
+
+def test_schedule_is_deterministic_in_seed_and_spaced():
+    cfg = LongTermConfig()
+    assert _schedule(0) == _schedule(0)
+    assert any(_schedule(s) != _schedule(0) for s in range(1, 4))
+    for seed in range(25):
+        s = _schedule(seed)
+        assert {c.kind for c in s} == set(KINDS) and len(s) == 4  # 50-day span: 2 rearranges, 1 each else
+        starts = [c.start for c in s]
+        assert starts == sorted(starts) and [c.id for c in s] == list(range(len(s)))
+        assert cfg.first_change_day <= starts[0] and starts[-1] < 60 - cfg.after_last_change
+        assert min(np.diff(starts)) >= cfg.min_gap
+        decos = [c for c in s if c.kind == "decorations"]
+        for d, nxt in zip(decos, decos[1:] + [None], strict=True):
+            assert d.end > d.start and d.end - d.start <= cfg.decorations_up[1]
+            assert nxt is None or d.end <= nxt.start  # periods never overlap
+        for c in s:
+            assert (c.end is None) == (c.kind != "decorations")
+            if c.kind == "rearrange":  # never around a standing tree
+                assert not any(d.room == c.room and d.active(c.start) for d in decos)
+    assert _schedule(0, days=10) == []  # days 7..6: no room for a change with 3 days after it
+
+
+def test_active_changes_events_and_days_since():
+    s = [
+        LargeChange(0, "rearrange", 1, 8),
+        LargeChange(1, "decorations", 0, 10, 20),
+        LargeChange(2, "repaint", 2, 14),
+    ]
+    assert active_changes(s, 7) == [] and last_change_day(s, 7) is None
+    assert [c.id for c in active_changes(s, 15)] == [0, 1, 2]
+    assert [c.id for c in active_changes(s, 20)] == [0, 2]
+    assert change_events(s, 10) == ["decorations:room0"] and change_events(s, 11) == []
+    assert change_events(s, 20) == ["decorations_down:room0"] and last_change_day(s, 23) == 20
+
+
+def test_day_lightings_follow_the_rounds():
+    cfg = LongTermConfig()
+    day0 = day_lightings(cfg, 0, np.random.default_rng(0), "sun_noon")
+    assert day0[0] == "sun_noon" and day0[1] in cfg.rounds[1]
+    days = [day_lightings(cfg, d, np.random.default_rng(d), "sun_noon") for d in range(1, 40)]
+    assert all(a in cfg.rounds[0] and b in cfg.rounds[1] for a, b in days)
+    assert {b for _, b in days} >= {
+        "lamps",
+        "night_lamp",
+        "dusk",
+        "ceiling",
+    }  # lamp-only nights, dim evenings
+    assert day_lightings(cfg, 5, np.random.default_rng(5), "sun_noon") == days[4]
+
+
+def _clear_of_path(home, it) -> bool:
+    d = np.abs(home.path - np.asarray(it.centre)) - np.asarray(it.half)
+    return np.min(np.linalg.norm(np.maximum(d, 0), axis=1)) >= PATH_CLEARANCE - 1e-6
+
+
+def test_large_changes_persist_and_leave_the_home_alone():
+    home = make_home(tiny_config(rooms=(3, 3)), AssetLibrary("", [], "train"), 0, 1)
+    s = [
+        LargeChange(0, "rearrange", 0, 2),
+        LargeChange(1, "repaint", 1, 3),
+        LargeChange(2, "decorations", 2, 4, 6),
+    ]
+
+    def rng(i):
+        return np.random.default_rng([9, i])
+
+    before, wall = [it.centre for it in home.items], home.materials["wall1"]
+    day1, notes1 = home_on_day(home, s, 1, rng)
+    assert notes1 == [] and [it.centre for it in day1.items] == before
+    day4, notes4 = home_on_day(home, s, 4, rng)
+    day5, _ = home_on_day(home, s, 5, rng)
+    assert notes4[-1] == "decorations:room2: tree placed" and "rearrange:room0" in notes4[0]
+    assert [(it.centre, it.yaw) for it in day4.items] == [(it.centre, it.yaw) for it in day5.items]
+    moved = [it for it, c in zip(day4.items, before, strict=False) if it.centre != c]
+    assert moved and all(it.room == 0 and _clear_of_path(home, it) for it in moved)
+    assert day4.materials["wall1"].colour != wall.colour and day4.materials["wall1"].texture == ""
+    tree = [it for it in day4.items if it.kind == "decoration"]
+    assert len(tree) == 1 and tree[0].room == 2 and _clear_of_path(home, tree[0])
+    assert not any(it.kind == "decoration" for it in home_on_day(home, s, 6, rng)[0].items)
+    assert [it.centre for it in home.items] == before and home.materials["wall1"] == wall  # untouched
+
+
+@pytest.fixture(scope="module")
+def patrol_render(tmp_path_factory):
+    out = tmp_path_factory.mktemp("longterm") / "r"
+    render_homes(out, 1, 8, seed=3, cfg=tiny_config(spp=1), patrol=Patrol(4, 2, SHORT))
+    return out
+
+
+def test_patrol_frames_carry_days_rounds_and_schedule(patrol_render):
+    cams = json.loads((patrol_render / "home_00000" / "cameras.json").read_text())
+    frames = cams["frames"]
+    assert [f["day"] for f in frames] == [0, 0, 1, 1, 2, 2, 3, 3] and [f["round"] for f in frames] == [
+        0,
+        1,
+    ] * 4
+    assert len({f["name"] for f in frames}) == 8
+    assert cams["patrol"]["frames_per_round"] == 1 and [d["day"] for d in cams["days"]] == [0, 1, 2, 3]
+    assert {c["kind"] for c in cams["schedule"]} == set(KINDS)
+    schedule = [LargeChange(**c) for c in cams["schedule"]]
+    for f in frames:
+        assert f["lighting"] == cams["days"][f["day"]]["lightings"][f["round"]]
+    for d in cams["days"]:
+        assert d["large_changes"] == [c.label() for c in active_changes(schedule, d["day"])]
+        assert d["new_large_changes"] == change_events(schedule, d["day"])
+    assert (
+        cams["days"][0]["lightings"][0] == "sun_noon" and cams["days"][0]["days_since_large_change"] is None
+    )
+    first = np.array(frames[0]["pose_c2w"])[:3, 3]  # the same route every day: the place recurs
+    assert all(np.linalg.norm(np.array(f["pose_c2w"])[:3, 3] - first) < 0.4 for f in frames)
+
+
+def test_patrol_resume_gives_identical_bytes_and_other_patrols_are_refused(patrol_render, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(patrol_render, out)
+    hdir = out / "home_00000"
+    victim = sorted((hdir / "rgb").iterdir())[-3]  # a frame of a day with large changes
+    victim.unlink()
+    (hdir / "cameras.json").unlink()
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["homes"].clear()
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    render_homes(out, 1, 8, seed=3, cfg=tiny_config(spp=1), patrol=Patrol(4, 2, SHORT))
+    assert home_digest(hdir) == home_digest(patrol_render / "home_00000")
+    verify_render(out)
+    with pytest.raises(DatasetError, match="another configuration"):
+        render_homes(out, 1, 8, seed=3, cfg=tiny_config(spp=1), patrol=Patrol(2, 4, SHORT))
+
+
+def test_days_grid_preview(patrol_render, tmp_path):
+    png = days_grid(patrol_render, tmp_path / "days.png", place=0)
+    img = cv2.imread(str(png))
+    assert img.shape == (12, 14 * 16, 3)  # one week row of (day, round) half-size tiles
+    assert img[:, : 8 * 16].std() > 0 and not img[:, 8 * 16 :].any()  # 8 frames, then padding
+    with pytest.raises(ValueError, match="--place"):
+        days_grid(patrol_render, tmp_path / "x.png", place=1)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--days", "3"], "--days and --frames-per-day go together"),
+        (["--days", "3", "--frames-per-day", "3"], "multiple of the 2 patrol rounds"),
+        (["--days", "3", "--frames-per-day", "2", "--frames-per-home", "6"], "--frames-per-home does not"),
+        (["--days", "0", "--frames-per-day", "2"], "--days"),
+        (["--days", "2", "--frames-per-day", "2", "--longterm.rounds", "[{disco: 1.0}]"], "unknown lighting"),
+    ],
+)
+def test_cli_refuses_bad_patrols_in_one_line(extra, message, tmp_path, capsys):
+    out = tmp_path / "never"
+    try:
+        code = main(["render", "--out", str(out), "--homes", "1", *extra])
+    except SystemExit as e:  # parse-time errors exit from the parser
+        code = e.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_patrol_render_then_rerun_gives_identical_bytes(patrol_render, tmp_path):
+    """A real `kill -9` of the CLI mid-sequence, then a rerun: the bytes of an uninterrupted run."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(
+        "synth:\n  size: [24, 32]\n  spp: 1\n  denoise: none\n  rooms: [1, 2]\n  frames_per_sequence: 2\n"
+        "  assets: ''\n  photos: []\n  camera:\n    motion_blur: 0.0\n"
+        "longterm:\n  first_change_day: 1\n  after_last_change: 0\n  min_gap: 1\n  decorations_up: [1, 2]\n"
+    )
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "homeloc.data_synthesis.cli",
+        "render",
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+    ]
+    cmd += ["--homes", "1", "--days", "4", "--frames-per-day", "2", "--seed", "3"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "home_00000" / "rgb").glob("*.png"))) < 3:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "home_00000" / "cameras.json").exists(), "too late: the run finished before the kill"
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    assert home_digest(out / "home_00000") == home_digest(patrol_render / "home_00000")
