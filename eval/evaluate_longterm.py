@@ -6,13 +6,15 @@ test (:mod:`.longterm_methods`: the long-term map, a static map of the first day
 append-everything map pruned to the same budget) localizes the frame and updates itself. After
 each day every map is saved with the records so far (``OUT/state/<home>/``): a killed run
 resumes at the next day and reproduces the same records (timings aside, which are measured anew).
-Loop 2 (:func:`day_rows`, pure) judges every localization against the rendered poses.
+Every localization is judged as it is recorded (:class:`PlaceJudge`, the rendered poses and
+depth); loop 2 (:func:`day_rows`, pure) turns the records into the per-day rows.
 
-Correct place (the GT tolerance, reported in summary.json): the keyframe's camera centre is in
-the same room as the frame's, within ``tolerance_m`` (1 m) of it, and its view direction within
-``tolerance_deg`` (45 deg: the rendered cameras see 75 deg across, so two views 45 deg apart
-still share their middle; the renderer's patrol turns the camera by up to ~30 deg between visits
-of one waypoint). Any other localization is false. ``success`` and ``false`` are fractions of the
+Correct place (the GT tolerance, reported in summary.json): the keyframe's camera centre is
+within ``tolerance_m`` (1 m) of the frame's, its view direction within ``tolerance_deg`` (45 deg:
+the rendered cameras see 75 deg across, so two views 45 deg apart still share their middle; the
+renderer's patrol turns the camera by up to ~30 deg between visits of one waypoint), and both are
+in the same room or, across a doorway, the views overlap (:class:`PlaceJudge`). Any other
+localization is false. ``success`` and ``false`` are fractions of the
 day's frames; ``covered`` is the share of frames for which the map held a keyframe within the
 tolerance when the frame arrived (the best any map could do).
 """
@@ -30,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from homeloc.data_synthesis.formats.longterm import LongTermHome, read_longterm
+from homeloc.data_synthesis.render.products import covisibility
 from homeloc.eval.config import prepare_out, set_threads
 from homeloc.eval.errors import EvalError
 from homeloc.eval.longterm_methods import METHODS, Method, make_methods
@@ -39,6 +42,8 @@ from homeloc.runtime.io import atomic_write, read_image
 from homeloc.runtime.longterm.rooms import Rooms, centre_distance, view_angle_deg
 
 log = logging.getLogger(__name__)
+
+MIN_OVERLAP = 0.3  # co-visibility that makes two views across a doorway one place (the loop export's)
 
 
 @dataclass
@@ -58,29 +63,50 @@ class LongTermEvalConfig:
 
 
 # ------------------------------------------------------------------------------------ judging
-def within(query: np.ndarray, kf_poses: np.ndarray, rooms: Rooms, tol_m: float, tol_deg: float) -> np.ndarray:
-    """For each keyframe pose (N x 4 x 4 or N x 3 x 4): same room as ``query``, camera centre within
-    ``tol_m`` and view direction within ``tol_deg``."""
+def within(query: np.ndarray, kf_poses: np.ndarray, tol_m: float, tol_deg: float) -> np.ndarray:
+    """For each keyframe pose (N x 4 x 4 or N x 3 x 4): camera centre within ``tol_m`` of the
+    query's and view direction within ``tol_deg``."""
     kf_poses = np.asarray(kf_poses, np.float64).reshape(-1, *np.shape(kf_poses)[-2:])
     if not len(kf_poses):
         return np.zeros(0, bool)
-    room = rooms.room_of(query)
-    same = np.array([rooms.room_of(p) == room for p in kf_poses])
-    return (
-        same
-        & (centre_distance(kf_poses, query[:3]) <= tol_m)
-        & (view_angle_deg(kf_poses, query[:3]) <= tol_deg)
-    )
+    return (centre_distance(kf_poses, query[:3]) <= tol_m) & (view_angle_deg(kf_poses, query[:3]) <= tol_deg)
 
 
-def verdict(
-    kf: int | None, i: int, poses: np.ndarray, rooms: Rooms, config: LongTermEvalConfig
-) -> str | None:
-    """ "correct" / "false" for a localization of frame ``i`` to keyframe ``kf`` (frame index), None when rejected."""
-    if kf is None:
-        return None
-    ok = within(poses[i], poses[kf][None], rooms, config.tolerance_m, config.tolerance_deg)[0]
-    return "correct" if ok else "false"
+class PlaceJudge:
+    """Is keyframe k (a frame index) the place of frame i? Within the pose tolerance and in the same
+    room, or, when the rooms differ (a doorway: the two camera centres straddle the line between
+    two room rectangles), the frame's view overlaps the keyframe's by ``min_overlap`` (share of
+    the frame's pixels seen unoccluded by the keyframe, from the rendered depth:
+    ``render.products.covisibility``)."""
+
+    def __init__(
+        self, home: LongTermHome, tol_m: float, tol_deg: float, min_overlap: float = MIN_OVERLAP
+    ) -> None:
+        self.frames, self.tol_m, self.tol_deg, self.min_overlap = home.frames, tol_m, tol_deg, min_overlap
+        self.poses = np.stack([f.pose for f in home.frames])
+        rooms = Rooms(home.rooms)
+        self.room = np.array([rooms.room_of(p) for p in self.poses])
+        self._overlap: dict[tuple[int, int], float] = {}
+
+    def same(self, i: int, kfs: np.ndarray) -> np.ndarray:
+        """Per keyframe index of ``kfs``: the place of frame ``i``?"""
+        kfs = np.asarray(kfs, np.int64)
+        near = within(self.poses[i], self.poses[kfs], self.tol_m, self.tol_deg)
+        out = near & (self.room[kfs] == self.room[i])
+        for j in np.flatnonzero(near & ~out):
+            out[j] = self.overlap(i, int(kfs[j])) >= self.min_overlap
+        return out
+
+    def overlap(self, i: int, k: int) -> float:
+        if (i, k) not in self._overlap:
+            self._overlap[(i, k)] = covisibility(self.frames[i], self.frames[k])
+        return self._overlap[(i, k)]
+
+    def verdict(self, i: int, kf: int | None) -> str | None:
+        """ "correct" / "false" for a localization of frame ``i`` to keyframe ``kf``, None when rejected."""
+        if kf is None:
+            return None
+        return "correct" if self.same(i, np.array([kf]))[0] else "false"
 
 
 # ------------------------------------------------------------------------------------ loop 1
@@ -114,8 +140,8 @@ def _checkpoint(state: Path, day: int, methods: dict[str, Method], progress: dic
 def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, state: Path) -> dict:
     """Replay one home; returns {"frames": [record per frame], "days": [map info per (day, method)]}."""
     state.mkdir(parents=True, exist_ok=True)
-    poses = np.stack([f.pose for f in home.frames])
-    rooms, days = Rooms(home.rooms), home.days[: config.max_days]
+    judge = PlaceJudge(home, config.tolerance_m, config.tolerance_deg)
+    days = home.days[: config.max_days]
     progress = _load_state(state) or {"frames": [], "days": []}
     saved = {k: state / v for k, v in progress.get("maps", {}).items()}
     methods = make_methods(places, frontend, home.K, home.rooms, config.budget_bytes, days[0], saved)
@@ -126,7 +152,7 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     for day in sorted({home.frames[i].day for i in todo}):
         idx = [i for i in todo if home.frames[i].day == day]
         for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
-            progress["frames"].append(_frame(home, i, poses, rooms, methods, config, places, frontend))
+            progress["frames"].append(_frame(home, i, judge, methods, places, frontend))
         progress["days"] += [
             {"day": day, "method": n, "map_bytes": m.nbytes(), **m.info()} for n, m in methods.items()
         ]
@@ -139,7 +165,7 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     return progress
 
 
-def _frame(home, i, poses, rooms, methods, config, places, frontend) -> dict:
+def _frame(home, i, judge, methods, places, frontend) -> dict:
     f = home.frames[i]
     image = read_image(f.root / "rgb" / f"{f.name}.png")
     t0 = time.perf_counter()
@@ -147,14 +173,13 @@ def _frame(home, i, poses, rooms, methods, config, places, frontend) -> dict:
     desc = places.describe(image)[0]
     ms_features = (time.perf_counter() - t0) * 1000
     rec = {"home": home.name, "index": i, "name": f.name, "day": f.day, "lighting": f.lighting,
-           "room": rooms.room_of(f.pose), "keypoints": len(features), "ms_features": ms_features}  # fmt: skip
+           "room": int(judge.room[i]), "keypoints": len(features), "ms_features": ms_features}  # fmt: skip
     for name, m in methods.items():
-        kfs = m.keyframe_ids()
-        covered = bool(within(f.pose, poses[kfs], rooms, config.tolerance_m, config.tolerance_deg).any())
+        covered = bool(judge.same(i, m.keyframe_ids()).any())
         t1 = time.perf_counter()
         kf = m.step(i, f.day, desc, features, f.pose)
         ms = ms_features + (time.perf_counter() - t1) * 1000
-        rec[name] = {"kf": kf, "verdict": verdict(kf, i, poses, rooms, config), "covered": covered, "ms": ms}
+        rec[name] = {"kf": kf, "verdict": judge.verdict(i, kf), "covered": covered, "ms": ms}
     return rec
 
 
@@ -208,7 +233,11 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
     summary = {
         "days": day_rows(frames, infos, "longterm"),
         "baselines": {m: day_rows(frames, infos, m) for m in METHODS if m != "longterm"},
-        "tolerance": {"same_room": True, "centre_m": config.tolerance_m, "view_deg": config.tolerance_deg},
+        "tolerance": {
+            "centre_m": config.tolerance_m,
+            "view_deg": config.tolerance_deg,
+            "same_room_or_overlap": MIN_OVERLAP,
+        },  # fmt: skip
         "budget_bytes": config.budget_bytes,
         "homes": [h.name for h in homes],
         "first_day": "mapping: every map starts empty; the static map keeps this day's frames",
