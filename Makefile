@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export WANDB_MODE ?= offline
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 
-.PHONY: demo test test-all bench lint install peers clean card
+.PHONY: demo test test-all bench lint install peers clean card gpu-wheels gpu-bundle
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,6 +36,28 @@ bench: install
 	$(BIN)/python -m homeloc.data_synthesis.render.bench
 	@for m in homeloc.train.bench homeloc.eval.bench homeloc.export.bench; do \
 	  if $(BIN)/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$$m') is None)"; then $(BIN)/python -m $$m; fi; done
+
+# GPU recipe (train/gpu_recipe.py, docs/training.md "GPU recipe"): what a clean machine with torch +
+# lightning lacks, as wheels (pinned to this venv), and a bundle with config, data and teacher cache.
+GPU_DEPS := kornia==0.9.0 kornia_rs==0.2.0 jsonargparse==4.53.0 docstring_parser==0.18.0 typeshed_client==2.15.0 \
+  opencv-python-headless==4.14.0.94 albumentations==2.0.8 albucore==0.0.24 pydantic==2.14.4 pydantic_core==2.50.5 \
+  annotated-types==0.8.0 typing-inspection==0.4.5 simsimd==6.5.16 stringzilla==5.3.2 scipy==1.17.1
+GPU_PAIRS ?= data/kp_pairs_h
+GPU_PAIRS3D ?= data/kp_pairs3d
+GPU_CACHE ?= data/kp_cache_aliked
+GPU_BUNDLE ?= build/gpu_bundle
+gpu-wheels: install
+	rm -rf build/gpu_wheels && mkdir -p build/gpu_wheels
+	$(BIN)/pip wheel -q --no-deps -w build/gpu_wheels .
+	$(BIN)/pip download -q --no-deps -d build/gpu_wheels $(GPU_DEPS)
+
+gpu-bundle: gpu-wheels
+	rm -rf $(GPU_BUNDLE) && mkdir -p $(GPU_BUNDLE)/data
+	cp -r build/gpu_wheels $(GPU_BUNDLE)/wheels
+	cp train/gpu_recipe.py configs/train/keypoints_gpu.yaml $(GPU_BUNDLE)/
+	cp runtime/assets/keypoints.pt $(GPU_BUNDLE)/keypoints.pt
+	cp -rl $(GPU_PAIRS) $(GPU_BUNDLE)/data/pairs_h && cp -rl $(GPU_PAIRS3D) $(GPU_BUNDLE)/data/pairs3d && cp -rl $(GPU_CACHE) $(GPU_BUNDLE)/data/teacher_cache
+	@echo "bundle: $(GPU_BUNDLE) ($$(du -sh $(GPU_BUNDLE) | cut -f1)); on the GPU machine: python gpu_recipe.py --bundle . --out OUT"
 
 lint: install
 	$(BIN)/ruff check .
