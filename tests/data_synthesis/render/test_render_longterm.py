@@ -18,7 +18,7 @@ from homeloc.data_synthesis.render.assets import AssetLibrary
 from homeloc.data_synthesis.render.config import LongTermConfig, Patrol
 from homeloc.data_synthesis.render.furnish import PATH_CLEARANCE
 from homeloc.data_synthesis.render.home import make_home
-from homeloc.data_synthesis.render.jobs import render_homes
+from homeloc.data_synthesis.render.jobs import Sequence, render_homes, sequence_entries
 from homeloc.data_synthesis.render.layout import home_digest, verify_render
 from homeloc.data_synthesis.render.longterm import home_on_day
 from homeloc.data_synthesis.render.preview import days_grid
@@ -123,6 +123,21 @@ def test_large_changes_persist_and_leave_the_home_alone():
     assert len(tree) == 1 and tree[0].room == 2 and _clear_of_path(home, tree[0])
     assert not any(it.kind == "decoration" for it in home_on_day(home, s, 6, rng)[0].items)
     assert [it.centre for it in home.items] == before and home.materials["wall1"] == wall  # untouched
+
+
+def test_every_round_of_the_patrol_reaches_every_room():
+    cfg = tiny_config(rooms=(4, 4))
+    home = make_home(cfg, AssetLibrary("", [], "train"), 0, 2)
+    for s in range(3):  # 8 frames per round over 4 rooms, each round with its own offsets
+        rows = sequence_entries(home, Sequence("x", s, s, "sun_noon", 8), cfg, np.random.default_rng(s))
+        xy = [np.array(r["pose_c2w"])[:2, 3] for r in rows]
+        rooms = {
+            i
+            for p in xy
+            for i, (x0, y0, x1, y1) in enumerate(home.rooms)
+            if x0 <= p[0] <= x1 and y0 <= p[1] <= y1
+        }
+        assert rooms == {0, 1, 2, 3}
 
 
 @pytest.fixture(scope="module")
