@@ -72,6 +72,8 @@ def export(
             FrontendExport.output_names, axes, OPSET)  # fmt: skip
     set_metadata(fp32, metadata_for(info["loaded"], "fp32") | info["extra"])
     check_onnx(fp32)
+    if num == 0:
+        return {"fp32": fp32, "int8": None, "calibration": None}
     images = calibration_images(calibration, num, (480, 640), gray=True, seed=seed, night_share=0.5)
     quantize_int8(
         fp32, int8, [c.array for c in images], float_modules=(*FLOAT_MODULES, "head"), op_types=QUANTIZED_OPS
@@ -167,15 +169,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--calibration", nargs="+", default=CALIBRATION, help="int8 calibration sources (as keypoints)"
     )
-    p.add_argument("--num-calibration", type=int, default=200, help="int8 calibration images (as keypoints)")
+    p.add_argument(
+        "--num-calibration",
+        type=int,
+        default=200,
+        help="int8 calibration images (as keypoints; 0: fp32 only)",
+    )
     p.add_argument("--ship", action="store_true", help="copy into runtime/assets as frontend.* (+ MANIFEST)")
     a = p.parse_args(argv)
     for path, opt in ((a.head, "--head"), (a.keypoints, "--keypoints")):
         if not path.is_file():
             p.error(f"{opt} {path}: no such file")
+    if a.num_calibration < 0 or (a.ship and a.num_calibration == 0):
+        p.error(f"--num-calibration {a.num_calibration}: must be >= 0, and > 0 with --ship (it ships int8)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     net, info = build(a.keypoints, a.head)
     paths = export(net, info, a.out, a.calibration, a.num_calibration)
+    if paths["int8"] is None:
+        print(f"fp32 only: {paths['fp32']}")
+        return 0
     from homeloc.export.calibration import calibration_images
 
     # parity on other images than the calibration set (seed 1), at the robot's 480x640

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from homeloc.runtime.hashing import file_sha256
 from homeloc.runtime.io import atomic_open, read_image
 from homeloc.runtime.postprocess import prepare_image, resize_longer, upscale_longer
 from homeloc.train.place_data import HardNegativeBatchSampler
@@ -121,11 +122,19 @@ class MapGroups(Dataset):
         return {"maps": self.maps[i], "label": self.label(i), "domain": self.domain}
 
 
+def _content_stamp(kind: str, root: Path) -> str:
+    """What the source holds now (a render still in progress grows; a re-synthesized folder changes)."""
+    if kind == "render":
+        return ",".join(sorted(h.name for h in root.glob("home_*") if (h / "cameras.json").is_file()))
+    manifest = root / "manifest.json"
+    return file_sha256(manifest) if manifest.is_file() else ""
+
+
 def load_source(
     spec: str, net: torch.nn.Module, weights: str, cache_dir: Path, resize: int, upscale: int, domain: int
 ) -> MapGroups:
     """The descriptor-map groups of one source SPEC, from ``cache_dir`` when computed before with the
-    same keypoint weights (sha256 ``weights``), spec and scaling (the cache key)."""
+    same keypoint weights (sha256 ``weights``), spec, content and scaling (the cache key)."""
     from homeloc.runtime.hashing import json_sha256
 
     kind, _, root = spec.partition(":")
@@ -134,7 +143,7 @@ def load_source(
     if not Path(root).is_dir():
         raise FileNotFoundError(f"source {spec!r}: {root} is not a folder")
     key = json_sha256({"spec": spec, "weights": weights, "resize": resize, "upscale": upscale,
-                       "format": CACHE_FORMAT})  # fmt: skip
+                       "content": _content_stamp(kind, Path(root)), "format": CACHE_FORMAT})  # fmt: skip
     path = cache_dir / f"{kind}-{key[:16]}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
