@@ -39,6 +39,7 @@ from homeloc.eval.longterm_methods import METHODS, Method, make_methods
 from homeloc.eval.plots import plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
+from homeloc.runtime.longterm import PlaceConfig
 from homeloc.runtime.longterm.rooms import Rooms, centre_distance, view_angle_deg
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class LongTermEvalConfig:
     tolerance_m: float = 1.0
     tolerance_deg: float = 45.0
     max_days: int | None = None
+    refresh_below: float | None = None
+    verify_top: int = 3
     overwrite: bool = False
 
 
@@ -144,7 +147,10 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     days = home.days[: config.max_days]
     progress = _load_state(state) or {"frames": [], "days": []}
     saved = {k: state / v for k, v in progress.get("maps", {}).items()}
-    methods = make_methods(places, frontend, home.K, home.rooms, config.budget_bytes, days[0], saved)
+    place = None if config.refresh_below is None else PlaceConfig(refresh_below=config.refresh_below)
+    methods = make_methods(
+        places, frontend, home.K, home.rooms, config.budget_bytes, days[0], saved, place, config.verify_top
+    )
     done = progress.get("day", -1)
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]
     if done >= 0:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from homeloc.runtime.features import Features
-from homeloc.runtime.longterm import BudgetConfig, LongTermMap
-from homeloc.runtime.loop_closure import LoopClosureDetector
+from homeloc.runtime.longterm import BudgetConfig, LongTermMap, PlaceConfig, SearchConfig
+from homeloc.runtime.loop_closure import LoopClosureDetector, VerifyConfig
 
 METHODS = ("longterm", "static", "append")
 
@@ -59,11 +59,14 @@ class Method(ABC):
 class LongTerm(Method):
     name = "longterm"
 
-    def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None) -> None:
+    def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None,
+                 place: PlaceConfig | None = None, verify_top: int = VerifyConfig.top) -> None:  # fmt: skip
         if path is not None:
             self.map = LongTermMap.load(path, places, frontend)
         else:
-            self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=BudgetConfig(max_bytes=budget))
+            self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=BudgetConfig(max_bytes=budget),
+                                   place=place, verify=VerifyConfig(top=verify_top),
+                                   search=SearchConfig(top_k=max(5, verify_top)))  # fmt: skip
         self.major_changes: list[int] = []
 
     def step(self, i, day, desc, features, pose):
@@ -90,11 +93,13 @@ class LongTerm(Method):
 class _Detector(Method):
     """A LoopClosureDetector used as a localization map."""
 
-    def __init__(self, places, frontend, K, budget: int | None, path: Path | None = None) -> None:
+    def __init__(self, places, frontend, K, budget: int | None, path: Path | None = None,
+                 verify_top: int = VerifyConfig.top) -> None:  # fmt: skip
         if path is not None:
             self.det = LoopClosureDetector.load(path, places, frontend)
         else:
-            self.det = LoopClosureDetector(places, frontend, index="flat", train_size=None, temporal_k=1, K=K)
+            self.det = LoopClosureDetector(places, frontend, index="flat", train_size=None, temporal_k=1, K=K,
+                                           top_k=max(5, verify_top), verify_top=verify_top)  # fmt: skip
         self.budget = budget
 
     def localize(self, desc, features):
@@ -139,11 +144,14 @@ class Append(_Detector):
 
 
 def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
-                 saved: dict[str, str | os.PathLike] | None = None) -> dict[str, Method]:  # fmt: skip
-    """The three maps, new or restored from ``saved`` (method name -> map file)."""
+                 saved: dict[str, str | os.PathLike] | None = None, place: PlaceConfig | None = None,
+                 verify_top: int = VerifyConfig.top) -> dict[str, Method]:  # fmt: skip
+    """The three maps, new or restored from ``saved`` (method name -> map file); ``place``: the
+    long-term map's PlaceConfig (None: the runtime defaults); ``verify_top``: candidates each map
+    verifies per frame (retrieving at least 5)."""
     saved = saved or {}
     return {
-        "longterm": LongTerm(places, frontend, K, rooms, budget, saved.get("longterm")),
-        "static": Static(places, frontend, K, budget, saved.get("static"), first_day=first_day),
-        "append": Append(places, frontend, K, budget, saved.get("append")),
+        "longterm": LongTerm(places, frontend, K, rooms, budget, saved.get("longterm"), place, verify_top),
+        "static": Static(places, frontend, K, budget, saved.get("static"), verify_top, first_day=first_day),
+        "append": Append(places, frontend, K, budget, saved.get("append"), verify_top),
     }

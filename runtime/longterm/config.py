@@ -22,16 +22,21 @@ class PlaceConfig:
         angle_deg: ... and whose view direction is within this angle; otherwise it founds a place.
         min_keypoints: a frame with fewer keypoints (dark, flat, blurred) never becomes an
             experience: it could not be verified against later, so it would only cost memory.
+        refresh_below: a frame that localizes with a confidence below this also becomes an
+            experience of the place it localized to (its appearance is drifting away from the
+            stored ones; 0: only frames that fail to localize are added).
     """
 
     radius_m: float = 1.0
     angle_deg: float = 45.0
     min_keypoints: int = 100
+    refresh_below: float = 0.0
 
     def __post_init__(self) -> None:
         _check("radius_m", self.radius_m > 0 and math.isfinite(self.radius_m), self.radius_m, "> 0")
         _check("angle_deg", 0 < self.angle_deg <= 180, self.angle_deg, "in (0, 180]")
         _check("min_keypoints", self.min_keypoints >= 0, self.min_keypoints, ">= 0")
+        _check("refresh_below", 0 <= self.refresh_below <= 1, self.refresh_below, "in [0, 1]")
 
 
 @dataclass(frozen=True)

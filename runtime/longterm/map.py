@@ -234,9 +234,10 @@ class LongTermMap:
         if since is not None:
             self._mark_stale(room, since)
         added = place = None
-        if loc is None and self.learn and len(f) >= self.place_config.min_keypoints:
+        weak = loc is not None and loc.confidence < self.place_config.refresh_below
+        if (loc is None or weak) and self.learn and len(f) >= self.place_config.min_keypoints:
             added = self._next_id() if kf_id is None else kf_id
-            place = self.add_experience(added, d, f, pose)
+            place = self.add_experience(added, d, f, pose, place=loc.place if weak else None)
         forgotten = self.forget()
         return Update(loc, added, place, tuple(forgotten), None if since is None else room)
 
@@ -262,10 +263,16 @@ class LongTermMap:
         c["stale"][in_room & (c["last_used"] < since)] = 1
 
     def add_experience(
-        self, kf_id: int, x: np.ndarray, features: Features | None = None, pose: np.ndarray | None = None
+        self,
+        kf_id: int,
+        x: np.ndarray,
+        features: Features | None = None,
+        pose: np.ndarray | None = None,
+        place: int | None = None,
     ) -> int:
-        """Add a keyframe as an experience (a mapping run, or what :meth:`observe` does on a failed
-        localization); returns its place id (an existing place near ``pose``, else a new one)."""
+        """Add a keyframe as an experience (a mapping run, or what :meth:`observe` does when a frame
+        fails to localize); returns its place id: ``place`` when given (an existing place), else an
+        existing place near ``pose``, else a new one."""
         kf_id = int(check_ids([kf_id])[0])
         if np.any(self._t.cols["ids"] == kf_id):
             raise ValueError(f"keyframe {kf_id} is already in the map")
@@ -273,7 +280,12 @@ class LongTermMap:
         pose = _checked_pose(pose)
         room = self.rooms.room_of(pose)
         pl = self._t.places
-        at = nearest_place(pl["place_anchor"], pl["place_room"], pose, room, self.place_config)
+        if place is not None:
+            if not np.any(pl["place_ids"] == place):
+                raise ValueError(f"place {place} is not in the map")
+            at = int(np.flatnonzero(pl["place_ids"] == place)[0])
+        else:
+            at = nearest_place(pl["place_anchor"], pl["place_room"], pose, room, self.place_config)
         if at is None:
             place = self._next_place
             self._next_place += 1

@@ -220,3 +220,17 @@ def test_rooms_of_poses_and_neighbours():
 def test_longterm_runtime_does_not_import_torch():
     code = "import sys, homeloc.runtime.longterm\nassert 'torch' not in sys.modules\n"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_weak_localization_can_refresh_the_place():
+    a = Place(0)
+    strict = LongTermMap(
+        K=a.K, place=PlaceConfig(min_keypoints=10, refresh_below=1.0)
+    )  # every match is "weak"
+    strict.observe(*a.view(0), pose=pose_at(1, 1))
+    u = strict.observe(
+        *a.view(1), pose=pose_at(9, 9)
+    )  # far from the place by pose: filed by the localization
+    assert u.localization.kf_id == 0 and u.added == 1 and u.place == u.localization.place == 0
+    with pytest.raises(ValueError, match="place 7 is not in the map"):
+        strict.add_experience(9, *a.view(0), place=7)
