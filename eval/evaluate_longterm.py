@@ -25,7 +25,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, wri
 from homeloc.runtime.io import atomic_write, read_image
 from homeloc.runtime.longterm import PlaceConfig
 from homeloc.runtime.longterm.rooms import Rooms, centre_distance, view_angle_deg
+from homeloc.runtime.loop_closure import VerifyConfig
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class LongTermEvalConfig:
     max_days: int | None = None
     refresh_below: float | None = None
     verify_top: int = 3
+    min_confidence: float | None = None
     overwrite: bool = False
 
 
@@ -122,6 +124,12 @@ def _models(config: LongTermEvalConfig):
     )
 
 
+def _verify(config: LongTermEvalConfig) -> VerifyConfig:
+    """Every map's verification: the runtime defaults with the evaluation's overrides."""
+    v = VerifyConfig(top=config.verify_top)
+    return v if config.min_confidence is None else replace(v, min_confidence=config.min_confidence)
+
+
 def _load_state(state: Path) -> dict | None:
     p = state / "progress.json"
     return json.loads(p.read_text()) if p.is_file() else None
@@ -149,7 +157,7 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     saved = {k: state / v for k, v in progress.get("maps", {}).items()}
     place = None if config.refresh_below is None else PlaceConfig(refresh_below=config.refresh_below)
     methods = make_methods(
-        places, frontend, home.K, home.rooms, config.budget_bytes, days[0], saved, place, config.verify_top
+        places, frontend, home.K, home.rooms, config.budget_bytes, days[0], saved, place, _verify(config)
     )
     done = progress.get("day", -1)
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]

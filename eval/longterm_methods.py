@@ -60,13 +60,12 @@ class LongTerm(Method):
     name = "longterm"
 
     def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None,
-                 place: PlaceConfig | None = None, verify_top: int = VerifyConfig.top) -> None:  # fmt: skip
+                 place: PlaceConfig | None = None, verify: VerifyConfig | None = None) -> None:  # fmt: skip
         if path is not None:
             self.map = LongTermMap.load(path, places, frontend)
         else:
             self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=BudgetConfig(max_bytes=budget),
-                                   place=place, verify=VerifyConfig(top=verify_top),
-                                   search=SearchConfig(top_k=max(5, verify_top)))  # fmt: skip
+                                   place=place, verify=verify, search=SearchConfig(top_k=max(5, (verify or VerifyConfig()).top)))  # fmt: skip
         self.major_changes: list[int] = []
 
     def step(self, i, day, desc, features, pose):
@@ -94,12 +93,13 @@ class _Detector(Method):
     """A LoopClosureDetector used as a localization map."""
 
     def __init__(self, places, frontend, K, budget: int | None, path: Path | None = None,
-                 verify_top: int = VerifyConfig.top) -> None:  # fmt: skip
+                 verify: VerifyConfig | None = None) -> None:  # fmt: skip
         if path is not None:
             self.det = LoopClosureDetector.load(path, places, frontend)
         else:
+            v = verify or VerifyConfig()
             self.det = LoopClosureDetector(places, frontend, index="flat", train_size=None, temporal_k=1, K=K,
-                                           top_k=max(5, verify_top), verify_top=verify_top)  # fmt: skip
+                                           top_k=max(5, v.top), verify=v)  # fmt: skip
         self.budget = budget
 
     def localize(self, desc, features):
@@ -145,13 +145,13 @@ class Append(_Detector):
 
 def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
                  saved: dict[str, str | os.PathLike] | None = None, place: PlaceConfig | None = None,
-                 verify_top: int = VerifyConfig.top) -> dict[str, Method]:  # fmt: skip
+                 verify: VerifyConfig | None = None) -> dict[str, Method]:  # fmt: skip
     """The three maps, new or restored from ``saved`` (method name -> map file); ``place``: the
-    long-term map's PlaceConfig (None: the runtime defaults); ``verify_top``: candidates each map
-    verifies per frame (retrieving at least 5)."""
+    long-term map's PlaceConfig; ``verify``: every map's verification (each retrieves at least 5
+    candidates); None: the runtime defaults."""
     saved = saved or {}
     return {
-        "longterm": LongTerm(places, frontend, K, rooms, budget, saved.get("longterm"), place, verify_top),
-        "static": Static(places, frontend, K, budget, saved.get("static"), verify_top, first_day=first_day),
-        "append": Append(places, frontend, K, budget, saved.get("append"), verify_top),
+        "longterm": LongTerm(places, frontend, K, rooms, budget, saved.get("longterm"), place, verify),
+        "static": Static(places, frontend, K, budget, saved.get("static"), verify, first_day=first_day),
+        "append": Append(places, frontend, K, budget, saved.get("append"), verify),
     }
