@@ -167,8 +167,17 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         idx = [i for i in todo if home.frames[i].day == day]
         for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
             progress["frames"].append(_frame(home, i, judge, methods, places, frontend))
+        news = {d["day"]: d.get("new_large_changes", []) for d in home.info.get("days", [])}.get(day, [])
         progress["days"] += [
-            {"day": day, "method": n, "map_bytes": m.nbytes(), **m.info()} for n, m in methods.items()
+            {
+                "home": home.name,
+                "day": day,
+                "method": n,
+                "map_bytes": m.nbytes(),
+                "new_large_changes": news,
+                **m.info(),
+            }
+            for n, m in methods.items()
         ]
         _checkpoint(state, day, methods, progress)
         log.info("%s day %d: %s", home.name, day, _day_line(progress["frames"], day))
@@ -223,8 +232,38 @@ def day_rows(frames: list[dict], infos: list[dict], method: str) -> list[dict]:
                 row[key] = int(sum(x[key] for x in info))
         if "major_changes" in info[0]:
             row["major_changes"] = [c for x in info for c in x["major_changes"]]
+        row["new_large_changes"] = [c for x in info for c in x.get("new_large_changes", [])]
         rows.append(row)
     return rows
+
+
+CHANGE_DAYS = (
+    3  # a major change declared up to this many days after a scheduled one starts (or ends) detects it
+)
+
+
+def change_detection(
+    schedules: dict[str, list[dict]], infos: list[dict], within_days: int = CHANGE_DAYS
+) -> dict:
+    """The long-term map's declared major changes against the renderer's schedule of large changes
+    (cameras.json ``schedule``: kind, room, start, end): an event (a change starting, or decorations
+    taken down) is detected when the map declares a change of its room on its day or up to
+    ``within_days`` later; a declaration no event explains is ``unexplained`` (e.g. a night round
+    the map has no experience of yet)."""
+    events = [(home, c["kind"], c["room"], day) for home, sched in schedules.items() for c in sched
+              for day in (c["start"], c.get("end")) if day is not None]  # fmt: skip
+    declared = [
+        (x["home"], x["day"], room) for x in infos if x["method"] == "longterm" for room in x["major_changes"]
+    ]
+
+    def explains(e, d) -> bool:
+        return e[0] == d[0] and e[2] == d[2] and e[3] <= d[1] <= e[3] + within_days
+
+    rows = [{"home": e[0], "kind": e[1], "room": e[2], "day": e[3], "detected": any(explains(e, d) for d in declared)}
+            for e in events]  # fmt: skip
+    return {"events": len(events), "detected": sum(r["detected"] for r in rows), "declared": len(declared),
+            "unexplained": sum(not any(explains(e, d) for e in events) for d in declared),
+            "within_days": within_days, "rows": rows}  # fmt: skip
 
 
 def run_longterm(config: LongTermEvalConfig) -> Path:
@@ -256,6 +295,7 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         "homes": [h.name for h in homes],
         "first_day": "mapping: every map starts empty; the static map keeps this day's frames",
         "map_file_bytes": {x["method"]: x["file_bytes"] for x in infos if x.get("file_bytes") is not None},
+        "change_detection": change_detection({h.name: h.info.get("schedule", []) for h in homes}, infos),
     }
     write_json(out / "summary.json", summary)
     plot_longterm(
@@ -278,13 +318,19 @@ def longterm_table(summary: dict) -> str:
         for m, days in (("longterm", summary["days"]), *summary["baselines"].items()):
             d = days[i]
             row |= {f"{m}_s": d["success"], f"{m}_f": d["false_count"], f"{m}_kb": d["map_bytes"] / 1024}
-        row["ms"], row["changes"] = lt["ms"], len(lt.get("major_changes", []))
+        row["ms"], row["kf"] = lt["ms"], lt["keyframes"]
+        row["declared"] = " ".join(f"room{r}" for r in lt.get("major_changes", [])) or None
+        row["scheduled"] = " ".join(lt.get("new_large_changes", [])) or None
         rows.append(row)
     cols = [("frames", "frames", "d"), ("lighting", "lighting", "")]
     for m in METHODS:
         cols += [(f"{m}_s", f"{m} success", ".3f"), (f"{m}_f", "false", "d"), (f"{m}_kb", "KB", ".0f")]
-    cols += [("ms", "ms/frame", ".1f"), ("changes", "major changes", "d")]
-    tol = summary["tolerance"]
-    head = [f"## Long-term localization per day (budget {summary['budget_bytes']} B; correct: same room, "
-            f"centre within {tol['centre_m']} m, view within {tol['view_deg']} deg; day {summary['days'][0]['day']} is the mapping day)", ""]  # fmt: skip
-    return "\n".join([*head, markdown_table(rows, cols, ["day"]), ""])
+    cols += [("ms", "ms/frame", ".1f"), ("kf", "experiences", "d"), ("declared", "major changes declared", ""),
+             ("scheduled", "large changes (renderer)", "")]  # fmt: skip
+    tol, cd = summary["tolerance"], summary["change_detection"]
+    head = [f"## Long-term localization per day (budget {summary['budget_bytes']} B; correct: centre within "
+            f"{tol['centre_m']} m, view within {tol['view_deg']} deg, same room or co-visibility >= "
+            f"{tol['same_room_or_overlap']}; day {summary['days'][0]['day']} is the mapping day)", ""]  # fmt: skip
+    foot = [f"Major changes: {cd['detected']} of {cd['events']} scheduled large-change events detected within "
+            f"{cd['within_days']} days; {cd['declared']} declared, {cd['unexplained']} with no scheduled event."]  # fmt: skip
+    return "\n".join([*head, markdown_table(rows, cols, ["day"]), "", *foot, ""])

@@ -12,7 +12,14 @@ import skimage.data
 from homeloc.data_synthesis.formats.errors import DataError
 from homeloc.data_synthesis.formats.longterm import read_longterm
 from homeloc.eval import cli, evaluate_longterm
-from homeloc.eval.evaluate_longterm import LongTermEvalConfig, PlaceJudge, day_rows, run_longterm, within
+from homeloc.eval.evaluate_longterm import (
+    LongTermEvalConfig,
+    PlaceJudge,
+    change_detection,
+    day_rows,
+    run_longterm,
+    within,
+)
 from homeloc.runtime.io import write_image
 from tests.runtime.test_longterm import pose_at
 
@@ -94,6 +101,19 @@ def test_day_rows_count_success_false_and_take_the_largest_map():
     assert rows[1] | {"lightings": None} == rows[1] | {"day": 1, "success": 0.5, "false": 0.25, "map_bytes": 30,
                                                        "ms": 2.0, "false_count": 1, "frames": 4, "keyframes": 2,
                                                        "lightings": None}  # fmt: skip
+
+
+def test_change_detection_against_the_schedule():
+    schedule = {"h": [{"kind": "rearrange", "room": 1, "start": 5, "end": None},
+                      {"kind": "decorations", "room": 0, "start": 8, "end": 12}]}  # fmt: skip
+    infos = [
+        {"home": "h", "day": d, "method": "longterm", "major_changes": c}
+        for d, c in ((5, []), (7, [1]), (9, [2]))
+    ]
+    infos.append({"home": "h", "day": 9, "method": "static", "keyframes": 3})
+    r = change_detection(schedule, infos, within_days=3)
+    assert (r["events"], r["detected"], r["declared"], r["unexplained"]) == (3, 1, 2, 1)
+    assert [row["detected"] for row in r["rows"]] == [True, False, False]
 
 
 @pytest.fixture(scope="module")
