@@ -27,12 +27,17 @@ def _label(argv: list[str]) -> int:
 
 
 def _cache_teacher(argv: list[str]) -> int:
-    from jsonargparse import CLI
-
+    from homeloc.data_synthesis.cli_errors import OneLineParser
     from homeloc.train.teacher_cache import build_teacher_cache
 
-    out = CLI(build_teacher_cache, args=argv, as_positional=False)
-    print(f"teacher cache written: {out}")
+    parser = OneLineParser(prog="homeloc-train cache-teacher", description=build_teacher_cache.__doc__)
+    parser.add_argument("--data", nargs="+", required=True, help="pair folders (pairs / pairs3d)")
+    parser.add_argument("--out", required=True, help="cache folder (created; resumable)")
+    parser.add_argument(
+        "--teacher", default="aliked-n16", help="aliked-n16 | aliked-t16 | aliked-n32 | xfeat"
+    )
+    a = parser.parse_args(argv)
+    print(f"teacher cache written: {build_teacher_cache(a.data, a.out, a.teacher)}")
     return 0
 
 

@@ -138,10 +138,10 @@ def build_teacher_cache(data: list[str], out: str, teacher: str = "aliked-n16") 
     for root in data:
         if not Path(root).is_dir():
             raise ValueError(f"--data: {root}: not a folder")
+    net = build_dense_teacher(teacher)  # an unknown teacher fails before anything is written
     datasets = [open_pair_dataset(root) for root in data]
     info = {"format": FORMAT, "teacher": teacher, "data": data, "pairs": sum(len(ds) for ds in datasets)}
     atomic_write(cache.root / MANIFEST, json.dumps({**info, "complete": False}, indent=1))
-    net = None
     with tqdm(total=info["pairs"], desc=f"teacher {teacher}", unit="pair", mininterval=10) as bar:
         for ds in datasets:
             for i in range(len(ds)):
@@ -150,8 +150,6 @@ def build_teacher_cache(data: list[str], out: str, teacher: str = "aliked-n16") 
                     k = image_key(item[key])
                     if cache.has(k):
                         continue
-                    if net is None:
-                        net = build_dense_teacher(teacher)
                     with torch.inference_mode():
                         heat, desc = net.dense(item[key][None])
                     cache.put(k, TeacherOutput(heat[0, 0].numpy(), desc[0].permute(1, 2, 0).numpy()))
