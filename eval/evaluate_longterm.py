@@ -227,6 +227,10 @@ def day_rows(frames: list[dict], infos: list[dict], method: str) -> list[dict]:
                "covered": float(np.mean([r[method]["covered"] for r in rs])),
                "ms_median": float(np.median([r[method]["ms"] for r in rs])),
                "lightings": sorted({r["lighting"] for r in rs}), "keyframes": int(sum(x["keyframes"] for x in info))}  # fmt: skip
+        row["success_by_lighting"] = {
+            light: float(np.mean([r[method]["verdict"] == "correct" for r in rs if r["lighting"] == light]))
+            for light in row["lightings"]
+        }
         for key in ("places", "stale"):
             if key in info[0]:
                 row[key] = int(sum(x[key] for x in info))

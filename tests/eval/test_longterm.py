@@ -85,6 +85,7 @@ def test_replay_writes_every_output_and_keeps_the_budget(reference):
     for rows in (s["days"], *s["baselines"].values()):
         assert all(0 <= r["success"] + r["false"] <= 1 and r["ms"] > 0 for r in rows)
     assert s["days"][1]["success"] > 0  # the textured spots are found again the next day
+    assert s["days"][1]["success_by_lighting"] == {"noon": s["days"][1]["success"]}
     assert all(r["map_bytes"] <= 60_000 for r in s["days"] + s["baselines"]["append"])
     assert s["baselines"]["static"][2]["keyframes"] == 3  # day 0 only
     for name in ("summary.json", "table.md", "longterm.png", "frames.csv", "config.yaml"):
