@@ -51,14 +51,17 @@ def moved_item(item: Item, dx: float, dy: float, dyaw: float) -> Item:
     return new
 
 
-def _floor_spot(rng, home, placer: Placer, hx: float, hy: float, tries: int = 15, room: int | None = None):
-    """(room, x, y) of a free floor spot (in `room` if given, else a random room per try), or None."""
+def _floor_spot(
+    rng, home, placer: Placer, hx: float, hy: float, tries: int = 15, room: int | None = None, accept=None
+):
+    """(room, x, y) of a free floor spot (in `room` if given, else a random room per try; accepted by
+    accept(x, y) if given), or None."""
     fixed = room
     for _ in range(tries):
         room = int(rng.integers(len(home.rooms))) if fixed is None else fixed
         x0, y0, x1, y1 = home.rooms[room]
         cx, cy = rng.uniform(x0 + 0.3, x1 - 0.3), rng.uniform(y0 + 0.3, y1 - 0.3)
-        if placer.free(room, cx, cy, hx, hy, False):
+        if placer.free(room, cx, cy, hx, hy, False) and (accept is None or accept(cx, cy)):
             placer.boxes.append((cx, cy, hx, hy))
             return room, cx, cy
     return None
@@ -113,9 +116,10 @@ def _occluder(rng, home, placer, mats, kind: str) -> list[Item]:
     return [Item(kind, kind, room, (cx, cy), (hx, hx), 0.0, shapes)]
 
 
-def decorated_tree(rng, home, placer, mats, room: int | None = None) -> list[Item]:
-    """A decorated tree on a free floor spot (in `room` if given: scheduled decorations, more tries)."""
-    spot = _floor_spot(rng, home, placer, 0.45, 0.45, 15 if room is None else 60, room)
+def decorated_tree(rng, home, placer, mats, room: int | None = None, accept=None) -> list[Item]:
+    """A decorated tree on a free floor spot (in `room` if given: scheduled decorations, more tries;
+    accept(x, y): an extra test of the spot)."""
+    spot = _floor_spot(rng, home, placer, 0.45, 0.45, 15 if room is None else 200, room, accept)
     if spot is None:
         return []
     room, cx, cy = spot

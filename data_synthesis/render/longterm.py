@@ -61,7 +61,7 @@ def _placer(home: Home) -> Placer:
     return placer
 
 
-def _rearrange(home: Home, change: LargeChange, rng: np.random.Generator) -> str:
+def _rearrange(home: Home, change: LargeChange, rng: np.random.Generator, views=None) -> str:
     """The room's furniture to other places against its walls (still clear of the path and doors)."""
     placer = _placer(home)
     movers = [i for i, it in enumerate(home.items) if it.room == change.room and it.kind not in FIXED]
@@ -84,7 +84,7 @@ def _rearrange(home: Home, change: LargeChange, rng: np.random.Generator) -> str
     return f"{change.label()}: {moved} of {len(movers)} items moved"
 
 
-def _repaint(home: Home, change: LargeChange, rng: np.random.Generator) -> str:
+def _repaint(home: Home, change: LargeChange, rng: np.random.Generator, views=None) -> str:
     """The room's walls in a new plain paint colour, clearly unlike the old one."""
     key = f"wall{change.room}"
     old = home.materials[key]
@@ -97,23 +97,59 @@ def _repaint(home: Home, change: LargeChange, rng: np.random.Generator) -> str:
     return f"{change.label()}: walls {Path(old.texture).name or old.colour} -> {home.materials[key].colour}"
 
 
-def _decorations(home: Home, change: LargeChange, rng: np.random.Generator) -> str:
-    """A decorated tree on a free floor spot of the room (recorded as not placed if none is free)."""
-    items = decorated_tree(rng, home, _placer(home), home.materials, room=change.room)
+def patrol_views(path: np.ndarray, frames: int) -> np.ndarray:
+    """(frames, 4): x, y and unit heading of each patrol frame's nominal pose ((k + 0.5) / frames of
+    the way along the path, facing along it; trajectory.sequence_poses adds the offsets)."""
+    seg = np.r_[0, np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))]
+    i = np.clip(np.searchsorted(seg, (np.arange(frames) + 0.5) / frames * seg[-1]), 1, len(path) - 1)
+    heading = path[np.minimum(i + 6, len(path) - 1)] - path[np.maximum(i - 6, 0)]
+    return np.hstack([path[i], heading / np.maximum(np.linalg.norm(heading, axis=1, keepdims=True), 1e-9)])
+
+
+def in_patrol_view(views: np.ndarray, x: float, y: float, near: float = 1.0, far: float = 4.5) -> bool:
+    """Whether (x, y) lies 1-4.5 m in front of a patrol frame, within 25 deg of its heading (the
+    camera sees 37.5 deg to each side; the look-around turns it by up to 30 deg)."""
+    to = np.array([x, y]) - views[:, :2]
+    dist = np.linalg.norm(to, axis=1)
+    cos = np.einsum("ij,ij->i", to, views[:, 2:]) / np.maximum(dist, 1e-9)
+    return bool(np.any((dist > near) & (dist < far) & (cos > np.cos(np.radians(25)))))
+
+
+def _decorations(home: Home, change: LargeChange, rng: np.random.Generator, views=None) -> str:
+    """A decorated tree on a free floor spot of the room in view of the patrol (views; if none is:
+    anywhere free in the room; recorded as not placed if the room has no free floor)."""
+    items = []
+    for accept in ((lambda x, y: in_patrol_view(views, x, y)) if views is not None else None, None):
+        items = items or decorated_tree(rng, home, _placer(home), home.materials, change.room, accept)
     home.items += items
     return f"{change.label()}: tree placed" if items else f"{change.label()}: no free floor, not placed"
+
+
+def tree_rooms(home: Home, views: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """The rooms with free floor for a tree in view of the patrol (on day 0's furniture): where the
+    schedule may put decorations. A room the robot only leaves through (the far side of the first
+    room) would hide them from every frame."""
+    out = []
+    for room in range(len(home.rooms)):
+        accept = lambda x, y: in_patrol_view(views, x, y)  # noqa: E731
+        if decorated_tree(rng, home, _placer(home), {}, room, accept):
+            out.append(room)
+    return out
 
 
 APPLY = {"rearrange": _rearrange, "repaint": _repaint, "decorations": _decorations}
 
 
-def home_on_day(home: Home, schedule: list[LargeChange], day: int, change_rng) -> tuple[Home, list[str]]:
+def home_on_day(
+    home: Home, schedule: list[LargeChange], day: int, change_rng, views: np.ndarray | None = None
+) -> tuple[Home, list[str]]:
     """(a copy of home with the large changes active on `day` applied, what each one did).
-    change_rng(change id) -> its rng: a change draws the same geometry on every day it is active.
+    change_rng(change id) -> its rng: a change draws the same geometry on every day it is active;
+    views (patrol_views): where the patrol looks, so decorations stand where it films them.
     Persistent changes go first, decorations last, so a tree never moves the furniture around it."""
     state = dataclasses.replace(home, materials=dict(home.materials), items=list(home.items))
     order = sorted(active_changes(schedule, day), key=lambda c: (c.kind == "decorations", c.start))
-    return state, [APPLY[c.kind](state, c, change_rng(c.id)) for c in order]
+    return state, [APPLY[c.kind](state, c, change_rng(c.id), views) for c in order]
 
 
 def _day_record(schedule, day: int, lightings: list[str], applied: list[str], small: list[str]) -> dict:
@@ -157,7 +193,11 @@ def render_patrol_home(
     """Render (or resume) one home's months-long sequence into hdir; returns hdir/cameras.json."""
     home = make_home(cfg, assets, seed, index)
     lt = patrol.longterm
-    schedule = large_changes(lt, patrol.days, len(home.rooms), home_rng(seed, index, cfg.split, SCHEDULE))
+    views = patrol_views(home.path, patrol.frames_per_round)
+    rooms = tree_rooms(home, views, home_rng(seed, index, cfg.split, SCHEDULE + 1))
+    schedule = large_changes(
+        lt, patrol.days, len(home.rooms), home_rng(seed, index, cfg.split, SCHEDULE), rooms
+    )
     ctx = {"cfg": cfg, "patrol": patrol, "seed": seed, "index": index, "hdir": hdir}
     ctx["builder"] = engine.SceneBuilder(workdir, texture_file, cfg.max_depth)
     base = day_items(home, 0, home_rng(seed, index, cfg.split, ITEMS))[0]
@@ -165,7 +205,7 @@ def render_patrol_home(
     for day in range(patrol.days):
         lights = day_lightings(lt, day, home_rng(seed, index, cfg.split, LIGHT_PLAN + day), cfg.map_lighting)
         state, notes = home_on_day(
-            home, schedule, day, lambda c: home_rng(seed, index, cfg.split, CHANGE + c)
+            home, schedule, day, lambda c: home_rng(seed, index, cfg.split, CHANGE + c), views
         )
         items, small = day_items(state, day, home_rng(seed, index, cfg.split, ITEMS + day), decoration_p=0.0)
         rows, rendered = _render_day(state, items, base, day, lights, ctx)

@@ -63,14 +63,20 @@ def _kinds(cfg: LongTermConfig, span: int, rng: np.random.Generator) -> list[str
 
 
 def large_changes(
-    cfg: LongTermConfig, days: int, n_rooms: int, rng: np.random.Generator
+    cfg: LongTermConfig,
+    days: int,
+    n_rooms: int,
+    rng: np.random.Generator,
+    tree_rooms: list[int] | None = None,
 ) -> list[LargeChange]:
     """The schedule of a `days`-long sequence in a home of n_rooms rooms, sorted by start day.
-    Same rng state, same schedule; empty when the span leaves no start day."""
+    tree_rooms: the rooms where decorations may stand (default all; none: no decorations).
+    Same rng state and rooms, same schedule; empty when the span leaves no start day."""
     span = days - cfg.after_last_change - cfg.first_change_day
     if span <= 0:
         return []
-    kinds = _kinds(cfg, span, rng)
+    tree_rooms = list(range(n_rooms)) if tree_rooms is None else list(tree_rooms)
+    kinds = [k for k in _kinds(cfg, span, rng) if tree_rooms or k != "decorations"]
     starts = _start_days(cfg, days, len(kinds), rng)
     kinds = kinds[: len(starts)]
     drawn = sorted(zip((int(s) for s in rng.permutation(starts)), kinds, strict=True))
@@ -79,6 +85,7 @@ def large_changes(
     for start, kind in drawn:
         room, end = int(rng.integers(n_rooms)), None
         if kind == "decorations":
+            room = tree_rooms[room % len(tree_rooms)]
             end = start + int(rng.integers(cfg.decorations_up[0], cfg.decorations_up[1] + 1))
             nxt = [s for s, k in drawn if k == "decorations" and s > start]
             end = min([end, *nxt])  # periods never overlap: the next one's tree replaces this one

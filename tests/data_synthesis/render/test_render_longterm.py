@@ -20,7 +20,7 @@ from homeloc.data_synthesis.render.furnish import PATH_CLEARANCE
 from homeloc.data_synthesis.render.home import make_home
 from homeloc.data_synthesis.render.jobs import Sequence, render_homes, sequence_entries
 from homeloc.data_synthesis.render.layout import home_digest, verify_render
-from homeloc.data_synthesis.render.longterm import home_on_day
+from homeloc.data_synthesis.render.longterm import home_on_day, in_patrol_view, patrol_views, tree_rooms
 from homeloc.data_synthesis.render.preview import days_grid
 from homeloc.data_synthesis.render.schedule import (
     KINDS,
@@ -63,6 +63,10 @@ def test_schedule_is_deterministic_in_seed_and_spaced():
             if c.kind == "rearrange":  # never around a standing tree
                 assert not any(d.room == c.room and d.active(c.start) for d in decos)
     assert _schedule(0, days=10) == []  # days 7..6: no room for a change with 3 days after it
+    cfg = LongTermConfig()
+    only2 = large_changes(cfg, 60, 3, np.random.default_rng(0), tree_rooms=[2])
+    assert {c.room for c in only2 if c.kind == "decorations"} == {2}
+    assert "decorations" not in {c.kind for c in large_changes(cfg, 60, 3, np.random.default_rng(0), [])}
 
 
 def test_active_changes_events_and_days_since():
@@ -123,6 +127,12 @@ def test_large_changes_persist_and_leave_the_home_alone():
     assert len(tree) == 1 and tree[0].room == 2 and _clear_of_path(home, tree[0])
     assert not any(it.kind == "decoration" for it in home_on_day(home, s, 6, rng)[0].items)
     assert [it.centre for it in home.items] == before and home.materials["wall1"] == wall  # untouched
+    views = patrol_views(home.path, 6)  # with the patrol's views, the tree stands where it is filmed
+    rooms = tree_rooms(home, views, rng(7))
+    assert rooms and set(rooms) <= {0, 1, 2}
+    s = [LargeChange(0, "decorations", rooms[-1], 1, 3)]
+    tree = [it for it in home_on_day(home, s, 2, rng, views)[0].items if it.kind == "decoration"]
+    assert len(tree) == 1 and tree[0].room == rooms[-1] and in_patrol_view(views, *tree[0].centre)
 
 
 def test_every_round_of_the_patrol_reaches_every_room():
