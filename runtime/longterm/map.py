@@ -226,7 +226,9 @@ class LongTermMap:
         id a new experience gets (default: one more than the largest so far)."""
         d, f = self._inputs(x, features)
         pose = _checked_pose(pose)
-        known = self._known_place(pose)  # before localizing: it may file nothing, but must not see itself
+        known = self._known_place(
+            pose
+        )  # failing at a known place hints at a change; at a new one it does not
         loc = self.localize(d, f)
         room = self.rooms.room_of(pose) if pose is not None else (self.last_room if loc is None else loc.room)
         room = NO_ROOM if room is None else room
