@@ -140,7 +140,9 @@ def build_teacher_cache(data: list[str], out: str, teacher: str = "aliked-n16") 
             raise ValueError(f"--data: {root}: not a folder")
     net = build_dense_teacher(teacher)  # an unknown teacher fails before anything is written
     datasets = [open_pair_dataset(root) for root in data]
-    info = {"format": FORMAT, "teacher": teacher, "data": data, "pairs": sum(len(ds) for ds in datasets)}
+    known = (cache.manifest() or {}).get("data", [])  # folders covered by earlier calls stay listed
+    info = {"format": FORMAT, "teacher": teacher, "data": known + [d for d in data if d not in known],
+            "pairs": sum(len(ds) for ds in datasets)}  # fmt: skip
     atomic_write(cache.root / MANIFEST, json.dumps({**info, "complete": False}, indent=1))
     with tqdm(total=info["pairs"], desc=f"teacher {teacher}", unit="pair", mininterval=10) as bar:
         for ds in datasets:
