@@ -99,3 +99,12 @@ def test_cached_teacher_training_step(pairs, xfeat_cache):
 def test_pairs_data_refuses_a_cache_without_folders(tmp_path):
     with pytest.raises(ValueError, match="teacher_cache needs precomputed pair folders"):
         PairsData(teacher_cache=str(tmp_path))
+
+
+def test_cli_bad_folder_is_one_line(tmp_path, capsys):
+    from homeloc.train.cli import main
+
+    assert main(["cache-teacher", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"homeloc-train cache-teacher: error: --data: {tmp_path / 'nope'}: not a folder"
+    assert not (tmp_path / "c").exists()
