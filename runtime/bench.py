@@ -235,6 +235,23 @@ def real_descriptor_rows(model: Path | None, configs: dict[str, dict], limit: in
     return rows + _report_rows(f"Nordland summer->winter {n} places, D={db.shape[1]} [{model.name}]", report)
 
 
+def frontend_descriptor_rows(model: Path | None, configs: dict[str, dict], limit: int) -> list[tuple[str, str]]:
+    """``real_descriptor_rows`` with the one-pass frontend's global output (images upscaled to 256 px,
+    as ``homeloc-evaluate places`` feeds it)."""
+    pairs = nordland_pairs(limit)
+    if model is None or isinstance(pairs, str):
+        return [("Nordland with the frontend global", "n/a (no frontend model or no Nordland data)")]
+    from homeloc.runtime.frontend import Frontend
+    from homeloc.runtime.postprocess import upscale_longer
+
+    fe = Frontend(model, threads=2, reliability=False, global_descriptor=True)
+    db, qd = (np.stack([fe.extract(upscale_longer(im, 256)).global_descriptor for im in side]) for side in pairs)
+    n = len(db)
+    ps = PlaceSet(db, np.arange(n), qd, np.arange(n))
+    report = compression_report(ps, {k: v for k, v in configs.items() if _fits(v, db.shape[1])}, tolerance=2)
+    return _report_rows(f"Nordland summer->winter {n} places, D={db.shape[1]} [{model.name}]", report)
+
+
 def _fits(cfg: dict, dim: int) -> bool:
     return cfg.get("pca_dim") is None or cfg["pca_dim"] <= dim
 
@@ -312,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += real_descriptor_rows(
             _find_model("places", args.places_model), MAP_CONFIGS, 1000 if args.quick else 3576
         )
+        rows += frontend_descriptor_rows(_find_model("frontend", None), MAP_CONFIGS, 1000 if args.quick else 3576)
     print_table(rows)
     return 0
 

@@ -182,21 +182,34 @@ def collate_maps(items: list[dict]) -> dict:
 
 
 class MapRecallSet:
-    """A places SPEC (database/queries/ground truth) as descriptor maps, for validation recall."""
+    """A places SPEC (database/queries/ground truth) as descriptor maps, for validation recall;
+    cached in ``cache_dir`` (key: spec, image files, keypoint weights ``weights``, scaling)."""
 
-    def __init__(self, name: str, spec: str, net: torch.nn.Module, resize: int, upscale: int) -> None:
+    def __init__(self, name: str, spec: str, net: torch.nn.Module, resize: int, upscale: int,
+                 cache_dir: Path | None = None, weights: str = "") -> None:  # fmt: skip
         from homeloc.data_synthesis.formats.places import load_places_dataset
+        from homeloc.runtime.hashing import json_sha256
 
         ds = load_places_dataset(spec)
         self.name, self.positives = name, ds.positives
-
-        def maps(paths):  # one at a time: a folder's images may differ in size
-            return [
+        files = [f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in (*ds.database, *ds.queries)]
+        key = json_sha256({"spec": spec, "files": files, "weights": weights, "resize": resize, "upscale": upscale,
+                           "format": CACHE_FORMAT})  # fmt: skip
+        path = cache_dir / f"val-{name}-{key[:16]}.npz" if cache_dir is not None else None
+        n = len(ds.database)
+        if path is not None and path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                all_maps = [torch.from_numpy(z[f"m{i}"]) for i in range(len(files))]
+        else:  # one at a time: a folder's images may differ in size
+            all_maps = [
                 torch.from_numpy(descriptor_maps(net, [frontend_input(read_image(p), resize, upscale)])[0])
-                for p in tqdm(paths, desc=f"{name} maps", unit="img", leave=False)
+                for p in tqdm([*ds.database, *ds.queries], desc=f"{name} maps", unit="img", leave=False)
             ]
-
-        self.database, self.queries = maps(ds.database), maps(ds.queries)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_open(path, "wb") as f:
+                    np.savez(f, **{f"m{i}": m.numpy() for i, m in enumerate(all_maps)})
+        self.database, self.queries = all_maps[:n], all_maps[n:]
 
 
 class GlobalHeadData(L.LightningDataModule):
@@ -245,7 +258,9 @@ class GlobalHeadData(L.LightningDataModule):
             if not Path(spec.split(":", 1)[-1]).exists():
                 log.warning("validation set %s: %s not found, skipped", name, spec)
                 continue
-            self.val_sets.append(MapRecallSet(name, spec, net, self.resize, self.upscale))
+            self.val_sets.append(
+                MapRecallSet(name, spec, net, self.resize, self.upscale, self.cache_dir, weights)
+            )
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_sampler=self.sampler, collate_fn=collate_maps)
