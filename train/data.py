@@ -165,10 +165,10 @@ class TrainingPairs(Dataset):
 
     KEYS = ("image0", "image1", "H_0to1", "valid0", "valid1", "change1")
 
-    def __init__(self, base: Dataset, cache: str | None = None):
+    def __init__(self, base: Dataset, cache: str | None = None, descriptors: bool = False):
         from homeloc.train.teacher_cache import TeacherCache
 
-        self.base = base
+        self.base, self.descriptors = base, descriptors
         self.cache = TeacherCache(cache) if cache else None
 
     def __len__(self):
@@ -189,9 +189,12 @@ class TrainingPairs(Dataset):
             from homeloc.train.teacher_cache import image_key
 
             for v in ("0", "1"):
-                t = self.cache.get(image_key(item["image" + v]))
+                t = self.cache.get(image_key(item["image" + v]), self.descriptors)
                 out["teacher_heat" + v] = torch.from_numpy(t.heat.astype(np.float32))[None]
-                out["teacher_desc" + v] = torch.from_numpy(np.ascontiguousarray(t.desc.transpose(2, 0, 1)))
+                if self.descriptors:  # only for the distillation loss: ~2/3 of an entry's bytes
+                    out["teacher_desc" + v] = torch.from_numpy(
+                        np.ascontiguousarray(t.desc.transpose(2, 0, 1))
+                    )
         return out
 
 
@@ -209,7 +212,8 @@ class PairsData(_Base):
     folders (`data`: one or a list, mixed in proportion to their sizes), or generated on the fly
     from sources with the same sampling code (`synth_config`: a configs/synth YAML).
     teacher_cache: a `homeloc-train cache-teacher` folder covering every image of `data` (then the
-    model's teacher is 'cached' and no teacher network runs in training)."""
+    model's teacher is 'cached' and no teacher network runs in training).
+    teacher_descriptors: also read the cached teacher descriptors (for KeypointSystem's distill_weight)."""
 
     def __init__(
         self,
@@ -225,11 +229,13 @@ class PairsData(_Base):
         val_pairs: int = 48,
         val_scenes: list[str] | None = None,
         teacher_cache: str | None = None,
+        teacher_descriptors: bool = False,
     ):
         super().__init__(batch_size, num_workers, val_root, val_size, val_pairs, val_scenes)
         self.data = [data] if isinstance(data, str) else list(data or [])
         self.sources, self.synth_config = sources or ["skimage"], synth_config
         self.length, self.seed, self.teacher_cache = length, seed, teacher_cache
+        self.teacher_descriptors = teacher_descriptors
         if teacher_cache and not self.data:
             raise ValueError(
                 "teacher_cache needs precomputed pair folders in `data` (on-the-fly pairs are not cached)"
@@ -240,7 +246,10 @@ class PairsData(_Base):
 
     def train_dataloader(self):
         if self.data:
-            parts = [TrainingPairs(open_pair_dataset(root), self.teacher_cache) for root in self.data]
+            parts = [
+                TrainingPairs(open_pair_dataset(root), self.teacher_cache, self.teacher_descriptors)
+                for root in self.data
+            ]
             ds = parts[0] if len(parts) == 1 else ConcatDataset(parts)
         else:
             # A new seed per epoch would need the epoch here; a long `length` serves the same end.

@@ -97,11 +97,12 @@ class TeacherCache:
     def put(self, key: str, out: TeacherOutput) -> None:
         atomic_write(self.path(key), encode_entry(out))
 
-    def get(self, key: str) -> TeacherOutput:
+    def get(self, key: str, descriptors: bool = True) -> TeacherOutput:
+        """The entry of image `key`; descriptors=False skips reading them (desc is then 0 x 0 x 0)."""
         p = self.path(key)
         try:
             with np.load(p, allow_pickle=False) as z:
-                return TeacherOutput(z["heat"], z["desc"])
+                return TeacherOutput(z["heat"], z["desc"] if descriptors else np.zeros((0, 0, 0), np.float16))
         except FileNotFoundError:
             raise CacheMiss(
                 f"{p}: no teacher output for this training image; run `homeloc-train cache-teacher "

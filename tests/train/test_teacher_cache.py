@@ -60,7 +60,7 @@ def test_cache_resumes_with_identical_bytes(pairs, xfeat_cache):
 def test_training_pairs_read_the_cache(pairs, xfeat_cache):
     from homeloc.train.teachers import XFeatTeacher
 
-    ds = TrainingPairs(open_pair_dataset(pairs), str(xfeat_cache))
+    ds = TrainingPairs(open_pair_dataset(pairs), str(xfeat_cache), descriptors=True)
     item = ds[1]
     assert item["teacher_heat0"].shape == (1, 64, 96) and item["teacher_desc1"].shape == (64, 8, 12)
     assert item["warp_0to1"].shape == (64, 96, 2) and item["warp_1to0"].shape == (64, 96, 2)
@@ -87,7 +87,13 @@ def test_cached_teacher_training_step(pairs, xfeat_cache):
     from homeloc.train.keypoints import KeypointSystem
 
     tc.build_teacher_cache([str(pairs)], str(xfeat_cache), "xfeat")  # restore entries removed above
-    dm = PairsData(data=[str(pairs), str(pairs)], batch_size=2, num_workers=0, teacher_cache=str(xfeat_cache))
+    dm = PairsData(
+        data=[str(pairs), str(pairs)],
+        batch_size=2,
+        num_workers=0,
+        teacher_cache=str(xfeat_cache),
+        teacher_descriptors=True,
+    )
     batch = next(iter(dm.train_dataloader()))
     system = KeypointSystem("tiny", stage="pairs", teacher="cached", distill_weight=0.5)
     system.log = lambda *a, **k: None
