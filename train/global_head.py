@@ -37,15 +37,19 @@ class GlobalHeadSystem(L.LightningModule):
             are neither positives nor negatives (Nordland).
         pca_init: "pca", "whiten" or None (random projection).
         init_features: descriptor cells sampled for the k-means centres.
+        crop: augmentation on the cached maps (images cannot be jittered any more): each training
+            view is a random crop keeping 1 - crop .. 1 of each side (a viewpoint shift); 0: none.
     """
 
     def __init__(self, keypoints: str = "runtime/assets/keypoints.pt", clusters: int = 64, out_dim: int | None = 256,
                  loss: str = "triplet", tolerance: int = 2, lr: float = 1e-3, weight_decay: float = 1e-4,
                  warmup_steps: int = 50, pca_init: str | None = "whiten", init_features: int = 100_000,
-                 eval_batch: int = 128, attention: bool = False) -> None:  # fmt: skip
+                 eval_batch: int = 128, attention: bool = False, crop: float = 0.0) -> None:  # fmt: skip
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose {sorted(LOSSES)}")
+        if not 0.0 <= crop < 1.0:
+            raise ValueError(f"crop must be in [0, 1), got {crop}")
         if pca_init not in (None, "pca", "whiten"):
             raise ValueError(f"pca_init must be None, 'pca' or 'whiten', got {pca_init!r}")
         self.save_hyperparameters()
@@ -120,8 +124,20 @@ class GlobalHeadSystem(L.LightningModule):
         self._initialised = True
         log.info("head initialised: k-means over %d cells, %s projection", len(cells), self.hparams.pca_init)
 
+    def random_crop(self, maps: torch.Tensor) -> torch.Tensor:
+        """One crop size per group (they batch), a random offset per view."""
+        h, w = maps.shape[-2:]
+        s = 1.0 - self.hparams.crop * float(torch.rand(()))
+        ch, cw = max(1, round(h * s)), max(1, round(w * s))
+        ys = torch.randint(0, h - ch + 1, (len(maps),)).tolist()
+        xs = torch.randint(0, w - cw + 1, (len(maps),)).tolist()
+        return torch.stack([m[:, y : y + ch, x : x + cw] for m, y, x in zip(maps, ys, xs, strict=True)])
+
     def training_step(self, batch, batch_idx):
-        emb = torch.cat([self.head(g) for g in batch["groups"]])
+        groups = batch["groups"]
+        if self.hparams.crop > 0:
+            groups = [self.random_crop(g) for g in groups]
+        emb = torch.cat([self.head(g) for g in groups])
         dm = self.trainer.datamodule
         pos, neg = pair_masks(
             batch["labels"], batch["domains"], self.hparams.tolerance, dm.overlap_mask(batch["labels"])

@@ -51,7 +51,7 @@ def _fit(tmp_path, places, *extra):
         f"      init_args: {{dirpath: {tmp_path / 'ckpt'}, save_last: true}}\n"
         "    - class_path: homeloc.train.places.HardNegativeMiner\n"
         "      init_args: {every_n_epochs: 1, k: 3}\n"
-        f"model:\n  init_args:\n    keypoints: {places / 'kp.pt'}\n    clusters: 4\n    out_dim: 8\n"
+        f"model:\n  init_args:\n    keypoints: {places / 'kp.pt'}\n    clusters: 4\n    out_dim: 8\n    crop: 0.3\n"
         "data:\n  init_args:\n"
         f"    sources: ['synthesized:{places / 'train'}']\n"
         f"    val_sets: {{synth: 'places:{places / 'eval'}'}}\n"
