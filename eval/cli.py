@@ -260,6 +260,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--verify-top", type=PositiveInt, default=3, help="candidates every map verifies per frame (the loop-closure default: 3)")  # fmt: skip
     p.add_argument("--min-confidence", type=ClosedUnitInterval | None, default=None, help="every map's acceptance score threshold (default: the runtime's, 0.5)")  # fmt: skip
     p.add_argument("--refresh-below", type=ClosedUnitInterval | None, default=None, help="long-term map: a frame localized with a confidence below this also becomes an experience (default: the runtime's PlaceConfig)")  # fmt: skip
+    _flag(p, "--per-place", "long-term map: retrieve the best experience of each place (SearchConfig.per_place)")
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
     return p
 

@@ -62,6 +62,7 @@ class LongTermEvalConfig:
     tolerance_deg: float = 45.0
     max_days: int | None = None
     refresh_below: float | None = None
+    per_place: bool = False
     verify_top: int = 3
     min_confidence: float | None = None
     overwrite: bool = False
@@ -157,7 +158,16 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     saved = {k: state / v for k, v in progress.get("maps", {}).items()}
     place = None if config.refresh_below is None else PlaceConfig(refresh_below=config.refresh_below)
     methods = make_methods(
-        places, frontend, home.K, home.rooms, config.budget_bytes, days[0], saved, place, _verify(config)
+        places,
+        frontend,
+        home.K,
+        home.rooms,
+        config.budget_bytes,
+        days[0],
+        saved,
+        place,
+        _verify(config),
+        config.per_place,
     )
     done = progress.get("day", -1)
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]

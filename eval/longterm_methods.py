@@ -60,12 +60,15 @@ class LongTerm(Method):
     name = "longterm"
 
     def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None,
-                 place: PlaceConfig | None = None, verify: VerifyConfig | None = None) -> None:  # fmt: skip
+                 place: PlaceConfig | None = None, verify: VerifyConfig | None = None,
+                 per_place: bool = False) -> None:  # fmt: skip
         if path is not None:
             self.map = LongTermMap.load(path, places, frontend)
         else:
+            verify = verify or VerifyConfig()
+            search = SearchConfig(top_k=max(5, verify.top), per_place=per_place)
             self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=BudgetConfig(max_bytes=budget),
-                                   place=place, verify=verify, search=SearchConfig(top_k=max(5, (verify or VerifyConfig()).top)))  # fmt: skip
+                                   place=place, verify=verify, search=search)  # fmt: skip
         self.major_changes: list[int] = []
 
     def step(self, i, day, desc, features, pose):
@@ -145,13 +148,15 @@ class Append(_Detector):
 
 def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
                  saved: dict[str, str | os.PathLike] | None = None, place: PlaceConfig | None = None,
-                 verify: VerifyConfig | None = None) -> dict[str, Method]:  # fmt: skip
+                 verify: VerifyConfig | None = None, per_place: bool = False) -> dict[str, Method]:  # fmt: skip
     """The three maps, new or restored from ``saved`` (method name -> map file); ``place``: the
     long-term map's PlaceConfig; ``verify``: every map's verification (each retrieves at least 5
-    candidates); None: the runtime defaults."""
+    candidates); None: the runtime defaults; ``per_place``: the long-term map's SearchConfig.per_place."""
     saved = saved or {}
     return {
-        "longterm": LongTerm(places, frontend, K, rooms, budget, saved.get("longterm"), place, verify),
+        "longterm": LongTerm(
+            places, frontend, K, rooms, budget, saved.get("longterm"), place, verify, per_place
+        ),
         "static": Static(places, frontend, K, budget, saved.get("static"), verify, first_day=first_day),
         "append": Append(places, frontend, K, budget, saved.get("append"), verify),
     }

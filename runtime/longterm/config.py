@@ -49,11 +49,14 @@ class SearchConfig:
         min_score: retrieval cosine a candidate needs.
         restrict_rooms: search the experiences of the last localized room and its neighbours
             first, and the rest of the map only when none of those verifies.
+        per_place: retrieve the best experience of each place (``top_k`` places) instead of the
+            ``top_k`` best experiences, which may all be appearances of one wrong place.
     """
 
     top_k: int = 5
     min_score: float = 0.0
     restrict_rooms: bool = True
+    per_place: bool = False
 
     def __post_init__(self) -> None:
         _check("top_k", self.top_k >= 1, self.top_k, ">= 1")

@@ -194,7 +194,13 @@ class LongTermMap:
             return None
         s = self.search_config
         scores = self._t.descriptors[pool] @ d
-        order = np.argsort(-scores, kind="stable")[: s.top_k]
+        order = np.argsort(-scores, kind="stable")
+        if (
+            s.per_place
+        ):  # the best experience of each place: one place's many experiences cannot crowd out the rest
+            _, first = np.unique(self._t.cols["place"][pool[order]], return_index=True)
+            order = order[np.sort(first)]
+        order = order[: s.top_k]
         cands = [
             Candidate(int(self._t.cols["ids"][pool[i]]), float(scores[i]))
             for i in order

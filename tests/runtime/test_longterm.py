@@ -17,6 +17,7 @@ from homeloc.runtime.longterm import (
     LongTermMap,
     PlaceConfig,
     Rooms,
+    SearchConfig,
     plan_forget,
     usefulness,
 )
@@ -234,3 +235,15 @@ def test_a_weak_localization_can_refresh_the_place():
     assert u.localization.kf_id == 0 and u.added == 1 and u.place == u.localization.place == 0
     with pytest.raises(ValueError, match="place 7 is not in the map"):
         strict.add_experience(9, *a.view(0), place=7)
+
+
+def test_per_place_retrieval_gives_every_place_a_candidate():
+    a, b = Place(0), Place(1)
+    m = LongTermMap(K=a.K, search=SearchConfig(top_k=2), place=PlaceConfig(min_keypoints=10))
+    for k in range(3):  # three appearances of a, all closer to the query's global descriptor than b
+        m.add_experience(k, unit(b.g + 0.5 * a.view(0, k + 1)[0]), a.view(0, k + 1)[1], pose_at(1, 1))
+    m.add_experience(3, b.view(0)[0], b.view(0)[1], pose_at(21, 1))
+    query = unit(b.g + 0.8 * a.g), b.view(1)[1]
+    assert m.localize(*query) is None  # the two best experiences are both a's
+    m.search_config = SearchConfig(top_k=2, per_place=True)
+    assert m.localize(*query).kf_id == 3
