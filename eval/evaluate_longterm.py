@@ -212,7 +212,10 @@ def _frame(home, i, judge, methods, places, frontend) -> dict:
         t1 = time.perf_counter()
         kf = m.step(i, f.day, desc, features, f.pose)
         ms = ms_features + (time.perf_counter() - t1) * 1000
-        rec[name] = {"kf": kf, "verdict": judge.verdict(i, kf), "covered": covered, "ms": ms}
+        v = judge.verdict(i, kf)
+        # a false localization that still shares the view (a spot further along the line of sight) or not
+        overlap = judge.overlap(i, kf) if v == "false" else None
+        rec[name] = {"kf": kf, "verdict": v, "covered": covered, "ms": ms, "false_overlap": overlap}
     return rec
 
 
@@ -234,6 +237,7 @@ def day_rows(frames: list[dict], infos: list[dict], method: str) -> list[dict]:
         row = {"day": int(day), "success": v.count("correct") / len(rs), "false": v.count("false") / len(rs),
                "map_bytes": int(max(x["map_bytes"] for x in info)), "ms": float(np.mean([r[method]["ms"] for r in rs])),
                "frames": len(rs), "false_count": v.count("false"),
+               "false_sharing_view": sum((r[method].get("false_overlap") or 0) >= MIN_OVERLAP for r in rs),
                "covered": float(np.mean([r[method]["covered"] for r in rs])),
                "ms_median": float(np.median([r[method]["ms"] for r in rs])),
                "lightings": sorted({r["lighting"] for r in rs}), "keyframes": int(sum(x["keyframes"] for x in info))}  # fmt: skip
