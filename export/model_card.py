@@ -57,7 +57,7 @@ def build_card(reports: dict[str, Path], assets: Path = ASSETS) -> Path:
         macs = {k: round(v, 3) for k, v in a.items() if k.startswith("gmacs")}
         md.append(f"- **{kind}**: `{json.dumps(a['hparams'])}`, {a['params'] / 1e6:.3f} M parameters, GMACs {macs}")
     md += ["", "## Files", "", "| file | MB |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in sizes.items()]
-    for kind in ("keypoints", "places"):
+    for kind in ("keypoints", "places", "frontend"):
         parity = assets / f"{kind}.parity.md"
         if parity.exists():
             md += ["", f"## Export parity: {kind} (torch vs ORT fp32 vs ORT int8)", "", parity.read_text().strip()]
