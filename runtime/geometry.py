@@ -61,9 +61,12 @@ def find_homography(
     p0, p1 = np.asarray(pts0, np.float64), np.asarray(pts1, np.float64)
     if len(p0) < 4:
         return None, np.zeros(len(p0), bool)
-    H, mask = cv2.findHomography(
-        p0, p1, cv2.USAC_MAGSAC, threshold, maxIters=ransac.max_iters, confidence=ransac.confidence
-    )
+    try:
+        H, mask = cv2.findHomography(
+            p0, p1, cv2.USAC_MAGSAC, threshold, maxIters=ransac.max_iters, confidence=ransac.confidence
+        )
+    except cv2.error:  # see find_fundamental
+        return None, np.zeros(len(p0), bool)
     return (np.asarray(H, np.float64), _mask(mask, len(p0))) if _usable(H) else (None, np.zeros(len(p0), bool))
 
 
@@ -75,7 +78,12 @@ def find_fundamental(
     p0, p1 = np.asarray(pts0, np.float64), np.asarray(pts1, np.float64)
     if len(p0) < 8:
         return None, np.zeros(len(p0), bool)
-    F, mask = cv2.findFundamentalMat(p0, p1, cv2.USAC_MAGSAC, threshold, ransac.confidence, ransac.max_iters)
+    try:
+        F, mask = cv2.findFundamentalMat(
+            p0, p1, cv2.USAC_MAGSAC, threshold, ransac.confidence, ransac.max_iters
+        )
+    except cv2.error:  # OpenCV 4.14 USAC asserts "!model.empty()" on some point sets: a failed estimate
+        return None, np.zeros(len(p0), bool)
     return (np.asarray(F, np.float64), _mask(mask, len(p0))) if _usable(F) else (None, np.zeros(len(p0), bool))
 
 
@@ -105,9 +113,13 @@ def find_relative_pose(
         focal = np.mean([K[0, 0], K[1, 1], K1[0, 0], K1[1, 1]])
         p0, p1 = _normalise(p0, K), _normalise(p1, K1)
         K, threshold = np.eye(3), threshold / focal
-    E, mask = cv2.findEssentialMat(
-        p0, p1, K, method=cv2.USAC_MAGSAC, prob=ransac.confidence, threshold=threshold, maxIters=ransac.max_iters
-    )
+    try:
+        E, mask = cv2.findEssentialMat(
+            p0, p1, K, method=cv2.USAC_MAGSAC, prob=ransac.confidence, threshold=threshold,
+            maxIters=ransac.max_iters,
+        )  # fmt: skip
+    except cv2.error:  # see find_fundamental
+        return failed
     if E is None or mask is None or E.shape[0] < 3:
         return failed
     E = np.ascontiguousarray(E[:3], dtype=np.float64)  # several solutions stack as 3k x 3: keep the best

@@ -1,5 +1,7 @@
 """runtime.geometry and runtime.matching: the one owner of warping, robust estimation and MNN."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -93,3 +95,11 @@ def test_mutual_nearest_neighbours_hamming_and_errors():
         mutual_nearest_neighbours(np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="unknown distance"):
         distance_matrix(bits, bits, "cos")
+
+
+def test_an_opencv_usac_assertion_is_a_failed_estimate_not_a_crash():
+    """103 matches (a synthetic revisit) on which OpenCV 4.14's USAC_MAGSAC fundamental fit raises
+    cv2.error "!model.empty()": the runtime reports a failed estimate, as documented."""
+    d = np.load(Path(__file__).parent / "data" / "usac_fundamental_assert.npz")
+    F, inliers = find_fundamental(d["p0"], d["p1"], 1.0, Ransac(confidence=0.9999, max_iters=2000))
+    assert F is None and inliers.shape == (103,) and not inliers.any()
