@@ -59,6 +59,7 @@ class GlobalHeadSystem(L.LightningModule):
         self.keypoints = net.eval()
         self.keypoint_weights = file_sha256(keypoints)
         self.head = GlobalHead(net.descriptor_dim, clusters, out_dim, attention)
+        self.register_buffer("views_seen", torch.zeros((), dtype=torch.long))  # saved: survives a resume
         self._initialised = False
 
     def train(self, mode: bool = True):
@@ -144,7 +145,8 @@ class GlobalHeadSystem(L.LightningModule):
         )
         loss = LOSSES[self.hparams.loss](emb, pos, neg)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(emb))
-        self.log("train/views_seen", float((self.global_step + 1) * len(emb)), batch_size=len(emb))
+        self.views_seen += len(emb)
+        self.log("train/views_seen", float(self.views_seen), batch_size=len(emb))
         return loss
 
     def validation_step(self, batch, batch_idx):
