@@ -5,9 +5,9 @@
   file a new experience under a place and a room, never to localize).
 - ``static``: a :class:`LoopClosureDetector` (flat index) holding every frame of the first day,
   never updated afterwards.
-- ``append``: a :class:`LoopClosureDetector` (flat index) that adds every frame and enforces the
-  same byte budget by its plain pruning (``prune(max_bytes=...)``: near-duplicates merge first,
-  then the most similar pairs).
+- ``append``: a :class:`LoopClosureDetector` (flat index) that adds every frame and, when over the
+  same byte budget, prunes by its plain pruning (``prune(max_bytes=..., duplicate_score=1.0)``:
+  the most similar pairs merge until the map fits).
 
 All three localize with the same verification settings (the runtime's VerifyConfig defaults:
 calibrated acceptance score, min_confidence 0.5) and the same features; the loop-closure maps
@@ -141,8 +141,9 @@ class Append(_Detector):
     def step(self, i, day, desc, features, pose):
         kf = self.localize(desc, features)
         self.det.add_keyframe(i, desc, features=features)
-        if self.budget is not None:
-            self.det.prune(max_bytes=self.budget)
+        if self.budget is not None and self.det.stats().total_bytes > self.budget:
+            # only to meet the budget: near-duplicate merging at every frame would make it a different map
+            self.det.prune(max_bytes=self.budget, duplicate_score=1.0)
         return kf
 
 

@@ -74,17 +74,21 @@ class BudgetConfig:
             lost one unit of usefulness, the same as halving its match count.
         stale_penalty: usefulness removed from the experiences of a room that changed (major
             change): they are forgotten first, but kept while the budget allows (the change may be undone).
+        grace: map clock ticks after its creation during which an experience is forgotten only
+            after every older one could be (0: no grace).
     """
 
     max_bytes: int | None = 2_000_000
     half_life: float = 500.0
     stale_penalty: float = 4.0
+    grace: int = 0
 
     def __post_init__(self) -> None:
         if self.max_bytes is not None:
             _check("max_bytes", self.max_bytes >= 1, self.max_bytes, ">= 1 or None")
         _check("half_life", self.half_life > 0, self.half_life, "> 0")
         _check("stale_penalty", self.stale_penalty >= 0, self.stale_penalty, ">= 0")
+        _check("grace", self.grace >= 0, self.grace, ">= 0")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Usefulness of an experience = log2(1 + matches) - (clock - last_used) / half_life
 - stale_penalty x stale. An experience matched often stays; one matched long ago, or never since
 it was added, fades by one unit per ``half_life`` map ticks (the same as halving its match count);
-the experiences of a room that changed in a major way (``stale``) go first. The last experience
+the experiences of a room that changed in a major way (``stale``) go first, and those added less
+than ``grace`` ticks ago go last (a new appearance has had no chance to be matched yet, and would
+otherwise be the first forgotten once the budget binds). The last experience
 of a place is never forgotten: the place itself (its position in the rooms / places layer) stays
 known, so the map still covers every place it ever saw.
 """
@@ -14,18 +16,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+YOUNG = 1e6  # usefulness added to experiences still in their grace period: forgotten last
+
 
 def usefulness(
     matches: np.ndarray, last_used: np.ndarray, stale: np.ndarray, clock: int, half_life: float,
-    stale_penalty: float,
+    stale_penalty: float, created: np.ndarray | None = None, grace: int = 0,
 ) -> np.ndarray:  # fmt: skip
-    """Usefulness of each experience (higher is kept longer); N float64 from N-vectors."""
+    """Usefulness of each experience (higher is kept longer); N float64 from N-vectors. An
+    experience created less than ``grace`` ticks ago is forgotten only after every older one
+    could be: a new appearance has not had the chance to be matched yet."""
     age = np.maximum(clock - np.asarray(last_used, np.float64), 0.0)
-    return (
+    score = (
         np.log2(1.0 + np.asarray(matches, np.float64))
         - age / half_life
         - stale_penalty * np.asarray(stale, np.float64)
     )
+    if created is not None and grace > 0:
+        score = score + YOUNG * (clock - np.asarray(created, np.float64) < grace)
+    return score
 
 
 @dataclass(frozen=True)

@@ -316,7 +316,8 @@ class LongTermMap:
         if limit is None or not len(self):
             return []
         c = self._t.cols
-        score = usefulness(c["matches"], c["last_used"], c["stale"], self.clock, b.half_life, b.stale_penalty)
+        score = usefulness(c["matches"], c["last_used"], c["stale"], self.clock, b.half_life, b.stale_penalty,
+                           c["created"], b.grace)  # fmt: skip
         plan = plan_forget(c["place"], self._t.sizes(), score, self._t.fixed_bytes, limit)
         return self._t.drop(plan.drop) if len(plan.drop) else []
 

@@ -102,6 +102,10 @@ def test_usefulness_orders_by_use_recency_and_staleness():
     s = usefulness(np.array([7, 0, 7, 7]), np.array([90, 90, 0, 90]), np.array([0, 0, 0, 1]), 100, 50.0, 4.0)
     assert s[0] > s[1] and s[0] > s[2] and s[0] > s[3]
     assert s[0] - s[2] == pytest.approx(90 / 50) and s[0] - s[3] == pytest.approx(4.0)
+    young = usefulness(
+        np.array([7, 0]), np.array([90, 99]), np.array([0, 0]), 100, 50.0, 4.0, np.array([0, 99]), grace=5
+    )
+    assert young[1] > young[0]  # created 1 tick ago: in its grace period, forgotten last
 
 
 def test_plan_forget_drops_the_least_useful_but_never_the_last_of_a_place():
