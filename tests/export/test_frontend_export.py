@@ -1,0 +1,61 @@
+"""python -m homeloc.export.frontend: one graph (logits, descriptors, global), int8, parity, ship."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from homeloc.export import frontend as fe
+from homeloc.export.onnx_export import read_metadata
+from homeloc.models.global_head import GlobalHead
+from homeloc.models.keypoints import KeypointNet
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("frontend_export")
+    torch.manual_seed(0)
+    KeypointNet("tiny").save(out / "kp.pt")
+    GlobalHead(16, 4, 8).save(out / "head.pt")
+    net, info = fe.build(out / "kp.pt", out / "head.pt")
+    paths = fe.export(net, info, out / "exp", ["skimage"], num=2)
+    return out, net, paths
+
+
+def test_one_graph_three_outputs_and_metadata(exported):
+    out, net, paths = exported
+    s = ort.InferenceSession(str(paths["int8"]), providers=["CPUExecutionProvider"])
+    assert [o.name for o in s.get_outputs()] == ["logits", "descriptors", "global"]
+    x = np.random.default_rng(0).random((1, 1, 48, 64), dtype=np.float32)
+    logits, desc, g = s.run(None, {"image": x})
+    assert logits.shape == (1, 65, 6, 8) and desc.shape == (1, 16, 6, 8) and g.shape == (1, 8)
+    meta = read_metadata(paths["int8"])
+    assert meta["homeloc.kind"] == "keypoints" and meta["homeloc.global_dim"] == "8"
+    assert meta["homeloc.precision"] == "int8" and meta["homeloc.outputs"] == "logits,descriptors,global"
+    assert meta["homeloc.weights_sha256"] != meta["homeloc.keypoints_weights_sha256"]
+    report = fe.parity(net, paths["fp32"], paths["int8"], None, [x])
+    assert report["global_cosine_fp32_vs_torch_min"] > 0.9999
+    assert report["logits_max_abs_diff_vs_keypoints_int8"] is None  # no reference given
+
+
+def test_fp32_only_and_ship(exported, tmp_path):
+    out, net, paths = exported
+    only = fe.export(net, fe.build(out / "kp.pt", out / "head.pt")[1], tmp_path / "fp32", ["skimage"], num=0)
+    assert only["int8"] is None and only["fp32"].is_file()
+    (paths["fp32"].parent / "parity.json").write_text("{}")
+    (paths["fp32"].parent / "parity.md").write_text("#")
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    entry = fe.ship(paths["fp32"].parent, out / "head.pt", assets)
+    manifest = json.loads((assets / "MANIFEST.json").read_text())
+    assert manifest["frontend"] == entry
+    assert {"frontend.int8.onnx", "frontend.fp32.onnx", "frontend_head.pt"} <= set(entry["files"])
+    assert GlobalHead.from_checkpoint(assets / "frontend_head.pt").out_dim == 8
+
+
+def test_cli_names_a_missing_head(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        fe.main(["--head", str(tmp_path / "nope.ckpt")])
+    assert "nope.ckpt: no such file" in capsys.readouterr().err
