@@ -47,13 +47,15 @@ class NetVLAD(nn.Module):
     def forward(self, x: Tensor, weights: Tensor | None = None) -> Tensor:
         """weights: optional B×1×h×w per-location weights multiplying the soft assignment."""
         x = F.normalize(x, dim=1)
-        a = self.soft_assign(x)
+        feats = x.flatten(2).transpose(1, 2)  # B×N×C: locations as rows
+        # The assignment conv as a linear map with the softmax over the last axis: the same numbers
+        # as softmax(conv(x), dim=1), but ONNX Runtime's Softmax over axis 1 of B×K×h×w transposes
+        # (3.7 of the head's 7.4 ms at 60x80 locations, 1 thread).
+        a = F.softmax(F.linear(feats, self.assign.weight.flatten(1), self.assign.bias), dim=-1)  # B×N×K
         if weights is not None:
-            a = a * weights
-        a = a.flatten(2)  # B×K×N
-        feats = x.flatten(2)  # B×C×N
-        # sum_n a_kn (x_n - c_k) = (a @ x^T) - (sum_n a_kn) c_k
-        vlad = torch.bmm(a, feats.transpose(1, 2)) - a.sum(-1, keepdim=True) * self.centroids[None]
+            a = a * weights.flatten(2).transpose(1, 2)
+        # sum_n a_nk (x_n - c_k) = (a^T @ x) - (sum_n a_nk) c_k
+        vlad = torch.bmm(a.transpose(1, 2), feats) - a.sum(1).unsqueeze(-1) * self.centroids[None]
         vlad = F.normalize(vlad, dim=2)  # intra-normalisation
         return F.normalize(vlad.flatten(1), dim=1)
 
