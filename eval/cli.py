@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from jsonargparse import ActionConfigFile
-from jsonargparse.typing import ClosedUnitInterval
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat
 
 from homeloc.data_synthesis.cli_errors import (
     NonNegativeInt,
@@ -260,6 +260,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--verify-top", type=PositiveInt, default=3, help="candidates every map verifies per frame (the loop-closure default: 3)")  # fmt: skip
     p.add_argument("--min-confidence", type=ClosedUnitInterval | None, default=None, help="every map's acceptance score threshold (default: the runtime's, 0.5)")  # fmt: skip
     p.add_argument("--refresh-below", type=ClosedUnitInterval | None, default=None, help="long-term map: a frame localized with a confidence below this also becomes an experience (default: the runtime's PlaceConfig)")  # fmt: skip
+    p.add_argument("--stale-penalty", type=NonNegativeFloat | None, default=None, help="long-term map: usefulness removed from experiences of a room declared changed (0: changes do not affect forgetting; default: the runtime's)")  # fmt: skip
     _flag(p, "--per-place", "long-term map: retrieve the best experience of each place (SearchConfig.per_place)")
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
     return p

@@ -63,6 +63,7 @@ class LongTermEvalConfig:
     max_days: int | None = None
     refresh_below: float | None = None
     per_place: bool = False
+    stale_penalty: float | None = None
     verify_top: int = 3
     min_confidence: float | None = None
     overwrite: bool = False
@@ -168,6 +169,7 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         place,
         _verify(config),
         config.per_place,
+        config.stale_penalty,
     )
     done = progress.get("day", -1)
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]

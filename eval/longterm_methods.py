@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,13 +62,15 @@ class LongTerm(Method):
 
     def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None,
                  place: PlaceConfig | None = None, verify: VerifyConfig | None = None,
-                 per_place: bool = False) -> None:  # fmt: skip
+                 per_place: bool = False, stale_penalty: float | None = None) -> None:  # fmt: skip
         if path is not None:
             self.map = LongTermMap.load(path, places, frontend)
         else:
             verify = verify or VerifyConfig()
             search = SearchConfig(top_k=max(5, verify.top), per_place=per_place)
-            self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=BudgetConfig(max_bytes=budget),
+            b = BudgetConfig(max_bytes=budget)
+            b = b if stale_penalty is None else replace(b, stale_penalty=stale_penalty)
+            self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=b,
                                    place=place, verify=verify, search=search)  # fmt: skip
         self.major_changes: list[int] = []
 
@@ -149,14 +152,16 @@ class Append(_Detector):
 
 def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
                  saved: dict[str, str | os.PathLike] | None = None, place: PlaceConfig | None = None,
-                 verify: VerifyConfig | None = None, per_place: bool = False) -> dict[str, Method]:  # fmt: skip
+                 verify: VerifyConfig | None = None, per_place: bool = False,
+                 stale_penalty: float | None = None) -> dict[str, Method]:  # fmt: skip
     """The three maps, new or restored from ``saved`` (method name -> map file); ``place``: the
     long-term map's PlaceConfig; ``verify``: every map's verification (each retrieves at least 5
-    candidates); None: the runtime defaults; ``per_place``: the long-term map's SearchConfig.per_place."""
+    candidates); None: the runtime defaults; ``per_place``, ``stale_penalty``: the long-term map's
+    SearchConfig.per_place and BudgetConfig.stale_penalty (None: the default)."""
     saved = saved or {}
     return {
         "longterm": LongTerm(
-            places, frontend, K, rooms, budget, saved.get("longterm"), place, verify, per_place
+            places, frontend, K, rooms, budget, saved.get("longterm"), place, verify, per_place, stale_penalty
         ),
         "static": Static(places, frontend, K, budget, saved.get("static"), verify, first_day=first_day),
         "append": Append(places, frontend, K, budget, saved.get("append"), verify),
