@@ -76,7 +76,7 @@ def test_pose_axes_and_intrinsics():
         RenderConfig(size=(4, 4))
 
 
-@pytest.mark.parametrize("name", ["render", "render_eval", "render_tiny"])
+@pytest.mark.parametrize("name", ["render", "render_eval", "render_tiny", "longterm"])
 def test_render_configs_load(name, capsys):
     from homeloc.data_synthesis.cli import main
 
