@@ -36,8 +36,8 @@ class GlobalHead(nn.Module):
             soft assignment, so cells that say nothing about the place (blank walls, noise in the
             dark) can be ignored; it starts uniform (the plain NetVLAD floor).
 
-    forward(descriptors: B x D x h x w float32, unit norm over D; any h, w >= 1) -> B x out_dim
-    float32, unit L2 norm.
+    forward(descriptors: B x D x h x w float32, unit norm over D (not re-normalised); any h, w >= 1)
+    -> B x out_dim float32, unit L2 norm.
     """
 
     def __init__(
@@ -47,7 +47,8 @@ class GlobalHead(nn.Module):
         if dim < 1 or clusters < 1 or (out_dim is not None and out_dim < 1):
             raise ValueError(f"dim, clusters and out_dim must be positive, got {dim}, {clusters}, {out_dim}")
         self.dim, self.clusters, self.out_dim_arg = int(dim), int(clusters), out_dim
-        self.pool = NetVLAD(self.dim, self.clusters)
+        # the keypoint network's descriptors are unit already: no second normalisation (0.4 ms at 640x480)
+        self.pool = NetVLAD(self.dim, self.clusters, normalize_input=False)
         self.proj = nn.Linear(self.pool.out_dim, out_dim) if out_dim else None
         self.attention = nn.Conv2d(self.dim, 1, 1) if attention else None
         if self.attention is not None:

@@ -24,9 +24,10 @@ class NetVLAD(nn.Module):
     `alpha` is the soft-assignment sharpness (1 / temperature) used when initialising from centres.
     """
 
-    def __init__(self, dim: int, clusters: int = 32, alpha: float = 50.0):
+    def __init__(self, dim: int, clusters: int = 32, alpha: float = 50.0, normalize_input: bool = True):
         super().__init__()
         self.dim, self.clusters, self.alpha = dim, clusters, alpha
+        self.normalize_input = normalize_input  # False: the caller guarantees unit local features
         self.assign = nn.Conv2d(dim, clusters, 1, bias=True)
         self.centroids = nn.Parameter(torch.randn(clusters, dim) * 0.1)
 
@@ -46,7 +47,8 @@ class NetVLAD(nn.Module):
 
     def forward(self, x: Tensor, weights: Tensor | None = None) -> Tensor:
         """weights: optional B×1×h×w per-location weights multiplying the soft assignment."""
-        x = F.normalize(x, dim=1)
+        if self.normalize_input:
+            x = F.normalize(x, dim=1)
         feats = x.flatten(2).transpose(1, 2)  # B×N×C: locations as rows
         # The assignment conv as a linear map with the softmax over the last axis: the same numbers
         # as softmax(conv(x), dim=1), but ONNX Runtime's Softmax over axis 1 of B×K×h×w transposes
