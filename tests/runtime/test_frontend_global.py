@@ -62,3 +62,18 @@ def test_loop_closure_uses_the_frontend_global_alone(frontend_model):
     assert det.query(images[2])[0].kf_id == 2
     loop = det.detect(images[2], features=feats)
     assert loop is not None and loop.kf_id == 2 and loop.score > 0.999
+
+
+def test_shipped_frontend_keypoints_equal_the_shipped_keypoint_model():
+    import homeloc.runtime.assets as assets
+
+    try:
+        one, kp = assets.shipped_model("frontend"), assets.shipped_model("keypoints")
+    except FileNotFoundError:
+        pytest.skip("no shipped frontend/keypoint model in this checkout")
+    img = textured(240, 320, seed=3)
+    f1 = Frontend(one, reliability=False, global_descriptor=True).extract(img)
+    f0 = Frontend(kp, reliability=False).extract(img)
+    np.testing.assert_array_equal(f1.keypoints, f0.keypoints)  # the head reads the keypoint outputs only
+    np.testing.assert_array_equal(f1.descriptors, f0.descriptors)
+    assert f1.global_descriptor.shape == (256,) and f0.global_descriptor is None
