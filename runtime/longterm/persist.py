@@ -26,7 +26,7 @@ from homeloc.runtime.longterm.store import EXPERIENCE_COLUMNS, PLACE_COLUMNS, Ta
 from homeloc.runtime.loop_closure import persist as lc_persist
 from homeloc.runtime.loop_closure.config import VerifyConfig, resolve
 from homeloc.runtime.loop_closure.index import DescriptorIndex
-from homeloc.runtime.loop_closure.stored_features import StoredFeatures
+from homeloc.runtime.loop_closure.stored_features import pack_features, unpack_features
 
 FORMAT = "homeloc-longterm-map"
 FORMAT_VERSION = 1
@@ -40,14 +40,7 @@ def save(m, path: str | os.PathLike) -> Path:
     arrays["descriptors"] = np.zeros((0, 0), np.float32) if t.descriptors is None else t.descriptors
     arrays.update(t.places)
     ids = t.cols["ids"]
-    with_feat = [i for i, k in enumerate(ids) if int(k) in t.features]
-    feats = [t.features[int(ids[i])] for i in with_feat]
-    arrays["feat_positions"] = np.array(with_feat, np.int64)
-    arrays["feat_counts"] = np.array([len(f.scores) for f in feats], np.int64)
-    if feats:
-        arrays["feat_keypoints"] = np.concatenate([f.keypoints for f in feats])
-        arrays["feat_descriptors"] = np.concatenate([f.descriptors for f in feats])
-        arrays["feat_scores"] = np.concatenate([f.scores for f in feats])
+    arrays.update(pack_features(ids, t.features))
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "runtime_version": __version__,
         "settings": m.settings(), "K": None if m.K is None else m.K.tolist(), "rooms": m.rooms.rects.tolist(),
@@ -82,7 +75,7 @@ def load(cls, path, global_model, frontend, check_model: bool):
         t.cols = {name: arrays[name] for name in EXPERIENCE_COLUMNS}
         t.places = {name: arrays[name] for name in PLACE_COLUMNS}
         t.descriptors = arrays["descriptors"] if len(t.cols["ids"]) else None
-        t.features = _features(arrays, t.cols["ids"])
+        t.features = unpack_features(arrays, t.cols["ids"])
         m.clock, m.last_room, m._next_place = int(meta["clock"]), meta["last_room"], int(meta["next_place"])
         m._changes.restore(meta["changes"])
     except (KeyError, TypeError, ValueError) as e:
@@ -90,17 +83,6 @@ def load(cls, path, global_model, frontend, check_model: bool):
     m._t = t
     _adopt_models(m, meta, check_model)
     return m
-
-
-def _features(arrays: dict, ids: np.ndarray) -> dict[int, StoredFeatures]:
-    out: dict[int, StoredFeatures] = {}
-    if len(arrays["feat_positions"]):
-        ends = np.cumsum(arrays["feat_counts"])
-        for p, s, e in zip(arrays["feat_positions"], ends - arrays["feat_counts"], ends, strict=True):
-            out[int(ids[p])] = StoredFeatures(
-                arrays["feat_keypoints"][s:e], arrays["feat_descriptors"][s:e], arrays["feat_scores"][s:e]
-            )
-    return out
 
 
 def _adopt_models(m, meta: dict, check_model: bool) -> None:

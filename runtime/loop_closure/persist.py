@@ -20,7 +20,7 @@ import numpy as np
 
 from homeloc.runtime import __version__, mapstore
 from homeloc.runtime.loop_closure.index import DescriptorIndex, Projection
-from homeloc.runtime.loop_closure.stored_features import StoredFeatures
+from homeloc.runtime.loop_closure.stored_features import StoredFeatures, pack_features, unpack_features
 
 FORMAT = "homeloc-loop-closure-map"
 
@@ -41,14 +41,7 @@ def save_map(
         arrays["index"] = faiss.serialize_index(index.faiss_index)
     if index.projection is not None:
         arrays["pca_A"], arrays["pca_b"] = index.projection
-    with_feat = [i for i, k in enumerate(ids) if int(k) in features]
-    feats = [features[int(ids[i])] for i in with_feat]
-    arrays["feat_positions"] = np.array(with_feat, np.int64)
-    arrays["feat_counts"] = np.array([len(f.scores) for f in feats], np.int64)
-    if feats:
-        arrays["feat_keypoints"] = np.concatenate([f.keypoints for f in feats])
-        arrays["feat_descriptors"] = np.concatenate([f.descriptors for f in feats])
-        arrays["feat_scores"] = np.concatenate([f.scores for f in feats])
+    arrays.update(pack_features(ids, features))
     meta = {
         "format": FORMAT,
         "runtime_version": __version__,
@@ -105,13 +98,4 @@ def restore_index(saved: SavedMap, index: DescriptorIndex, num_ids: int) -> Desc
 
 def restore_features(saved: SavedMap, ids: np.ndarray) -> dict[int, StoredFeatures]:
     """kf_id -> stored local features of the keyframes that have them."""
-    a = saved.arrays
-    out: dict[int, StoredFeatures] = {}
-    if len(a["feat_positions"]):
-        ends = np.cumsum(a["feat_counts"])
-        starts = ends - a["feat_counts"]
-        for p, s, e in zip(a["feat_positions"], starts, ends, strict=True):
-            out[int(ids[p])] = StoredFeatures(
-                a["feat_keypoints"][s:e], a["feat_descriptors"][s:e], a["feat_scores"][s:e]
-            )
-    return out
+    return unpack_features(saved.arrays, ids)

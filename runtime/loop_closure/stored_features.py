@@ -39,3 +39,32 @@ class StoredFeatures:
     @property
     def nbytes(self) -> int:
         return self.keypoints.nbytes + self.descriptors.nbytes + self.scores.nbytes
+
+
+def pack_features(ids: np.ndarray, features: dict[int, StoredFeatures]) -> dict[str, np.ndarray]:
+    """The map-file arrays of the keyframes (in `ids` order) that have stored features:
+    ``feat_positions`` (positions in `ids`), ``feat_counts`` and, when any, the concatenated
+    ``feat_keypoints`` / ``feat_descriptors`` / ``feat_scores``."""
+    with_feat = [i for i, k in enumerate(ids) if int(k) in features]
+    feats = [features[int(ids[i])] for i in with_feat]
+    arrays = {
+        "feat_positions": np.array(with_feat, np.int64),
+        "feat_counts": np.array([len(f.scores) for f in feats], np.int64),
+    }
+    if feats:
+        arrays["feat_keypoints"] = np.concatenate([f.keypoints for f in feats])
+        arrays["feat_descriptors"] = np.concatenate([f.descriptors for f in feats])
+        arrays["feat_scores"] = np.concatenate([f.scores for f in feats])
+    return arrays
+
+
+def unpack_features(arrays: dict[str, np.ndarray], ids: np.ndarray) -> dict[int, StoredFeatures]:
+    """Inverse of `pack_features`: kf_id -> stored features."""
+    out: dict[int, StoredFeatures] = {}
+    if len(arrays["feat_positions"]):
+        ends = np.cumsum(arrays["feat_counts"])
+        for p, s, e in zip(arrays["feat_positions"], ends - arrays["feat_counts"], ends, strict=True):
+            out[int(ids[p])] = StoredFeatures(
+                arrays["feat_keypoints"][s:e], arrays["feat_descriptors"][s:e], arrays["feat_scores"][s:e]
+            )
+    return out
