@@ -30,7 +30,7 @@ from tqdm import tqdm
 from homeloc.runtime.hashing import file_sha256
 from homeloc.runtime.io import atomic_open, read_image
 from homeloc.runtime.postprocess import prepare_image, resize_longer, upscale_longer
-from homeloc.train.place_data import HardNegativeBatchSampler
+from homeloc.train.place_data import HardNegativeBatchSampler, overlap_mask
 
 log = logging.getLogger(__name__)
 
@@ -271,10 +271,7 @@ class GlobalHeadData(L.LightningDataModule):
 
     def overlap_mask(self, labels: torch.Tensor) -> torch.Tensor | None:
         """N x N bool: pairs of places known to show the same region (None if none known)."""
-        if not self.overlaps:
-            return None
-        lab = labels.tolist()
-        return torch.tensor([[b in self.overlaps.get(a, ()) for b in lab] for a in lab], dtype=torch.bool)
+        return overlap_mask(self.overlaps, labels)
 
     def mining_views(self) -> tuple[list[torch.Tensor], list[torch.Tensor], np.ndarray]:
         """(reference view maps, other-view maps, labels) of every training place, for mining."""

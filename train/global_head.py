@@ -22,7 +22,7 @@ from homeloc.models.keypoints import KeypointNet
 from homeloc.models.places import kmeans_centroids
 from homeloc.runtime.hashing import file_sha256
 from homeloc.train.place_losses import LOSSES, pair_masks
-from homeloc.train.places import warmup_cosine
+from homeloc.train.places import log_recall_sets, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +150,7 @@ class GlobalHeadSystem(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        from homeloc.train.metrics import recall_at_k
-
-        for rs in self.trainer.datamodule.val_sets:
-            db, q = self.describe(rs.database), self.describe(rs.queries)
-            ranked = np.argsort(-(q @ db.t()).numpy(), axis=1)[:, :10]
-            r = recall_at_k(ranked, rs.positives, (1, 5))
-            self.log(f"val_{rs.name}/R@1", float(r[1]), prog_bar=True, batch_size=1)
-            self.log(f"val_{rs.name}/R@5", float(r[5]), batch_size=1)
+        log_recall_sets(self)
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(

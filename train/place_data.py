@@ -30,7 +30,13 @@ class NordlandPlaces(Dataset):
 
     domain = 0
 
-    def __init__(self, root: str, split: str = "first2of3", size: tuple[int, int] = (128, 160), limit: int | None = None):
+    def __init__(
+        self,
+        root: str,
+        split: str = "first2of3",
+        size: tuple[int, int] = (128, 160),
+        limit: int | None = None,
+    ):
         from homeloc.data_synthesis.formats.places import load_nordland
 
         ds = load_nordland(Path(root), split)
@@ -62,7 +68,9 @@ class SynthesizedPlaces(Dataset):
         self.ds = PlaceShardDataset(root, gray=False)
         self.size, self.max_views = tuple(size), max_views
         # Groups may draw the same source image again: crops that overlap show one scene region.
-        self.overlaps = {self.label(i): {self.label(j) for j in js} for i, js in enumerate(self.ds.same_place()) if js}
+        self.overlaps = {
+            self.label(i): {self.label(j) for j in js} for i, js in enumerate(self.ds.same_place()) if js
+        }
 
     @staticmethod
     def label(i: int) -> int:
@@ -131,23 +139,40 @@ class RecallSet:
         if limit:  # the first `limit` places of both sides (tests, quick checks)
             db, q = db[:limit], q[:limit]
             pos = [{j for j in p if j < limit} for p in pos[:limit]]
-        return cls(name, torch.stack([load_tensor(p, size) for p in db]),
-                   torch.stack([load_tensor(p, size) for p in q]), pos)
+        return cls(
+            name,
+            torch.stack([load_tensor(p, size) for p in db]),
+            torch.stack([load_tensor(p, size) for p in q]),
+            pos,
+        )
 
 
 class PlacesData(L.LightningDataModule):
     """Training place groups (Nordland first two thirds and/or synthesized indoor places) with
     hard-negative batches; validation recall sets given as {name: places SPEC}."""
 
-    def __init__(self, nordland: str | None = "../shared/data/nordland_64x32_summer_winter",
-                 synthesized: str | None = None, size: tuple[int, int] = (128, 160), places_per_batch: int = 32,
-                 batches_per_epoch: int = 200, num_workers: int = 0, seed: int = 0,
-                 val_sets: dict[str, str] | None = None, val_limit: int | None = None, train_limit: int | None = None):
+    def __init__(
+        self,
+        nordland: str | None = "../shared/data/nordland_64x32_summer_winter",
+        synthesized: str | None = None,
+        size: tuple[int, int] = (128, 160),
+        places_per_batch: int = 32,
+        batches_per_epoch: int = 200,
+        num_workers: int = 0,
+        seed: int = 0,
+        val_sets: dict[str, str] | None = None,
+        val_limit: int | None = None,
+        train_limit: int | None = None,
+    ):
         super().__init__()
         self.nordland, self.synthesized, self.size = nordland, synthesized, tuple(size)
         self.places_per_batch, self.batches_per_epoch = places_per_batch, batches_per_epoch
         self.num_workers, self.seed = num_workers, seed
-        self.val_sets_spec = val_sets if val_sets is not None else {"nordland_last3rd": "nordland:../shared/data/nordland_64x32_summer_winter"}
+        self.val_sets_spec = (
+            val_sets
+            if val_sets is not None
+            else {"nordland_last3rd": "nordland:../shared/data/nordland_64x32_summer_winter"}
+        )
         self.val_limit, self.train_limit = val_limit, train_limit
         self.train_set = None
         self.sampler = None
@@ -166,8 +191,9 @@ class PlacesData(L.LightningDataModule):
                 raise FileNotFoundError("no place training data: give nordland: DIR and/or synthesized: DIR")
             self.train_set = torch.utils.data.ConcatDataset(parts)
             rank = getattr(self.trainer, "global_rank", 0) if self.trainer is not None else 0
-            self.sampler = HardNegativeBatchSampler(len(self.train_set), self.places_per_batch, self.batches_per_epoch,
-                                                    self.seed, rank)
+            self.sampler = HardNegativeBatchSampler(
+                len(self.train_set), self.places_per_batch, self.batches_per_epoch, self.seed, rank
+            )
         if not self.val_sets:
             for name, spec in self.val_sets_spec.items():
                 path = spec.split(":", 1)[-1]
@@ -177,8 +203,13 @@ class PlacesData(L.LightningDataModule):
                 self.val_sets.append(RecallSet.from_spec(name, spec, self.size, self.val_limit))
 
     def train_dataloader(self):
-        return DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=self.num_workers,
-                          collate_fn=collate_places, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            self.train_set,
+            batch_sampler=self.sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate_places,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self):
         # Recall needs whole sets: the module evaluates self.val_sets itself; one dummy batch drives it.
@@ -186,11 +217,7 @@ class PlacesData(L.LightningDataModule):
 
     def overlap_mask(self, labels: torch.Tensor) -> torch.Tensor | None:
         """N×N bool: pairs of training places that show the same scene region (None if none known)."""
-        if not self.overlaps:
-            return None
-        lab = labels.tolist()
-        m = [[b in self.overlaps.get(a, ()) for b in lab] for a in lab]
-        return torch.tensor(m, dtype=torch.bool, device=labels.device)
+        return overlap_mask(self.overlaps, labels)
 
     def mining_views(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """(reference views, other-condition views, labels) of every training place, for mining."""
@@ -201,3 +228,13 @@ class PlacesData(L.LightningDataModule):
             others.append(item["views"][-1])
             labels.append(item["label"])
         return torch.stack(refs), torch.stack(others), np.asarray(labels)
+
+
+def overlap_mask(overlaps: dict, labels: torch.Tensor) -> torch.Tensor | None:
+    """N×N bool on labels' device: pairs whose places are known to overlap (`overlaps`: place ->
+    set of places showing the same scene region); None when nothing is known."""
+    if not overlaps:
+        return None
+    lab = labels.tolist()
+    m = [[b in overlaps.get(a, ()) for b in lab] for a in lab]
+    return torch.tensor(m, dtype=torch.bool, device=labels.device)

@@ -27,13 +27,27 @@ class PlaceSystem(L.LightningModule):
     (None: random). augment: per-image random small affine + brightness/contrast/gamma on the
     fly, so fixed training views are not memorised."""
 
-    def __init__(self, backbone: str = "mobilenetv3_small", head: str = "netvlad", clusters: int = 32,
-                 reduce_dim: int | None = 64, out_dim: int | None = 256, loss: str = "triplet",
-                 tolerance: int = 2, lr: float = 1e-3, weight_decay: float = 1e-4, warmup_steps: int = 100,
-                 init_checkpoint: str | None = None, init_cluster_images: int = 256, eval_batch: int = 128,
-                 input_size: tuple[int, int] = (128, 160), trunk_checkpoint: str | None = None,
-                 trunk_lr_scale: float = 1.0, pca_init: str | None = None,
-                 augment: bool = False):
+    def __init__(
+        self,
+        backbone: str = "mobilenetv3_small",
+        head: str = "netvlad",
+        clusters: int = 32,
+        reduce_dim: int | None = 64,
+        out_dim: int | None = 256,
+        loss: str = "triplet",
+        tolerance: int = 2,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        warmup_steps: int = 100,
+        init_checkpoint: str | None = None,
+        init_cluster_images: int = 256,
+        eval_batch: int = 128,
+        input_size: tuple[int, int] = (128, 160),
+        trunk_checkpoint: str | None = None,
+        trunk_lr_scale: float = 1.0,
+        pca_init: str | None = None,
+        augment: bool = False,
+    ):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose {sorted(LOSSES)}")
@@ -56,8 +70,12 @@ class PlaceSystem(L.LightningModule):
     def describe(self, images: torch.Tensor) -> torch.Tensor:
         was = self.model.training
         self.model.eval()
-        out = torch.cat([self.model(images[i : i + self.hparams.eval_batch].to(self.device))
-                         for i in range(0, len(images), self.hparams.eval_batch)])
+        out = torch.cat(
+            [
+                self.model(images[i : i + self.hparams.eval_batch].to(self.device))
+                for i in range(0, len(images), self.hparams.eval_batch)
+            ]
+        )
         self.model.train(was)
         return out.cpu()
 
@@ -69,19 +87,25 @@ class PlaceSystem(L.LightningModule):
     def init_from_data(self, refs: torch.Tensor, others: torch.Tensor) -> None:
         """NetVLAD centres from k-means over local features of `init_cluster_images` reference
         views, and (pca_init) the projection from PCA of all views' NetVLAD vectors."""
-        idx = torch.randperm(len(refs), generator=torch.Generator().manual_seed(0))[: self.hparams.init_cluster_images]
+        idx = torch.randperm(len(refs), generator=torch.Generator().manual_seed(0))[
+            : self.hparams.init_cluster_images
+        ]
         was = self.model.training
         self.model.eval()
         self.model.init_clusters(refs[idx].to(self.device))
         if self.hparams.pca_init and self.model.proj is not None:
-            self.model.fit_pca(self.pooled(torch.cat([refs, others])), whiten=self.hparams.pca_init == "whiten")
+            self.model.fit_pca(
+                self.pooled(torch.cat([refs, others])), whiten=self.hparams.pca_init == "whiten"
+            )
         self.model.train(was)
         self._initialised = True
 
     @torch.no_grad()
     def pooled(self, images: torch.Tensor) -> torch.Tensor:
         b = self.hparams.eval_batch
-        return torch.cat([self.model.pooled(images[i : i + b].to(self.device)) for i in range(0, len(images), b)]).cpu()
+        return torch.cat(
+            [self.model.pooled(images[i : i + b].to(self.device)) for i in range(0, len(images), b)]
+        ).cpu()
 
     def training_step(self, batch, batch_idx):
         if self.hparams.trunk_lr_scale == 0:
@@ -98,14 +122,7 @@ class PlaceSystem(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        from homeloc.train.metrics import recall_at_k
-
-        for rs in self.trainer.datamodule.val_sets:
-            db, q = self.describe(rs.database), self.describe(rs.queries)
-            ranked = np.argsort(-(q @ db.t()).numpy(), axis=1)[:, :10]
-            r = recall_at_k(ranked, rs.positives, (1, 5))
-            self.log(f"val_{rs.name}/R@1", float(r[1]), prog_bar=True, batch_size=1)
-            self.log(f"val_{rs.name}/R@5", float(r[5]), batch_size=1)
+        log_recall_sets(self)
 
     test_step = validation_step
 
@@ -133,7 +150,10 @@ def warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup_steps: in
         t = min((step - warm) / max(total - warm, 1), 1.0)
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
 
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"}}
+    return {
+        "optimizer": opt,
+        "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"},
+    }
 
 
 def _augmentation():
@@ -141,7 +161,9 @@ def _augmentation():
     import kornia.augmentation as K
 
     return torch.nn.Sequential(
-        K.RandomAffine(degrees=5.0, translate=(0.05, 0.05), scale=(0.9, 1.1), padding_mode="reflection", p=0.8),
+        K.RandomAffine(
+            degrees=5.0, translate=(0.05, 0.05), scale=(0.9, 1.1), padding_mode="reflection", p=0.8
+        ),
         K.ColorJitter(brightness=0.2, contrast=0.3, p=0.8),
         K.RandomGamma(gamma=(0.7, 1.4), p=0.5),
     )
@@ -172,8 +194,25 @@ class HardNegativeMiner(Callback):
         overlaps = getattr(dm, "overlaps", {})
         for i, row in enumerate(nn):
             same = overlaps.get(int(labels[i]), ())
-            cands = [int(j) for j in row if abs(int(labels[j]) - int(labels[i])) > tol and int(labels[j]) not in same][: self.k]
+            cands = [
+                int(j)
+                for j in row
+                if abs(int(labels[j]) - int(labels[i])) > tol and int(labels[j]) not in same
+            ][: self.k]
             if cands:
                 hard[i] = cands
         dm.sampler.hard = hard
         pl_module.log("train/mined_places", float(len(hard)))
+
+
+def log_recall_sets(module: L.LightningModule) -> None:
+    """Log R@1/R@5 of every datamodule validation set (whole sets: database vs queries, cosine),
+    with `module.describe(images_or_maps) -> N x D` L2-normalised embeddings."""
+    from homeloc.train.metrics import recall_at_k
+
+    for rs in module.trainer.datamodule.val_sets:
+        db, q = module.describe(rs.database), module.describe(rs.queries)
+        ranked = np.argsort(-(q @ db.t()).numpy(), axis=1)[:, :10]
+        r = recall_at_k(ranked, rs.positives, (1, 5))
+        module.log(f"val_{rs.name}/R@1", float(r[1]), prog_bar=True, batch_size=1)
+        module.log(f"val_{rs.name}/R@5", float(r[5]), batch_size=1)
