@@ -296,11 +296,13 @@ def _run(command: str, ns) -> Path:
 
         return run_places(PlacesConfig(**args))
     if command == "loops":
-        from homeloc.eval.evaluate_loops import LoopsConfig, run_loops
+        from homeloc.eval.config import LoopsConfig
+        from homeloc.eval.evaluate_loops import run_loops
 
         return run_loops(LoopsConfig(**args))
     if command == "longterm":
-        from homeloc.eval.evaluate_longterm import LongTermEvalConfig, run_longterm
+        from homeloc.eval.config import LongTermEvalConfig
+        from homeloc.eval.evaluate_longterm import run_longterm
 
         return run_longterm(LongTermEvalConfig(**args))
     if command == "reliability":

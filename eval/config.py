@@ -1,4 +1,4 @@
-"""Typed configurations of the three evaluation jobs (what the CLI resolves and saves)."""
+"""Typed configurations of the evaluation jobs (what the CLI resolves and saves)."""
 
 from __future__ import annotations
 
@@ -81,6 +81,45 @@ class ReliabilityConfig:
     failure_share: float = 0.4
     seed: int = 1
     threads: int = 1
+    overwrite: bool = False
+
+
+@dataclass
+class LoopsConfig:
+    """`homeloc-evaluate loops` options. Detector settings left None are the detector's defaults."""
+
+    data: list[str]
+    out: Path
+    keypoints_model: str | None = None
+    places_model: str | None = None
+    threads: int = 1
+    exclude_recent: int = 10
+    min_confidence: float | None = None
+    min_inliers: int | None = None
+    min_inlier_ratio: float | None = None
+    min_spread: float | None = None
+    temporal_k: int | None = None
+    overwrite: bool = False
+
+
+@dataclass
+class LongTermEvalConfig:
+    """`homeloc-evaluate longterm` options."""
+
+    data: str
+    out: Path = Path("reports/longterm")
+    budget_bytes: int = 2_000_000
+    keypoints_model: str | None = None
+    places_model: str | None = None
+    threads: int = 1
+    tolerance_m: float = 1.0
+    tolerance_deg: float = 45.0
+    max_days: int | None = None
+    refresh_below: float | None = None
+    per_place: bool = False
+    stale_penalty: float | None = None
+    verify_top: int = 3
+    min_confidence: float | None = None
     overwrite: bool = False
 
 

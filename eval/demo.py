@@ -112,7 +112,8 @@ def run_demo(out: str | Path = "reports/demo", num_pairs: int = 40, threads: int
                                             threads=threads, overwrite=True))
 
     print("[3/3] loop closure over relit sequences with ground truth ...", flush=True)
-    from homeloc.eval.evaluate_loops import LoopsConfig, run_loops
+    from homeloc.eval.config import LoopsConfig
+    from homeloc.eval.evaluate_loops import run_loops
 
     sequences = _loop_sequences(out / "data" / "loops")
     loops_dir = run_loops(LoopsConfig(data=[str(p) for p in sequences], out=out / "loops", threads=threads,

@@ -25,7 +25,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from homeloc.data_synthesis.formats.longterm import LongTermHome, read_longterm
 from homeloc.data_synthesis.render.products import covisibility
-from homeloc.eval.config import prepare_out, set_threads
+from homeloc.eval.config import LongTermEvalConfig, prepare_out, set_threads
 from homeloc.eval.errors import EvalError
 from homeloc.eval.longterm_methods import METHODS, Method, make_methods
 from homeloc.eval.plots import plot_longterm
@@ -46,27 +46,6 @@ from homeloc.runtime.loop_closure import VerifyConfig
 log = logging.getLogger(__name__)
 
 MIN_OVERLAP = 0.3  # co-visibility that makes two views across a doorway one place (the loop export's)
-
-
-@dataclass
-class LongTermEvalConfig:
-    """`homeloc-evaluate longterm` options."""
-
-    data: str
-    out: Path = Path("reports/longterm")
-    budget_bytes: int = 2_000_000
-    keypoints_model: str | None = None
-    places_model: str | None = None
-    threads: int = 1
-    tolerance_m: float = 1.0
-    tolerance_deg: float = 45.0
-    max_days: int | None = None
-    refresh_below: float | None = None
-    per_place: bool = False
-    stale_penalty: float | None = None
-    verify_top: int = 3
-    min_confidence: float | None = None
-    overwrite: bool = False
 
 
 # ------------------------------------------------------------------------------------ judging

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from homeloc.data_synthesis.formats.loops import LoopSequence, load_loop_sequence
-from homeloc.eval.config import prepare_out, set_threads
+from homeloc.eval.config import LoopsConfig, prepare_out, set_threads
 from homeloc.eval.errors import EvalError
 from homeloc.eval.plots import plot_pr
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
@@ -36,24 +36,6 @@ from homeloc.train import metrics as M
 log = logging.getLogger(__name__)
 
 SWEEP = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # min_confidence values in the trade-off table
-
-
-@dataclass
-class LoopsConfig:
-    """`homeloc-evaluate loops` options. Detector settings left None are the detector's defaults."""
-
-    data: list[str]
-    out: Path
-    keypoints_model: str | None = None
-    places_model: str | None = None
-    threads: int = 1
-    exclude_recent: int = 10
-    min_confidence: float | None = None
-    min_inliers: int | None = None
-    min_inlier_ratio: float | None = None
-    min_spread: float | None = None
-    temporal_k: int | None = None
-    overwrite: bool = False
 
 
 @dataclass

@@ -9,7 +9,8 @@ import pytest
 from homeloc.data_synthesis.formats.errors import DataError
 from homeloc.data_synthesis.formats.loops import load_loop_sequence, read_K
 from homeloc.eval import cli
-from homeloc.eval.evaluate_loops import FrameRecord, LoopsConfig, judge, run_loops, score_sequence
+from homeloc.eval.config import LoopsConfig
+from homeloc.eval.evaluate_loops import FrameRecord, judge, run_loops, score_sequence
 from homeloc.eval.loop_sequences import Sequence, pan_crops, paste_patch, write_sequence
 from homeloc.runtime.loop_closure.results import Verification
 from tests.runtime.test_frontend import textured
