@@ -42,8 +42,8 @@ bench: install
 GPU_DEPS := kornia==0.9.0 kornia_rs==0.2.0 jsonargparse==4.53.0 docstring_parser==0.18.0 typeshed_client==2.15.0 \
   opencv-python-headless==4.14.0.94 albumentations==2.0.8 albucore==0.0.24 pydantic==2.14.4 pydantic_core==2.50.5 \
   annotated-types==0.8.0 typing-inspection==0.4.5 simsimd==6.5.16 stringzilla==5.3.2 scipy==1.17.1
-GPU_PAIRS ?= data/kp_pairs_h400
-GPU_PAIRS3D ?= data/kp_pairs3d
+GPU_PAIRS ?= data/kp_pairs_h200
+GPU_PAIRS3D ?= data/kp_pairs3d_100
 GPU_CACHE ?= data/kp_cache_aliked
 GPU_BUNDLE ?= build/gpu_bundle
 gpu-wheels: install
