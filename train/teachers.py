@@ -20,6 +20,13 @@ from homeloc.models.keypoints import KeypointNet
 from homeloc.train.losses import warp_heatmap
 
 
+def frozen(net: nn.Module) -> nn.Module:
+    """`net` with every parameter frozen (teachers are never trained)."""
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
 def heatmap_from_logits(logits: Tensor) -> Tensor:
     """B×65×h×w -> B×1×8h×8w keypoint probability (dustbin dropped)."""
     return pp.heatmap_from_logits(logits)[:, None]
@@ -32,9 +39,7 @@ class XFeatTeacher(nn.Module):
         super().__init__()
         from homeloc.models.xfeat import load_xfeat_dense
 
-        self.net = load_xfeat_dense()
-        for p in self.net.parameters():
-            p.requires_grad_(False)
+        self.net = frozen(load_xfeat_dense())
 
     @torch.no_grad()
     def forward(self, image: Tensor) -> Tensor:
@@ -62,10 +67,8 @@ class AlikedTeacher(nn.Module):
         super().__init__()
         from homeloc.models.aliked import load_aliked
 
-        self.net = load_aliked(variant)
+        self.net = frozen(load_aliked(variant))
         self.temperature = temperature
-        for p in self.net.parameters():
-            p.requires_grad_(False)
 
     @torch.no_grad()
     def forward(self, image: Tensor) -> Tensor:
@@ -88,9 +91,7 @@ class CheckpointTeacher(nn.Module):
 
     def __init__(self, path: str, num_homographies: int = 0, seed: int = 0):
         super().__init__()
-        self.net = KeypointNet.from_checkpoint(path)
-        for p in self.net.parameters():
-            p.requires_grad_(False)
+        self.net = frozen(KeypointNet.from_checkpoint(path))
         self.num_homographies = num_homographies
         self.rng = np.random.default_rng(seed)
 
