@@ -231,7 +231,9 @@ def to_markdown(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    ap = argparse.ArgumentParser(prog="python -m homeloc.data_synthesis.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m homeloc.data_synthesis.bench", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument(
         "--source", nargs="+", default=None, help="sources (default: skimage + the webcam folder if present)"
     )

@@ -32,7 +32,6 @@ _FALLBACK_UTC_OFFSET = {"Europe/Paris": 1, "Europe/Berlin": 1, "America/Mexico_C
 # Brightness buckets: mean luma / the scene's median mean luma below 0.60 night, below 0.85 dusk.
 
 
-
 def luminance(img: np.ndarray) -> np.ndarray:
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 

@@ -56,9 +56,14 @@ def _common(p: ArgumentParser, shard_size: int) -> None:
     p.add_argument("--out", type=str, required=True, help="output folder (created; resumable)")
     p.add_argument("--num", type=PositiveInt, default=1000, help="number of samples (>= 1)")
     p.add_argument(
-        "--seed", type=NonNegativeInt, default=0, help="dataset seed (>= 0): sample i depends only on (seed, i)"
+        "--seed",
+        type=NonNegativeInt,
+        default=0,
+        help="dataset seed (>= 0): sample i depends only on (seed, i)",
     )
-    p.add_argument("--workers", type=PositiveInt, default=1, help="processes writing shards in parallel (>= 1)")
+    p.add_argument(
+        "--workers", type=PositiveInt, default=1, help="processes writing shards in parallel (>= 1)"
+    )
     p.add_argument("--shard_size", type=PositiveInt, default=shard_size, help="samples per tar shard (>= 1)")
     p.add_argument(
         "--only_shards",
@@ -157,7 +162,9 @@ def _add_export_pairs(sub: ActionSubCommands) -> None:
     )
     export.add_argument("--data", type=str, required=True, help="pair dataset folder")
     export.add_argument("--out", type=str, required=True, help="output folder (images/ and pairs.txt)")
-    export.add_argument("--limit", type=PositiveInt | None, default=None, help="export at most this many pairs")
+    export.add_argument(
+        "--limit", type=PositiveInt | None, default=None, help="export at most this many pairs"
+    )
     sub.add_subcommand("export-pairs", export, help="export pairs for evaluation")
 
 

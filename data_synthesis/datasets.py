@@ -100,7 +100,14 @@ class PairShardDataset(Dataset):
 class OnTheFlyPairs(Dataset):
     """The same pairs, generated on demand (index -> make_pair(seed, index)) in DataLoader workers."""
 
-    def __init__(self, sources: list[str], length: int, seed: int = 0, config: PairConfig | dict | None = None, gray: bool = True):
+    def __init__(
+        self,
+        sources: list[str],
+        length: int,
+        seed: int = 0,
+        config: PairConfig | dict | None = None,
+        gray: bool = True,
+    ):
         self.sources, self.length, self.seed, self.gray = list(sources), int(length), int(seed), gray
         self.config = config if isinstance(config, PairConfig) else PairConfig(**(config or {}))
         self._mix = None

@@ -24,7 +24,9 @@ def _recipe(name: str, **params) -> Callable[[np.ndarray, np.random.Generator], 
 
 def _dark(img, rng):
     out = img * np.float32(2.0 ** rng.uniform(-7.0, -5.0))  # 5-7 stops under
-    return RECIPES["low_light"].fn(out, rng, scale=0.02, full_well=2000.0, read_noise=4.0, black_level=0.01, bits=8.0)
+    return RECIPES["low_light"].fn(
+        out, rng, scale=0.02, full_well=2000.0, read_noise=4.0, black_level=0.01, bits=8.0
+    )
 
 
 def _blur(img, rng):
@@ -37,11 +39,15 @@ def _saturated(img, rng):
 
 
 def _noise(img, rng):
-    return np.clip(img + np.float32(rng.uniform(0.2, 0.35)) * rng.standard_normal(img.shape, np.float32), 0, 1)
+    return np.clip(
+        img + np.float32(rng.uniform(0.2, 0.35)) * rng.standard_normal(img.shape, np.float32), 0, 1
+    )
 
 
 def _covered(img, rng):
-    return RECIPES["covered_lens"].fn(img, rng, coverage=float(rng.uniform(0.85, 1.0)), darkness=0.97, softness=0.2)
+    return RECIPES["covered_lens"].fn(
+        img, rng, coverage=float(rng.uniform(0.85, 1.0)), darkness=0.97, softness=0.2
+    )
 
 
 def _uniform(img, rng):
@@ -78,11 +84,16 @@ def _scaled(img: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     s = min(1.0, max_side / max(img.shape[:2]))
     if s == 1.0:
         return img, 1.0
-    return cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA), s
+    return cv2.resize(
+        img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA
+    ), s
 
 
 def reliability_pairs(
-    dataset: MatchingDataset, failure_share: float = 0.4, seed: int = 0, max_side: int = 640,
+    dataset: MatchingDataset,
+    failure_share: float = 0.4,
+    seed: int = 0,
+    max_side: int = 640,
     failures: tuple[str, ...] = tuple(FAILURES),
 ) -> list[ReliabilityPair]:
     """Homography pairs of a dataset, downscaled to `max_side`, with `failure_share` of them given a

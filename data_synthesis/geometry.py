@@ -89,4 +89,3 @@ def valid_mask(h_0to1: np.ndarray, shape0: tuple[int, int], shape1: tuple[int, i
     ok &= xh <= np.float32(shape0[1] - 1) * z
     ok &= yh <= np.float32(shape0[0] - 1) * z
     return ok
-

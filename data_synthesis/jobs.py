@@ -56,7 +56,11 @@ class ShapesMaker:
         for i in indices:
             img, kps, kind = render_shapes(sample_rng(self.seed, i), tuple(self.size))
             meta = {"keypoints": kps.tolist(), "shape": kind, "seed": self.seed, "index": int(i)}
-            yield {"__key__": f"{i:09d}", "img.png": encode_image(img, ".png"), "json": json.dumps(meta).encode()}
+            yield {
+                "__key__": f"{i:09d}",
+                "img.png": encode_image(img, ".png"),
+                "json": json.dumps(meta).encode(),
+            }
 
 
 def synthesize_pairs(
@@ -76,7 +80,12 @@ def synthesize_pairs(
     strict: an unreadable source image stops the run (default: skipped and listed in the manifest)."""
     config = config or PairConfig()
     SourceMix(sources)  # fail early, in the parent, on a bad source
-    resolved = {"config": config.to_dict(), "sources": list(sources), "seed": seed, "image_format": image_format}
+    resolved = {
+        "config": config.to_dict(),
+        "sources": list(sources),
+        "seed": seed,
+        "image_format": image_format,
+    }
     maker = PairMaker(list(sources), config.to_dict(), seed, image_format, strict)
     return shards.build(Path(out), "pairs", resolved, num, shard_size, maker, workers, overwrite, only_shards)
 
@@ -94,4 +103,6 @@ def synthesize_shapes(
     """MagicPoint-style synthetic shapes with exact keypoints. Returns the manifest path."""
     resolved = {"size": list(size), "seed": seed}
     maker = ShapesMaker(tuple(size), seed)
-    return shards.build(Path(out), "shapes", resolved, num, shard_size, maker, workers, overwrite, only_shards)
+    return shards.build(
+        Path(out), "shapes", resolved, num, shard_size, maker, workers, overwrite, only_shards
+    )

@@ -151,9 +151,17 @@ def make_pair(sources: SourceMix, cfg: PairConfig, seed: int, index: int) -> Pai
     t0 = crop_transform(rng, src.image0.shape, size, cfg.crop_scale)
     base0 = _render(src.image0, t0, size)
     if src.image1 is not None:  # a real captured pair: same crop of the second view, exact GT kept
-        t1 = t0 if src.image1.shape == src.image0.shape else crop_transform(rng, src.image1.shape, size, (1.0, 1.0))
+        t1 = (
+            t0
+            if src.image1.shape == src.image0.shape
+            else crop_transform(rng, src.image1.shape, size, (1.0, 1.0))
+        )
         h_base = t1 @ src.h_0to1 @ np.linalg.inv(t0)
-        h_rand = sample_homography(rng, size, cfg.homography) if rng.random() < cfg.real_pair_homography else np.eye(3)
+        h_rand = (
+            sample_homography(rng, size, cfg.homography)
+            if rng.random() < cfg.real_pair_homography
+            else np.eye(3)
+        )
         presets = (_choose(rng, cfg.real_pair), _choose(rng, cfg.real_pair))
         # One resampling of the second view: crop and random H in a single warp.
         img1 = _render(src.image1, h_rand @ t1, size)

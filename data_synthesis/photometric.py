@@ -145,4 +145,7 @@ def apply_preset(preset: str | list[Step], img: np.ndarray, rng: np.random.Gener
 
 def parse_steps(spec: list[dict]) -> list[Step]:
     """Steps from YAML: [{recipe: lamp, p: 0.5, ranges: {power: [1, 2]}}, ...]."""
-    return [Step(s["recipe"], float(s.get("p", 1.0)), {k: tuple(v) for k, v in s.get("ranges", {}).items()}) for s in spec]
+    return [
+        Step(s["recipe"], float(s.get("p", 1.0)), {k: tuple(v) for k, v in s.get("ranges", {}).items()})
+        for s in spec
+    ]

@@ -315,7 +315,10 @@ def add_subcommand(sub) -> None:
         help="samples (rows) to show with --data (default 8), or seeds (tiles) with --recipe (default 6)",
     )
     p.add_argument(
-        "--size", type=tuple[PositiveInt, PositiveInt], default=(240, 320), help="tile height, width for --recipe"
+        "--size",
+        type=tuple[PositiveInt, PositiveInt],
+        default=(240, 320),
+        help="tile height, width for --recipe",
     )
     sub.add_subcommand("preview", p, help="draw a preview grid of a dataset or a recipe")
 

@@ -23,7 +23,9 @@ def _albu(transform, img, rng):
 
 
 def _convolve(img, kernel):
-    return cv2.filter2D(np.ascontiguousarray(img, np.float32), -1, kernel.astype(np.float32), borderType=cv2.BORDER_REFLECT)
+    return cv2.filter2D(
+        np.ascontiguousarray(img, np.float32), -1, kernel.astype(np.float32), borderType=cv2.BORDER_REFLECT
+    )
 
 
 def motion_kernel(length: float, angle: float) -> np.ndarray:

@@ -46,7 +46,9 @@ def _blob_mask(rng, h, w, size) -> tuple[np.ndarray, None]:
         cv2.fillPoly(alpha, [pts], 1.0)
     else:  # a box (cardboard box, furniture) seen roughly front-on
         bw, bh = s * rng.uniform(0.4, 0.8), s * rng.uniform(0.4, 0.8)
-        cv2.rectangle(alpha, (int(cx - bw / 2), int(cy - bh / 2)), (int(cx + bw / 2), int(cy + bh / 2)), 1.0, -1)
+        cv2.rectangle(
+            alpha, (int(cx - bw / 2), int(cy - bh / 2)), (int(cx + bw / 2), int(cy + bh / 2)), 1.0, -1
+        )
     feather = max(1, int(0.02 * s)) * 2 + 1
     alpha = cv2.GaussianBlur(alpha, (feather, feather), 0)
     return alpha, None

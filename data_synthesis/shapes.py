@@ -63,7 +63,15 @@ def lines(rng, img, n):
         p = rng.uniform([0, 0], [w - 1, h - 1], (2, 2))
         if np.linalg.norm(p[0] - p[1]) < 0.1 * min(h, w):
             continue
-        cv2.line(img, tuple(_fx(p[0])), tuple(_fx(p[1])), _contrast(rng, img.mean()), int(rng.integers(1, 4)) * SS, cv2.LINE_8, SHIFT)
+        cv2.line(
+            img,
+            tuple(_fx(p[0])),
+            tuple(_fx(p[1])),
+            _contrast(rng, img.mean()),
+            int(rng.integers(1, 4)) * SS,
+            cv2.LINE_8,
+            SHIFT,
+        )
         kps += list(p)
     return np.array(kps, np.float32).reshape(-1, 2)
 
@@ -192,7 +200,18 @@ def ellipses(rng, img, n):
         if c is None:
             continue
         axes = (int(r * SS * _S), int(r * rng.uniform(0.3, 1.0) * SS * _S))
-        cv2.ellipse(img, tuple(_fx(c)), axes, rng.uniform(0, 180), 0, 360, _contrast(rng, img.mean()), -1, cv2.LINE_8, SHIFT)
+        cv2.ellipse(
+            img,
+            tuple(_fx(c)),
+            axes,
+            rng.uniform(0, 180),
+            0,
+            360,
+            _contrast(rng, img.mean()),
+            -1,
+            cv2.LINE_8,
+            SHIFT,
+        )
     return np.zeros((0, 2), np.float32)
 
 

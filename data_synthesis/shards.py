@@ -191,17 +191,23 @@ def build(
             manifest["shards"].pop(name)
         _remove_stale_temps(path)
         todo.append((make_samples, path, range(k * shard_size, min((k + 1) * shard_size, num))))
-    bar = tqdm(total=sum(len(t[2]) for t in todo), desc=f"{kind} -> {out}", unit=kind[:-1] if kind.endswith("s") else kind)
+    bar = tqdm(
+        total=sum(len(t[2]) for t in todo),
+        desc=f"{kind} -> {out}",
+        unit=kind[:-1] if kind.endswith("s") else kind,
+    )
     pool = (
         ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(os.getpid(),))
         if workers > 1 and len(todo) > 1
         else None
     )
     try:
-        for name, count, skipped in (pool.map(_shard_job, todo) if pool else map(_shard_job, todo)):
+        for name, count, skipped in pool.map(_shard_job, todo) if pool else map(_shard_job, todo):
             manifest["shards"][name] = {"count": count, "sha256": file_sha256(out / name)}
             if skipped:  # listed only when there are any: clean datasets keep their manifest bytes
-                manifest["skipped_sources"] = dict(sorted({**manifest.get("skipped_sources", {}), **skipped}.items()))
+                manifest["skipped_sources"] = dict(
+                    sorted({**manifest.get("skipped_sources", {}), **skipped}.items())
+                )
             manifest["complete"] = len(manifest["shards"]) == n_shards
             _write_manifest(out, manifest)
             bar.update(count)
@@ -221,7 +227,9 @@ def verify(out: Path) -> dict:
     if manifest is None:
         raise DatasetError(f"{out}: no {MANIFEST} (not a homeloc dataset, or never finished a shard)")
     if not manifest.get("complete"):
-        raise DatasetError(f"{out / MANIFEST}: dataset incomplete ({len(manifest['shards'])} shards done); rerun to resume")
+        raise DatasetError(
+            f"{out / MANIFEST}: dataset incomplete ({len(manifest['shards'])} shards done); rerun to resume"
+        )
     for name, entry in sorted(manifest["shards"].items()):
         p = out / name
         if not p.exists():

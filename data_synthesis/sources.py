@@ -37,7 +37,9 @@ def load_cached(path: str) -> np.ndarray:
     img = read_image(path)
     s = MAX_SIDE / max(img.shape[:2])
     if s < 1:
-        img = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(
+            img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA
+        )
     return img
 
 
@@ -149,7 +151,9 @@ class WebcamSource(Source):
         if im0 is None or im1 is None:
             return None
         if im0.shape != im1.shape:
-            raise ImageReadError(f"{f1}: size {im1.shape} differs from {f0} {im0.shape} in a fixed-camera scene")
+            raise ImageReadError(
+                f"{f1}: size {im1.shape} differs from {f0} {im0.shape} in a fixed-camera scene"
+            )
         return SourceSample(im0, im1, np.eye(3), id=f"webcam:{scene}/{f0.name}|{f1.name}")
 
 
@@ -186,9 +190,29 @@ class HPatchesSource(Source):
         return SourceSample(im0, im1, s1 @ h @ np.linalg.inv(s0), id=f"hpatches:{f0.parent.name}/1|{f1.stem}")
 
 
-SKIMAGE_PHOTOS = ("astronaut", "brick", "camera", "cat", "coffee", "coins", "grass", "gravel", "rocket",
-                  "text", "page", "moon", "clock", "horse", "immunohistochemistry", "colorwheel", "logo",
-                  "hubble_deep_field", "motorcycle_left", "motorcycle_right", "chelsea")
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "brick",
+    "camera",
+    "cat",
+    "coffee",
+    "coins",
+    "grass",
+    "gravel",
+    "rocket",
+    "text",
+    "page",
+    "moon",
+    "clock",
+    "horse",
+    "immunohistochemistry",
+    "colorwheel",
+    "logo",
+    "hubble_deep_field",
+    "motorcycle_left",
+    "motorcycle_right",
+    "chelsea",
+)
 
 
 @lru_cache(maxsize=1)

@@ -140,7 +140,9 @@ def _bucket(c: Capture, mode: str) -> str | None:
 def _bucket_counts(caps: list[Capture]) -> dict[str, dict[str, int]]:
     """{"<scene> <mode>": {bucket: number of captures}} for both bucketing modes."""
     return {
-        f"{s} {m}": {b: sum(1 for c in caps if c.scene == s and _bucket(c, m) == b) for b in ("day", "dusk", "night")}
+        f"{s} {m}": {
+            b: sum(1 for c in caps if c.scene == s and _bucket(c, m) == b) for b in ("day", "dusk", "night")
+        }
         for s in sorted({c.scene for c in caps})
         for m in ("hour", "brightness")
     }
@@ -283,8 +285,12 @@ def add_subcommand(sub) -> None:
         "--out", type=str, default="reports/synth/stats", help="folder for stats.md and stats.json"
     )
     p.add_argument("--presets", type=list[str], default=list(DEFAULT_PRESETS), help="presets to synthesize")
-    p.add_argument("--seeds", type=PositiveInt, default=3, help="synthesized images per day capture and preset")
-    p.add_argument("--size", type=tuple[PositiveInt, PositiveInt], default=(240, 320), help="analysis height, width")
+    p.add_argument(
+        "--seeds", type=PositiveInt, default=3, help="synthesized images per day capture and preset"
+    )
+    p.add_argument(
+        "--size", type=tuple[PositiveInt, PositiveInt], default=(240, 320), help="analysis height, width"
+    )
     p.add_argument("--seed", type=NonNegativeInt, default=0, help="random seed of the synthesis")
     sub.add_subcommand("stats", p, help="compare synthesized night images with real night captures")
 

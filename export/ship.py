@@ -29,12 +29,28 @@ def _run_dir(ckpt: Path) -> Path:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
-def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: list[str], parity_data: str | None,
-             data_manifests: list[Path]) -> dict:
+def ship_one(
+    kind: str,
+    ckpt: Path,
+    assets: Path,
+    exports: Path,
+    calibration: list[str],
+    parity_data: str | None,
+    data_manifests: list[Path],
+) -> dict:
     from homeloc.export.pipeline import ExportConfig, export_model
 
-    out = export_model(ExportConfig(checkpoint=ckpt, kind=kind, out=exports / kind, int8=True,
-                                    calibration=calibration, parity_data=parity_data, overwrite=True))
+    out = export_model(
+        ExportConfig(
+            checkpoint=ckpt,
+            kind=kind,
+            out=exports / kind,
+            int8=True,
+            calibration=calibration,
+            parity_data=parity_data,
+            overwrite=True,
+        )
+    )
     files = {}
     for name in (f"{kind}.fp32.onnx", f"{kind}.int8.onnx", "parity.json", "parity.md"):
         dst = assets / (name if name.endswith(".onnx") else f"{kind}.{name}")
@@ -62,16 +78,32 @@ def ship_one(kind: str, ckpt: Path, assets: Path, exports: Path, calibration: li
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m homeloc.export.ship", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m homeloc.export.ship",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--keypoints", type=Path, help="keypoint checkpoint to ship")
     p.add_argument("--places", type=Path, help="place checkpoint to ship")
     p.add_argument("--assets", type=Path, default=ASSETS, help="destination (default runtime/assets)")
     p.add_argument("--exports", type=Path, default=Path("exports"), help="working folder for export outputs")
-    p.add_argument("--calibration", nargs="+", default=["skimage", "folder:../shared/data/tum_rgbd_snippets",
-                                                         "webcam:../shared/data/webcam/chamonix"],
-                   help="calibration sources (data_synthesis source specs; night relighting is added)")
-    p.add_argument("--places-data", nargs="*", type=Path, default=[], help="place dataset folders used in training (their manifests are recorded)")
+    p.add_argument(
+        "--calibration",
+        nargs="+",
+        default=[
+            "skimage",
+            "folder:../shared/data/tum_rgbd_snippets",
+            "webcam:../shared/data/webcam/chamonix",
+        ],
+        help="calibration sources (data_synthesis source specs; night relighting is added)",
+    )
+    p.add_argument(
+        "--places-data",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="place dataset folders used in training (their manifests are recorded)",
+    )
     a = p.parse_args(argv)
     a.assets.mkdir(parents=True, exist_ok=True)
     manifest_path = a.assets / "MANIFEST.json"

@@ -133,8 +133,15 @@ class PlaceNet(nn.Module):
     MEAN = (0.45, 0.45, 0.45)
     STD = (0.225, 0.225, 0.225)
 
-    def __init__(self, backbone: str = "mobilenetv3_small", head: str = "netvlad", clusters: int = 32,
-                 reduce_dim: int | None = 64, out_dim: int | None = 256, input_size: tuple[int, int] = (128, 160)):
+    def __init__(
+        self,
+        backbone: str = "mobilenetv3_small",
+        head: str = "netvlad",
+        clusters: int = 32,
+        reduce_dim: int | None = 64,
+        out_dim: int | None = 256,
+        input_size: tuple[int, int] = (128, 160),
+    ):
         super().__init__()
         self.input_size = (int(input_size[0]), int(input_size[1]))  # H, W the network is trained and run at
         self.backbone_name, self.head_name = backbone, head
@@ -195,13 +202,17 @@ class PlaceNet(nn.Module):
     def load_trunk(self, path: str | os.PathLike) -> None:
         """Initialise a `keypoint:*` trunk from a trained keypoint checkpoint (ours, not downloaded)."""
         if not isinstance(self.trunk, _KeypointTrunk):
-            raise ValueError(f"{path}: only keypoint:* trunks load keypoint checkpoints, this is {self.backbone_name}")
+            raise ValueError(
+                f"{path}: only keypoint:* trunks load keypoint checkpoints, this is {self.backbone_name}"
+            )
         from homeloc.models.keypoints import KeypointNet
 
         src = KeypointNet.from_checkpoint(path)
         if src.preset != self.trunk.net.preset or src.descriptor_dim != self.trunk.out_channels:
-            raise ValueError(f"{path}: keypoint model {src.preset!r}/{src.descriptor_dim}-d does not fit the "
-                             f"trunk {self.trunk.net.preset!r}/{self.trunk.out_channels}-d")
+            raise ValueError(
+                f"{path}: keypoint model {src.preset!r}/{src.descriptor_dim}-d does not fit the "
+                f"trunk {self.trunk.net.preset!r}/{self.trunk.out_channels}-d"
+            )
         own = self.trunk.net.state_dict()
         self.trunk.net.load_state_dict({k: v for k, v in src.state_dict().items() if k in own}, strict=True)
 
@@ -229,15 +240,26 @@ class PlaceNet(nn.Module):
     # ------------------------------------------------------------------ checkpoints
     @property
     def hparams(self) -> dict[str, Any]:
-        return {"backbone": self.backbone_name, "head": self.head_name, "clusters": self.clusters,
-                "reduce_dim": self.reduce_dim, "out_dim": self.out_dim_arg, "input_size": list(self.input_size)}
+        return {
+            "backbone": self.backbone_name,
+            "head": self.head_name,
+            "clusters": self.clusters,
+            "reduce_dim": self.reduce_dim,
+            "out_dim": self.out_dim_arg,
+            "input_size": list(self.input_size),
+        }
 
     def save(self, path: str | os.PathLike) -> None:
         from homeloc.runtime.io import atomic_open
 
         with atomic_open(path, "wb") as f:
-            torch.save({"state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-                        "hparams": self.hparams}, f)
+            torch.save(
+                {
+                    "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+                    "hparams": self.hparams,
+                },
+                f,
+            )
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, map_location: str = "cpu") -> PlaceNet:
@@ -255,7 +277,7 @@ class PlaceNet(nn.Module):
         net = cls(**{k: hp[k] for k in keys if k in hp})
         state = ckpt["state_dict"]
         if any(k.startswith("model.") for k in state):
-            state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+            state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
         try:
             net.load_state_dict(state)
         except RuntimeError as e:

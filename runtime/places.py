@@ -143,7 +143,9 @@ def prepare_place_image(image: np.ndarray, size: tuple[int, int], channels: int 
     h, w = size
     interp = cv2.INTER_AREA if img.shape[0] > h else cv2.INTER_LINEAR
     img = cv2.resize(np.ascontiguousarray(img), (w, h), interpolation=interp)
-    img = img.astype(np.float32) * np.float32(1.0 / 255.0) if img.dtype == np.uint8 else img.astype(np.float32)
+    img = (
+        img.astype(np.float32) * np.float32(1.0 / 255.0) if img.dtype == np.uint8 else img.astype(np.float32)
+    )
     if channels == 3:
         img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
         return np.ascontiguousarray(img.transpose(2, 0, 1))

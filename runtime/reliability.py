@@ -196,8 +196,15 @@ class LogisticModel:
         if (arrays[1] <= 0).any():
             raise ValueError(f"{source}: scale must be positive")
         kx, ky = tuple(map(float, d.get("knots_x", ()))), tuple(map(float, d.get("knots_y", ())))
-        if len(kx) != len(ky) or any(np.diff(kx) < 0) or any(np.diff(ky) < 0) or not all(0 <= v <= 1 for v in kx + ky):
-            raise ValueError(f"{source}: calibration knots must be two equally long increasing lists in [0, 1]")
+        if (
+            len(kx) != len(ky)
+            or any(np.diff(kx) < 0)
+            or any(np.diff(ky) < 0)
+            or not all(0 <= v <= 1 for v in kx + ky)
+        ):
+            raise ValueError(
+                f"{source}: calibration knots must be two equally long increasing lists in [0, 1]"
+            )
         return cls(names, *arrays, bias, dict(d.get("info", {})), kx, ky)
 
 
@@ -214,13 +221,17 @@ class ReliabilityModel:
         try:
             d = json.loads(Path(path).read_text())
         except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no reliability model (fit one with python -m homeloc.train.reliability)") from None
+            raise FileNotFoundError(
+                f"{path}: no reliability model (fit one with python -m homeloc.train.reliability)"
+            ) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ValueError(f"{path}: not a reliability model ({e})") from None
         frame = LogisticModel.from_dict(d.get("frame", {}), f"{path} frame")
         pair = LogisticModel.from_dict(d.get("pair", {}), f"{path} pair")
         if set(frame.names) - set(FRAME_STATS) or set(pair.names) - set(PAIR_STATS):
-            raise ValueError(f"{path}: unknown statistics {sorted(set(frame.names + pair.names) - set(FRAME_STATS + PAIR_STATS))}")
+            raise ValueError(
+                f"{path}: unknown statistics {sorted(set(frame.names + pair.names) - set(FRAME_STATS + PAIR_STATS))}"
+            )
         return cls(frame, pair)
 
     def save(self, path: str | os.PathLike, info: dict | None = None) -> Path:
@@ -240,7 +251,9 @@ class Confidence:
     stats: dict[str, float]
 
 
-def residuals(model: str, matrix: np.ndarray, p0: np.ndarray, p1: np.ndarray, K: np.ndarray | None = None) -> np.ndarray:
+def residuals(
+    model: str, matrix: np.ndarray, p0: np.ndarray, p1: np.ndarray, K: np.ndarray | None = None
+) -> np.ndarray:
     """Per-match residual in pixels: reprojection error under a homography, symmetric epipolar
     distance under a fundamental matrix, or under an essential matrix with intrinsics K."""
     from homeloc.runtime.geometry import symmetric_epipolar_distance, warp_points
@@ -257,8 +270,14 @@ def residuals(model: str, matrix: np.ndarray, p0: np.ndarray, p1: np.ndarray, K:
 
 
 def registration_confidence(
-    model: ReliabilityModel, kind: str, matrix: np.ndarray | None, inliers: np.ndarray, p0: np.ndarray,
-    p1: np.ndarray, image_size: tuple[int, int], K: np.ndarray | None = None,
+    model: ReliabilityModel,
+    kind: str,
+    matrix: np.ndarray | None,
+    inliers: np.ndarray,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    image_size: tuple[int, int],
+    K: np.ndarray | None = None,
 ) -> Confidence:
     """Confidence of a fitted two-view model (kind: homography | fundamental | essential) from its
     inlier mask over the matched points p0 -> p1 (image 0 of size (H, W))."""

@@ -68,7 +68,11 @@ def test_no_module_imports_the_old_top_level_names():
                     names = [a.name for a in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     names = [node.module]
-                old += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n.split(".")[0] in FOLDERS]
+                old += [
+                    f"{path.relative_to(ROOT)}:{node.lineno}: {n}"
+                    for n in names
+                    if n.split(".")[0] in FOLDERS
+                ]
     assert not old, "imports of generic top-level names (use homeloc.<name>):\n" + "\n".join(old)
 
 

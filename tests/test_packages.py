@@ -27,7 +27,9 @@ def test_no_generic_top_level_names_outside_repo(tmp_path):
         f"print([n for n in {FOLDERS!r} if importlib.util.find_spec(n) is not None]); "
         "print(homeloc.runtime.__file__)"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     found, runtime_file = out.stdout.strip().splitlines()
     assert found == "[]", f"generic top-level packages importable outside the repo: {found}"
     assert runtime_file.startswith(str(ROOT / "runtime"))
@@ -42,7 +44,9 @@ def test_pyproject_lists_every_package_folder():
         for init in (ROOT / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / folder).parts
             on_disk.add(".".join(("homeloc", folder, *rel)))
-    assert listed == on_disk, f"pyproject packages vs folders: missing {on_disk - listed}, extra {listed - on_disk}"
+    assert listed == on_disk, (
+        f"pyproject packages vs folders: missing {on_disk - listed}, extra {listed - on_disk}"
+    )
 
 
 def test_console_scripts_point_into_homeloc():

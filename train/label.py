@@ -61,6 +61,12 @@ def label_images(
         np.savez(buf, keypoints=kpts.astype(np.float32), scores=scores.numpy().astype(np.float32))
         atomic_write(target, buf.getvalue())
         counts[str(rel)] = len(kpts)
-    summary = {"checkpoint": str(checkpoint), "images": str(images), "num_homographies": num_homographies,
-               "max_keypoints": max_keypoints, "threshold": threshold, "keypoints_per_image": counts}
+    summary = {
+        "checkpoint": str(checkpoint),
+        "images": str(images),
+        "num_homographies": num_homographies,
+        "max_keypoints": max_keypoints,
+        "threshold": threshold,
+        "keypoints_per_image": counts,
+    }
     return atomic_write(out / "labels.json", json.dumps(summary, indent=1))

@@ -73,7 +73,6 @@ def repeatability(
     return (rep0 + rep1) / n_vis
 
 
-
 def image_corners(width: int, height: int) -> np.ndarray:
     """The 4 corner pixel centres (x, y) of a width x height image."""
     return np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float64)
@@ -136,7 +135,9 @@ def translation_error_deg(t_est: np.ndarray, t_gt: np.ndarray) -> float:
     return min(e, 180.0 - e)
 
 
-def pose_error_deg(R_est: np.ndarray | None, t_est: np.ndarray | None, R_gt: np.ndarray, t_gt: np.ndarray) -> float:
+def pose_error_deg(
+    R_est: np.ndarray | None, t_est: np.ndarray | None, R_gt: np.ndarray, t_gt: np.ndarray
+) -> float:
     """max(rotation error, translation-direction error) in degrees; inf when no pose was found."""
     if R_est is None or t_est is None:
         return float("inf")
@@ -257,9 +258,17 @@ def calibration_bins(probs: Sequence[float], labels: Sequence[bool], bins: int =
     return out
 
 
-def expected_calibration_error(probs: Sequence[float], labels: Sequence[bool], bins: int = 10) -> float | None:
+def expected_calibration_error(
+    probs: Sequence[float], labels: Sequence[bool], bins: int = 10
+) -> float | None:
     """ECE: sum over bins of (share of samples) x |mean prediction - observed rate|; None if empty."""
     n = len(np.asarray(probs))
     if n == 0:
         return None
-    return float(sum(b["count"] / n * abs(b["predicted"] - b["observed"]) for b in calibration_bins(probs, labels, bins) if b["count"]))
+    return float(
+        sum(
+            b["count"] / n * abs(b["predicted"] - b["observed"])
+            for b in calibration_bins(probs, labels, bins)
+            if b["count"]
+        )
+    )

@@ -6,8 +6,9 @@ import torch
 from torch import Tensor
 
 
-def pair_masks(labels: Tensor, domains: Tensor | None = None, tolerance: int = 0,
-               overlap: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def pair_masks(
+    labels: Tensor, domains: Tensor | None = None, tolerance: int = 0, overlap: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Positive and negative pair masks (N×N bool) from integer place labels.
 
     Places of the same domain whose labels differ by at most `tolerance` (neighbouring frames of
@@ -27,8 +28,15 @@ def pair_masks(labels: Tensor, domains: Tensor | None = None, tolerance: int = 0
     return pos, neg
 
 
-def multi_similarity_loss(emb: Tensor, pos: Tensor, neg: Tensor, alpha: float = 2.0, beta: float = 50.0,
-                          base: float = 0.5, eps: float = 0.1) -> Tensor:
+def multi_similarity_loss(
+    emb: Tensor,
+    pos: Tensor,
+    neg: Tensor,
+    alpha: float = 2.0,
+    beta: float = 50.0,
+    base: float = 0.5,
+    eps: float = 0.1,
+) -> Tensor:
     """Multi-similarity loss with its pair mining (Wang et al., CVPR 2019).
 
     emb: N×D L2-normalised. Negatives harder than the easiest positive - eps and positives harder
@@ -68,4 +76,3 @@ def contrastive_loss(emb: Tensor, pos: Tensor, neg: Tensor, margin: float = 0.5)
 
 
 LOSSES = {"multi_similarity": multi_similarity_loss, "triplet": triplet_loss, "contrastive": contrastive_loss}
-

@@ -30,8 +30,11 @@ def probe(system: PlaceSystem, dm: PlacesData, views=None) -> dict[str, tuple[fl
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m homeloc.train.probe_places", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m homeloc.train.probe_places",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--backbone", default="keypoint:edge")
     p.add_argument("--trunk-checkpoint", default="runtime/assets/keypoints.pt")
     p.add_argument("--clusters", type=int, nargs="+", default=[64])
@@ -45,16 +48,26 @@ def main(argv: list[str] | None = None) -> None:
     dm.setup("fit")
     views = dm.mining_views()
     trunk = a.trunk_checkpoint if a.backbone.startswith("keypoint:") else None
-    print("| trunk | clusters | projection | " + " | ".join(f"{rs.name} R@1 / R@5" for rs in dm.val_sets) + " |")
+    print(
+        "| trunk | clusters | projection | " + " | ".join(f"{rs.name} R@1 / R@5" for rs in dm.val_sets) + " |"
+    )
     print("|---|---:|---|" + "---:|" * len(dm.val_sets))
     for k in a.clusters:
         for proj in (None, "pca", "whiten"):
-            system = PlaceSystem(backbone=a.backbone, clusters=k, reduce_dim=None if trunk else 64,
-                                 out_dim=256 if proj else None, trunk_checkpoint=trunk, input_size=tuple(a.size),
-                                 pca_init=proj)
+            system = PlaceSystem(
+                backbone=a.backbone,
+                clusters=k,
+                reduce_dim=None if trunk else 64,
+                out_dim=256 if proj else None,
+                trunk_checkpoint=trunk,
+                input_size=tuple(a.size),
+                pca_init=proj,
+            )
             res = probe(system, dm, views)
             cells = " | ".join(f"{r1:.3f} / {r5:.3f}" for r1, r5 in res.values())
-            print(f"| {a.backbone} | {k} | {proj or f'none ({system.model.out_dim}-d)'} | {cells} |", flush=True)
+            print(
+                f"| {a.backbone} | {k} | {proj or f'none ({system.model.out_dim}-d)'} | {cells} |", flush=True
+            )
 
 
 if __name__ == "__main__":

@@ -64,7 +64,9 @@ def measure_pair(frontend: Frontend, p: ReliabilityPair) -> PairMeasure:
     h, w = p.image0.shape[:2]
     ok = geo.ok and corner_error(geo.matrix, p.H, w, h) <= SUCCESS_PX
     pts0 = feats[0].keypoints[m[:, 0]] if len(m) else np.zeros((0, 2))
-    return PairMeasure(p.name, p.group, p.failure, stats[0], stats[1], rel.pair_stats(geo.inliers, pts0, (h, w)), bool(ok))
+    return PairMeasure(
+        p.name, p.group, p.failure, stats[0], stats[1], rel.pair_stats(geo.inliers, pts0, (h, w)), bool(ok)
+    )
 
 
 def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +75,9 @@ def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 1e-9, scale, 1.0)
 
 
-def fit_min_logistic(X0: np.ndarray, X1: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000, lr: float = 0.5) -> tuple[np.ndarray, float]:
+def fit_min_logistic(
+    X0: np.ndarray, X1: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000, lr: float = 0.5
+) -> tuple[np.ndarray, float]:
     """w, b minimising the mean logistic loss of sigmoid(min(w.x0 + b, w.x1 + b)) against y, plus
     l2/2 |w|^2 (standardised inputs). Full-batch gradient descent: the problem is small."""
     w, b = np.zeros(X0.shape[1]), 0.0
@@ -93,7 +97,9 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[np.nda
     return fit_min_logistic(X, X, y, l2)
 
 
-def isotonic_knots(raw: np.ndarray, y: np.ndarray, bins: int = 20) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def isotonic_knots(
+    raw: np.ndarray, y: np.ndarray, bins: int = 20
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Isotonic (pool-adjacent-violators) map from raw probability to observed success rate, as
     knots at the pooled blocks' mean raw values, anchored at (0, first) and (1, last); raw values
     are first averaged in `bins` quantile groups so that a few pairs cannot make a step."""
@@ -121,21 +127,30 @@ def fit_models(measures: list[PairMeasure]) -> rel.ReliabilityModel:
     """Frame and pair models on the given pairs (needs both outcomes present)."""
     y = np.array([m.success for m in measures], np.float64)
     if y.min() == y.max():
-        raise ValueError(f"all {len(y)} fitting pairs {'succeed' if y[0] else 'fail'}: cannot fit a reliability model")
-    F0, F1 = _matrix([m.frame0 for m in measures], rel.FRAME_STATS), _matrix([m.frame1 for m in measures], rel.FRAME_STATS)
+        raise ValueError(
+            f"all {len(y)} fitting pairs {'succeed' if y[0] else 'fail'}: cannot fit a reliability model"
+        )
+    F0, F1 = (
+        _matrix([m.frame0 for m in measures], rel.FRAME_STATS),
+        _matrix([m.frame1 for m in measures], rel.FRAME_STATS),
+    )
     mean, scale = _standardise(np.concatenate([F0, F1]))
     w, b = fit_min_logistic((F0 - mean) / scale, (F1 - mean) / scale, y)
     frame = rel.LogisticModel(rel.FRAME_STATS, mean, scale, w, b)
     raw = np.array([min(frame.raw(m.frame0), frame.raw(m.frame1)) for m in measures])
     # min(iso(r0), iso(r1)) = iso(min(r0, r1)) for an increasing map: calibrating the pair's minimum
     # calibrates every frame's reliability the same way.
-    frame = dataclasses.replace(frame, **dict(zip(("knots_x", "knots_y"), isotonic_knots(raw, y), strict=True)))
+    frame = dataclasses.replace(
+        frame, **dict(zip(("knots_x", "knots_y"), isotonic_knots(raw, y), strict=True))
+    )
     P = _matrix([m.pair for m in measures], rel.PAIR_STATS)
     pmean, pscale = _standardise(P)
     pw, pb = fit_logistic((P - pmean) / pscale, y)
     pair = rel.LogisticModel(rel.PAIR_STATS, pmean, pscale, pw, pb)
     praw = np.array([pair.raw(m.pair) for m in measures])
-    pair = dataclasses.replace(pair, **dict(zip(("knots_x", "knots_y"), isotonic_knots(praw, y), strict=True)))
+    pair = dataclasses.replace(
+        pair, **dict(zip(("knots_x", "knots_y"), isotonic_knots(praw, y), strict=True))
+    )
     return rel.ReliabilityModel(frame, pair)
 
 
@@ -154,7 +169,9 @@ def scores(model: rel.ReliabilityModel, measures: list[PairMeasure]) -> dict:
 def split(measures: list[PairMeasure]) -> tuple[list[PairMeasure], list[PairMeasure]]:
     """(fit, held-apart) by a stable hash of the scene, so no scene is on both sides."""
     odd = [zlib.crc32(m.group.encode()) % 2 == 1 for m in measures]
-    return [m for m, o in zip(measures, odd, strict=True) if not o], [m for m, o in zip(measures, odd, strict=True) if o]
+    return [m for m, o in zip(measures, odd, strict=True) if not o], [
+        m for m, o in zip(measures, odd, strict=True) if o
+    ]
 
 
 def collect(specs: list[str], frontend: Frontend, failure_share: float, seed: int) -> list[PairMeasure]:
@@ -168,11 +185,17 @@ def collect(specs: list[str], frontend: Frontend, failure_share: float, seed: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m homeloc.train.reliability", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", nargs="+", required=True, help="matching dataset SPECs with homography ground truth")
+    ap = argparse.ArgumentParser(
+        prog="python -m homeloc.train.reliability", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--data", nargs="+", required=True, help="matching dataset SPECs with homography ground truth"
+    )
     ap.add_argument("--out", type=Path, default=rel.DEFAULT_MODEL, help="the model JSON to write")
     ap.add_argument("--keypoints-model", default=None, help="keypoint ONNX (default: the shipped one)")
-    ap.add_argument("--failure-share", type=float, default=0.4, help="share of pairs given a synthesized failure")
+    ap.add_argument(
+        "--failure-share", type=float, default=0.4, help="share of pairs given a synthesized failure"
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

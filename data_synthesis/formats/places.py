@@ -77,7 +77,9 @@ def load_places_folder(root: Path) -> PlacesDataset:
         if not q.is_file():
             raise DataError(gt, f"query image {row[0].strip()!r} not found ({q})", n)
         if q in first_line:  # it would be counted twice in every recall
-            raise DataError(gt, f"query {row[0].strip()!r} is listed twice (first on line {first_line[q]})", n)
+            raise DataError(
+                gt, f"query {row[0].strip()!r} is listed twice (first on line {first_line[q]})", n
+            )
         first_line[q] = n
         pos = set()
         for name in row[1].split():

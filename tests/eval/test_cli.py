@@ -87,8 +87,18 @@ def test_matching_cli_writes_all_outputs_and_reuses_cache(tiny_pairs, tmp_path, 
 
 def test_cli_errors_are_one_line_without_traceback(tiny_pairs, tmp_path, capsys):
     assert (
-        main(["matching", "--data", str(tiny_pairs), "--methods", f"ours:{tmp_path / 'missing.onnx'}",
-              "--out", str(tmp_path / "o1")]) == 1
+        main(
+            [
+                "matching",
+                "--data",
+                str(tiny_pairs),
+                "--methods",
+                f"ours:{tmp_path / 'missing.onnx'}",
+                "--out",
+                str(tmp_path / "o1"),
+            ]
+        )
+        == 1
     )
     err = capsys.readouterr().err
     assert "model file not found" in err and "Traceback" not in err

@@ -12,5 +12,7 @@ def test_relit_copies_are_seeded_darker_and_named():
     a, b = relit_copies(frames, seed=3), relit_copies(frames, seed=3)
     assert [f.name for f in a] == [f"{i}.png [{RELIGHT_PRESETS[i % 2]}]" for i in range(3)]
     assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True))
-    assert all(x.image.shape == f.image.shape and x.image.dtype == np.uint8 for x, f in zip(a, frames, strict=True))
+    assert all(
+        x.image.shape == f.image.shape and x.image.dtype == np.uint8 for x, f in zip(a, frames, strict=True)
+    )
     assert all(x.image.mean() < f.image.mean() for x, f in zip(a, frames, strict=True))

@@ -176,7 +176,9 @@ def test_dense_vlad_alias_and_vlad_over_our_keypoints(runtime_models):
     ours.frontend.threshold = 1e-4  # random weights score every cell alike: keep their keypoints
     ours.fit(db)
     d = ours.describe(db)
-    assert d.shape == (4, 64 * ours.centroids.shape[1]) and np.allclose(np.linalg.norm(d, axis=1), 1, atol=1e-5)
+    assert d.shape == (4, 64 * ours.centroids.shape[1]) and np.allclose(
+        np.linalg.norm(d, axis=1), 1, atol=1e-5
+    )
     assert np.argmax(d @ d.T, axis=1).tolist() == [0, 1, 2, 3]  # each image retrieves itself
     with pytest.raises(MethodError, match="vlad_ours:nope.onnx"):
         methods.create_method("vlad_ours:nope.onnx", "places")

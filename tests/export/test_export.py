@@ -287,4 +287,3 @@ def test_bad_checkpoints_name_the_file(tmp_path, kp_ckpt, place_ckpt):
     torch.save(ckpt, bad_shapes)
     with pytest.raises(CheckpointError, match="shapes.pt"):
         load_checkpoint(bad_shapes, "keypoints")
-

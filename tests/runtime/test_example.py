@@ -45,7 +45,9 @@ def test_example_cli_needs_images(tmp_path):
 
 
 def test_example_extra_frames(sequence, tmp_path, runtime_models):
-    extra = [example.Frame(f"{f.name} [flipped]", f.image[:, ::-1].copy()) for f in example.load_sequence(sequence)]
+    extra = [
+        example.Frame(f"{f.name} [flipped]", f.image[:, ::-1].copy()) for f in example.load_sequence(sequence)
+    ]
     summary = example.run(sequence, tmp_path / "out", extra, keypoints_model=runtime_models["keypoints"],
                           places_model=runtime_models["places"], min_inliers=1000)  # fmt: skip
     assert summary["frames"] == 12 and summary["extra_frames"] == 6

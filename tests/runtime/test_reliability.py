@@ -60,7 +60,9 @@ def test_shipped_model_flags_failure_frames():
     model = rel.ReliabilityModel.load()
     fe = Frontend()
     rng = np.random.default_rng(0)
-    texture = cv2.resize((rng.random((60, 80)) * 255).astype(np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC)
+    texture = cv2.resize(
+        (rng.random((60, 80)) * 255).astype(np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC
+    )
     frames = {
         "textureless": np.full((480, 640), 128, np.uint8),
         "dark": np.zeros((480, 640), np.uint8),
@@ -78,7 +80,9 @@ def test_shipped_model_flags_failure_frames():
 def test_model_file_validation(tmp_path):
     good = json.loads(rel.DEFAULT_MODEL.read_text())
     (tmp_path / "m.json").write_text(json.dumps(good))
-    assert rel.ReliabilityModel.load(tmp_path / "m.json").frame.names == rel.ReliabilityModel.load().frame.names
+    assert (
+        rel.ReliabilityModel.load(tmp_path / "m.json").frame.names == rel.ReliabilityModel.load().frame.names
+    )
     bad = dict(good, frame=dict(good["frame"], scale=[0.0] * len(good["frame"]["names"])))
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="bad.json frame: scale must be positive"):
@@ -113,7 +117,9 @@ def test_frontend_returns_reliability_and_pair_confidence():
     from homeloc.runtime.frontend import Frontend
 
     rng = np.random.default_rng(1)
-    texture = cv2.resize((rng.random((60, 80)) * 255).astype(np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC)
+    texture = cv2.resize(
+        (rng.random((60, 80)) * 255).astype(np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC
+    )
     shifted = np.roll(texture, (6, 9), axis=(0, 1))
     fe = Frontend()
     black = fe.extract(np.zeros((480, 640, 3), np.uint8))
@@ -123,7 +129,9 @@ def test_frontend_returns_reliability_and_pair_confidence():
     m = fe.match(f0, f1)
     conf = fe.confidence(fe.estimate_homography(f0, f1, m), f0, f1, m)
     assert conf.probability > 0.5 and 0 < conf.covariance_scale < 1.0 and conf.stats["spread"] > 0.5
-    none = fe.confidence(fe.estimate_homography(f0, black, np.zeros((0, 2), np.int64)), f0, black, np.zeros((0, 2), np.int64))
+    none = fe.confidence(
+        fe.estimate_homography(f0, black, np.zeros((0, 2), np.int64)), f0, black, np.zeros((0, 2), np.int64)
+    )
     assert none.probability == 0.0 and none.covariance_scale == float("inf")
     off = Frontend(reliability=False)
     assert off.extract(texture).reliability is None

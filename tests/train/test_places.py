@@ -21,8 +21,18 @@ def places(tmp_path_factory):
     """12 synthesized places (3 views) for training and an evaluator-format copy for validation.
     Large crops make places of one group overlap (the case training must not call negatives)."""
     out = tmp_path_factory.mktemp("train_places")
-    synthesize_places(["skimage"], out / "train", num_places=12, seed=3, views=3, places_per_source=2, size=SIZE,
-                      shard_size=6, image_format=".png", config=PlaceConfig(crop_fraction=(0.8, 0.9)))
+    synthesize_places(
+        ["skimage"],
+        out / "train",
+        num_places=12,
+        seed=3,
+        views=3,
+        places_per_source=2,
+        size=SIZE,
+        shard_size=6,
+        image_format=".png",
+        config=PlaceConfig(crop_fraction=(0.8, 0.9)),
+    )
     export_places_eval(out / "train", out / "eval")
     return out
 
@@ -59,8 +69,9 @@ def _fit(tmp_path, places, *extra, model_args: str = ""):
         f"      init_args: {{dirpath: {tmp_path / 'ckpt'}, save_last: true}}\n"
         "    - class_path: train.places.HardNegativeMiner\n"
         "      init_args: {every_n_epochs: 1, k: 3}\n"
-        "model:\n  init_args:\n    init_cluster_images: 8\n" + model_args +
-        "data:\n  init_args:\n    nordland: null\n"
+        "model:\n  init_args:\n    init_cluster_images: 8\n"
+        + model_args
+        + "data:\n  init_args:\n    nordland: null\n"
         f"    synthesized: {places / 'train'}\n"
         f"    val_sets: {{synth: 'places:{places / 'eval'}'}}\n"
         "    places_per_batch: 6\n    batches_per_epoch: 2\n    train_limit: null\n    val_limit: null\n"
@@ -96,7 +107,9 @@ def test_resume_and_ddp_two_cpu_processes(tmp_path, places):
     assert torch.load(last, weights_only=True)["global_step"] == 4
     ddp = tmp_path / "ddp"
     ddp.mkdir()
-    r = _fit(ddp, places, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu")
+    r = _fit(
+        ddp, places, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert torch.load(ddp / "ckpt" / "last.ckpt", weights_only=True)["global_step"] >= 1
 
