@@ -121,7 +121,9 @@ def parity(
         "global_cosine_fp32_vs_torch_min": min(cos32),
         "global_cosine_int8_vs_fp32_min": min(cos8),
         "global_cosine_int8_vs_fp32_mean": float(np.mean(cos8)),
-        "keypoints_int8_reference": str(keypoints_int8) if kp is not None else None,
+        # the file name and content hash, not the path: the report is shipped and must not name a machine
+        "keypoints_int8_reference": Path(keypoints_int8).name if kp is not None else None,
+        "keypoints_int8_reference_sha256": file_sha256(keypoints_int8) if kp is not None else None,
         "logits_max_abs_diff_vs_keypoints_int8": max(dlog) if dlog else None,
         "descriptors_max_abs_diff_vs_keypoints_int8": max(ddesc) if ddesc else None,
     }
