@@ -3,6 +3,7 @@
     homeloc-train fit --config configs/train/keypoints_cpu.yaml [--ckpt_path last]
     homeloc-train label --checkpoint CKPT --images DIR --out DIR
     homeloc-train cache-teacher --data PAIRS [PAIRS3D ...] --out CACHE [--teacher aliked-n16|xfeat]
+    homeloc-train pack-pairs --data PAIRS [PAIRS3D ...] --teacher_cache CACHE --out PACKED
 
 Errors are one line on stderr (2: a bad option or config value, 1: a failed run); --debug (or -v)
 shows the traceback.
@@ -38,6 +39,23 @@ def _cache_teacher(argv: list[str]) -> int:
     )
     a = parser.parse_args(argv)
     print(f"teacher cache written: {build_teacher_cache(a.data, a.out, a.teacher)}")
+    return 0
+
+
+def _pack_pairs(argv: list[str]) -> int:
+    from homeloc.data_synthesis.cli_errors import OneLineParser, PositiveInt
+    from homeloc.train.packed_pairs import pack_pairs
+
+    parser = OneLineParser(prog="homeloc-train pack-pairs", description=pack_pairs.__doc__)
+    parser.add_argument("--data", nargs="+", required=True, help="pair folders (pairs / pairs3d), in order")
+    parser.add_argument("--out", required=True, help="packed folder (created; resumable)")
+    parser.add_argument("--teacher_cache", default=None, help="cache-teacher folder covering every image")
+    parser.add_argument("--descriptors", action="store_true", help="also store the teacher descriptors")
+    parser.add_argument("--shard_size", type=PositiveInt, default=200, help="pairs per shard")
+    parser.add_argument("--overwrite", action="store_true", help="replace a pack made with other inputs")
+    a = parser.parse_args(argv)
+    out = pack_pairs(a.data, a.out, a.teacher_cache, a.descriptors, a.shard_size, a.overwrite)
+    print(f"packed pairs written: {out}")
     return 0
 
 
@@ -93,6 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "cache-teacher":
         return run_guarded(
             "homeloc-train cache-teacher", lambda: _cache_teacher(argv[1:]), debug, (ValueError,)
+        )
+    if argv and argv[0] == "pack-pairs":
+        from homeloc.data_synthesis.shards import DatasetError
+        from homeloc.train.teacher_cache import CacheMiss
+
+        return run_guarded(
+            "homeloc-train pack-pairs",
+            lambda: _pack_pairs(argv[1:]),
+            debug,
+            (ValueError,),
+            (DatasetError, CacheMiss),
         )
     prog = f"homeloc-train {argv[0]}" if argv and not argv[0].startswith("-") else "homeloc-train"
     return run_guarded(prog, lambda: _fit(argv), debug)

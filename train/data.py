@@ -213,6 +213,8 @@ class PairsData(_Base):
     from sources with the same sampling code (`synth_config`: a configs/synth YAML).
     teacher_cache: a `homeloc-train cache-teacher` folder covering every image of `data` (then the
     model's teacher is 'cached' and no teacher network runs in training).
+    A `homeloc-train pack-pairs` folder in `data` is read as is (train.packed_pairs: warps and the
+    teacher's outputs stored with the pair, the fast path); it takes no teacher_cache.
     teacher_descriptors: also read the cached teacher descriptors (for KeypointSystem's distill_weight)."""
 
     def __init__(
@@ -243,13 +245,25 @@ class PairsData(_Base):
         for root in self.data + ([teacher_cache] if teacher_cache else []):
             if not Path(root).is_dir():
                 raise ValueError(f"{root}: no such folder")
+        from homeloc.train.packed_pairs import is_packed
+
+        self._packed = [is_packed(root) for root in self.data]
+        if teacher_cache and any(self._packed):
+            raise ValueError(
+                f"{self.data[self._packed.index(True)]}: packed pairs carry their teacher outputs "
+                "(homeloc-train pack-pairs --teacher_cache); drop teacher_cache or pass unpacked folders"
+            )
+
+    def _open(self, root: str, packed: bool) -> Dataset:
+        if packed:  # everything precomputed: no decode, no warps, no cache reads in the workers
+            from homeloc.train.packed_pairs import PackedPairs
+
+            return PackedPairs(root)
+        return TrainingPairs(open_pair_dataset(root), self.teacher_cache, self.teacher_descriptors)
 
     def train_dataloader(self):
         if self.data:
-            parts = [
-                TrainingPairs(open_pair_dataset(root), self.teacher_cache, self.teacher_descriptors)
-                for root in self.data
-            ]
+            parts = [self._open(root, packed) for root, packed in zip(self.data, self._packed, strict=True)]
             ds = parts[0] if len(parts) == 1 else ConcatDataset(parts)
         else:
             # A new seed per epoch would need the epoch here; a long `length` serves the same end.
