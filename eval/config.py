@@ -120,6 +120,8 @@ class LongTermEvalConfig:
     stale_penalty: float | None = None
     verify_top: int = 3
     min_confidence: float | None = None
+    agree_confidence: float | None = None
+    agree_count: int = 2
     overwrite: bool = False
 
 

@@ -39,12 +39,13 @@ from homeloc.eval.longterm_methods import METHODS, Method, make_methods
 from homeloc.eval.plots import plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
-from homeloc.runtime.longterm import PlaceConfig
+from homeloc.runtime.longterm import PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.rooms import Rooms, centre_distance, view_angle_deg
 from homeloc.runtime.loop_closure import VerifyConfig
 
 log = logging.getLogger(__name__)
 
+ONE_PASS = "frontend"  # --places-model: the frontend's own global descriptor (MapModels.FRONTEND)
 MIN_OVERLAP = 0.3  # co-visibility that makes two views across a doorway one place (the loop export's)
 
 
@@ -97,9 +98,13 @@ class PlaceJudge:
 
 # ------------------------------------------------------------------------------------ loop 1
 def _models(config: LongTermEvalConfig):
+    """(place model, frontend); ``--places-model frontend``: ("frontend", the one-pass frontend),
+    whose ``Features.global_descriptor`` is every map's place descriptor."""
     from homeloc.runtime.frontend import Frontend
     from homeloc.runtime.places import GlobalDescriptor
 
+    if config.places_model == ONE_PASS:
+        return ONE_PASS, Frontend(config.keypoints_model, threads=config.threads, global_descriptor=True)
     return GlobalDescriptor(config.places_model, threads=config.threads), Frontend(
         config.keypoints_model, threads=config.threads
     )
@@ -109,6 +114,13 @@ def _verify(config: LongTermEvalConfig) -> VerifyConfig:
     """Every map's verification: the runtime defaults with the evaluation's overrides."""
     v = VerifyConfig(top=config.verify_top)
     return v if config.min_confidence is None else replace(v, min_confidence=config.min_confidence)
+
+
+def _search(config: LongTermEvalConfig) -> SearchConfig:
+    """The long-term map's retrieval and acceptance: the runtime defaults with the evaluation's
+    overrides (at least 5 candidates, at least as many as are verified)."""
+    return SearchConfig(top_k=max(5, config.verify_top), per_place=config.per_place,
+                        agree_confidence=config.agree_confidence, agree_count=config.agree_count)  # fmt: skip
 
 
 def _load_state(state: Path) -> dict | None:
@@ -147,7 +159,7 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         saved,
         place,
         _verify(config),
-        config.per_place,
+        _search(config),
         config.stale_penalty,
     )
     done = progress.get("day", -1)
@@ -184,7 +196,7 @@ def _frame(home, i, judge, methods, places, frontend) -> dict:
     image = read_image(f.root / "rgb" / f"{f.name}.png")
     t0 = time.perf_counter()
     features = frontend.extract(image)
-    desc = places.describe(image)[0]
+    desc = features.global_descriptor if places == ONE_PASS else places.describe(image)[0]
     ms_features = (time.perf_counter() - t0) * 1000
     rec = {"home": home.name, "index": i, "name": f.name, "day": f.day, "lighting": f.lighting,
            "room": int(judge.room[i]), "keypoints": len(features), "ms_features": ms_features}  # fmt: skip
@@ -272,6 +284,10 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
     homes = read_longterm(config.data)
     if config.max_days is not None and config.max_days < 1:
         raise EvalError(f"--max-days must be >= 1, got {config.max_days}")
+    if config.agree_count < 2:
+        raise EvalError(
+            f"--agree-count must be >= 2 (one experience is no agreement), got {config.agree_count}"
+        )
     prepare_out(out, config, "longterm")
     if config.overwrite:  # start over: the checkpoints belong to the configuration replaced
         shutil.rmtree(out / "state", ignore_errors=True)

@@ -62,12 +62,12 @@ class LongTerm(Method):
 
     def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None,
                  place: PlaceConfig | None = None, verify: VerifyConfig | None = None,
-                 per_place: bool = False, stale_penalty: float | None = None) -> None:  # fmt: skip
+                 search: SearchConfig | None = None, stale_penalty: float | None = None) -> None:  # fmt: skip
         if path is not None:
             self.map = LongTermMap.load(path, places, frontend)
         else:
             verify = verify or VerifyConfig()
-            search = SearchConfig(top_k=max(5, verify.top), per_place=per_place)
+            search = search or SearchConfig(top_k=max(5, verify.top))
             b = BudgetConfig(max_bytes=budget)
             b = b if stale_penalty is None else replace(b, stale_penalty=stale_penalty)
             self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=b,
@@ -152,16 +152,17 @@ class Append(_Detector):
 
 def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
                  saved: dict[str, str | os.PathLike] | None = None, place: PlaceConfig | None = None,
-                 verify: VerifyConfig | None = None, per_place: bool = False,
+                 verify: VerifyConfig | None = None, search: SearchConfig | None = None,
                  stale_penalty: float | None = None) -> dict[str, Method]:  # fmt: skip
     """The three maps, new or restored from ``saved`` (method name -> map file); ``place``: the
     long-term map's PlaceConfig; ``verify``: every map's verification (each retrieves at least 5
-    candidates); None: the runtime defaults; ``per_place``, ``stale_penalty``: the long-term map's
-    SearchConfig.per_place and BudgetConfig.stale_penalty (None: the default)."""
+    candidates); None: the runtime defaults; ``search``: the long-term map's SearchConfig (None:
+    the default with ``top_k`` = max(5, verify.top)); ``stale_penalty``: its
+    BudgetConfig.stale_penalty (None: the default)."""
     saved = saved or {}
     return {
         "longterm": LongTerm(
-            places, frontend, K, rooms, budget, saved.get("longterm"), place, verify, per_place, stale_penalty
+            places, frontend, K, rooms, budget, saved.get("longterm"), place, verify, search, stale_penalty
         ),
         "static": Static(places, frontend, K, budget, saved.get("static"), verify, first_day=first_day),
         "append": Append(places, frontend, K, budget, saved.get("append"), verify),

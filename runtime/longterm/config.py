@@ -51,16 +51,27 @@ class SearchConfig:
             first, and the rest of the map only when none of those verifies.
         per_place: retrieve the best experience of each place (``top_k`` places) instead of the
             ``top_k`` best experiences, which may all be appearances of one wrong place.
+        agree_confidence: a frame whose best verification is below ``VerifyConfig.min_confidence``
+            still localizes when ``agree_count`` experiences of one place each verify with at least
+            this score and no other place's experience does (:mod:`.agree`); None: off.
+        agree_count: distinct experiences of the place that must agree (>= 2).
     """
 
     top_k: int = 5
     min_score: float = 0.0
     restrict_rooms: bool = True
     per_place: bool = False
+    agree_confidence: float | None = None
+    agree_count: int = 2
 
     def __post_init__(self) -> None:
         _check("top_k", self.top_k >= 1, self.top_k, ">= 1")
         _check("min_score", -1.0 <= self.min_score <= 1.0, self.min_score, "a cosine in [-1, 1]")
+        a = self.agree_confidence
+        _check("agree_confidence", a is None or 0 <= a <= 1, a, "in [0, 1] or None")
+        _check(
+            "agree_count", self.agree_count >= 2, self.agree_count, ">= 2 (one experience is no agreement)"
+        )
 
 
 @dataclass(frozen=True)

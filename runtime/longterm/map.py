@@ -13,13 +13,14 @@ old experiences turn stale and are forgotten first. Saved in the checksummed map
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from homeloc.runtime.features import Features
 from homeloc.runtime.frontend import Frontend, Geometry
+from homeloc.runtime.longterm.agree import accepts
 from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
 from homeloc.runtime.longterm.rooms import NO_ROOM, ChangeMonitor, Rooms, nearest_place
@@ -150,6 +151,8 @@ class LongTermMap:
     def _inputs(self, x: np.ndarray, features: Features | None) -> tuple[np.ndarray, Features]:
         if not isinstance(x, np.ndarray):
             raise ValueError(f"expected an image or a 1-D descriptor array, got {type(x).__name__}")
+        # global_model="frontend": an image becomes the frontend's own descriptor (one forward pass)
+        x, features = self._models.one_pass(x, features, self.dim)
         if x.ndim == 1:
             if not np.issubdtype(x.dtype, np.floating) or not np.isfinite(x).all() or not np.any(x):
                 raise ValueError("a descriptor must be a finite, non-zero float vector")
@@ -206,10 +209,17 @@ class LongTermMap:
             for i in order
             if scores[i] >= s.min_score
         ]
-        loop, _ = verify_all(f, cands[: self.verify_config.top], self._t.features, self.verify_config, self.K)
+        v = self.verify_config
+        if s.agree_confidence is not None:  # weaker single verifications are candidates for agreement
+            v = replace(v, min_confidence=min(v.min_confidence, s.agree_confidence))
+        loop, log = verify_all(f, cands[: v.top], self._t.features, v, self.K)
         if loop is None:
             return None
         p = self._t.position(loop.kf_id)
+        place_of = {x.kf_id: int(self._t.cols["place"][self._t.position(x.kf_id)]) for x in log}
+        if not accepts(log, loop.confidence, place_of[loop.kf_id], place_of, self.verify_config.min_confidence,
+                       s.agree_confidence, s.agree_count):  # fmt: skip
+            return None
         return Localization(loop.kf_id, int(self._t.cols["place"][p]), int(place_rooms[p]), loop.score, loop.inliers,
                             float(loop.confidence), loop.geometry, self._t.cols["pose"][p].copy(), searched)  # fmt: skip
 

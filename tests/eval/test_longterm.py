@@ -119,3 +119,22 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["longterm", "--data", str(tmp_path), "--budget-bytes", "0"])
     assert e.value.code == 2 and "--budget-bytes: must be > 0, got 0" in capsys.readouterr().err
+
+
+def test_one_pass_descriptors_and_agreement_reach_every_map(tmp_path, capsys):
+    from homeloc.runtime.frontend import Frontend
+    from homeloc.runtime.longterm import LongTermMap
+
+    data = make_home(tmp_path)
+    config = LongTermEvalConfig(data=str(data), out=tmp_path / "o", budget_bytes=60_000, max_days=2,
+                                places_model="frontend", agree_confidence=0.2)  # fmt: skip
+    s = json.loads((run_longterm(config) / "summary.json").read_text())
+    assert s["days"][1]["success"] > 0 and s["baselines"]["append"][1]["success"] > 0
+    state = tmp_path / "o" / "state" / "home_00000"
+    saved = json.loads((state / "progress.json").read_text())["maps"]["longterm"]
+    m = LongTermMap.load(state / saved, "frontend", Frontend(None, global_descriptor=True))
+    assert m.search_config.agree_confidence == 0.2 and m.dim == 256
+    assert (
+        cli.main(["longterm", "--data", str(data), "--out", str(tmp_path / "b"), "--agree-count", "1"]) == 1
+    )
+    assert "--agree-count must be >= 2" in capsys.readouterr().err
