@@ -8,25 +8,60 @@ weakly against one: on the dev home's 5,396 (frame, earlier frame) pairs the bes
 scored 0.355, and wrong pairs above 0.25 were single frames of places metres away. So a place is
 accepted when at least ``agree_count`` of its experiences each verify with at least
 ``agree_confidence``, and no experience of any other place reaches ``agree_confidence``
-(conflicting evidence: reject rather than guess).
+(conflicting evidence: reject rather than guess). Evidence is independent only when it agrees on
+where the frame is: each verification's relative rotation, composed with its experience's stored
+pose, gives the frame's orientation in the map, and the agreeing experiences must give the same
+one within ``agree_deg`` (a lookalike in another room, seen by two experiences of it, is matched
+under different rotations).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from homeloc.runtime.loop_closure.results import Verification
 
 
+def frame_rotation(experience_pose: np.ndarray, R: np.ndarray | None) -> np.ndarray | None:
+    """The frame's camera-to-map rotation implied by a verification: ``experience_pose`` (3 x 4
+    camera-to-map of the experience, NaN when unknown) and ``R`` (frame -> experience camera,
+    x_exp = R x_frame + t); None when either is unknown."""
+    if R is None or not np.isfinite(experience_pose).all():
+        return None
+    return np.asarray(experience_pose, np.float64)[:3, :3] @ np.asarray(R, np.float64)
+
+
+def rotation_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle (degrees) of the rotation between 3 x 3 rotations ``a`` and ``b``."""
+    c = (np.trace(a.T @ b) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def consistent(
+    kf_ids: Sequence[int], rotations: Mapping[int, np.ndarray | None], ref: int, max_deg: float
+) -> list[int]:
+    """The ``kf_ids`` whose implied frame rotation is within ``max_deg`` of ``ref``'s (``ref``
+    included); none when ``ref``'s is unknown."""
+    r0 = rotations.get(ref)
+    if r0 is None:
+        return []
+    return [k for k in kf_ids if rotations.get(k) is not None and rotation_deg(r0, rotations[k]) <= max_deg]
+
+
 def agreeing_place(
-    log: Sequence[Verification], place_of: Mapping[int, int], agree_confidence: float, agree_count: int
-) -> int | None:
+    log: Sequence[Verification], place_of: Mapping[int, int], agree_confidence: float, agree_count: int,
+    rotations: Mapping[int, np.ndarray | None] | None = None, agree_deg: float | None = None,
+) -> int | None:  # fmt: skip
     """The one place whose experiences agree, else None.
 
-    log: the frame's verifications (any order); place_of: kf_id -> place id of every verified
-    experience; a verification counts as evidence when it passed the floors and its confidence is
-    >= ``agree_confidence``. Returns the place with >= ``agree_count`` distinct experiences as
-    evidence, when no other place has any."""
+    log: the frame's verifications (any order, the best first among equals); place_of: kf_id ->
+    place id of every verified experience; a verification counts as evidence when it passed the
+    floors and its confidence is >= ``agree_confidence``. Returns the place with >= ``agree_count``
+    distinct experiences as evidence, when no other place has any; with ``agree_deg``, only the
+    evidence whose implied frame rotation (``rotations``: kf_id -> 3 x 3 or None) is within
+    ``agree_deg`` of the most confident one's counts."""
     support: dict[int, set[int]] = {}
     for v in log:
         if v.passed and v.confidence >= agree_confidence:
@@ -34,6 +69,10 @@ def agreeing_place(
     if len(support) != 1:
         return None
     place, kfs = next(iter(support.items()))
+    if agree_deg is not None:
+        conf = {v.kf_id: v.confidence for v in log}
+        best = max(sorted(kfs), key=lambda k: conf[k])
+        kfs = set(consistent(sorted(kfs), rotations or {}, best, agree_deg))
     return place if len(kfs) >= agree_count else None
 
 
@@ -45,6 +84,8 @@ def accepts(
     min_confidence: float,
     agree_confidence: float | None,
     agree_count: int,
+    rotations: Mapping[int, np.ndarray | None] | None = None,
+    agree_deg: float | None = None,
 ) -> bool:
     """Is the best verified candidate (``best_confidence``, of place ``best_place``) a
     localization? Yes when it reaches ``min_confidence`` alone, or (``agree_confidence`` not None)
@@ -53,4 +94,4 @@ def accepts(
         return True
     if agree_confidence is None:
         return False
-    return agreeing_place(log, place_of, agree_confidence, agree_count) == best_place
+    return agreeing_place(log, place_of, agree_confidence, agree_count, rotations, agree_deg) == best_place

@@ -20,7 +20,7 @@ import numpy as np
 
 from homeloc.runtime.features import Features
 from homeloc.runtime.frontend import Frontend, Geometry
-from homeloc.runtime.longterm.agree import accepts
+from homeloc.runtime.longterm.agree import accepts, frame_rotation
 from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
 from homeloc.runtime.longterm.rooms import NO_ROOM, ChangeMonitor, Rooms, nearest_place
@@ -185,14 +185,23 @@ class LongTermMap:
         near = np.ones(len(self), bool)
         if self.search_config.restrict_rooms and prior is not None and len(self.rooms):
             near = np.isin(place_rooms, sorted(self.rooms.neighbours(prior)))
+        # agreement of weak verifications counts only where the rooms layer agrees too: in the rooms
+        # around the last localization (a map without rooms has no such layer to consult)
+        agree_rooms = None
+        if self.search_config.agree_in_rooms and len(self.rooms):
+            agree_rooms = set() if prior is None else self.rooms.neighbours(prior)
         for pool, searched in ((np.flatnonzero(near), "rooms"), (np.flatnonzero(~near), "all")):
-            loc = self._search(d, f, pool, place_rooms, "all" if near.all() else searched)
+            loc = self._search(d, f, pool, place_rooms, "all" if near.all() else searched, agree_rooms)
             if loc is not None:
                 self._matched(loc)
                 return loc
         return None
 
-    def _search(self, d, f, pool: np.ndarray, place_rooms: np.ndarray, searched: str) -> Localization | None:
+    def _search(
+        self, d, f, pool: np.ndarray, place_rooms: np.ndarray, searched: str, agree_rooms: set[int] | None
+    ) -> Localization | None:
+        """The best verified experience of ``pool`` (positions), accepted alone or on agreement
+        (of a place in ``agree_rooms``; None: any room)."""
         if not len(pool):
             return None
         s = self.search_config
@@ -209,16 +218,26 @@ class LongTermMap:
             for i in order
             if scores[i] >= s.min_score
         ]
-        v = self.verify_config
-        if s.agree_confidence is not None:  # weaker single verifications are candidates for agreement
-            v = replace(v, min_confidence=min(v.min_confidence, s.agree_confidence))
-        loop, log = verify_all(f, cands[: v.top], self._t.features, v, self.K)
-        if loop is None:
+        v, agree_at = self.verify_config, s.agree_confidence
+        if agree_at is not None:  # weaker single verifications are candidates for agreement
+            v = replace(v, min_confidence=min(v.min_confidence, agree_at))
+        # one candidate at a time: agreement needs the geometry of every accepted one, not just the best
+        loops, log = [], []
+        for c in cands[: v.top]:
+            one, lg = verify_all(f, [c], self._t.features, v, self.K)
+            loops += [] if one is None else [one]
+            log += lg
+        if not loops:
             return None
+        loop = max(loops, key=lambda x: x.confidence)  # the first of the most confident, as verify_all
         p = self._t.position(loop.kf_id)
+        if agree_rooms is not None and int(place_rooms[p]) not in agree_rooms:
+            agree_at = None  # the rooms layer disagrees: the best must be strong on its own
         place_of = {x.kf_id: int(self._t.cols["place"][self._t.position(x.kf_id)]) for x in log}
+        rotations = {x.kf_id: frame_rotation(self._t.cols["pose"][self._t.position(x.kf_id)],
+                                             getattr(x.geometry, "R", None)) for x in loops}  # fmt: skip
         if not accepts(log, loop.confidence, place_of[loop.kf_id], place_of, self.verify_config.min_confidence,
-                       s.agree_confidence, s.agree_count):  # fmt: skip
+                       agree_at, s.agree_count, rotations, s.agree_deg):  # fmt: skip
             return None
         return Localization(loop.kf_id, int(self._t.cols["place"][p]), int(place_rooms[p]), loop.score, loop.inliers,
                             float(loop.confidence), loop.geometry, self._t.cols["pose"][p].copy(), searched)  # fmt: skip

@@ -1,13 +1,14 @@
 """Acceptance on agreement (runtime.longterm.agree): a weak verification localizes only when several
 experiences of one place agree and no other place has evidence."""
 
+import numpy as np
 import pytest
 
 from homeloc.runtime.longterm import LongTermMap, PlaceConfig, SearchConfig
-from homeloc.runtime.longterm.agree import accepts, agreeing_place
+from homeloc.runtime.longterm.agree import accepts, agreeing_place, consistent, frame_rotation, rotation_deg
 from homeloc.runtime.loop_closure import VerifyConfig
 from homeloc.runtime.loop_closure.results import Verification
-from tests.runtime.test_longterm import Place, pose_at
+from tests.runtime.test_longterm import ROOMS, Place, pose_at
 
 
 def verified(kf_id, confidence, passed=True):
@@ -63,3 +64,42 @@ def test_agreement_settings_are_checked():
         SearchConfig(agree_confidence=0.2, agree_count=1)
     with pytest.raises(ValueError, match="agree_confidence must be in"):
         SearchConfig(agree_confidence=1.5)
+
+
+def test_agreement_counts_only_in_the_rooms_around_the_last_localization():
+    a = Place(0)
+    m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.999),
+                    search=SearchConfig(agree_confidence=0.1, restrict_rooms=False, agree_in_rooms=True))  # fmt: skip
+    m.add_experience(0, *a.view(0), pose=pose_at(21, 1))  # two experiences of a place in room 2
+    m.add_experience(1, *a.view(0), pose=pose_at(21.1, 1))
+    assert m.localize(*a.view(1)) is None  # no localization yet: no room prior
+    assert m.localize(*a.view(1), room=0) is None  # room 2 is not reachable from room 0
+    assert m.localize(*a.view(1), room=2).place == 0
+    m.search_config = SearchConfig(agree_confidence=0.1)  # off by default
+    assert m.localize(*a.view(1), room=0).place == 0
+
+
+def test_agreeing_experiences_must_imply_the_same_frame_orientation():
+    base, turn = pose_at(0, 0, 0)[:3, :3], pose_at(0, 0, 30)[:3, :3]
+    assert rotation_deg(base, turn) == pytest.approx(30.0)
+    pose = pose_at(1, 1, 90)[:3]
+    assert np.allclose(frame_rotation(pose, np.eye(3)), pose[:, :3])
+    assert frame_rotation(np.full((3, 4), np.nan), np.eye(3)) is None and frame_rotation(pose, None) is None
+    rot = {1: base, 2: turn, 3: pose_at(0, 0, 5)[:3, :3]}
+    assert consistent([1, 2, 3], rot, 1, 10.0) == [1, 3] and consistent([1, 2], {2: turn}, 1, 10.0) == []
+    log = [verified(1, 0.3), verified(2, 0.25)]
+    assert agreeing_place(log, PLACE_OF, 0.2, 2, rot, None) == 10  # no check asked
+    assert agreeing_place(log, PLACE_OF, 0.2, 2, rot, 10.0) is None  # 30 deg apart: not one frame pose
+    assert agreeing_place(log, PLACE_OF, 0.2, 2, rot, 45.0) == 10
+
+
+def test_the_map_checks_the_orientation_the_agreeing_experiences_imply():
+    a = Place(0)
+    kw = dict(K=a.K, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.999))
+    same = LongTermMap(**kw, search=SearchConfig(agree_confidence=0.1, agree_deg=10.0))
+    turned = LongTermMap(**kw, search=SearchConfig(agree_confidence=0.1, agree_deg=10.0))
+    for m, yaw in ((same, 0.0), (turned, 40.0)):
+        m.add_experience(0, *a.view(0), pose=pose_at(1, 1))
+        m.add_experience(1, *a.view(0), pose=pose_at(1.1, 1, yaw), place=0)  # one view, stored 40 deg off
+    assert same.localize(*a.view(1)).place == 0
+    assert turned.localize(*a.view(1)) is None
