@@ -298,6 +298,7 @@ def _longterm_parser() -> ArgumentParser:
     )
     p.add_argument("--agree-confidence", type=ClosedUnitInterval | None, default=None, help="long-term map: also accept a place whose --agree-count experiences each verify with at least this score while no other place does (SearchConfig.agree_confidence; default: off)")  # fmt: skip
     p.add_argument("--agree-count", type=PositiveInt, default=2, help="long-term map: experiences of one place that must agree (>= 2)")  # fmt: skip
+    p.add_argument("--agree-deg", type=PositiveFloat | None, default=None, help="long-term map: the agreeing experiences must imply the frame's orientation within this angle (SearchConfig.agree_deg; default: no check)")  # fmt: skip
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
     return p
 

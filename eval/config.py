@@ -122,6 +122,7 @@ class LongTermEvalConfig:
     min_confidence: float | None = None
     agree_confidence: float | None = None
     agree_count: int = 2
+    agree_deg: float | None = None
     overwrite: bool = False
 
 

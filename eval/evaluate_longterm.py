@@ -120,7 +120,8 @@ def _search(config: LongTermEvalConfig) -> SearchConfig:
     """The long-term map's retrieval and acceptance: the runtime defaults with the evaluation's
     overrides (at least 5 candidates, at least as many as are verified)."""
     return SearchConfig(top_k=max(5, config.verify_top), per_place=config.per_place,
-                        agree_confidence=config.agree_confidence, agree_count=config.agree_count)  # fmt: skip
+                        agree_confidence=config.agree_confidence, agree_count=config.agree_count,
+                        agree_deg=config.agree_deg)  # fmt: skip
 
 
 def _load_state(state: Path) -> dict | None:
