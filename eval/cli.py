@@ -291,6 +291,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--max-days", type=PositiveInt | None, default=None, help="replay only the first N days (default: all)")  # fmt: skip
     p.add_argument("--verify-top", type=PositiveInt, default=3, help="candidates every map verifies per frame (the loop-closure default: 3)")  # fmt: skip
     p.add_argument("--min-confidence", type=ClosedUnitInterval | None, default=None, help="every map's acceptance score threshold (default: the runtime's, 0.5)")  # fmt: skip
+    p.add_argument("--max-stored-features", type=PositiveInt | None, default=None, help="keypoints every map keeps per keyframe and verifies with (VerifyConfig.max_stored_features; default: the runtime's, 512)")  # fmt: skip
     p.add_argument("--refresh-below", type=ClosedUnitInterval | None, default=None, help="long-term map: a frame localized with a confidence below this also becomes an experience (default: the runtime's PlaceConfig)")  # fmt: skip
     p.add_argument("--stale-penalty", type=NonNegativeFloat | None, default=None, help="long-term map: usefulness removed from experiences of a room declared changed (0: changes do not affect forgetting; default: the runtime's)")  # fmt: skip
     _flag(

@@ -120,6 +120,7 @@ class LongTermEvalConfig:
     stale_penalty: float | None = None
     verify_top: int = 3
     min_confidence: float | None = None
+    max_stored_features: int | None = None
     agree_confidence: float | None = None
     agree_count: int = 2
     agree_deg: float | None = None

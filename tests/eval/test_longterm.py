@@ -127,13 +127,15 @@ def test_one_pass_descriptors_and_agreement_reach_every_map(tmp_path, capsys):
 
     data = make_home(tmp_path)
     config = LongTermEvalConfig(data=str(data), out=tmp_path / "o", budget_bytes=60_000, max_days=2,
-                                places_model="frontend", agree_confidence=0.2, agree_deg=20.0)  # fmt: skip
+                                places_model="frontend", agree_confidence=0.2, agree_deg=20.0,
+                                max_stored_features=768, refresh_below=1.0)  # fmt: skip
     s = json.loads((run_longterm(config) / "summary.json").read_text())
     assert s["days"][1]["success"] > 0 and s["baselines"]["append"][1]["success"] > 0
     state = tmp_path / "o" / "state" / "home_00000"
     saved = json.loads((state / "progress.json").read_text())["maps"]["longterm"]
     m = LongTermMap.load(state / saved, "frontend", Frontend(None, global_descriptor=True))
     assert (m.search_config.agree_confidence, m.search_config.agree_deg, m.dim) == (0.2, 20.0, 256)
+    assert (m.verify_config.max_stored_features, m.place_config.refresh_below) == (768, 1.0)
     assert (
         cli.main(["longterm", "--data", str(data), "--out", str(tmp_path / "b"), "--agree-count", "1"]) == 1
     )
