@@ -25,6 +25,25 @@ from homeloc.models.keypoints import KeypointNet
 from homeloc.models.places import NetVLAD, pca_projection
 
 
+def grid_means(x: Tensor, rows: int, cols: int) -> Tensor:
+    """B x D x h x w -> B x (rows*cols*D): the mean descriptor of each cell of a rows x cols grid
+    (row-major cells, D values each; a cell with no position, when h < rows, stays 0).
+
+    Built from Range/MatMul only, so it exports with dynamic h, w (``adaptive_avg_pool2d`` to a
+    fixed grid does not); equal to ``adaptive_avg_pool2d`` when h, w divide evenly.
+    """
+
+    def bins(n: int | Tensor, k: int) -> Tensor:  # k x n: averaging weights of each bin
+        pos = torch.arange(n, device=x.device, dtype=x.dtype)
+        b = torch.floor((pos + 0.5) * k / n)
+        m = (b[None, :] == torch.arange(k, device=x.device, dtype=x.dtype)[:, None]).to(x.dtype)
+        return m / m.sum(1, keepdim=True).clamp(min=1.0)
+
+    ry, rx = bins(x.shape[-2], rows), bins(x.shape[-1], cols)
+    cells = torch.matmul(ry, torch.matmul(x, rx.t()))  # B x D x rows x cols
+    return cells.flatten(2).transpose(1, 2).flatten(1)
+
+
 class GlobalHead(nn.Module):
     """Dense local descriptors -> one unit place vector.
 
@@ -35,13 +54,25 @@ class GlobalHead(nn.Module):
         attention: a learned per-cell weight (sigmoid of a 1x1 conv over the descriptor) on the
             soft assignment, so cells that say nothing about the place (blank walls, noise in the
             dark) can be ignored; it starts uniform (the plain NetVLAD floor).
+        grid: (rows, cols) adds a layout branch: the mean descriptor of each grid cell
+            (``grid_means``), L2, a linear map to ``grid_dim`` (``fit_grid``: PCA-whitening), L2,
+            times ``grid_weight``, concatenated after the NetVLAD output (then L2 over both).
+            Why: NetVLAD is orderless, and where things are in the frame is much of what says
+            "same place" on a route seen from the same track (Nordland); None: NetVLAD only.
 
     forward(descriptors: B x D x h x w float32, unit norm over D (not re-normalised); any h, w >= 1)
     -> B x out_dim float32, unit L2 norm.
     """
 
     def __init__(
-        self, dim: int = 64, clusters: int = 64, out_dim: int | None = 256, attention: bool = False
+        self,
+        dim: int = 64,
+        clusters: int = 64,
+        out_dim: int | None = 256,
+        attention: bool = False,
+        grid: tuple[int, int] | None = None,
+        grid_dim: int = 256,
+        grid_weight: float = 0.5,
     ) -> None:
         super().__init__()
         if dim < 1 or clusters < 1 or (out_dim is not None and out_dim < 1):
@@ -50,6 +81,15 @@ class GlobalHead(nn.Module):
         # the keypoint network's descriptors are unit already: no second normalisation (0.4 ms at 640x480)
         self.pool = NetVLAD(self.dim, self.clusters, normalize_input=False)
         self.proj = nn.Linear(self.pool.out_dim, out_dim) if out_dim else None
+        if grid is not None and (len(grid) != 2 or min(grid) < 1 or grid_dim < 1 or grid_weight <= 0):
+            raise ValueError(f"grid must be (rows, cols) >= 1 with grid_dim >= 1 and grid_weight > 0, "
+                             f"got {grid}, {grid_dim}, {grid_weight}")  # fmt: skip
+        self.grid = None if grid is None else (int(grid[0]), int(grid[1]))
+        self.grid_proj = None
+        if self.grid is not None:  # saved with the weights, so a checkpoint says its layout
+            self.register_buffer("grid_shape", torch.tensor(self.grid))
+            self.register_buffer("grid_weight", torch.tensor(float(grid_weight)))
+            self.grid_proj = nn.Linear(self.grid[0] * self.grid[1] * self.dim, int(grid_dim))
         self.attention = nn.Conv2d(self.dim, 1, 1) if attention else None
         if self.attention is not None:
             # a uniform weight changes nothing (intra-normalisation removes each cluster's scale):
@@ -59,7 +99,14 @@ class GlobalHead(nn.Module):
 
     @property
     def out_dim(self) -> int:
-        return self.out_dim_arg or self.pool.out_dim
+        vlad = self.out_dim_arg or self.pool.out_dim
+        return vlad + (0 if self.grid_proj is None else self.grid_proj.out_features)
+
+    def grid_cells(self, descriptors: Tensor) -> Tensor:
+        """B x (rows*cols*D) unit vectors of grid cell means (what ``fit_grid`` fits)."""
+        if self.grid is None:
+            raise ValueError("this head has no grid branch")
+        return F.normalize(grid_means(descriptors, *self.grid), dim=1)
 
     def pooled(self, descriptors: Tensor) -> Tensor:
         """B x (K*D) NetVLAD vectors before the projection (what ``fit_pca`` fits)."""
@@ -72,6 +119,9 @@ class GlobalHead(nn.Module):
         g = self.pooled(descriptors)
         if self.proj is not None:
             g = F.normalize(self.proj(g), dim=1)
+        if self.grid_proj is not None:
+            c = F.normalize(self.grid_proj(self.grid_cells(descriptors)), dim=1)
+            g = F.normalize(torch.cat([g, self.grid_weight * c], dim=1), dim=1)
         return g
 
     @torch.no_grad()
@@ -90,11 +140,25 @@ class GlobalHead(nn.Module):
         self.proj.weight.copy_(w)
         self.proj.bias.copy_(b)
 
+    @torch.no_grad()
+    def fit_grid(self, cells: Tensor) -> None:
+        """Grid projection = PCA-whitening of ``cells`` (N x rows*cols*D ``grid_cells`` rows, N >= grid_dim)."""
+        if self.grid_proj is None:
+            raise ValueError("this head has no grid branch")
+        w, b = pca_projection(cells, self.grid_proj.out_features, whiten=True)
+        self.grid_proj.weight.copy_(w)
+        self.grid_proj.bias.copy_(b)
+
     # ------------------------------------------------------------------ checkpoints
     @property
     def hparams(self) -> dict[str, Any]:
-        return {"dim": self.dim, "clusters": self.clusters, "out_dim": self.out_dim_arg,
-                "attention": self.attention is not None}  # fmt: skip
+        h = {"dim": self.dim, "clusters": self.clusters, "out_dim": self.out_dim_arg,
+             "attention": self.attention is not None}  # fmt: skip
+        if self.grid is not None:
+            h.update(
+                grid=self.grid, grid_dim=self.grid_proj.out_features, grid_weight=float(self.grid_weight)
+            )
+        return h
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``{"state_dict", "hparams"}`` atomically."""
@@ -121,7 +185,12 @@ class GlobalHead(nn.Module):
         # the shapes say what to rebuild (a Lightning checkpoint's hyper-parameters lack D)
         clusters, dim = state["pool.centroids"].shape
         out_dim = state["proj.weight"].shape[0] if "proj.weight" in state else None
-        head = cls(int(dim), int(clusters), out_dim, attention="attention.weight" in state)
+        grid = {}
+        if "grid_shape" in state:
+            grid = {"grid": tuple(int(v) for v in state["grid_shape"].tolist()),
+                    "grid_dim": int(state["grid_proj.weight"].shape[0]),
+                    "grid_weight": float(state["grid_weight"])}  # fmt: skip
+        head = cls(int(dim), int(clusters), out_dim, attention="attention.weight" in state, **grid)
         try:
             head.load_state_dict(state)
         except RuntimeError as e:

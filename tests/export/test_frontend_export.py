@@ -59,3 +59,20 @@ def test_cli_names_a_missing_head(tmp_path, capsys):
     with pytest.raises(SystemExit):
         fe.main(["--head", str(tmp_path / "nope.ckpt")])
     assert "nope.ckpt: no such file" in capsys.readouterr().err
+
+
+def test_grid_head_exports_with_dynamic_size(tmp_path):
+    torch.manual_seed(0)
+    KeypointNet("tiny").save(tmp_path / "kp.pt")
+    head = GlobalHead(16, 4, 8, grid=(2, 4), grid_dim=6)
+    head.fit_grid(head.grid_cells(torch.nn.functional.normalize(torch.randn(20, 16, 6, 8), dim=1)))
+    head.save(tmp_path / "head.pt")
+    net, info = fe.build(tmp_path / "kp.pt", tmp_path / "head.pt")
+    paths = fe.export(net, info, tmp_path / "exp", ["skimage"], num=0)
+    s = ort.InferenceSession(str(paths["fp32"]), providers=["CPUExecutionProvider"])
+    assert read_metadata(paths["fp32"])["homeloc.global_dim"] == "14"
+    for h, w in ((48, 64), (24, 80)):  # another size: the grid bins follow the map's size
+        x = np.random.default_rng(h).random((1, 1, h, w), dtype=np.float32)
+        with torch.no_grad():
+            want = net(torch.from_numpy(x))[2].numpy()
+        np.testing.assert_allclose(s.run(["global"], {"image": x})[0], want, atol=1e-5)

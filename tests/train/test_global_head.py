@@ -112,3 +112,58 @@ def test_attention_starts_as_plain_netvlad_and_round_trips(tmp_path):
     att.save(tmp_path / "h.pt")
     back = GlobalHead.from_checkpoint(tmp_path / "h.pt")
     assert back.attention is not None and back.hparams == att.hparams
+
+
+def test_grid_branch_cells_fit_and_round_trip(tmp_path):
+    from homeloc.models.global_head import grid_means
+
+    torch.manual_seed(0)
+    maps = torch.nn.functional.normalize(torch.randn(12, 16, 8, 12), dim=1)
+    ref = torch.nn.functional.adaptive_avg_pool2d(maps, (2, 3)).flatten(2).transpose(1, 2).flatten(1)
+    torch.testing.assert_close(grid_means(maps, 2, 3), ref)  # divisible sizes: the same cells
+    tiny = grid_means(maps[:, :, :1, :2], 2, 3)  # fewer positions than bins: empty cells are 0
+    assert tiny.shape == (12, 6 * 16) and torch.isfinite(tiny).all()
+    assert (
+        int((tiny.reshape(12, 6, 16).abs().sum(-1) == 0).sum(1).min()) == 4
+    )  # 2 positions fill 2 of 6 cells
+    head = GlobalHead(16, 4, 8, grid=(2, 3), grid_dim=5, grid_weight=0.5)
+    assert head.out_dim == 13
+    head.fit_grid(head.grid_cells(maps))
+    out = head(maps)
+    assert out.shape == (12, 13)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(12))
+    # the layout half carries grid_weight of the NetVLAD half's (unit) length
+    ratio = out[:, 8:].norm(dim=1) / out[:, :8].norm(dim=1)
+    torch.testing.assert_close(ratio, torch.full((12,), 0.5))
+    head.save(tmp_path / "g.pt")
+    back = GlobalHead.from_checkpoint(tmp_path / "g.pt")
+    assert back.grid == (2, 3) and back.hparams == head.hparams
+    torch.testing.assert_close(back(maps), out)
+    GlobalHead(16, 4, 8).save(tmp_path / "plain.pt")  # a head without a grid still loads as one
+    assert GlobalHead.from_checkpoint(tmp_path / "plain.pt").grid is None
+    with pytest.raises(ValueError, match="grid"):
+        GlobalHead(16, 4, 8, grid=(0, 3))
+
+
+def test_add_grid_branch_keeps_the_netvlad_part(tmp_path, places, capsys):
+    from homeloc.train.grid_branch import add_grid_branch, main
+
+    torch.manual_seed(0)
+    base = GlobalHead(16, 4, 8)
+    base.save(tmp_path / "head.pt")
+    src = [f"synthesized:{places / 'train'}"]
+    out = add_grid_branch(tmp_path / "head.pt", src, tmp_path / "grid.pt", (2, 2), 4, 0.5,
+                          places / "kp.pt", tmp_path / "maps")  # fmt: skip
+    head = GlobalHead.from_checkpoint(out)
+    assert head.grid == (2, 2) and head.out_dim == 12
+    for k, v in base.state_dict().items():
+        torch.testing.assert_close(head.state_dict()[k], v, msg=k)
+    with pytest.raises(ValueError, match="already has a grid"):
+        add_grid_branch(
+            out, src, tmp_path / "again.pt", keypoints=places / "kp.pt", cache_dir=tmp_path / "maps"
+        )
+    capsys.readouterr()  # the progress bars so far
+    with pytest.raises(SystemExit) as e:
+        main(["--head", str(tmp_path / "nope.pt"), "--sources", src[0], "--out", str(tmp_path / "x.pt")])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "nope.pt: no such file" in err and len(err.splitlines()) == 1
