@@ -303,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keypoints-model", help="keypoint ONNX (default: the shipped one)")
     parser.add_argument("--places-model", help="place ONNX (default: the shipped one)")
+    parser.add_argument("--frontend-model", help="one-pass frontend ONNX (default: the shipped one)")
     parser.add_argument(
         "--quick", action="store_true", help="1k/10k keyframes only, fewer repeats (CI smoke)"
     )
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     if "frontend" not in args.skip:
         rows += frontend_rows(_find_model("keypoints", args.keypoints_model), repeats)
     if "global" not in args.skip:
-        rows += global_rows(_find_model("keypoints", args.keypoints_model), _find_model("frontend", None),
+        rows += global_rows(_find_model("keypoints", args.keypoints_model), _find_model("frontend", args.frontend_model),
                             _find_model("places", args.places_model), repeats)  # fmt: skip
     if "loops" not in args.skip:
         rows += loop_closure_rows(_find_model("keypoints", args.keypoints_model),
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             _find_model("places", args.places_model), MAP_CONFIGS, 1000 if args.quick else 3576
         )
         rows += frontend_descriptor_rows(
-            _find_model("frontend", None), MAP_CONFIGS, 1000 if args.quick else 3576
+            _find_model("frontend", args.frontend_model), MAP_CONFIGS, 1000 if args.quick else 3576
         )
     print_table(rows)
     return 0
