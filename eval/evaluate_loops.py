@@ -68,15 +68,16 @@ def run_sequence(seq: LoopSequence, config: LoopsConfig) -> tuple[list[FrameReco
     from homeloc.runtime.loop_closure import LoopClosureDetector
     from homeloc.runtime.places import GlobalDescriptor
 
-    frontend = Frontend(config.keypoints_model, threads=config.threads)
-    places = GlobalDescriptor(config.places_model, threads=config.threads)
+    one_pass = config.places_model == "frontend"  # the frontend's own global output, no place model
+    frontend = Frontend(config.keypoints_model, threads=config.threads, global_descriptor=one_pass)
+    places = "frontend" if one_pass else GlobalDescriptor(config.places_model, threads=config.threads)
     det = LoopClosureDetector(places, frontend, K=seq.K, **detector_options(config))
     records = []
     for i, frame in enumerate(tqdm(seq.frames, desc=f"loops {seq.name}", unit="frame", leave=False)):
         image = read_image(frame.path)
         t0 = time.perf_counter()
         features = frontend.extract(image)
-        desc = places.describe(image)[0]
+        desc = features.global_descriptor if one_pass else places.describe(image)[0]
         loop = det.detect(desc, features=features) if len(det) else None
         det.add_keyframe(i, desc, features=features)
         ms = (time.perf_counter() - t0) * 1000

@@ -108,6 +108,21 @@ def test_run_writes_every_output(sequence, tmp_path, runtime_models):
     assert len((out / "frames.csv").read_text().splitlines()) == 9
 
 
+def test_frontend_runs_without_a_place_model(sequence, tmp_path, monkeypatch):
+    """--places-model frontend: one pass (the shipped frontend's global output), no place model opened."""
+    import homeloc.runtime.places as places
+
+    def no_place_model(*a, **k):
+        raise AssertionError("a place model was opened")
+
+    monkeypatch.setattr(places.GlobalDescriptor, "__init__", no_place_model)
+    out = run_loops(
+        LoopsConfig(data=[str(sequence)], out=tmp_path / "out", places_model="frontend", exclude_recent=1)
+    )
+    summary = json.loads((out / "summary.json").read_text())["seq"]
+    assert summary["frames"] == 8 and summary["false"] == 0 and summary["map_kb"] > 0
+
+
 def test_cli(sequence, tmp_path, runtime_models, capsys):
     args = ["loops", "--data", str(sequence), "--out", str(tmp_path / "o"), "--keypoints-model",
             str(runtime_models["keypoints"]), "--places-model", str(runtime_models["places"]), "--min-confidence", "0.3"]  # fmt: skip
