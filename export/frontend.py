@@ -76,9 +76,11 @@ def export(
     if num == 0:
         return {"fp32": fp32, "int8": None, "calibration": None}
     images = calibration_images(calibration, num, (480, 640), gray=True, seed=seed, night_share=0.5)
-    # NetVLAD stays float (the place model lost recall with it in int8); the 4096 -> 256 projection
-    # is quantized as in the place model (the head's only Gemm outside NetVLAD)
-    quantize_int8(fp32, int8, [c.array for c in images], float_modules=(*FLOAT_MODULES, "head/pool", "head/attention"),
+    # NetVLAD stays float (the place model lost recall with it in int8), so do the grid cell means
+    # (exact averages); the projections (4096 -> 256, grid cells -> grid_dim) are quantized as in the
+    # place model
+    float_head = ("head/pool", "head/attention", "head/grid_pool")
+    quantize_int8(fp32, int8, [c.array for c in images], float_modules=(*FLOAT_MODULES, *float_head),
                   op_types=(*QUANTIZED_OPS, "Gemm", "MatMul"))  # fmt: skip
     set_metadata(int8, metadata_for(info["loaded"], "int8") | info["extra"])
     check_onnx(int8)

@@ -44,6 +44,18 @@ def grid_means(x: Tensor, rows: int, cols: int) -> Tensor:
     return cells.flatten(2).transpose(1, 2).flatten(1)
 
 
+class GridMeans(nn.Module):
+    """``grid_means`` as a module (no weights), so its nodes carry a name (``head/grid_pool``) that
+    int8 export can keep float: the averaging weights are exact 0/1 over counts, nothing to quantize."""
+
+    def __init__(self, rows: int, cols: int) -> None:
+        super().__init__()
+        self.rows, self.cols = int(rows), int(cols)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return grid_means(x, self.rows, self.cols)
+
+
 class GlobalHead(nn.Module):
     """Dense local descriptors -> one unit place vector.
 
@@ -85,8 +97,9 @@ class GlobalHead(nn.Module):
             raise ValueError(f"grid must be (rows, cols) >= 1 with grid_dim >= 1 and grid_weight > 0, "
                              f"got {grid}, {grid_dim}, {grid_weight}")  # fmt: skip
         self.grid = None if grid is None else (int(grid[0]), int(grid[1]))
-        self.grid_proj = None
-        if self.grid is not None:  # saved with the weights, so a checkpoint says its layout
+        self.grid_proj = self.grid_pool = None
+        if self.grid is not None:
+            self.grid_pool = GridMeans(*self.grid)  # saved with the weights, so a checkpoint says its layout
             self.register_buffer("grid_shape", torch.tensor(self.grid))
             self.register_buffer("grid_weight", torch.tensor(float(grid_weight)))
             self.grid_proj = nn.Linear(self.grid[0] * self.grid[1] * self.dim, int(grid_dim))
@@ -106,7 +119,7 @@ class GlobalHead(nn.Module):
         """B x (rows*cols*D) unit vectors of grid cell means (what ``fit_grid`` fits)."""
         if self.grid is None:
             raise ValueError("this head has no grid branch")
-        return F.normalize(grid_means(descriptors, *self.grid), dim=1)
+        return F.normalize(self.grid_pool(descriptors), dim=1)
 
     def pooled(self, descriptors: Tensor) -> Tensor:
         """B x (K*D) NetVLAD vectors before the projection (what ``fit_pca`` fits)."""

@@ -49,17 +49,23 @@ class NetVLAD(nn.Module):
         """weights: optional B×1×h×w per-location weights multiplying the soft assignment."""
         if self.normalize_input:
             x = F.normalize(x, dim=1)
-        feats = x.flatten(2).transpose(1, 2)  # B×N×C: locations as rows
+        xf = x.flatten(2)  # B×C×N, the map's own layout
         # The assignment conv as a linear map with the softmax over the last axis: the same numbers
         # as softmax(conv(x), dim=1), but ONNX Runtime's Softmax over axis 1 of B×K×h×w transposes
         # (3.7 of the head's 7.4 ms at 60x80 locations, 1 thread).
-        a = F.softmax(F.linear(feats, self.assign.weight.flatten(1), self.assign.bias), dim=-1)  # B×N×K
+        a = F.softmax(
+            F.linear(xf.transpose(1, 2), self.assign.weight.flatten(1), self.assign.bias), dim=-1
+        )  # B×N×K
         if weights is not None:
             a = a * weights.flatten(2).transpose(1, 2)
-        # sum_n a_nk (x_n - c_k) = (a^T @ x) - (sum_n a_nk) c_k
-        vlad = torch.bmm(a.transpose(1, 2), feats) - a.sum(1).unsqueeze(-1) * self.centroids[None]
-        vlad = F.normalize(vlad, dim=2)  # intra-normalisation
-        return F.normalize(vlad.flatten(1), dim=1)
+        # sum_n a_nk (x_n - c_k) = (x @ a) - (sum_n a_nk) c_k, with sum_n a_nk from the same MatMul
+        # (a row of ones under x): no transposed MatMul and no ReduceSum over N, which cost ORT
+        # 0.35 of the head's 1.1-1.3 ms at 60x80 locations, 1 thread
+        ones = torch.ones_like(xf[:, :1])
+        va = torch.matmul(torch.cat([xf, ones], dim=1), a)  # B×(C+1)×K
+        vlad = va[:, :-1] - va[:, -1:] * self.centroids.t()[None]  # B×C×K
+        vlad = F.normalize(vlad, dim=1)  # intra-normalisation (per centre)
+        return F.normalize(vlad.transpose(1, 2).flatten(1), dim=1)
 
     @property
     def out_dim(self) -> int:
