@@ -136,6 +136,12 @@ def parity_markdown(report: dict) -> str:
     return f"# Frontend (keypoints + global) parity\n\n| check | value |\n|---|---|\n{rows}\n"
 
 
+def _run_logs(run: Path, prefix: str = "") -> list[tuple[Path, str]]:
+    """A training run's logged configs and metrics (Lightning CSVLogger folders), with their shipped names."""
+    logs = sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv"))
+    return [(s, f"{prefix}{s.stem}_{s.parent.name}{s.suffix}") for s in logs]
+
+
 def ship(out: Path, head: Path, assets: Path = ASSETS) -> dict:
     """Copy the export into ``assets`` as ``frontend.*`` (+ head weights and the head's training
     provenance) and record their sha256 under "frontend" in MANIFEST.json."""
@@ -151,8 +157,14 @@ def ship(out: Path, head: Path, assets: Path = ASSETS) -> dict:
     for stale in prov.glob("*"):
         if stale.is_file():
             stale.unlink()
-    for src in sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv")):
-        dst = prov / f"{src.stem}_{src.parent.name}{src.suffix}"
+    sources = _run_logs(run)
+    grid = head.with_suffix(".json")  # a head with a grid branch fitted onto a trained one
+    if grid.is_file():
+        base = Path(json.loads(grid.read_text())["base_head"])
+        base_run = base.parent.parent if base.parent.name == "checkpoints" else base.parent
+        sources = [(grid, "grid_branch.json"), *_run_logs(base_run, "base_")]
+    for src, name in sources:
+        dst = prov / name
         atomic_write(dst, src.read_bytes())
         files[f"provenance/frontend/{dst.name}"] = file_sha256(dst)
     manifest_path = assets / "MANIFEST.json"

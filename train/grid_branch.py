@@ -15,6 +15,7 @@ cache as training (``train.global_data.load_source``), so this takes seconds aft
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import torch
 from homeloc.models.global_head import GlobalHead
 from homeloc.models.keypoints import KeypointNet
 from homeloc.runtime.hashing import file_sha256
+from homeloc.runtime.io import atomic_write
 from homeloc.train.global_data import load_source
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ def add_grid_branch(head: str | Path, sources: list[str], out: str | Path, grid:
                     keypoints: str | Path = "runtime/assets/keypoints.pt", cache_dir: str | Path = "data/global_maps",
                     resize: int = 640, upscale: int = 256) -> Path:  # fmt: skip
     """Copy HEAD's NetVLAD part into a head with a ``grid`` branch whose projection is the
-    PCA-whitening of every view of SOURCES (``GlobalHeadData`` specs); write it to OUT (atomic).
+    PCA-whitening of every view of SOURCES (``GlobalHeadData`` specs); write it to OUT (atomic),
+    and what was fitted on what to OUT with suffix .json (shipped as the head's provenance).
 
     The keypoint checkpoint must be the one the head was trained over (its descriptor maps).
     """
@@ -58,6 +61,11 @@ def add_grid_branch(head: str | Path, sources: list[str], out: str | Path, grid:
     new.fit_grid(rows)
     log.info("grid branch %s -> %d fitted on %d views of %d sources", grid, grid_dim, len(rows), len(sources))
     new.save(out)
+    # provenance beside the head (export.frontend ships it): what was fitted on what
+    record = {"base_head": str(head), "base_head_sha256": file_sha256(head), "sources": list(sources),
+              "grid": list(grid), "grid_dim": grid_dim, "grid_weight": grid_weight, "views": len(rows),
+              "keypoints": str(keypoints), "keypoints_sha256": weights, "resize": resize, "upscale": upscale}  # fmt: skip
+    atomic_write(Path(out).with_suffix(".json"), json.dumps(record, indent=1))
     return Path(out)
 
 

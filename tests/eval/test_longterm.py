@@ -133,8 +133,10 @@ def test_one_pass_descriptors_and_agreement_reach_every_map(tmp_path, capsys):
     assert s["days"][1]["success"] > 0 and s["baselines"]["append"][1]["success"] > 0
     state = tmp_path / "o" / "state" / "home_00000"
     saved = json.loads((state / "progress.json").read_text())["maps"]["longterm"]
-    m = LongTermMap.load(state / saved, "frontend", Frontend(None, global_descriptor=True))
-    assert (m.search_config.agree_confidence, m.search_config.agree_deg, m.dim) == (0.2, 20.0, 256)
+    fe = Frontend(None, global_descriptor=True)
+    m = LongTermMap.load(state / saved, "frontend", fe)
+    dim = int(fe.metadata["homeloc.global_dim"])  # the shipped frontend's global size
+    assert (m.search_config.agree_confidence, m.search_config.agree_deg, m.dim) == (0.2, 20.0, dim)
     assert (m.verify_config.max_stored_features, m.place_config.refresh_below) == (768, 1.0)
     assert (
         cli.main(["longterm", "--data", str(data), "--out", str(tmp_path / "b"), "--agree-count", "1"]) == 1

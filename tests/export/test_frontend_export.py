@@ -76,3 +76,26 @@ def test_grid_head_exports_with_dynamic_size(tmp_path):
         with torch.no_grad():
             want = net(torch.from_numpy(x))[2].numpy()
         np.testing.assert_allclose(s.run(["global"], {"image": x})[0], want, atol=1e-5)
+
+
+def test_ship_carries_the_grid_branch_provenance(exported, tmp_path):
+    out, net, paths = exported
+    base_run = tmp_path / "base_run"
+    (base_run / "csv" / "version_0").mkdir(parents=True)
+    (base_run / "csv" / "version_0" / "config.yaml").write_text("model: {}\n")
+    (base_run / "checkpoints").mkdir()
+    grid_dir = tmp_path / "grid"
+    grid_dir.mkdir()
+    head = grid_dir / "head.pt"
+    head.write_bytes((out / "head.pt").read_bytes())
+    head.with_suffix(".json").write_text(
+        json.dumps({"base_head": str(base_run / "checkpoints" / "last.ckpt")})
+    )
+    (paths["fp32"].parent / "parity.json").write_text("{}")
+    (paths["fp32"].parent / "parity.md").write_text("#")
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    entry = fe.ship(paths["fp32"].parent, head, assets)
+    assert {"provenance/frontend/grid_branch.json", "provenance/frontend/base_config_version_0.yaml"} <= set(
+        entry["files"]
+    )

@@ -76,4 +76,5 @@ def test_shipped_frontend_keypoints_equal_the_shipped_keypoint_model():
     f0 = Frontend(kp, reliability=False).extract(img)
     np.testing.assert_array_equal(f1.keypoints, f0.keypoints)  # the head reads the keypoint outputs only
     np.testing.assert_array_equal(f1.descriptors, f0.descriptors)
-    assert f1.global_descriptor.shape == (256,) and f0.global_descriptor is None
+    dim = int(Frontend(one, reliability=False, global_descriptor=True).metadata["homeloc.global_dim"])
+    assert f1.global_descriptor.shape == (dim,) and f0.global_descriptor is None

@@ -1,6 +1,7 @@
 """Global head training: frozen keypoint network, cached maps, floor initialisation, CLI fit + resume."""
 
 import csv
+import json
 
 import pytest
 import torch
@@ -156,6 +157,12 @@ def test_add_grid_branch_keeps_the_netvlad_part(tmp_path, places, capsys):
                           places / "kp.pt", tmp_path / "maps")  # fmt: skip
     head = GlobalHead.from_checkpoint(out)
     assert head.grid == (2, 2) and head.out_dim == 12
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert (
+        record["base_head"] == str(tmp_path / "head.pt")
+        and record["views"] == 12 * 3
+        and record["grid"] == [2, 2]
+    )
     for k, v in base.state_dict().items():
         torch.testing.assert_close(head.state_dict()[k], v, msg=k)
     with pytest.raises(ValueError, match="already has a grid"):
