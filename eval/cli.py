@@ -257,7 +257,7 @@ def _loops_parser() -> ArgumentParser:
     p.add_argument(
         "--keypoints-model", type=str | None, default=None, help="keypoint ONNX (default: the shipped int8)"
     )
-    p.add_argument("--places-model", type=str | None, default=None, help="place ONNX (default: the shipped int8); 'frontend': no place model, the one-pass frontend's global descriptor (with --keypoints-model: a frontend ONNX)")  # fmt: skip
+    p.add_argument("--places-model", type=str, default="frontend", help="'frontend' (default): no place model, the one-pass frontend's global descriptor (with --keypoints-model: a frontend ONNX); 'places': the shipped separate place model; or a place ONNX")  # fmt: skip
     p.add_argument("--threads", type=PositiveInt, default=1, help="ONNX Runtime / OpenCV / faiss threads")
     p.add_argument("--exclude-recent", type=NonNegativeInt, default=10, help="keyframes just before a frame that it never closes a loop with")  # fmt: skip
     unit = ClosedUnitInterval

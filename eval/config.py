@@ -91,7 +91,10 @@ class LoopsConfig:
     data: list[str]
     out: Path
     keypoints_model: str | None = None
-    places_model: str | None = None
+    # "frontend": the one-pass frontend's global output (the default since it matched or beat the
+    # place model on every loop sequence, docs/evaluate.md); "places" or None: the shipped place
+    # model; else a place ONNX
+    places_model: str | None = "frontend"
     threads: int = 1
     exclude_recent: int = 10
     min_confidence: float | None = None

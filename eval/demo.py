@@ -69,7 +69,7 @@ def _loops_markdown(loops_dir: Path) -> tuple[str, int]:
                          f"{float(r['confidence']):.3f} | {r['inliers']} | {verdict} |")  # fmt: skip
     false = sum(s["false"] for s in summary.values())
     head = [
-        "Each sequence is run through the product path (Frontend + GlobalDescriptor + LoopClosureDetector "
+        "Each sequence is run through the product path (the one-pass Frontend + LoopClosureDetector "
         "with its defaults: detect, then add_keyframe, frame by frame) and every reported loop is judged "
         "against the ground truth (`homeloc-evaluate loops`, docs/evaluate.md).",
         "",

@@ -1,8 +1,9 @@
 """`homeloc-evaluate loops`: the runtime's loop closure over sequence benchmarks, judged frame by frame.
 
 Loop 1 (:func:`run_sequence`) runs the product path exactly as a SLAM system calls it: for every
-frame in order (map, then queries, then distractors) ``Frontend.extract`` + ``GlobalDescriptor``,
-then ``LoopClosureDetector.detect`` and ``add_keyframe``; it records each frame's reported loop
+frame in order (map, then queries, then distractors) ``Frontend.extract`` (one pass: keypoints and
+the global descriptor; or ``GlobalDescriptor`` too with ``--places-model places|ONNX``), then
+``LoopClosureDetector.detect`` and ``add_keyframe``; it records each frame's reported loop
 and every candidate the detector verified (accepted or not) with its acceptance score, plus the
 time of the whole step and the map's bytes. Loop 2 (:func:`score_sequence`, pure) judges the
 loops against the ground truth and sweeps the acceptance score (``min_confidence``) into a
@@ -70,7 +71,8 @@ def run_sequence(seq: LoopSequence, config: LoopsConfig) -> tuple[list[FrameReco
 
     one_pass = config.places_model == "frontend"  # the frontend's own global output, no place model
     frontend = Frontend(config.keypoints_model, threads=config.threads, global_descriptor=one_pass)
-    places = "frontend" if one_pass else GlobalDescriptor(config.places_model, threads=config.threads)
+    place_model = None if config.places_model in (None, "places") else config.places_model
+    places = "frontend" if one_pass else GlobalDescriptor(place_model, threads=config.threads)
     det = LoopClosureDetector(places, frontend, K=seq.K, **detector_options(config))
     records = []
     for i, frame in enumerate(tqdm(seq.frames, desc=f"loops {seq.name}", unit="frame", leave=False)):
