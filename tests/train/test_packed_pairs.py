@@ -8,21 +8,18 @@ import pytest
 import torch
 from torch.utils.data import ConcatDataset
 
-from homeloc.data_synthesis.jobs import synthesize_pairs
-from homeloc.data_synthesis.pairs import PairConfig
 from homeloc.data_synthesis.render.datasets import open_pair_dataset
 from homeloc.data_synthesis.shards import DatasetError
 from homeloc.train import packed_pairs as pp
 from homeloc.train.cli import main as train_main
 from homeloc.train.data import PairsData, TrainingPairs
 from homeloc.train.teacher_cache import TeacherCache, TeacherOutput, image_key
+from tests.train.conftest import tiny_pairs
 
 
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pairs") / "ds"
-    synthesize_pairs(["skimage"], out, 3, seed=5, config=PairConfig(size=(32, 48)))
-    return out
+    return tiny_pairs(tmp_path_factory, (32, 48))
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from homeloc.data_synthesis.jobs import synthesize_pairs
-from homeloc.data_synthesis.pairs import PairConfig
 from homeloc.data_synthesis.render.datasets import open_pair_dataset
 from homeloc.train import teacher_cache as tc
 from homeloc.train.data import PairsData, TrainingPairs
+from tests.train.conftest import tiny_pairs
 
 
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pairs") / "ds"
-    synthesize_pairs(["skimage"], out, 3, seed=5, config=PairConfig(size=(64, 96)))
-    return out
+    return tiny_pairs(tmp_path_factory, (64, 96))
 
 
 @pytest.fixture(scope="module")
