@@ -136,8 +136,10 @@ def parity_markdown(report: dict) -> str:
     return f"# Frontend (keypoints + global) parity\n\n| check | value |\n|---|---|\n{rows}\n"
 
 
-def _run_logs(run: Path, prefix: str = "") -> list[tuple[Path, str]]:
-    """A training run's logged configs and metrics (Lightning CSVLogger folders), with their shipped names."""
+def _run_logs(checkpoint: Path, prefix: str = "") -> list[tuple[Path, str]]:
+    """The logged configs and metrics (Lightning CSVLogger folders) of the run that wrote
+    ``checkpoint`` (RUN/checkpoints/x.ckpt or RUN/x.pt), with their shipped names."""
+    run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
     logs = sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv"))
     return [(s, f"{prefix}{s.stem}_{s.parent.name}{s.suffix}") for s in logs]
 
@@ -152,17 +154,15 @@ def ship(out: Path, head: Path, assets: Path = ASSETS) -> dict:
         files[dst] = file_sha256(assets / dst)
     GlobalHead.from_checkpoint(head).save(assets / "frontend_head.pt")
     files["frontend_head.pt"] = file_sha256(assets / "frontend_head.pt")
-    run = head.parent.parent if head.parent.name == "checkpoints" else head.parent
     prov = assets / "provenance" / "frontend"
     for stale in prov.glob("*"):
         if stale.is_file():
             stale.unlink()
-    sources = _run_logs(run)
+    sources = _run_logs(head)
     grid = head.with_suffix(".json")  # a head with a grid branch fitted onto a trained one
     if grid.is_file():
         base = Path(json.loads(grid.read_text())["base_head"])
-        base_run = base.parent.parent if base.parent.name == "checkpoints" else base.parent
-        sources = [(grid, "grid_branch.json"), *_run_logs(base_run, "base_")]
+        sources = [(grid, "grid_branch.json"), *_run_logs(base, "base_")]
     for src, name in sources:
         dst = prov / name
         atomic_write(dst, src.read_bytes())

@@ -44,6 +44,12 @@ def grid_means(x: Tensor, rows: int, cols: int) -> Tensor:
     return cells.flatten(2).transpose(1, 2).flatten(1)
 
 
+@torch.no_grad()
+def _set_linear(layer: nn.Linear, weight: Tensor, bias: Tensor) -> None:
+    layer.weight.copy_(weight)
+    layer.bias.copy_(bias)
+
+
 class GridMeans(nn.Module):
     """``grid_means`` as a module (no weights), so its nodes carry a name (``head/grid_pool``) that
     int8 export can keep float: the averaging weights are exact 0/1 over counts, nothing to quantize."""
@@ -99,7 +105,8 @@ class GlobalHead(nn.Module):
         self.grid = None if grid is None else (int(grid[0]), int(grid[1]))
         self.grid_proj = self.grid_pool = None
         if self.grid is not None:
-            self.grid_pool = GridMeans(*self.grid)  # saved with the weights, so a checkpoint says its layout
+            self.grid_pool = GridMeans(*self.grid)
+            # buffers: saved with the weights, so a checkpoint says its layout
             self.register_buffer("grid_shape", torch.tensor(self.grid))
             self.register_buffer("grid_weight", torch.tensor(float(grid_weight)))
             self.grid_proj = nn.Linear(self.grid[0] * self.grid[1] * self.dim, int(grid_dim))
@@ -149,18 +156,14 @@ class GlobalHead(nn.Module):
         """Projection = PCA(-whitening) of ``pooled`` (N x K*D NetVLAD vectors, N >= out_dim)."""
         if self.proj is None:
             return
-        w, b = pca_projection(pooled, self.proj.out_features, whiten)
-        self.proj.weight.copy_(w)
-        self.proj.bias.copy_(b)
+        _set_linear(self.proj, *pca_projection(pooled, self.proj.out_features, whiten))
 
     @torch.no_grad()
     def fit_grid(self, cells: Tensor) -> None:
         """Grid projection = PCA-whitening of ``cells`` (N x rows*cols*D ``grid_cells`` rows, N >= grid_dim)."""
         if self.grid_proj is None:
             raise ValueError("this head has no grid branch")
-        w, b = pca_projection(cells, self.grid_proj.out_features, whiten=True)
-        self.grid_proj.weight.copy_(w)
-        self.grid_proj.bias.copy_(b)
+        _set_linear(self.grid_proj, *pca_projection(cells, self.grid_proj.out_features, whiten=True))
 
     # ------------------------------------------------------------------ checkpoints
     @property
