@@ -215,7 +215,9 @@ class PairsData(_Base):
     model's teacher is 'cached' and no teacher network runs in training).
     A `homeloc-train pack-pairs` folder in `data` is read as is (train.packed_pairs: warps and the
     teacher's outputs stored with the pair, the fast path); it takes no teacher_cache.
-    teacher_descriptors: also read the cached teacher descriptors (for KeypointSystem's distill_weight)."""
+    teacher_descriptors: also read the cached teacher descriptors (for KeypointSystem's distill_weight).
+    augment_p: probability that each training view is relit on the fly by one of `augment_presets`
+    (train.augment.RelitPairs; 0 = off): new lighting on every pass over fixed folders."""
 
     def __init__(
         self,
@@ -232,8 +234,17 @@ class PairsData(_Base):
         val_scenes: list[str] | None = None,
         teacher_cache: str | None = None,
         teacher_descriptors: bool = False,
+        augment_p: float = 0.0,
+        augment_presets: list[str] | None = None,
     ):
         super().__init__(batch_size, num_workers, val_root, val_size, val_pairs, val_scenes)
+        self.augment = None
+        if augment_p > 0:
+            from homeloc.train.augment import DEFAULT_PRESETS, RelitPairs
+
+            presets = list(augment_presets or DEFAULT_PRESETS)
+            RelitPairs([], presets, augment_p)  # refuses unknown presets before anything runs
+            self.augment = (presets, augment_p)
         self.data = [data] if isinstance(data, str) else list(data or [])
         self.sources, self.synth_config = sources or ["skimage"], synth_config
         self.length, self.seed, self.teacher_cache = length, seed, teacher_cache
@@ -268,4 +279,8 @@ class PairsData(_Base):
         else:
             # A new seed per epoch would need the epoch here; a long `length` serves the same end.
             ds = OnTheFlyPairs(self.sources, self.length, self.seed, _load_synth_config(self.synth_config))
+        if self.augment is not None:
+            from homeloc.train.augment import RelitPairs
+
+            ds = RelitPairs(ds, *self.augment)
         return self._loader(ds, True)

@@ -29,6 +29,11 @@ class KeypointSystem(L.LightningModule):
     PairsData(teacher_cache=...), see train.teacher_cache) | "checkpoint:PATH[#N]" | "none".
     distill_weight: weight of the teacher descriptor-similarity KL (needs cached teacher descriptors).
     init_checkpoint: start from these weights (e.g. the shapes stage).
+    target_power: each teacher target cell's keypoint mass m becomes m**target_power
+    (losses.lift_cell_mass; < 1 lifts the weak cells of a sparse teacher such as ALIKED).
+    anchor_weight: weight of losses.descriptor_anchor_loss between the student's dense descriptors
+    and those of a frozen copy of init_checkpoint (keeps what reads the map, e.g. the one-pass
+    frontend's global head, valid); 0 = off, no copy made.
     """
 
     def __init__(
@@ -48,16 +53,26 @@ class KeypointSystem(L.LightningModule):
         max_points: int = 512,
         val_max_keypoints: int = 512,
         nms_radius: int = 4,
+        target_power: float = 1.0,
+        anchor_weight: float = 0.0,
     ):
         super().__init__()
         if stage not in ("shapes", "pairs"):
             raise ValueError(f"stage must be 'shapes' or 'pairs', got {stage!r}")
+        if not 0 < target_power <= 1:
+            raise ValueError(f"target_power must be in (0, 1], got {target_power}")
+        if anchor_weight > 0 and not init_checkpoint:
+            raise ValueError("anchor_weight > 0 needs init_checkpoint (the frozen reference)")
         self.save_hyperparameters()
         self.model = KeypointNet(preset, descriptor_dim)
         if init_checkpoint:
             self.model.load_state_dict(KeypointNet.from_checkpoint(init_checkpoint).state_dict())
         # The teacher is not a submodule: it never trains and never lands in our checkpoints.
         self._teacher = [build_teacher(teacher)] if stage == "pairs" else [None]
+        # Like the teacher, the anchor is frozen and kept out of the checkpoints (a list hides it).
+        self._anchor = [KeypointNet.from_checkpoint(init_checkpoint).eval()] if anchor_weight > 0 else []
+        for q in self._anchor[0].parameters() if self._anchor else ():
+            q.requires_grad_(False)
         if stage == "pairs" and self._teacher[0] is None and teacher != "cached":
             log.warning("no detector teacher: training descriptors only (detector loss off)")
         self._val: dict[str, list] = {}
@@ -100,18 +115,31 @@ class KeypointSystem(L.LightningModule):
         self.log("train/desc_acc", acc, prog_bar=True)
         if teacher_desc is not None:
             self.log("train/distill", distill)
-        heats = self._teacher_heatmaps(batch)
-        if heats is not None:
-            t0, t1 = losses.fused_targets(
-                *heats, warp01, warp10, batch["valid0"], batch["valid1"], batch["change1"]
-            )
-            det = 0.5 * (
-                losses.detector_loss_soft(logits[:B], t0) + losses.detector_loss_soft(logits[B:], t1)
-            )
+        if self._anchor:
+            with torch.no_grad():
+                ref = self._anchor[0].to(i0.device)(torch.cat([i0, i1]))[1]
+            anchor = losses.descriptor_anchor_loss(desc, ref)
+            loss = loss + self.hparams.anchor_weight * anchor
+            self.log("train/anchor", anchor)
+        det = self._detector_loss(batch, logits, warp01, warp10)
+        if det is not None:
             loss = loss + self.hparams.detector_weight * det
             self.log("train/detector", det, prog_bar=True)
         self.log("train/loss", loss)
         return loss
+
+    def _detector_loss(self, batch, logits, warp01, warp10):
+        """Soft cross-entropy of both views' logits against the teacher's fused targets (None
+        without a teacher)."""
+        heats = self._teacher_heatmaps(batch)
+        if heats is None:
+            return None
+        B = len(batch["image0"])
+        targets = losses.fused_targets(
+            *heats, warp01, warp10, batch["valid0"], batch["valid1"], batch["change1"]
+        )
+        t0, t1 = (losses.lift_cell_mass(t, self.hparams.target_power) for t in targets)
+        return 0.5 * (losses.detector_loss_soft(logits[:B], t0) + losses.detector_loss_soft(logits[B:], t1))
 
     @staticmethod
     def _warps(batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -174,6 +202,7 @@ class KeypointSystem(L.LightningModule):
             )
             feats.append((f.keypoints.cpu().numpy().astype(np.float64), f.descriptors.float().cpu().numpy()))
         (k0, d0), (k1, d1) = feats
+        kept = 0.5 * (len(k0) + len(k1))
         m = mutual_nearest_neighbours(d0, d1, "l2") if len(k0) and len(k1) else np.zeros((0, 2), int)
         p0, p1 = k0[m[:, 0]], k1[m[:, 1]]
         mma3 = float(matching_accuracy(reprojection_errors(p0, p1, H), [3.0])[0]) if len(m) else 0.0
@@ -181,7 +210,7 @@ class KeypointSystem(L.LightningModule):
         err = corner_error(find_homography(p0, p1)[0], H, w, h)
         for bucket in ("all", batch["bucket"][0]):
             v = self._val.setdefault(bucket, [])
-            v.append((mma3, float(err <= 3.0), len(m)))
+            v.append((mma3, float(err <= 3.0), len(m), kept))
 
     def on_validation_epoch_end(self):
         for bucket, vals in sorted(self._val.items()):
@@ -191,6 +220,7 @@ class KeypointSystem(L.LightningModule):
             self.log(f"{prefix}/HA@3", float(a[:, 1].mean()), prog_bar=bucket == "all", sync_dist=True)
             if bucket == "all":
                 self.log("val/matches", float(a[:, 2].mean()), sync_dist=True)
+                self.log("val/keypoints", float(a[:, 3].mean()), sync_dist=True)
 
     test_step = validation_step
     on_test_epoch_start = on_validation_epoch_start

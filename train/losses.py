@@ -39,6 +39,28 @@ def cells_from_score_map(score: Tensor, temperature: float = 0.1) -> Tensor:
     return torch.cat([where * peak, 1 - peak], 1)
 
 
+def lift_cell_mass(cells: Tensor, power: float) -> Tensor:
+    """B×65×h×w target distribution -> the same with each cell's keypoint mass m raised to m**power
+    (power < 1 lifts weak cells), the in-cell distribution kept and the dustbin taking the rest.
+
+    ALIKED's peak scores are low on most textured cells (its points are sparse), so its targets put
+    most cells in the dustbin and a student taught by them keeps too few points above the runtime's
+    detection threshold; lifting the mass keeps ALIKED's choice of where, not how few."""
+    if power == 1.0:
+        return cells
+    mass = cells[:, :-1].sum(1, keepdim=True)
+    lifted = mass.clamp(min=1e-12) ** power
+    where = cells[:, :-1] / mass.clamp(min=1e-12)
+    return torch.cat([where * lifted, 1 - lifted], 1)
+
+
+def descriptor_anchor_loss(desc: Tensor, anchor: Tensor) -> Tensor:
+    """Mean (1 - cosine) between two B×D×h×w L2-normalised descriptor maps: how far the student's
+    dense descriptors moved from a frozen reference's (whatever reads the map, e.g. the one-pass
+    frontend's global head trained on the shipped model's, sees that change)."""
+    return (1 - (desc * anchor).sum(1)).mean()
+
+
 def heatmap_from_cells(cells: Tensor) -> Tensor:
     """B×65×h×w cell distribution -> B×1×8h×8w per-pixel keypoint probability (dustbin dropped):
     the inverse of cells_from_heatmap for a distribution."""

@@ -205,3 +205,38 @@ def test_label_command(tmp_path):
     kp = np.load(tmp_path / "labels" / "a.png.npz")["keypoints"]
     assert out.exists() and kp.shape[1] == 2 and len(kp) > 0
     assert (kp[:, 0] < 56).all() and (kp[:, 1] < 40).all()
+
+
+def test_lift_cell_mass_keeps_where_and_lifts_weak_cells():
+    score = torch.full((1, 1, 8, 16), 0.01)
+    score[0, 0, 2, 3] = 0.9
+    cells = losses.cells_from_score_map(score, temperature=0.05)
+    lifted = losses.lift_cell_mass(cells, 0.5)
+    torch.testing.assert_close(lifted.sum(1), torch.ones(1, 1, 2))
+    assert lifted[0, 64, 0, 1] == pytest.approx(0.9)  # mass 0.01 -> 0.1
+    mass = lambda c: c[:, :-1].sum(1, keepdim=True)  # noqa: E731
+    torch.testing.assert_close(lifted[:, :-1] / mass(lifted), cells[:, :-1] / mass(cells))
+    assert losses.lift_cell_mass(cells, 1.0) is cells
+
+
+def test_descriptor_anchor_loss_zero_for_the_same_map():
+    d = torch.nn.functional.normalize(torch.randn(2, 8, 4, 4), dim=1)
+    assert losses.descriptor_anchor_loss(d, d).abs() < 1e-6
+    assert losses.descriptor_anchor_loss(d, -d) == pytest.approx(2.0)
+
+
+def test_anchor_and_target_power_train_and_leave_checkpoints_clean(tmp_path):
+    KeypointNet("tiny").save(tmp_path / "init.pt")
+    with pytest.raises(ValueError, match="init_checkpoint"):
+        KeypointSystem("tiny", teacher="none", anchor_weight=1.0)
+    with pytest.raises(ValueError, match="target_power"):
+        KeypointSystem("tiny", teacher="none", target_power=0.0)
+    system = KeypointSystem(
+        "tiny", teacher="none", init_checkpoint=str(tmp_path / "init.pt"), anchor_weight=1.0
+    )
+    logged = {}
+    system.log = lambda name, value, **k: logged.__setitem__(name, float(value))
+    system.model.eval()  # the anchor runs in eval mode: the same network there gives the same map
+    system.training_step(_pairs_batch(2), 0).backward()
+    assert logged["train/anchor"] == pytest.approx(0.0, abs=1e-5)
+    assert not any(k.startswith("_anchor") for k in system.state_dict())
