@@ -298,6 +298,11 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--agree-confidence", type=ClosedUnitInterval | None, default=None, help="long-term map: also accept a place whose --agree-count experiences each verify with at least this score while no other place does (SearchConfig.agree_confidence; default: off)")  # fmt: skip
     p.add_argument("--agree-count", type=PositiveInt, default=2, help="long-term map: experiences of one place that must agree (>= 2)")  # fmt: skip
     p.add_argument("--agree-deg", type=PositiveFloat | None, default=None, help="long-term map: the agreeing experiences must imply the frame's orientation within this angle (SearchConfig.agree_deg; default: no check)")  # fmt: skip
+    _flag(p, "--odometry", "also run the 'odometry' map: the long-term map with the pose prior from simulated wheel odometry (true relative motion within a round plus the noise of runtime.longterm.OdometryConfig)")  # fmt: skip
+    p.add_argument("--odometry-noise", type=NonNegativeFloat, default=1.0, help="simulated odometry noise as a multiple of the noise model the prior assumes (1: as assumed)")  # fmt: skip
+    p.add_argument("--odometry-seed", type=NonNegativeInt, default=0, help="seed of the simulated odometry noise (per frame: seed, frame index)")  # fmt: skip
+    p.add_argument("--odometry-gap", type=PositiveFloat | None, default=None, help="odometry map: the robot's odometry also connects the rounds of a day, over a path this many times the straight line between them (an assumption: the renderer shows no path; default: a new round starts without a prior)")  # fmt: skip
+    p.add_argument("--prior-confidence", type=ClosedUnitInterval | None, default=None, help="odometry map: verification score accepted among the pose prior's candidates (OdometryConfig.min_confidence; default: the runtime's)")  # fmt: skip
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
     return p
 

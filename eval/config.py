@@ -127,6 +127,11 @@ class LongTermEvalConfig:
     agree_confidence: float | None = None
     agree_count: int = 2
     agree_deg: float | None = None
+    odometry: bool = False
+    odometry_noise: float = 1.0
+    odometry_seed: int = 0
+    odometry_gap: float | None = None
+    prior_confidence: float | None = None
     overwrite: bool = False
 
 

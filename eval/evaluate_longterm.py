@@ -35,11 +35,12 @@ from homeloc.data_synthesis.formats.longterm import LongTermHome, read_longterm
 from homeloc.data_synthesis.render.products import covisibility
 from homeloc.eval.config import LongTermEvalConfig, prepare_out, set_threads
 from homeloc.eval.errors import EvalError
-from homeloc.eval.longterm_methods import METHODS, Method, make_methods
+from homeloc.eval.longterm_methods import METHODS, Method, make_methods, simulated_motion
 from homeloc.eval.plots import plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
-from homeloc.runtime.longterm import PlaceConfig, SearchConfig
+from homeloc.runtime.longterm import OdometryConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm.odometry import Motion
 from homeloc.runtime.longterm.rooms import Rooms, centre_distance, view_angle_deg
 from homeloc.runtime.loop_closure import VerifyConfig
 
@@ -126,6 +127,15 @@ def _search(config: LongTermEvalConfig) -> SearchConfig:
                         agree_deg=config.agree_deg)  # fmt: skip
 
 
+def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
+    """The ``odometry`` map's pose prior (None: ``--odometry`` off): the runtime defaults with the
+    evaluation's overrides."""
+    if not config.odometry:
+        return None
+    o = OdometryConfig()
+    return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
+
+
 def _load_state(state: Path) -> dict | None:
     p = state / "progress.json"
     return json.loads(p.read_text()) if p.is_file() else None
@@ -164,7 +174,9 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         _verify(config),
         _search(config),
         config.stale_penalty,
+        _odometry(config),
     )
+    odo = _odometry(config)
     done = progress.get("day", -1)
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]
     if done >= 0:
@@ -172,7 +184,14 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     for day in sorted({home.frames[i].day for i in todo}):
         idx = [i for i in todo if home.frames[i].day == day]
         for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
-            progress["frames"].append(_frame(home, i, judge, methods, places, frontend))
+            motion = (
+                None
+                if odo is None
+                else simulated_motion(
+                    home, i, odo, config.odometry_noise, config.odometry_seed, config.odometry_gap
+                )
+            )
+            progress["frames"].append(_frame(home, i, judge, methods, places, frontend, motion))
         news = {d["day"]: d.get("new_large_changes", []) for d in home.info.get("days", [])}.get(day, [])
         progress["days"] += [
             {
@@ -194,7 +213,7 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     return progress
 
 
-def _frame(home, i, judge, methods, places, frontend) -> dict:
+def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = None) -> dict:
     f = home.frames[i]
     image = read_image(f.root / "rgb" / f"{f.name}.png")
     t0 = time.perf_counter()
@@ -206,19 +225,25 @@ def _frame(home, i, judge, methods, places, frontend) -> dict:
     for name, m in methods.items():
         covered = bool(judge.same(i, m.keyframe_ids()).any())
         t1 = time.perf_counter()
-        kf = m.step(i, f.day, desc, features, f.pose)
+        kf = m.step(i, f.day, desc, features, f.pose, motion)
         ms = ms_features + (time.perf_counter() - t1) * 1000
         v = judge.verdict(i, kf)
         # a false localization that still shares the view (a spot further along the line of sight) or not
         overlap = judge.overlap(i, kf) if v == "false" else None
-        rec[name] = {"kf": kf, "verdict": v, "covered": covered, "ms": ms, "false_overlap": overlap}
+        rec[name] = {"kf": kf, "verdict": v, "covered": covered, "ms": ms, "false_overlap": overlap,
+                     "via": getattr(m, "via", None)}  # fmt: skip
     return rec
+
+
+def _names(frames: list[dict]) -> list[str]:
+    """The maps the records hold, in table order."""
+    return [m for m in METHODS if frames and m in frames[0]]
 
 
 def _day_line(frames: list[dict], day: int) -> str:
     rows = [r for r in frames if r["day"] == day]
     return ", ".join(f"{m} {sum(r[m]['verdict'] == 'correct' for r in rows)}/{len(rows)} right "
-                     f"{sum(r[m]['verdict'] == 'false' for r in rows)} false" for m in METHODS)  # fmt: skip
+                     f"{sum(r[m]['verdict'] == 'false' for r in rows)} false" for m in _names(rows))  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ loop 2
@@ -251,9 +276,8 @@ def day_rows(frames: list[dict], infos: list[dict], method: str) -> list[dict]:
     return rows
 
 
-CHANGE_DAYS = (
-    3  # a major change declared up to this many days after a scheduled one starts (or ends) detects it
-)
+# a major change declared up to this many days after a scheduled one starts (or ends) detects it
+CHANGE_DAYS = 3
 
 
 def change_detection(
@@ -303,7 +327,10 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         infos += p["days"]
     summary = {
         "days": day_rows(frames, infos, "longterm"),
-        "baselines": {m: day_rows(frames, infos, m) for m in METHODS if m != "longterm"},
+        "baselines": {
+            m: day_rows(frames, infos, m) for m in _names(frames) if m not in ("longterm", "odometry")
+        },
+        **({"odometry": day_rows(frames, infos, "odometry")} if "odometry" in _names(frames) else {}),
         "tolerance": {
             "centre_m": config.tolerance_m,
             "view_deg": config.tolerance_deg,
@@ -316,9 +343,11 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         "change_detection": change_detection({h.name: h.info.get("schedule", []) for h in homes}, infos),
     }
     write_json(out / "summary.json", summary)
-    plot_longterm(
-        out / "longterm.png", {"longterm": summary["days"], **summary["baselines"]}, config.budget_bytes
-    )
+    curves = {
+        "longterm": summary["days"],
+        **({"odometry": summary["odometry"]} if "odometry" in summary else {}),
+    }
+    plot_longterm(out / "longterm.png", curves | summary["baselines"], config.budget_bytes)
     write_pairs_csv(out / "frames.csv", [_flat(r) for r in frames])
     write_table(out / "table.md", longterm_table(summary))
     return out
@@ -326,14 +355,19 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
 
 def _flat(r: dict) -> dict:
     base = {k: v for k, v in r.items() if k not in METHODS}
-    return base | {f"{m}_{k}": v for m in METHODS for k, v in r[m].items()}
+    return base | {f"{m}_{k}": v for m in METHODS if m in r for k, v in r[m].items()}
+
+
+def _table_maps(summary: dict) -> list[tuple[str, list[dict]]]:
+    odo = [("odometry", summary["odometry"])] if "odometry" in summary else []
+    return [("longterm", summary["days"]), *odo, *summary["baselines"].items()]
 
 
 def longterm_table(summary: dict) -> str:
     rows = []
     for i, lt in enumerate(summary["days"]):
         row = {"day": lt["day"], "frames": lt["frames"], "lighting": " ".join(lt["lightings"])}
-        for m, days in (("longterm", summary["days"]), *summary["baselines"].items()):
+        for m, days in _table_maps(summary):
             d = days[i]
             row |= {f"{m}_s": d["success"], f"{m}_f": d["false_count"], f"{m}_kb": d["map_bytes"] / 1024}
         row["ms"], row["kf"] = lt["ms"], lt["keyframes"]
@@ -341,7 +375,7 @@ def longterm_table(summary: dict) -> str:
         row["scheduled"] = " ".join(lt.get("new_large_changes", [])) or None
         rows.append(row)
     cols = [("frames", "frames", "d"), ("lighting", "lighting", "")]
-    for m in METHODS:
+    for m, _ in _table_maps(summary):
         cols += [(f"{m}_s", f"{m} success", ".3f"), (f"{m}_f", "false", "d"), (f"{m}_kb", "KB", ".0f")]
     cols += [("ms", "ms/frame", ".1f"), ("kf", "experiences", "d"), ("declared", "major changes declared", ""),
              ("scheduled", "large changes (renderer)", "")]  # fmt: skip

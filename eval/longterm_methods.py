@@ -3,6 +3,10 @@
 - ``longterm``: :class:`homeloc.runtime.longterm.LongTermMap` (experiences, rooms, budget); every
   frame is ``observe``d with the robot's pose (here the rendered pose: exact odometry, used only to
   file a new experience under a place and a room, never to localize).
+- ``odometry`` (with ``--odometry``): the same long-term map with the pose prior from odometry
+  (:mod:`homeloc.runtime.longterm.odometry`): each frame also gets the robot's noisy relative motion
+  since the previous frame of its round (the evaluator's simulated wheel odometry); it needs the
+  experiences' stored poses, which the loop-closure maps below do not keep, so they run without it.
 - ``static``: a :class:`LoopClosureDetector` (flat index) holding every frame of the first day,
   never updated afterwards.
 - ``append``: a :class:`LoopClosureDetector` (flat index) that adds every frame and, when over the
@@ -24,20 +28,24 @@ from pathlib import Path
 
 import numpy as np
 
+from homeloc.data_synthesis.formats.longterm import LongTermHome
 from homeloc.runtime.features import Features
-from homeloc.runtime.longterm import BudgetConfig, LongTermMap, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm import BudgetConfig, LongTermMap, OdometryConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm.odometry import Motion, noisy_motion, planar, relative_motion
 from homeloc.runtime.loop_closure import LoopClosureDetector, VerifyConfig
 
-METHODS = ("longterm", "static", "append")
+METHODS = ("longterm", "odometry", "static", "append")  # the order of tables and plots
 
 
 class Method(ABC):
-    """One map under test: ``step`` localizes frame ``i`` (None: rejected) and updates the map."""
+    """One map under test: ``step`` localizes frame ``i`` (None: rejected) and updates the map;
+    ``motion``: the odometry since the previous frame (None: unknown), used by the maps with a pose prior."""
 
     name = ""
 
     @abstractmethod
-    def step(self, i: int, day: int, desc: np.ndarray, features: Features, pose: np.ndarray) -> int | None:
+    def step(self, i: int, day: int, desc: np.ndarray, features: Features, pose: np.ndarray,
+             motion: Motion | None = None) -> int | None:  # fmt: skip
         """The keyframe frame ``i`` localized to (None: rejected), after updating the map."""
 
     @abstractmethod
@@ -62,7 +70,8 @@ class LongTerm(Method):
 
     def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None,
                  place: PlaceConfig | None = None, verify: VerifyConfig | None = None,
-                 search: SearchConfig | None = None, stale_penalty: float | None = None) -> None:  # fmt: skip
+                 search: SearchConfig | None = None, stale_penalty: float | None = None,
+                 odometry: OdometryConfig | None = None) -> None:  # fmt: skip
         if path is not None:
             self.map = LongTermMap.load(path, places, frontend)
         else:
@@ -71,11 +80,12 @@ class LongTerm(Method):
             b = BudgetConfig(max_bytes=budget)
             b = b if stale_penalty is None else replace(b, stale_penalty=stale_penalty)
             self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=b,
-                                   place=place, verify=verify, search=search)  # fmt: skip
+                                   place=place, verify=verify, search=search, odometry=odometry)  # fmt: skip
         self.major_changes: list[int] = []
 
-    def step(self, i, day, desc, features, pose):
-        u = self.map.observe(desc, pose=pose, features=features, kf_id=i)
+    def step(self, i, day, desc, features, pose, motion=None):
+        u = self.map.observe(desc, pose=pose, features=features, kf_id=i, motion=motion)
+        self.via = None if u.localization is None else u.localization.searched  # "prior": the pose prior's
         if u.major_change is not None:
             self.major_changes.append(u.major_change)
         return None if u.localization is None else u.localization.kf_id
@@ -131,7 +141,7 @@ class Static(_Detector):
         super().__init__(*args, **kwargs)
         self.first_day = first_day
 
-    def step(self, i, day, desc, features, pose):
+    def step(self, i, day, desc, features, pose, motion=None):
         kf = self.localize(desc, features)
         if day == self.first_day:
             self.det.add_keyframe(i, desc, features=features)
@@ -141,7 +151,7 @@ class Static(_Detector):
 class Append(_Detector):
     name = "append"
 
-    def step(self, i, day, desc, features, pose):
+    def step(self, i, day, desc, features, pose, motion=None):
         kf = self.localize(desc, features)
         self.det.add_keyframe(i, desc, features=features)
         if self.budget is not None and self.det.stats().total_bytes > self.budget:
@@ -153,17 +163,40 @@ class Append(_Detector):
 def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
                  saved: dict[str, str | os.PathLike] | None = None, place: PlaceConfig | None = None,
                  verify: VerifyConfig | None = None, search: SearchConfig | None = None,
-                 stale_penalty: float | None = None) -> dict[str, Method]:  # fmt: skip
+                 stale_penalty: float | None = None, odometry: OdometryConfig | None = None) -> dict[str, Method]:  # fmt: skip
     """The three maps, new or restored from ``saved`` (method name -> map file); ``place``: the
     long-term map's PlaceConfig; ``verify``: every map's verification (each retrieves at least 5
     candidates); None: the runtime defaults; ``search``: the long-term map's SearchConfig (None:
     the default with ``top_k`` = max(5, verify.top)); ``stale_penalty``: its
-    BudgetConfig.stale_penalty (None: the default)."""
+    BudgetConfig.stale_penalty (None: the default); ``odometry``: also the ``odometry`` map, the
+    long-term map with this pose prior (None: not run)."""
     saved = saved or {}
-    return {
+    methods = {
         "longterm": LongTerm(
             places, frontend, K, rooms, budget, saved.get("longterm"), place, verify, search, stale_penalty
         ),
         "static": Static(places, frontend, K, budget, saved.get("static"), verify, first_day=first_day),
         "append": Append(places, frontend, K, budget, saved.get("append"), verify),
     }
+    if odometry is not None:
+        methods["odometry"] = LongTerm(places, frontend, K, rooms, budget, saved.get("odometry"), place, verify,
+                                       search, stale_penalty, odometry)  # fmt: skip
+    return {name: methods[name] for name in METHODS if name in methods}
+
+
+def simulated_motion(home: LongTermHome, i: int, cfg: OdometryConfig, scale: float, seed: int,
+                     gap_factor: float | None = None) -> Motion | None:  # fmt: skip
+    """The robot's wheel odometry from frame ``i - 1`` to frame ``i``: the true planar relative motion
+    (rendered poses) plus the noise model of ``cfg`` times ``scale``, drawn from a generator of
+    (``seed``, ``i``) alone (a resumed run draws the same). None at the first frame of a day, and of
+    a round unless ``gap_factor``: then the robot is assumed to drive between the rounds of a day
+    (to its dock and out again: a path ``gap_factor`` times the straight line, turning around once),
+    which the renderer does not show."""
+    a, b = home.frames[i - 1], home.frames[i]
+    gap = a.sequence != b.sequence
+    if i == 0 or a.day != b.day or (gap and gap_factor is None):
+        return None
+    m = relative_motion(planar(a.pose), planar(b.pose))
+    if gap:
+        m = (*m, gap_factor * float(np.hypot(m[0], m[1])), abs(m[2]) + np.pi)
+    return noisy_motion(m, cfg, np.random.default_rng([int(seed), int(i)]), scale)

@@ -10,16 +10,23 @@ numpy / OpenCV / onnxruntime only (docs/runtime.md, "Long-term map").
     m.save("home.hlmap"); m = LongTermMap.load("home.hlmap", places_model, frontend)
 
 Modules: :mod:`.map` (LongTermMap), :mod:`.config` (PlaceConfig, SearchConfig, BudgetConfig,
-ChangeConfig), :mod:`.store` (experience and place tables, byte accounting), :mod:`.forget`
+ChangeConfig, OdometryConfig), :mod:`.odometry` (the pose prior from odometry), :mod:`.store` (experience and place tables, byte accounting), :mod:`.forget`
 (usefulness and the forgetting plan, pure functions), :mod:`.rooms` (rooms, places, major-change
 detection), :mod:`.persist` (the map file).
 """
 
 from __future__ import annotations
 
-from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm.config import (
+    BudgetConfig,
+    ChangeConfig,
+    OdometryConfig,
+    PlaceConfig,
+    SearchConfig,
+)
 from homeloc.runtime.longterm.forget import ForgetPlan, plan_forget, usefulness
 from homeloc.runtime.longterm.map import Localization, LongTermMap, LongTermStats, Update
+from homeloc.runtime.longterm.odometry import PosePrior
 from homeloc.runtime.longterm.persist import FORMAT, FORMAT_VERSION
 from homeloc.runtime.longterm.rooms import NO_ROOM, ChangeMonitor, Rooms
 
@@ -34,7 +41,9 @@ __all__ = [
     "Localization",
     "LongTermMap",
     "LongTermStats",
+    "OdometryConfig",
     "PlaceConfig",
+    "PosePrior",
     "Rooms",
     "SearchConfig",
     "Update",

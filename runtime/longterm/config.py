@@ -131,3 +131,53 @@ class ChangeConfig:
     def __post_init__(self) -> None:
         _check("window", self.window >= 1, self.window, ">= 1")
         _check("major_share", 0 < self.major_share <= 1, self.major_share, "in (0, 1]")
+
+
+@dataclass(frozen=True)
+class OdometryConfig:
+    """The robot's wheel odometry and the pose prior built on it (:mod:`.odometry`).
+
+    Noise model (one standard deviation; the robot's odometry as the prior assumes it, and the
+    evaluator's simulated odometry): translation drifts by ``trans_frac`` of the distance travelled
+    (wheel odometry on indoor floors: 1-5 %, slip and wheel-diameter error), heading by
+    ``rot_frac`` of each turn (0.05: 4.5 deg per 90 deg turn) plus ``yaw_per_m_deg`` per metre
+    driven straight (unequal wheels).
+
+    Args:
+        seed_sigma_m: position uncertainty of a strictly localized frame: it is within the place
+            radius of its experience but the offset is unknown (no metric depth in the map).
+        seed_sigma_deg: heading uncertainty of a strictly localized frame (the verified relative
+            rotation composed with the experience's stored pose).
+        max_sigma_m, max_sigma_deg: the prior is dropped (kidnapped: global localization only)
+            when its accumulated uncertainty exceeds either.
+        max_misses: ... or after this many consecutive frames it did not localize.
+        gate_sigmas: experiences within ``PlaceConfig.radius_m + gate_sigmas * sigma_m`` of the
+            predicted position, viewing within ``PlaceConfig.angle_deg + gate_sigmas * sigma_deg``
+            of the predicted heading, are the candidates while the prior holds.
+        heading_sigmas: a weak verification counts only when the frame heading it implies is
+            within ``heading_sigmas * sigma_deg`` of the predicted one.
+        min_confidence: verification score accepted among the candidates of the prior (the strict
+            ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one).
+    """
+
+    trans_frac: float = 0.03
+    rot_frac: float = 0.05
+    yaw_per_m_deg: float = 1.0
+    seed_sigma_m: float = 0.5
+    seed_sigma_deg: float = 5.0
+    max_sigma_m: float = 1.0
+    max_sigma_deg: float = 20.0
+    max_misses: int = 1
+    gate_sigmas: float = 1.0
+    heading_sigmas: float = 3.0
+    min_confidence: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
+                     "gate_sigmas", "heading_sigmas"):  # fmt: skip
+            v = getattr(self, name)
+            _check(name, v >= 0 and math.isfinite(v), v, ">= 0")
+        _check("max_sigma_m", self.max_sigma_m > 0, self.max_sigma_m, "> 0")
+        _check("max_sigma_deg", 0 < self.max_sigma_deg <= 180, self.max_sigma_deg, "in (0, 180]")
+        _check("max_misses", self.max_misses >= 1, self.max_misses, ">= 1")
+        _check("min_confidence", 0 <= self.min_confidence <= 1, self.min_confidence, "in [0, 1]")

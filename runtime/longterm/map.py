@@ -13,16 +13,18 @@ old experiences turn stale and are forgotten first. Saved in the checksummed map
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from homeloc.runtime.features import Features
-from homeloc.runtime.frontend import Frontend, Geometry
+from homeloc.runtime.frontend import Frontend
 from homeloc.runtime.longterm.agree import accepts, frame_rotation
 from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
+from homeloc.runtime.longterm.odometry import Motion, OdometryConfig, PosePrior, next_prior, search_near
+from homeloc.runtime.longterm.results import Localization, LongTermStats, Update
 from homeloc.runtime.longterm.rooms import NO_ROOM, ChangeMonitor, Rooms, nearest_place
 from homeloc.runtime.longterm.store import Tables
 from homeloc.runtime.loop_closure.config import VerifyConfig
@@ -33,56 +35,6 @@ from homeloc.runtime.loop_closure.results import Candidate
 from homeloc.runtime.loop_closure.stored_features import StoredFeatures
 from homeloc.runtime.loop_closure.verify import verify_all
 from homeloc.runtime.places import GlobalDescriptor
-
-
-@dataclass(frozen=True)
-class Localization:
-    """A verified localization: the frame shows experience ``kf_id`` of place ``place`` in ``room``.
-
-    score: retrieval cosine; inliers, confidence: of the geometric verification
-    (:func:`homeloc.runtime.loop_closure.verify.confidence`); geometry: frame (view 0) -> keyframe
-    (view 1), R and t for the essential matrix; pose: the keyframe's 3 x 4 camera-to-map pose
-    (NaN when unknown); searched: "rooms" (the restricted search found it) or "all"."""
-
-    kf_id: int
-    place: int
-    room: int
-    score: float
-    inliers: int
-    confidence: float
-    geometry: Geometry | None
-    pose: np.ndarray
-    searched: str
-
-
-@dataclass(frozen=True)
-class Update:
-    """What :meth:`LongTermMap.observe` did with one frame: its localization (None: failed), the
-    experience it added (kf id and place, None when it localized or was unusable), the experiences
-    forgotten for the budget and the room declared changed (None: none)."""
-
-    localization: Localization | None
-    added: int | None
-    place: int | None
-    forgotten: tuple[int, ...]
-    major_change: int | None
-
-
-@dataclass(frozen=True)
-class LongTermStats:
-    """Memory and contents; ``total_bytes`` = ``fixed_bytes`` (places table) + the experiences'
-    rows, descriptors and stored local features: the arrays the map file holds."""
-
-    experiences: int
-    places: int
-    rooms: int
-    stale: int
-    with_features: int
-    fixed_bytes: int
-    bytes_per_experience: float
-    total_bytes: int
-    budget_bytes: int | None
-    clock: int
 
 
 class LongTermMap:
@@ -96,6 +48,8 @@ class LongTermMap:
         place, search, budget, change, verify: settings (:mod:`.config`; None: the defaults;
             VerifyConfig is the loop closure's, with the same calibrated acceptance score).
         learn: add experiences when a frame fails to localize (False: a fixed map).
+        odometry: the pose prior from odometry (:mod:`.odometry`; None: off, every frame is
+            localized globally).
     """
 
     def __init__(
@@ -111,6 +65,7 @@ class LongTermMap:
         change: ChangeConfig | None = None,
         verify: VerifyConfig | None = None,
         learn: bool = True,
+        odometry: OdometryConfig | None = None,
     ) -> None:
         self.place_config = place or PlaceConfig()
         self.search_config = search or SearchConfig()
@@ -118,6 +73,10 @@ class LongTermMap:
         self.change_config = change or ChangeConfig()
         self.verify_config = verify or VerifyConfig()
         self.learn = bool(learn)
+        self.odometry_config = odometry
+        self.prior: PosePrior | None = (
+            None  # the robot's belief from odometry; not saved: a reload is a kidnap
+        )
         self.K = None if K is None else np.asarray(K, np.float64).reshape(3, 3)
         self.rooms = rooms if isinstance(rooms, Rooms) else Rooms(rooms)
         self._models = MapModels(global_model, frontend)
@@ -171,15 +130,25 @@ class LongTermMap:
 
     # ---------------------------------------------------------------------------- localize
     def localize(
-        self, x: np.ndarray, features: Features | None = None, room: int | None = None
-    ) -> Localization | None:
+        self, x: np.ndarray, features: Features | None = None, room: int | None = None, motion: Motion | None = None
+    ) -> Localization | None:  # fmt: skip
         """Localize one frame (image, or global descriptor + ``features``); None when no experience
         verifies (reject rather than guess). Ticks the map clock; a match updates the experience's
-        usage statistics. room: search prior (default: the room of the last localization)."""
+        usage statistics. room: search prior (default: the room of the last localization); motion:
+        odometry ``(dx, dy, dyaw)`` since the previous frame in its body frame (metres, radians; None:
+        unknown, the pose prior is dropped), used with an OdometryConfig only."""
         d, f = self._inputs(x, features)
         self.clock += 1
+        o = self.odometry_config
+        self.prior = None if o is None or self.prior is None else self.prior.moved(motion, o)
         if not len(self):
             return None
+        if self.prior is not None:
+            loop, ambiguous = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
+                                          self.place_config, self.search_config.top_k)  # fmt: skip
+            self.prior = None if ambiguous else self.prior
+            if loop is not None or ambiguous:
+                return self._settle(None if loop is None else self._localization(loop, "prior"))
         prior = self.last_room if room is None else int(room)
         place_rooms = self._t.place_room_of(self._t.cols["place"])
         near = np.ones(len(self), bool)
@@ -193,9 +162,24 @@ class LongTermMap:
         for pool, searched in ((np.flatnonzero(near), "rooms"), (np.flatnonzero(~near), "all")):
             loc = self._search(d, f, pool, place_rooms, "all" if near.all() else searched, agree_rooms)
             if loc is not None:
-                self._matched(loc)
-                return loc
-        return None
+                break
+        return self._settle(loc)
+
+    def _settle(self, loc: Localization | None) -> Localization | None:
+        """Record a localization (usage statistics) and update the pose prior: only a strict one
+        (at the global acceptance score) seeds it; a frame not localized counts as a miss."""
+        if loc is not None:
+            self._matched(loc)
+        if self.odometry_config is not None:
+            strict = self.verify_config.min_confidence
+            self.prior = next_prior(self.prior, loc, strict, self.odometry_config)
+        return loc
+
+    def _localization(self, loop, searched: str) -> Localization:
+        p = self._t.position(loop.kf_id)
+        return Localization(loop.kf_id, int(self._t.cols["place"][p]), int(self._t.place_room_of(self._t.cols["place"][p:p + 1])[0]),
+                            loop.score, loop.inliers, float(loop.confidence), loop.geometry,
+                            self._t.cols["pose"][p].copy(), searched)  # fmt: skip
 
     def _search(
         self, d, f, pool: np.ndarray, place_rooms: np.ndarray, searched: str, agree_rooms: set[int] | None
@@ -239,8 +223,7 @@ class LongTermMap:
         if not accepts(log, loop.confidence, place_of[loop.kf_id], place_of, self.verify_config.min_confidence,
                        agree_at, s.agree_count, rotations, s.agree_deg):  # fmt: skip
             return None
-        return Localization(loop.kf_id, int(self._t.cols["place"][p]), int(place_rooms[p]), loop.score, loop.inliers,
-                            float(loop.confidence), loop.geometry, self._t.cols["pose"][p].copy(), searched)  # fmt: skip
+        return self._localization(loop, searched)
 
     def _matched(self, loc: Localization) -> None:
         p = self._t.position(loc.kf_id)
@@ -252,19 +235,21 @@ class LongTermMap:
 
     # ---------------------------------------------------------------------------- learn
     def observe(
-        self, x: np.ndarray, features: Features | None = None, pose: np.ndarray | None = None, kf_id: int | None = None
+        self, x: np.ndarray, features: Features | None = None, pose: np.ndarray | None = None, kf_id: int | None = None,
+        motion: Motion | None = None,
     ) -> Update:  # fmt: skip
         """Localize a frame and update the map as a robot does on every keyframe.
 
         pose: the robot's current camera-to-map pose estimate (4 x 4, its odometry since the last
         localization), used only to file a new experience under a place and a room; kf_id: the
-        id a new experience gets (default: one more than the largest so far)."""
+        id a new experience gets (default: one more than the largest so far); motion: the odometry
+        since the previous frame (:meth:`localize`)."""
         d, f = self._inputs(x, features)
         pose = _checked_pose(pose)
         known = self._known_place(
             pose
         )  # failing at a known place hints at a change; at a new one it does not
-        loc = self.localize(d, f)
+        loc = self.localize(d, f, motion=motion)
         room = self.rooms.room_of(pose) if pose is not None else (self.last_room if loc is None else loc.room)
         room = NO_ROOM if room is None else room
         since = self._changes.record(room, loc is not None, self.clock) if loc is not None or known else None
@@ -380,8 +365,9 @@ class LongTermMap:
     def settings(self) -> dict:
         """The settings as plain data (what the map file stores)."""
         groups = {"place": self.place_config, "search": self.search_config, "budget": self.budget_config,
-                  "change": self.change_config, "verify": self.verify_config}  # fmt: skip
-        out = {name: {f.name: getattr(cfg, f.name) for f in fields(cfg)} for name, cfg in groups.items()}
+                  "change": self.change_config, "verify": self.verify_config, "odometry": self.odometry_config}  # fmt: skip
+        out = {name: None if cfg is None else {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+               for name, cfg in groups.items()}  # fmt: skip
         return out | {"learn": self.learn}
 
     def __repr__(self) -> str:

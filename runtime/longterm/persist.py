@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from homeloc.runtime import __version__, mapstore
-from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm.config import (
+    BudgetConfig,
+    ChangeConfig,
+    OdometryConfig,
+    PlaceConfig,
+    SearchConfig,
+)
 from homeloc.runtime.longterm.rooms import NO_ROOM
 from homeloc.runtime.longterm.store import EXPERIENCE_COLUMNS, PLACE_COLUMNS, Tables
 from homeloc.runtime.loop_closure import persist as lc_persist
@@ -53,7 +59,9 @@ def save(m, path: str | os.PathLike) -> Path:
 def _configs(settings: dict) -> dict:
     kinds = {"place": PlaceConfig, "search": SearchConfig, "budget": BudgetConfig, "change": ChangeConfig,
              "verify": VerifyConfig}  # fmt: skip
-    return {name: cls(**settings[name]) for name, cls in kinds.items()} | {"learn": bool(settings["learn"])}
+    odometry = settings.get("odometry")  # absent in maps written before the pose prior existed
+    return {name: cls(**settings[name]) for name, cls in kinds.items()} | {
+        "learn": bool(settings["learn"]), "odometry": None if odometry is None else OdometryConfig(**odometry)}  # fmt: skip
 
 
 def load(cls, path, global_model, frontend, check_model: bool):

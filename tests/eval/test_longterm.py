@@ -142,3 +142,58 @@ def test_one_pass_descriptors_and_agreement_reach_every_map(tmp_path, capsys):
         cli.main(["longterm", "--data", str(data), "--out", str(tmp_path / "b"), "--agree-count", "1"]) == 1
     )
     assert "--agree-count must be >= 2" in capsys.readouterr().err
+
+
+def test_simulated_odometry_is_noisy_reproducible_and_unknown_between_rounds(tmp_path):
+    from homeloc.eval.longterm_methods import simulated_motion
+    from homeloc.runtime.longterm import OdometryConfig
+    from homeloc.runtime.longterm.odometry import planar, relative_motion
+
+    (home,) = read_longterm(make_home(tmp_path, days=2))
+    cfg = OdometryConfig()
+    assert simulated_motion(home, 0, cfg, 1.0, 0) is None
+    true = relative_motion(planar(home.frames[0].pose), planar(home.frames[1].pose))
+    m = simulated_motion(home, 1, cfg, 1.0, 0)
+    assert m == simulated_motion(home, 1, cfg, 1.0, 0) != simulated_motion(home, 1, cfg, 1.0, 1)
+    assert m != true and np.allclose(m, true, atol=0.5)
+    assert simulated_motion(home, 1, cfg, 0.0, 0) == true  # noise scale 0: the rendered motion
+    assert simulated_motion(home, 3, cfg, 1.0, 0, gap_factor=2.0) is None  # a new day: no odometry
+    rounds = replace(home, frames=tuple(replace(f, sequence=f"r{i // 2}") for i, f in enumerate(home.frames)))
+    assert simulated_motion(rounds, 2, cfg, 1.0, 0) is None  # a new round
+    gap = simulated_motion(rounds, 2, cfg, 0.0, 0, gap_factor=2.0)  # ... unless the rounds connect
+    d = np.hypot(*gap[:2])
+    assert len(gap) == 5 and gap[3] == pytest.approx(2 * d) and gap[4] >= np.pi
+
+
+def test_the_odometry_map_runs_beside_the_others_and_resumes_the_same(tmp_path, monkeypatch):
+    from homeloc.runtime.longterm import LongTermMap
+
+    data = make_home(tmp_path)
+    kw = dict(data=str(data), budget_bytes=60_000, odometry=True, prior_confidence=0.3, refresh_below=1.0)
+    want = json.loads(
+        (run_longterm(LongTermEvalConfig(out=tmp_path / "a", **kw)) / "summary.json").read_text()
+    )
+    assert [r["day"] for r in want["odometry"]] == [0, 1, 2] and set(want["baselines"]) == {
+        "static",
+        "append",
+    }
+    assert "odometry success" in (tmp_path / "a" / "table.md").read_text()
+    assert "odometry_via" in (tmp_path / "a" / "frames.csv").read_text().splitlines()[0]
+    state = tmp_path / "a" / "state" / "home_00000"
+    saved = json.loads((state / "progress.json").read_text())["maps"]["odometry"]
+    assert LongTermMap.load(state / saved).odometry_config.min_confidence == 0.3
+    frame = evaluate_longterm._frame
+
+    def killed_on_day_2(home, i, *args):
+        if home.frames[i].day == 2:
+            raise KeyboardInterrupt
+        return frame(home, i, *args)
+
+    monkeypatch.setattr(evaluate_longterm, "_frame", killed_on_day_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_longterm(LongTermEvalConfig(out=tmp_path / "b", **kw))
+    monkeypatch.setattr(evaluate_longterm, "_frame", frame)
+    got = json.loads(
+        (run_longterm(LongTermEvalConfig(out=tmp_path / "b", **kw)) / "summary.json").read_text()
+    )
+    assert _no_times(got) == _no_times(want)

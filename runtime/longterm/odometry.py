@@ -1,0 +1,192 @@
+"""Sequence-aware localization: a pose prior from the last strict localization plus wheel odometry.
+
+A patrolling robot knows its planar motion between frames (wheel odometry, drifting with distance
+and turning). After a strict localization (a verification at the global acceptance score) the
+frame's planar pose is known to within the place radius (position) and a few degrees (the verified
+relative rotation composed with the experience's stored pose); odometry carries it to the next
+frames with growing uncertainty. While the prior holds, only experiences consistent with it are
+candidates, and a weaker verification is accepted among them (the lookalike rooms that make weak
+verifications unsafe globally are excluded), when the heading its geometry implies is the one the
+odometry predicts. The prior is dropped (kidnapped: global localization only) when its uncertainty
+exceeds a bound, after ``max_misses`` frames in a row it did not localize, when the candidates of two
+places verify (ambiguous), or when the motion is unknown (None). Only a strict localization seeds
+it, never one the prior made possible: a wrong weak match cannot propagate through it.
+
+Poses are planar ``(x, y, yaw)`` (metres, radians): the camera centre on the floor plane and the
+heading of its optical axis (camera-to-map poses, OpenCV axes, map z up). A motion is
+``(dx, dy, dyaw)`` in the body frame of the previous pose, optionally followed by the distance driven
+and the total turning on the way (``path_m``, ``turned_rad``: a robot's odometry integrates them; the
+noise grows with them, not with the straight line).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from homeloc.runtime.features import Features
+from homeloc.runtime.longterm.agree import frame_rotation
+from homeloc.runtime.longterm.config import OdometryConfig, PlaceConfig
+from homeloc.runtime.loop_closure.config import VerifyConfig
+from homeloc.runtime.loop_closure.results import Candidate, LoopClosure
+from homeloc.runtime.loop_closure.verify import verify_all
+
+Motion = tuple[float, ...]  # (dx, dy, dyaw) or (dx, dy, dyaw, path_m, turned_rad)
+
+
+def planar(poses: np.ndarray) -> np.ndarray:
+    """N x 3 ``(x, y, yaw)`` of N camera-to-map poses (N x 3 x 4 / N x 4 x 4, or one: 3)."""
+    p = np.asarray(poses, np.float64)
+    one = p.ndim == 2
+    p = p.reshape(-1, *p.shape[-2:])
+    out = np.stack([p[:, 0, 3], p[:, 1, 3], np.arctan2(p[:, 1, 2], p[:, 0, 2])], axis=1)
+    return out[0] if one else out
+
+
+def wrap(a):
+    """Angles (radians) in [-pi, pi)."""
+    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
+
+
+def relative_motion(a: np.ndarray, b: np.ndarray) -> Motion:
+    """The motion from planar pose ``a`` to ``b`` in ``a``'s body frame."""
+    c, s = math.cos(a[2]), math.sin(a[2])
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    return (c * dx + s * dy, -s * dx + c * dy, float(wrap(b[2] - a[2])))
+
+
+def compose(a: np.ndarray, m: Motion) -> np.ndarray:
+    """Planar pose ``a`` moved by ``m`` (inverse of :func:`relative_motion`)."""
+    c, s = math.cos(a[2]), math.sin(a[2])
+    return np.array([a[0] + c * m[0] - s * m[1], a[1] + s * m[0] + c * m[1], float(wrap(a[2] + m[2]))])
+
+
+def path_of(m: Motion) -> tuple[float, float]:
+    """(distance driven in metres, total turning in radians) of motion ``m``: at least the straight
+    line and the net rotation."""
+    d, turn = math.hypot(m[0], m[1]), abs(float(wrap(m[2])))
+    return (max(d, m[3]), max(turn, m[4])) if len(m) >= 5 else (d, turn)
+
+
+def _sigmas(m: Motion, cfg: OdometryConfig) -> tuple[float, float]:
+    """(metres, degrees): one standard deviation of the odometry error over motion ``m``."""
+    d, turn = path_of(m)
+    return cfg.trans_frac * d, math.hypot(cfg.rot_frac * math.degrees(turn), cfg.yaw_per_m_deg * d)
+
+
+def noisy_motion(m: Motion, cfg: OdometryConfig, rng: np.random.Generator, scale: float = 1.0) -> Motion:
+    """Motion ``m`` as a robot's odometry would report it: the noise model of ``cfg`` (times
+    ``scale``) drawn from ``rng`` (the evaluator adds it to the true relative motion)."""
+    s_m, s_deg = _sigmas(m, cfg)
+    e = rng.standard_normal(3)
+    return (m[0] + scale * s_m / math.sqrt(2) * e[0], m[1] + scale * s_m / math.sqrt(2) * e[1],
+            float(wrap(m[2] + math.radians(scale * s_deg) * e[2])), *m[3:])  # fmt: skip
+
+
+def _implied_yaw(experience_pose: np.ndarray, R: np.ndarray | None) -> float | None:
+    """Heading of the frame implied by a verification (:func:`.agree.frame_rotation`)."""
+    rot = frame_rotation(np.asarray(experience_pose, np.float64), R)
+    return None if rot is None else math.atan2(rot[1, 2], rot[0, 2])
+
+
+@dataclass(frozen=True)
+class PosePrior:
+    """Where the robot is (planar ``pose``), one standard deviation of its position (``sigma_m``)
+    and heading (``sigma_deg``), and the frames in a row it did not localize (``misses``)."""
+
+    pose: np.ndarray
+    sigma_m: float
+    sigma_deg: float
+    misses: int = 0
+
+    @classmethod
+    def seed(cls, experience_pose: np.ndarray, R: np.ndarray | None, cfg: OdometryConfig) -> PosePrior | None:
+        """The prior after a strict localization to an experience (3 x 4 pose, NaN: unknown) whose
+        verification gave rotation ``R`` (frame -> experience camera; None: unknown)."""
+        yaw = _implied_yaw(experience_pose, R)
+        if yaw is None:  # without the verified rotation the heading is only known to the view angle
+            return None
+        p = planar(experience_pose)
+        p[2] = yaw
+        return cls(p, cfg.seed_sigma_m, cfg.seed_sigma_deg)
+
+    def moved(self, m: Motion | None, cfg: OdometryConfig) -> PosePrior | None:
+        """The prior after odometry ``m`` (None: unknown motion, dropped); None when its
+        uncertainty exceeds the bounds. Position error grows by the odometry's and by the heading
+        error swept over the distance."""
+        if m is None:
+            return None
+        s_m, s_deg = _sigmas(m, cfg)
+        d = path_of(m)[0]  # the heading error sweeps over the path driven
+        sigma_m = math.sqrt(self.sigma_m**2 + s_m**2 + (d * math.radians(self.sigma_deg)) ** 2)
+        sigma_deg = math.hypot(self.sigma_deg, s_deg)
+        if sigma_m > cfg.max_sigma_m or sigma_deg > cfg.max_sigma_deg:
+            return None
+        return replace(self, pose=compose(self.pose, m), sigma_m=sigma_m, sigma_deg=sigma_deg)
+
+    def missed(self, cfg: OdometryConfig) -> PosePrior | None:
+        """The prior after a frame it did not localize (None: too many in a row)."""
+        return None if self.misses + 1 >= cfg.max_misses else replace(self, misses=self.misses + 1)
+
+    def candidates(self, poses: np.ndarray, cfg: OdometryConfig, place: PlaceConfig) -> np.ndarray:
+        """Bool mask over N experience poses (N x 3 x 4; NaN: never a candidate): consistent with
+        the prior (centre and view direction within the place's tolerance widened by the
+        uncertainty)."""
+        ok = np.isfinite(np.asarray(poses, np.float64).reshape(len(poses), -1)).all(axis=1)
+        out = np.zeros(len(poses), bool)
+        if not ok.any():
+            return out
+        q = planar(np.asarray(poses)[ok])
+        near = (
+            np.hypot(q[:, 0] - self.pose[0], q[:, 1] - self.pose[1])
+            <= place.radius_m + cfg.gate_sigmas * self.sigma_m
+        )
+        ang = np.degrees(np.abs(wrap(q[:, 2] - self.pose[2])))
+        out[ok] = near & (ang <= place.angle_deg + cfg.gate_sigmas * self.sigma_deg)
+        return out
+
+    def heading_agrees(self, experience_pose: np.ndarray, R: np.ndarray | None, cfg: OdometryConfig) -> bool:
+        """Does a verification (rotation ``R`` against an experience) imply the predicted heading?"""
+        yaw = _implied_yaw(experience_pose, R)
+        return (
+            yaw is not None
+            and math.degrees(abs(float(wrap(yaw - self.pose[2])))) <= cfg.heading_sigmas * self.sigma_deg
+        )
+
+
+def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
+                place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool]:  # fmt: skip
+    """The best experience among the prior's candidates (:meth:`PosePrior.candidates`, the
+    ``top_k`` closest by global descriptor ``d``; ``verify.top`` of them verified) accepted at
+    ``cfg.min_confidence`` with the predicted heading; returns (loop or None, ambiguous: accepted
+    experiences of more than one place). t: the map's :class:`.store.Tables`."""
+    pool = np.flatnonzero(prior.candidates(t.cols["pose"], cfg, place))
+    if not len(pool):
+        return None, False
+    scores = t.descriptors[pool] @ d
+    order = np.argsort(-scores, kind="stable")[: min(top_k, verify.top)]
+    v = replace(verify, min_confidence=min(verify.min_confidence, cfg.min_confidence))
+    ok = []
+    for i in order:
+        p = int(pool[i])
+        loop, _ = verify_all(f, [Candidate(int(t.cols["ids"][p]), float(scores[i]))], t.features, v, K)
+        if loop is not None and prior.heading_agrees(
+            t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg
+        ):
+            ok.append((loop, int(t.cols["place"][p])))
+    if len({place_id for _, place_id in ok}) > 1:
+        return None, True
+    return (max(ok, key=lambda x: x[0].confidence)[0] if ok else None), False
+
+
+def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig) -> PosePrior | None:
+    """The prior after a frame: seeded anew by a strict localization ``loc`` (a
+    :class:`.results.Localization` with confidence >= ``strict``), kept by a weaker one (misses
+    reset), one miss more when the frame did not localize (None)."""
+    if loc is not None and loc.confidence >= strict:
+        return PosePrior.seed(loc.pose, getattr(loc.geometry, "R", None), cfg)
+    if prior is None:
+        return None
+    return prior.missed(cfg) if loc is None else replace(prior, misses=0)

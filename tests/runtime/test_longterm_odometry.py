@@ -1,0 +1,105 @@
+"""The pose prior from odometry (runtime.longterm.odometry): planar motion, the noise model, the
+prior's growth and bounds, and a synthetic sequence where the prior excludes a lookalike place."""
+
+import math
+
+import numpy as np
+import pytest
+
+from homeloc.runtime.features import Features
+from homeloc.runtime.longterm import LongTermMap, OdometryConfig, PlaceConfig, PosePrior
+from homeloc.runtime.longterm.odometry import compose, noisy_motion, planar, relative_motion, wrap
+from homeloc.runtime.loop_closure import VerifyConfig
+from tests.runtime.test_longterm import ROOMS, Place, pose_at, unit
+
+ODO = OdometryConfig()
+
+
+def test_planar_motion_round_trips_and_reads_the_heading():
+    a, b = planar(pose_at(1, 2, 30)), planar(pose_at(3, 1, -100))
+    np.testing.assert_allclose(a, [1, 2, math.radians(30)], atol=1e-9)
+    m = relative_motion(a, b)
+    np.testing.assert_allclose(compose(a, m), b, atol=1e-9)
+    assert m[2] == pytest.approx(math.radians(-130))
+    np.testing.assert_allclose(planar(np.stack([pose_at(1, 2, 30)] * 2)), [a, a])
+
+
+def test_noise_grows_with_distance_and_turning_and_is_reproducible():
+    m = (2.0, 0.0, math.radians(90))
+    draws = np.array([noisy_motion(m, ODO, np.random.default_rng([7, i])) for i in range(2000)])
+    assert noisy_motion(m, ODO, np.random.default_rng([7, 3])) == tuple(draws[3])
+    err = np.hypot(draws[:, 0] - 2.0, draws[:, 1])  # radial error: sigma trans_frac * distance
+    assert np.sqrt(np.mean(err**2)) == pytest.approx(ODO.trans_frac * 2.0, rel=0.1)
+    yaw_sd = np.degrees(np.std(wrap(draws[:, 2] - m[2])))
+    assert yaw_sd == pytest.approx(math.hypot(ODO.rot_frac * 90, ODO.yaw_per_m_deg * 2.0), rel=0.1)
+    assert noisy_motion(m, ODO, np.random.default_rng(0), scale=0.0) == m
+
+
+def test_the_prior_grows_is_bounded_and_is_dropped():
+    p = PosePrior(np.array([1.0, 1.0, 0.0]), 0.5, 5.0)
+    q = p.moved((2.0, 0.0, math.radians(90)), ODO)
+    np.testing.assert_allclose(q.pose, [3.0, 1.0, math.pi / 2], atol=1e-9)
+    assert q.sigma_m > p.sigma_m and q.sigma_deg > p.sigma_deg
+    assert p.moved(None, ODO) is None  # unknown motion: kidnapped
+    assert p.moved((30.0, 0.0, 0.0), ODO) is None  # uncertainty beyond the bound
+    assert p.missed(ODO) is None  # max_misses 1: the first frame it does not localize drops it
+    assert p.missed(OdometryConfig(max_misses=2)).misses == 1
+    poses = np.stack([pose_at(1.5, 1, 10), pose_at(4, 1, 0), pose_at(1, 1, 120), np.full((4, 4), np.nan)])
+    assert p.candidates(poses, ODO, PlaceConfig()).tolist() == [True, False, False, False]
+
+
+def test_odometry_settings_are_checked():
+    with pytest.raises(ValueError, match="trans_frac must be >= 0"):
+        OdometryConfig(trans_frac=-0.1)
+    with pytest.raises(ValueError, match="max_misses must be >= 1"):
+        OdometryConfig(max_misses=0)
+
+
+def weaker(view, keep, seed=0):
+    """The view with all but ``keep`` local descriptors replaced (night: few matches verify)."""
+    g, f = view
+    d = f.descriptors.copy()
+    d[keep:] = unit(np.random.default_rng(seed).standard_normal((len(d) - keep, d.shape[1])))
+    return g, Features(f.keypoints, f.scores, d)
+
+
+def test_the_prior_excludes_a_lookalike_and_accepts_a_weaker_match_near_it():
+    seed_place, a = Place(1), Place(0)
+    # strict: a weak verification (~60 inliers) does not localize globally; the prior accepts it
+    kw = dict(
+        K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95)
+    )
+    maps = {"global": LongTermMap(**kw), "odometry": LongTermMap(**kw, odometry=ODO)}
+    for m in maps.values():
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        m.add_experience(1, *a.view(0), pose=pose_at(21, 1))  # the lookalike in room 2, ranked first
+        m.add_experience(2, *a.view(0, appearance=1), pose=pose_at(1.5, 1.5))  # the place itself, room 0
+        m.learn = False
+    frame = weaker(a.view(1), keep=60)
+    g = unit(frame[0] + 0.0)
+    for m in maps.values():
+        assert m.observe(*seed_place.view(1), pose=pose_at(1, 1)).localization.kf_id == 0  # strict: seeds
+    assert maps["odometry"].prior is not None and maps["global"].prior is None
+    assert maps["global"].observe(g, frame[1], motion=(0.5, 0.5, 0.0)).localization is None
+    loc = maps["odometry"].observe(g, frame[1], motion=(0.5, 0.5, 0.0)).localization
+    assert loc is None  # the place's only experience nearby has another appearance: nothing to accept
+    m = maps["odometry"]
+    m.learn = True
+    m.observe(*seed_place.view(1), pose=pose_at(1, 1))  # seeded again
+    m.add_experience(3, *a.view(0), pose=pose_at(1.5, 1.5))  # now the place has this appearance too
+    loc = m.observe(g, frame[1], motion=(0.5, 0.5, 0.0)).localization
+    assert loc is not None and loc.kf_id == 3 and loc.searched == "prior"
+    assert loc.confidence < m.verify_config.min_confidence  # weaker than the global rule accepts
+    m.observe(*seed_place.view(1), pose=pose_at(1, 1))
+    assert m.observe(g, frame[1], motion=None).localization is None  # kidnapped: the strict rule again
+
+
+def test_the_odometry_setting_is_saved_and_the_prior_is_not(tmp_path):
+    a = Place(0)
+    m = LongTermMap(K=a.K, place=PlaceConfig(min_keypoints=10), odometry=OdometryConfig(min_confidence=0.3))
+    m.observe(*a.view(0), pose=pose_at(1, 1))
+    m.observe(*a.view(1), pose=pose_at(1, 1))
+    assert m.prior is not None
+    back = LongTermMap.load(m.save(tmp_path / "m.hlmap"))
+    assert back.odometry_config == m.odometry_config and back.prior is None
+    assert LongTermMap.load(LongTermMap(K=a.K).save(tmp_path / "n.hlmap")).odometry_config is None
