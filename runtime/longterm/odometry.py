@@ -160,8 +160,9 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
                 place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool]:  # fmt: skip
     """The best experience among the prior's candidates (:meth:`PosePrior.candidates`, the
     ``top_k`` closest by global descriptor ``d``; ``verify.top`` of them verified) accepted at
-    ``cfg.min_confidence`` with the predicted heading; returns (loop or None, ambiguous: accepted
-    experiences of more than one place). t: the map's :class:`.store.Tables`."""
+    ``cfg.min_confidence`` with the predicted heading; returns (loop or None, ambiguous: another
+    accepted experience is not the same place as the best, i.e. its pose is further than the
+    place radius or view angle from the best's). t: the map's :class:`.store.Tables`."""
     pool = np.flatnonzero(prior.candidates(t.cols["pose"], cfg, place))
     if not len(pool):
         return None, False
@@ -175,10 +176,14 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
         if loop is not None and prior.heading_agrees(
             t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg
         ):
-            ok.append((loop, int(t.cols["place"][p])))
-    if len({place_id for _, place_id in ok}) > 1:
-        return None, True
-    return (max(ok, key=lambda x: x[0].confidence)[0] if ok else None), False
+            ok.append((loop, p))
+    if not ok:
+        return None, False
+    best, at = max(ok, key=lambda x: x[0].confidence)
+    q = planar(t.cols["pose"][[p for _, p in ok]])
+    far = np.hypot(*(q[:, :2] - planar(t.cols["pose"][at])[:2]).T) > place.radius_m
+    turned = np.degrees(np.abs(wrap(q[:, 2] - planar(t.cols["pose"][at])[2]))) > place.angle_deg
+    return (None, True) if np.any(far | turned) else (best, False)
 
 
 def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig) -> PosePrior | None:

@@ -42,8 +42,8 @@ def test_the_prior_grows_is_bounded_and_is_dropped():
     assert q.sigma_m > p.sigma_m and q.sigma_deg > p.sigma_deg
     assert p.moved(None, ODO) is None  # unknown motion: kidnapped
     assert p.moved((30.0, 0.0, 0.0), ODO) is None  # uncertainty beyond the bound
-    assert p.missed(ODO) is None  # max_misses 1: the first frame it does not localize drops it
-    assert p.missed(OdometryConfig(max_misses=2)).misses == 1
+    assert p.missed(OdometryConfig(max_misses=1)) is None  # the first frame it does not localize drops it
+    assert p.missed(ODO).missed(ODO).misses == 2 and p.missed(ODO).missed(ODO).missed(ODO) is None  # 3
     poses = np.stack([pose_at(1.5, 1, 10), pose_at(4, 1, 0), pose_at(1, 1, 120), np.full((4, 4), np.nan)])
     assert p.candidates(poses, ODO, PlaceConfig()).tolist() == [True, False, False, False]
 
