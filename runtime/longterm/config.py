@@ -161,7 +161,7 @@ class OdometryConfig:
             of the predicted heading, are the candidates while the prior holds.
         heading_sigmas: a weak verification counts only when the frame heading it implies is
             within ``heading_sigmas * sigma_deg`` of the predicted one (a wrong experience's
-            geometry implies an arbitrary heading).
+            geometry implies an arbitrary heading; dev home: 2 gave the success of 3, 0.731).
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
@@ -177,7 +177,7 @@ class OdometryConfig:
     max_sigma_deg: float = 30.0
     max_misses: int = 3
     gate_sigmas: float = 1.0
-    heading_sigmas: float = 3.0
+    heading_sigmas: float = 2.0
     min_confidence: float = 0.1
 
     def __post_init__(self) -> None:
