@@ -7,7 +7,9 @@ fails becomes a new experience of the place at its pose, so memory grows with th
 appearances, not with time. Each experience keeps usage statistics (last matched, match count);
 over the byte budget the least useful are forgotten (:mod:`.forget`), never the last of a place.
 A room in which most recent frames fail is declared changed (:class:`.rooms.ChangeMonitor`): its
-old experiences turn stale and are forgotten first. Saved in the checksummed map format (:mod:`.persist`).
+old experiences turn stale and are forgotten first. With an OdometryConfig the robot's odometry
+carries a pose prior from the last strict localization, and a weaker verification is accepted among
+the experiences it allows (:mod:`.odometry`). Saved in the checksummed map format (:mod:`.persist`).
 """
 
 from __future__ import annotations
