@@ -282,7 +282,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("reports/longterm"), help="output folder (summary.json, table.md, longterm.png, frames.csv, config.yaml; map checkpoints in state/)")  # fmt: skip
     p.add_argument("--budget-bytes", type=PositiveInt, default=2_000_000, help="memory budget of the long-term and append maps (bytes, per home)")  # fmt: skip
     p.add_argument("--keypoints-model", type=str | None, default=None, help="keypoint ONNX (default: the shipped int8)")  # fmt: skip
-    p.add_argument("--places-model", type=str | None, default=None, help="place ONNX (default: the shipped int8); 'frontend': no place model, the one-pass frontend's global descriptor (with --keypoints-model: a frontend ONNX)")  # fmt: skip
+    p.add_argument("--places-model", type=str, default="frontend", help="'frontend' (default): no place model, the one-pass frontend's global descriptor (with --keypoints-model: a frontend ONNX); 'places': the shipped separate place model; or a place ONNX")  # fmt: skip
     p.add_argument("--threads", type=PositiveInt, default=1, help="ONNX Runtime / OpenCV threads")
     p.add_argument("--tolerance-m", type=PositiveFloat, default=1.0, help="correct place: camera centres within this distance (and the same room)")  # fmt: skip
     p.add_argument("--tolerance-deg", type=PositiveFloat, default=45.0, help="correct place: view directions within this angle")  # fmt: skip

@@ -113,7 +113,7 @@ class LongTermEvalConfig:
     out: Path = Path("reports/longterm")
     budget_bytes: int = 2_000_000
     keypoints_model: str | None = None
-    places_model: str | None = None
+    places_model: str | None = "frontend"
     threads: int = 1
     tolerance_m: float = 1.0
     tolerance_deg: float = 45.0

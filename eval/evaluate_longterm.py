@@ -99,14 +99,16 @@ class PlaceJudge:
 
 # ------------------------------------------------------------------------------------ loop 1
 def _models(config: LongTermEvalConfig):
-    """(place model, frontend); ``--places-model frontend``: ("frontend", the one-pass frontend),
-    whose ``Features.global_descriptor`` is every map's place descriptor."""
+    """(place model, frontend); ``--places-model frontend`` (the default): ("frontend", the one-pass
+    frontend), whose ``Features.global_descriptor`` is every map's place descriptor; ``places``: the
+    shipped separate place model; else a place ONNX."""
     from homeloc.runtime.frontend import Frontend
     from homeloc.runtime.places import GlobalDescriptor
 
     if config.places_model == ONE_PASS:
         return ONE_PASS, Frontend(config.keypoints_model, threads=config.threads, global_descriptor=True)
-    return GlobalDescriptor(config.places_model, threads=config.threads), Frontend(
+    model = None if config.places_model in (None, "places") else config.places_model
+    return GlobalDescriptor(model, threads=config.threads), Frontend(
         config.keypoints_model, threads=config.threads
     )
 
