@@ -148,7 +148,7 @@ class OdometryConfig:
             radius of its experience but the offset is unknown (no metric depth in the map); on the
             dev home the seeded position was off by 0.11 m (median), 0.23 m (95th percentile).
         seed_sigma_deg: heading uncertainty of a strictly localized frame (the verified relative
-            rotation composed with the experience's stored pose; dev home: 0.4 deg median, 3.2 deg
+            rotation composed with the experience's stored pose; dev home: 0.5 deg median, 3.2 deg
             95th percentile, 5.7 deg worst of 78).
         max_sigma_m, max_sigma_deg: the prior is dropped (kidnapped: global localization only)
             when its accumulated uncertainty exceeds either: a wider prior admits experiences of the

@@ -103,3 +103,15 @@ def test_the_odometry_setting_is_saved_and_the_prior_is_not(tmp_path):
     back = LongTermMap.load(m.save(tmp_path / "m.hlmap"))
     assert back.odometry_config == m.odometry_config and back.prior is None
     assert LongTermMap.load(LongTermMap(K=a.K).save(tmp_path / "n.hlmap")).odometry_config is None
+
+
+def test_two_places_verifying_near_the_prior_are_ambiguous():
+    seed_place, a = Place(1), Place(0)
+    m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                    odometry=ODO, learn=False)  # fmt: skip
+    m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+    m.add_experience(1, *a.view(0), pose=pose_at(1.5, 1.5))
+    m.add_experience(2, *a.view(0), pose=pose_at(2.6, 1.5))  # 1.1 m away: another place, also in the gate
+    g, f = weaker(a.view(1), keep=60)
+    assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+    assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None and m.prior is None
