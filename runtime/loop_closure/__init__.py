@@ -3,7 +3,7 @@ optional temporal consistency, geometric verification with local features. numpy
 
     from homeloc.runtime.loop_closure import LoopClosureDetector, IndexConfig, VerifyConfig
 
-    lcd = LoopClosureDetector("places.int8.onnx", index=IndexConfig("ivfpq", pq_bytes=64),
+    lcd = LoopClosureDetector(index=IndexConfig("ivfpq", pq_bytes=64),  # the one-pass frontend
                               verify=VerifyConfig(min_inliers=20), K=K)
     # the same with the flat keywords: LoopClosureDetector(..., index="ivfpq", pq_bytes=64, min_inliers=20, K=K)
 

@@ -51,9 +51,11 @@ class LoopClosureDetector(FlatOptions):
     flat form that maps save.
 
     Args:
-        global_model: GlobalDescriptor, a place ONNX path, None (the shipped model, loaded
-            when an image first needs describing; descriptor-only use never loads it), or
-            "frontend": the frontend's own global output (one forward pass, no place model).
+        global_model: "frontend": the frontend's own global output (one forward pass, no place
+            model); "places": the shipped place model; a GlobalDescriptor or a place ONNX path;
+            None (default): "frontend", or "places" when the given ``frontend`` has no global
+            output. Shipped models load when an image first needs them (descriptor-only use never
+            loads one).
         frontend: Frontend, a keypoint ONNX path, or None (the shipped model, loaded when local
             features are first needed for an image).
         index: an IndexConfig, or its ``kind``: "flat", "pq" or "ivfpq" (see :mod:`.index`).
@@ -394,13 +396,16 @@ class LoopClosureDetector(FlatOptions):
         frontend: Frontend | str | os.PathLike | None = None,
         check_model: bool = True,
     ) -> LoopClosureDetector:
-        """Read a map written by :meth:`save`.
+        """Read a map written by :meth:`save`. ``global_model=None``: the kind the map was built
+        with ("frontend" or "places", see :meth:`.models.MapModels.built_with`).
 
         Raises MapFormatError (a ValueError naming the file) for a damaged or foreign file, and
         ValueError when ``check_model`` and a given model differs from the one the map was
         built with.
         """
         saved = persist.read_map(path)
+        if global_model is None:  # the models the map was built with (maps from before the one pass: places)
+            global_model = MapModels.built_with(saved.meta.get("models", {}))
         try:
             det = cls(global_model, frontend, K=saved.meta.get("K"), **saved.config)
         except (TypeError, KeyError) as e:

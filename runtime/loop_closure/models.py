@@ -24,22 +24,33 @@ class MapModels:
     ``global_model="frontend"``: no place model; the global descriptor is the frontend's own
     (``Features.global_descriptor``, one forward pass for both; default frontend: the shipped
     one-pass ``frontend`` model), and the frontend's identity is also the map's "places" identity.
+    ``global_model="places"``: the shipped separate place model (opened when first needed) with
+    the shipped keypoint-only model. ``global_model=None``: "frontend" unless a given frontend
+    has no global output, then "places" (what None meant before the one pass shipped).
     """
 
     FRONTEND = "frontend"
+    PLACES = "places"
 
     def __init__(
         self,
         global_model: GlobalDescriptor | str | os.PathLike | None,
         frontend: Frontend | str | os.PathLike | None,
     ) -> None:
+        if isinstance(frontend, (str, os.PathLike)):
+            frontend = Frontend(frontend)
+        if global_model is None:
+            # the one pass is the default: it matched or beat the place model on every dev loop
+            # sequence (docs/evaluate.md); a keypoint-only frontend keeps the old pairing
+            one_pass = frontend is None or frontend.has_global
+            global_model = self.FRONTEND if one_pass else self.PLACES
         self.from_frontend = isinstance(global_model, str) and global_model == self.FRONTEND
-        if self.from_frontend:
+        if isinstance(global_model, str) and global_model in (self.FRONTEND, self.PLACES):
             global_model = None
         self.places = (
             GlobalDescriptor(global_model) if isinstance(global_model, (str, os.PathLike)) else global_model
         )
-        self.keypoints = Frontend(frontend) if isinstance(frontend, (str, os.PathLike)) else frontend
+        self.keypoints = frontend
         if self.from_frontend and self.keypoints is not None and not self.keypoints.has_global:
             raise ValueError(f"{self.keypoints.model_path}: global_model='frontend' needs a frontend model "
                              "with a 'global' output (python -m homeloc.export.frontend)")  # fmt: skip
@@ -101,6 +112,21 @@ class MapModels:
                         f"{f.model_path}: gives {g_dim}-d global descriptors, the map holds {dim}-d"
                     )
             self._checked.add(id(f))
+
+    @classmethod
+    def built_with(cls, info: dict[str, dict]) -> str:
+        """FRONTEND or PLACES: where the global descriptors of a map with these recorded models
+        came from (a one-pass map records the frontend as both its "places" and "keypoints"
+        model; a map that records neither was never given images: the current default)."""
+        places, keypoints = info.get("places"), info.get("keypoints")
+        if places is None and keypoints is None:
+            return cls.FRONTEND
+        same = (
+            places is not None
+            and keypoints is not None
+            and places.get("identity") == keypoints.get("identity")
+        )
+        return cls.FRONTEND if same else cls.PLACES
 
     def adopt_given(self) -> None:
         """Forget the recorded identity of each kind of model that was given: the given models

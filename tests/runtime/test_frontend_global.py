@@ -78,3 +78,33 @@ def test_shipped_frontend_keypoints_equal_the_shipped_keypoint_model():
     np.testing.assert_array_equal(f1.descriptors, f0.descriptors)
     dim = int(Frontend(one, reliability=False, global_descriptor=True).metadata["homeloc.global_dim"])
     assert f1.global_descriptor.shape == (dim,) and f0.global_descriptor is None
+
+
+def test_default_global_model_is_the_one_pass_unless_the_frontend_has_none(frontend_model, runtime_models):
+    _, path = frontend_model
+    assert LoopClosureDetector()._models.from_frontend  # nothing given: the shipped one-pass frontend
+    assert LoopClosureDetector(None, path)._models.from_frontend
+    old = LoopClosureDetector(None, runtime_models["keypoints"])  # keypoint-only: the place model, as before
+    assert not old._models.from_frontend and old._models.places is None  # opened when first needed
+    assert not LoopClosureDetector("places")._models.from_frontend
+
+
+def test_load_without_a_model_takes_the_kind_the_map_was_built_with(frontend_model, runtime_models, tmp_path):
+    _, path = frontend_model
+    images = [textured(64, 80, seed=s) for s in range(3)]
+    one = LoopClosureDetector(None, path, index="flat", min_inliers=0)
+    two = LoopClosureDetector(
+        runtime_models["places"], runtime_models["keypoints"], index="flat", min_inliers=0
+    )
+    for det, name in ((one, "one.map"), (two, "two.map")):
+        for i, img in enumerate(images):
+            det.add_keyframe(i, img)
+        det.save(tmp_path / name)
+    a = LoopClosureDetector.load(tmp_path / "one.map", frontend=path)
+    assert a._models.from_frontend and a.dim == 8 and a.query(images[1])[0].kf_id == 1
+    # built with a place model: loading with no place model given keeps place-model mode, so the
+    # given one is checked against the map (and the shipped one would be refused, not mixed in)
+    b = LoopClosureDetector.load(tmp_path / "two.map", frontend=runtime_models["keypoints"])
+    assert not b._models.from_frontend and b.dim == 16
+    with pytest.raises(ValueError, match="differs from the one the map was built with"):
+        LoopClosureDetector.load(tmp_path / "two.map", global_model="frontend", frontend=path)
