@@ -162,24 +162,28 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     ``top_k`` closest by global descriptor ``d``; ``verify.top`` of them verified) accepted at
     ``cfg.min_confidence`` with the predicted heading; returns (loop or None, ambiguous: another
     accepted experience is not the same place as the best, i.e. its pose is further than the
-    place radius or view angle from the best's). t: the map's :class:`.store.Tables`."""
+    place radius or view angle from the best's, or a verification implying another heading scored
+    higher than the best). t: the map's :class:`.store.Tables`."""
     pool = np.flatnonzero(prior.candidates(t.cols["pose"], cfg, place))
     if not len(pool):
         return None, False
     scores = t.descriptors[pool] @ d
     order = np.argsort(-scores, kind="stable")[: min(top_k, verify.top)]
     v = replace(verify, min_confidence=min(verify.min_confidence, cfg.min_confidence))
-    ok = []
+    ok, top = [], 0.0  # top: the best score of any accepted verification, heading or not
     for i in order:
         p = int(pool[i])
         loop, _ = verify_all(f, [Candidate(int(t.cols["ids"][p]), float(scores[i]))], t.features, v, K)
-        if loop is not None and prior.heading_agrees(
-            t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg
-        ):
+        if loop is None:
+            continue
+        top = max(top, loop.confidence)
+        if prior.heading_agrees(t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg):
             ok.append((loop, p))
     if not ok:
         return None, False
     best, at = max(ok, key=lambda x: x[0].confidence)
+    if top > best.confidence:  # a better match implies another heading: the evidence conflicts
+        return None, True
     q = planar(t.cols["pose"][[p for _, p in ok]])
     far = np.hypot(*(q[:, :2] - planar(t.cols["pose"][at])[:2]).T) > place.radius_m
     turned = np.degrees(np.abs(wrap(q[:, 2] - planar(t.cols["pose"][at])[2]))) > place.angle_deg

@@ -115,3 +115,17 @@ def test_two_places_verifying_near_the_prior_are_ambiguous():
     g, f = weaker(a.view(1), keep=60)
     assert m.observe(*seed_place.view(1)).localization.kf_id == 0
     assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None and m.prior is None
+
+
+def test_a_better_match_implying_another_heading_makes_it_ambiguous():
+    seed_place, a = Place(1), Place(0)
+    m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                    odometry=ODO, learn=False)  # fmt: skip
+    m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+    m.add_experience(1, *weaker(a.view(0), keep=90), pose=pose_at(1.5, 1.5))  # agrees with the odometry
+    g, f = weaker(a.view(1), keep=120)
+    assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+    assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization.kf_id == 1
+    m.add_experience(2, *a.view(0), pose=pose_at(1.5, 1.5, 30))  # matches better, implies a 30 deg turn
+    assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+    assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None and m.prior is None
