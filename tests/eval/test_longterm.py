@@ -197,3 +197,21 @@ def test_the_odometry_map_runs_beside_the_others_and_resumes_the_same(tmp_path, 
         (run_longterm(LongTermEvalConfig(out=tmp_path / "b", **kw)) / "summary.json").read_text()
     )
     assert _no_times(got) == _no_times(want)
+
+
+def test_the_separate_place_model_is_still_available(tmp_path):
+    from homeloc.runtime.longterm import LongTermMap
+    from homeloc.runtime.places import GlobalDescriptor
+
+    data = make_home(tmp_path)
+    config = LongTermEvalConfig(data=str(data), out=tmp_path / "o", budget_bytes=60_000, max_days=2,
+                                places_model="places")  # fmt: skip
+    s = json.loads((run_longterm(config) / "summary.json").read_text())
+    assert [r["day"] for r in s["days"]] == [0, 1] and "odometry" not in s
+    state = tmp_path / "o" / "state" / "home_00000"
+    saved = json.loads((state / "progress.json").read_text())["maps"]["longterm"]
+    places = GlobalDescriptor(None)
+    assert (
+        LongTermMap.load(state / saved, places).dim
+        == places.describe(np.zeros((60, 80, 3), np.uint8)).shape[1]
+    )
