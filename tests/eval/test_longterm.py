@@ -93,9 +93,9 @@ def test_replay_writes_every_output_and_keeps_the_budget(reference):
     assert "static success" in (data / "out" / "table.md").read_text()
 
 
-def test_a_killed_replay_resumes_to_the_same_results(reference, tmp_path, monkeypatch):
-    data, want = reference
-    config = LongTermEvalConfig(data=str(data), out=tmp_path / "out", budget_bytes=60_000)
+def _kill_on_day_2(monkeypatch, run):
+    """Run RUN with the evaluator's frame step raising KeyboardInterrupt (a kill) at the first
+    frame of day 2; return the real frame step, for the caller to restore and resume with."""
     frame = evaluate_longterm._frame
 
     def killed_on_day_2(home, i, *args):
@@ -105,7 +105,14 @@ def test_a_killed_replay_resumes_to_the_same_results(reference, tmp_path, monkey
 
     monkeypatch.setattr(evaluate_longterm, "_frame", killed_on_day_2)
     with pytest.raises(KeyboardInterrupt):
-        run_longterm(config)
+        run()
+    return frame
+
+
+def test_a_killed_replay_resumes_to_the_same_results(reference, tmp_path, monkeypatch):
+    data, want = reference
+    config = LongTermEvalConfig(data=str(data), out=tmp_path / "out", budget_bytes=60_000)
+    frame = _kill_on_day_2(monkeypatch, lambda: run_longterm(config))
     assert json.loads((tmp_path / "out" / "state" / "home_00000" / "progress.json").read_text())["day"] == 1
     monkeypatch.setattr(evaluate_longterm, "_frame", frame)
     got = json.loads((run_longterm(config) / "summary.json").read_text())
@@ -182,16 +189,7 @@ def test_the_odometry_map_runs_beside_the_others_and_resumes_the_same(tmp_path, 
     state = tmp_path / "a" / "state" / "home_00000"
     saved = json.loads((state / "progress.json").read_text())["maps"]["odometry"]
     assert LongTermMap.load(state / saved).odometry_config.min_confidence == 0.3
-    frame = evaluate_longterm._frame
-
-    def killed_on_day_2(home, i, *args):
-        if home.frames[i].day == 2:
-            raise KeyboardInterrupt
-        return frame(home, i, *args)
-
-    monkeypatch.setattr(evaluate_longterm, "_frame", killed_on_day_2)
-    with pytest.raises(KeyboardInterrupt):
-        run_longterm(LongTermEvalConfig(out=tmp_path / "b", **kw))
+    frame = _kill_on_day_2(monkeypatch, lambda: run_longterm(LongTermEvalConfig(out=tmp_path / "b", **kw)))
     monkeypatch.setattr(evaluate_longterm, "_frame", frame)
     got = json.loads(
         (run_longterm(LongTermEvalConfig(out=tmp_path / "b", **kw)) / "summary.json").read_text()
