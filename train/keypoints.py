@@ -34,6 +34,10 @@ class KeypointSystem(L.LightningModule):
     anchor_weight: weight of losses.descriptor_anchor_loss between the student's dense descriptors
     and those of a frozen copy of init_checkpoint (keeps what reads the map, e.g. the one-pass
     frontend's global head, valid); 0 = off, no copy made.
+    detector_mix: share of that frozen copy's own detector distribution (softmax of its logits) in
+    the detector targets, the teacher's fused targets taking the rest: a sparse teacher's (ALIKED's)
+    choice of points with the starting model's calibration (points above the runtime's threshold
+    in dark, low-contrast rooms). 0 = off.
     """
 
     def __init__(
@@ -55,14 +59,17 @@ class KeypointSystem(L.LightningModule):
         nms_radius: int = 4,
         target_power: float = 1.0,
         anchor_weight: float = 0.0,
+        detector_mix: float = 0.0,
     ):
         super().__init__()
         if stage not in ("shapes", "pairs"):
             raise ValueError(f"stage must be 'shapes' or 'pairs', got {stage!r}")
         if not 0 < target_power <= 1:
             raise ValueError(f"target_power must be in (0, 1], got {target_power}")
-        if anchor_weight > 0 and not init_checkpoint:
-            raise ValueError("anchor_weight > 0 needs init_checkpoint (the frozen reference)")
+        if not 0 <= detector_mix <= 1:
+            raise ValueError(f"detector_mix must be in [0, 1], got {detector_mix}")
+        if (anchor_weight > 0 or detector_mix > 0) and not init_checkpoint:
+            raise ValueError("anchor_weight or detector_mix > 0 needs init_checkpoint (the frozen reference)")
         self.save_hyperparameters()
         self.model = KeypointNet(preset, descriptor_dim)
         if init_checkpoint:
@@ -70,7 +77,8 @@ class KeypointSystem(L.LightningModule):
         # The teacher is not a submodule: it never trains and never lands in our checkpoints.
         self._teacher = [build_teacher(teacher)] if stage == "pairs" else [None]
         # Like the teacher, the anchor is frozen and kept out of the checkpoints (a list hides it).
-        self._anchor = [KeypointNet.from_checkpoint(init_checkpoint).eval()] if anchor_weight > 0 else []
+        frozen = anchor_weight > 0 or detector_mix > 0
+        self._anchor = [KeypointNet.from_checkpoint(init_checkpoint).eval()] if frozen else []
         for q in self._anchor[0].parameters() if self._anchor else ():
             q.requires_grad_(False)
         if stage == "pairs" and self._teacher[0] is None and teacher != "cached":
@@ -115,22 +123,24 @@ class KeypointSystem(L.LightningModule):
         self.log("train/desc_acc", acc, prog_bar=True)
         if teacher_desc is not None:
             self.log("train/distill", distill)
+        ref_logits = None
         if self._anchor:
             with torch.no_grad():
-                ref = self._anchor[0].to(i0.device)(torch.cat([i0, i1]))[1]
+                ref_logits, ref = self._anchor[0].to(i0.device)(torch.cat([i0, i1]))
             anchor = losses.descriptor_anchor_loss(desc, ref)
             loss = loss + self.hparams.anchor_weight * anchor
             self.log("train/anchor", anchor)
-        det = self._detector_loss(batch, logits, warp01, warp10)
+        det = self._detector_loss(batch, logits, warp01, warp10, ref_logits)
         if det is not None:
             loss = loss + self.hparams.detector_weight * det
             self.log("train/detector", det, prog_bar=True)
         self.log("train/loss", loss)
         return loss
 
-    def _detector_loss(self, batch, logits, warp01, warp10):
-        """Soft cross-entropy of both views' logits against the teacher's fused targets (None
-        without a teacher)."""
+    def _detector_loss(self, batch, logits, warp01, warp10, ref_logits=None):
+        """Soft cross-entropy of both views' logits against the teacher's fused targets, mixed
+        with the frozen reference's softmax (`detector_mix`; ref_logits 2B×65×h×w); None without
+        a teacher."""
         heats = self._teacher_heatmaps(batch)
         if heats is None:
             return None
@@ -139,6 +149,10 @@ class KeypointSystem(L.LightningModule):
             *heats, warp01, warp10, batch["valid0"], batch["valid1"], batch["change1"]
         )
         t0, t1 = (losses.lift_cell_mass(t, self.hparams.target_power) for t in targets)
+        mix = self.hparams.detector_mix
+        if mix > 0 and ref_logits is not None:
+            ref = torch.softmax(ref_logits, 1)
+            t0, t1 = (1 - mix) * t0 + mix * ref[:B], (1 - mix) * t1 + mix * ref[B:]
         return 0.5 * (losses.detector_loss_soft(logits[:B], t0) + losses.detector_loss_soft(logits[B:], t1))
 
     @staticmethod

@@ -240,3 +240,26 @@ def test_anchor_and_target_power_train_and_leave_checkpoints_clean(tmp_path):
     system.training_step(_pairs_batch(2), 0).backward()
     assert logged["train/anchor"] == pytest.approx(0.0, abs=1e-5)
     assert not any(k.startswith("_anchor") for k in system.state_dict())
+
+
+def test_detector_mix_pulls_targets_to_the_frozen_start(tmp_path):
+    KeypointNet("tiny").save(tmp_path / "init.pt")
+    with pytest.raises(ValueError, match="detector_mix"):
+        KeypointSystem("tiny", teacher="none", init_checkpoint=str(tmp_path / "init.pt"), detector_mix=2.0)
+    losses_by_mix = {}
+    for mix in (0.0, 1.0):
+        torch.manual_seed(0)
+        system = KeypointSystem(
+            "tiny",
+            teacher=f"checkpoint:{tmp_path / 'init.pt'}",
+            init_checkpoint=str(tmp_path / "init.pt"),
+            detector_mix=mix,
+            anchor_weight=1e-9 if mix == 0 else 0.0,  # both runs build the frozen copy
+        )
+        system.model.eval()
+        logged = {}
+        system.log = lambda name, value, **k: logged.__setitem__(name, float(value))  # noqa: B023
+        system.training_step(_pairs_batch(2), 0)
+        losses_by_mix[mix] = logged["train/detector"]
+    # mix 1: the target is the student's own softmax (cross-entropy = its entropy, the minimum)
+    assert losses_by_mix[1.0] < losses_by_mix[0.0]
