@@ -302,6 +302,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--odometry-noise", type=NonNegativeFloat, default=1.0, help="simulated odometry noise as a multiple of the noise model the prior assumes (1: as assumed)")  # fmt: skip
     p.add_argument("--odometry-seed", type=NonNegativeInt, default=0, help="seed of the simulated odometry noise (per frame: seed, frame index)")  # fmt: skip
     p.add_argument("--odometry-gap", type=PositiveFloat | None, default=None, help="odometry map: the robot's odometry also connects the rounds of a day, over a path this many times the straight line between them (an assumption: the renderer shows no path; default: a new round starts without a prior)")  # fmt: skip
+    _flag(p, "--odometry-dock", "odometry map: the robot starts each day (and each round, unless --odometry-gap connects them) at its charging dock, at the pose of the first day's first frame (the map's origin; an assumption: the renderer shows no dock): the prior restarts there with OdometryConfig.dock_sigma_m/dock_sigma_deg and the odometry of the drive from it")  # fmt: skip
     p.add_argument("--prior-confidence", type=ClosedUnitInterval | None, default=None, help="odometry map: verification score accepted among the pose prior's candidates (OdometryConfig.min_confidence; default: the runtime's)")  # fmt: skip
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
     return p

@@ -131,6 +131,7 @@ class LongTermEvalConfig:
     odometry_noise: float = 1.0
     odometry_seed: int = 0
     odometry_gap: float | None = None
+    odometry_dock: bool = False
     prior_confidence: float | None = None
     overwrite: bool = False
 

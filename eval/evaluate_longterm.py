@@ -35,7 +35,7 @@ from homeloc.data_synthesis.formats.longterm import LongTermHome, read_longterm
 from homeloc.data_synthesis.render.products import covisibility
 from homeloc.eval.config import LongTermEvalConfig, prepare_out, set_threads
 from homeloc.eval.errors import EvalError
-from homeloc.eval.longterm_methods import METHODS, Method, make_methods, simulated_motion
+from homeloc.eval.longterm_methods import METHODS, Method, make_methods, simulated_motion, starts_docked
 from homeloc.eval.plots import plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
@@ -183,16 +183,13 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]
     if done >= 0:
         log.info("%s: resuming after day %d (%d frames left)", home.name, done, len(todo))
+    # the dock: where the map's first frame was taken (the map's origin), the same every day
+    dock = next(f for f in home.frames if f.day == days[0]).pose
+    dock = dock if odo is not None and config.odometry_dock else None
     for day in sorted({home.frames[i].day for i in todo}):
         idx = [i for i in todo if home.frames[i].day == day]
         for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
-            motion = (
-                None
-                if odo is None
-                else simulated_motion(
-                    home, i, odo, config.odometry_noise, config.odometry_seed, config.odometry_gap
-                )
-            )
+            motion = _odometry_step(home, i, config, odo, dock, methods)
             progress["frames"].append(_frame(home, i, judge, methods, places, frontend, motion))
         news = {d["day"]: d.get("new_large_changes", []) for d in home.info.get("days", [])}.get(day, [])
         progress["days"] += [
@@ -213,6 +210,16 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     for name, f in progress["maps"].items():  # the last day's map files, as saved
         [r for r in progress["days"] if r["method"] == name][-1]["file_bytes"] = (state / f).stat().st_size
     return progress
+
+
+def _odometry_step(home, i, config: LongTermEvalConfig, odo, dock, methods: dict[str, Method]) -> Motion | None:  # fmt: skip
+    """The simulated odometry to frame ``i`` (None: no odometry map, or the motion is unknown); at
+    the first frame after the dock (``dock``: its pose, None: no dock) the odometry map docks first."""
+    if odo is None:
+        return None
+    if dock is not None and starts_docked(home, i, config.odometry_gap):
+        methods["odometry"].map.dock(dock)
+    return simulated_motion(home, i, odo, config.odometry_noise, config.odometry_seed, config.odometry_gap, dock)  # fmt: skip
 
 
 def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = None) -> dict:

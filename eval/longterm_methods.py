@@ -184,19 +184,35 @@ def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
     return {name: methods[name] for name in METHODS if name in methods}
 
 
+UNDOCK_M = 1.0  # leaving the dock: back off, turn around and come back, on top of the straight line
+
+
+def starts_docked(home: LongTermHome, i: int, gap_factor: float | None) -> bool:
+    """Whether frame ``i`` is the first after the dock: the first frame of a day, and of every round
+    unless ``gap_factor`` connects the rounds of a day (:func:`simulated_motion`)."""
+    a, b = home.frames[max(i - 1, 0)], home.frames[i]
+    return i == 0 or a.day != b.day or (a.sequence != b.sequence and gap_factor is None)
+
+
 def simulated_motion(home: LongTermHome, i: int, cfg: OdometryConfig, scale: float, seed: int,
-                     gap_factor: float | None = None) -> Motion | None:  # fmt: skip
+                     gap_factor: float | None = None, dock: np.ndarray | None = None) -> Motion | None:  # fmt: skip
     """The robot's wheel odometry from frame ``i - 1`` to frame ``i``: the true planar relative motion
     (rendered poses) plus the noise model of ``cfg`` times ``scale``, drawn from a generator of
     (``seed``, ``i``) alone (a resumed run draws the same). None at the first frame of a day, and of
     a round unless ``gap_factor``: then the robot is assumed to drive between the rounds of a day
     (to its dock and out again: a path ``gap_factor`` times the straight line, turning around once),
-    which the renderer does not show."""
+    which the renderer does not show. With a ``dock`` pose (camera-to-map), those first frames get
+    the motion from the dock instead (:func:`starts_docked`; the path ``UNDOCK_M`` longer than the
+    straight line and half a turn more than the net rotation: the renderer shows no dock either)."""
     a, b = home.frames[i - 1], home.frames[i]
-    gap = a.sequence != b.sequence
-    if i == 0 or a.day != b.day or (gap and gap_factor is None):
+    first = starts_docked(home, i, gap_factor)
+    if first and dock is None:
         return None
-    m = relative_motion(planar(a.pose), planar(b.pose))
-    if gap:
-        m = (*m, gap_factor * float(np.hypot(m[0], m[1])), abs(m[2]) + np.pi)
+    if first:
+        m = relative_motion(planar(dock), planar(b.pose))
+        m = (*m, float(np.hypot(m[0], m[1])) + UNDOCK_M, abs(m[2]) + np.pi)
+    else:
+        m = relative_motion(planar(a.pose), planar(b.pose))
+        if a.sequence != b.sequence:
+            m = (*m, gap_factor * float(np.hypot(m[0], m[1])), abs(m[2]) + np.pi)
     return noisy_motion(m, cfg, np.random.default_rng([int(seed), int(i)]), scale)

@@ -162,6 +162,9 @@ class OdometryConfig:
         heading_sigmas: a weak verification counts only when the frame heading it implies is
             within ``heading_sigmas * sigma_deg`` of the predicted one (a wrong experience's
             geometry implies an arbitrary heading; dev home: 2 gave the success of 3, 0.731).
+        dock_sigma_m, dock_sigma_deg: uncertainty of the robot's pose at its charging dock
+            (:meth:`.LongTermMap.dock`; a docked robot sits on the dock's contacts, a few cm and
+            degrees from where it sat before).
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
@@ -179,10 +182,12 @@ class OdometryConfig:
     gate_sigmas: float = 1.0
     heading_sigmas: float = 2.0
     min_confidence: float = 0.1
+    dock_sigma_m: float = 0.05
+    dock_sigma_deg: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
-                     "gate_sigmas", "heading_sigmas"):  # fmt: skip
+                     "gate_sigmas", "heading_sigmas", "dock_sigma_m", "dock_sigma_deg"):  # fmt: skip
             v = getattr(self, name)
             _check(name, v >= 0 and math.isfinite(v), v, ">= 0")
         _check("max_sigma_m", self.max_sigma_m > 0, self.max_sigma_m, "> 0")

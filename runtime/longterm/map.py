@@ -130,6 +130,14 @@ class LongTermMap:
             raise ValueError(f"descriptor has {len(d)} dimensions, the map has {self.dim}")
         return d, features
 
+    def dock(self, pose: np.ndarray) -> None:
+        """The robot is at its charging dock, a known camera-to-map pose (4 x 4 / 3 x 4): the pose
+        prior restarts there with ``OdometryConfig.dock_sigma_m`` / ``dock_sigma_deg`` (the next
+        frame's motion is the odometry since leaving the dock). Needs an OdometryConfig."""
+        if self.odometry_config is None:
+            raise ValueError("dock() needs the pose prior: construct the map with odometry=OdometryConfig()")
+        self.prior = PosePrior.docked(_checked_pose(pose), self.odometry_config)
+
     # ---------------------------------------------------------------------------- localize
     def localize(
         self, x: np.ndarray, features: Features | None = None, room: int | None = None, motion: Motion | None = None

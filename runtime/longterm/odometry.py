@@ -10,7 +10,9 @@ verifications unsafe globally are excluded), when the heading its geometry impli
 odometry predicts. The prior is dropped (kidnapped: global localization only) when its uncertainty
 exceeds a bound, after ``max_misses`` frames in a row it did not localize, when the candidates of two
 places verify (ambiguous), or when the motion is unknown (None). Only a strict localization seeds
-it, never one the prior made possible: a wrong weak match cannot propagate through it.
+it, never one the prior made possible: a wrong weak match cannot propagate through it. A robot at
+its charging dock (a pose known since the map was made) restarts the prior there, tightly
+(:meth:`PosePrior.docked`): the first frames of a round need no strict localization.
 
 Poses are planar ``(x, y, yaw)`` (metres, radians): the camera centre on the floor plane and the
 heading of its optical axis (camera-to-map poses, OpenCV axes, map z up). A motion is
@@ -111,6 +113,11 @@ class PosePrior:
         p = planar(experience_pose)
         p[2] = yaw
         return cls(p, cfg.seed_sigma_m, cfg.seed_sigma_deg)
+
+    @classmethod
+    def docked(cls, dock_pose: np.ndarray, cfg: OdometryConfig) -> PosePrior:
+        """The prior of a robot at its dock (camera-to-map pose, known when the map was made)."""
+        return cls(planar(dock_pose), cfg.dock_sigma_m, cfg.dock_sigma_deg)
 
     def moved(self, m: Motion | None, cfg: OdometryConfig) -> PosePrior | None:
         """The prior after odometry ``m`` (None: unknown motion, dropped); None when its

@@ -176,7 +176,8 @@ def test_the_odometry_map_runs_beside_the_others_and_resumes_the_same(tmp_path, 
     from homeloc.runtime.longterm import LongTermMap
 
     data = make_home(tmp_path)
-    kw = dict(data=str(data), budget_bytes=60_000, odometry=True, prior_confidence=0.3, refresh_below=1.0)
+    kw = dict(data=str(data), budget_bytes=60_000, odometry=True, prior_confidence=0.3, refresh_below=1.0,
+              odometry_dock=True)  # fmt: skip
     want = json.loads(
         (run_longterm(LongTermEvalConfig(out=tmp_path / "a", **kw)) / "summary.json").read_text()
     )
@@ -213,3 +214,22 @@ def test_the_separate_place_model_is_still_available(tmp_path):
         LongTermMap.load(state / saved, places).dim
         == places.describe(np.zeros((60, 80, 3), np.uint8)).shape[1]
     )
+
+
+def test_a_round_after_the_dock_gets_the_motion_from_it(tmp_path):
+    from homeloc.eval.longterm_methods import UNDOCK_M, simulated_motion, starts_docked
+    from homeloc.runtime.longterm import OdometryConfig
+    from homeloc.runtime.longterm.odometry import planar, relative_motion
+
+    (home,) = read_longterm(make_home(tmp_path, days=2))
+    rounds = replace(home, frames=tuple(replace(f, sequence=f"r{i // 2}") for i, f in enumerate(home.frames)))
+    cfg, dock = OdometryConfig(), pose_at(0.5, 0.5, 20)
+    # frames 0-2 are day 0 (rounds r0, r0, r1), frame 3 starts day 1
+    assert [starts_docked(rounds, i, None) for i in range(4)] == [True, False, True, True]
+    assert [starts_docked(rounds, i, 2.0) for i in range(4)] == [True, False, False, True]  # the gap joins rounds
+    m = simulated_motion(rounds, 2, cfg, 0.0, 0, dock=dock)  # noise scale 0: the true drive from the dock
+    true = relative_motion(planar(dock), planar(rounds.frames[2].pose))
+    assert np.allclose(m[:3], true) and m[3] == pytest.approx(np.hypot(*true[:2]) + UNDOCK_M)
+    assert m[4] == pytest.approx(abs(true[2]) + np.pi)
+    assert simulated_motion(rounds, 1, cfg, 0.0, 0, dock=dock) == simulated_motion(rounds, 1, cfg, 0.0, 0)
+    assert simulated_motion(rounds, 2, cfg, 1.0, 0, dock=dock) != m  # noisy

@@ -129,3 +129,25 @@ def test_a_better_match_implying_another_heading_makes_it_ambiguous():
     m.add_experience(2, *a.view(0), pose=pose_at(1.5, 1.5, 30))  # matches better, implies a 30 deg turn
     assert m.observe(*seed_place.view(1)).localization.kf_id == 0
     assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None and m.prior is None
+
+
+def test_a_docked_robot_accepts_a_weak_match_near_the_dock_without_a_strict_seed():
+    a = Place(0)
+    kw = dict(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+              learn=False)  # fmt: skip
+    m = LongTermMap(**kw, odometry=ODO)
+    m.add_experience(0, *a.view(0), pose=pose_at(1.5, 1.5))
+    g, f = weaker(a.view(1), keep=60)
+    assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None  # no prior: the strict rule
+    m.dock(pose_at(1, 1, -5))  # the frame's heading (the verified rotation) is -5.7 deg
+    assert m.prior.sigma_m == ODO.dock_sigma_m and m.prior.sigma_deg == ODO.dock_sigma_deg
+    loc = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization  # the drive from the dock
+    assert loc is not None and loc.kf_id == 0 and loc.searched == "prior"
+    m.dock(pose_at(1, 1, 10))  # a dock 16 deg off the implied heading: 2 sigma is ~4 deg
+    assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None
+    m.dock(pose_at(11, 1, -5))  # a dock in another room: the experience is not a candidate
+    assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None
+    with pytest.raises(ValueError, match="needs the pose prior"):
+        LongTermMap(**kw).dock(pose_at(1, 1))
+    with pytest.raises(ValueError, match="pose must be"):
+        m.dock(np.eye(2))
