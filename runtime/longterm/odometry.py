@@ -177,6 +177,8 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     scores = t.descriptors[pool] @ d
     order = np.argsort(-scores, kind="stable")[: min(top_k, verify.top)]
     v = replace(verify, min_confidence=min(verify.min_confidence, cfg.min_confidence))
+    if cfg.min_inlier_ratio is not None:
+        v = replace(v, min_inlier_ratio=min(v.min_inlier_ratio, cfg.min_inlier_ratio))
     ok, top = [], 0.0  # top: the best score of any accepted verification, heading or not
     for i in order:
         p = int(pool[i])
@@ -191,6 +193,9 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     best, at = max(ok, key=lambda x: x[0].confidence)
     if top > best.confidence:  # a better match implies another heading: the evidence conflicts
         return None, True
+    if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
+        q = planar(t.cols["pose"][[p for _, p in ok]])
+        best, at = ok[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
     q = planar(t.cols["pose"][[p for _, p in ok]])
     far = np.hypot(*(q[:, :2] - planar(t.cols["pose"][at])[:2]).T) > place.radius_m
     turned = np.degrees(np.abs(wrap(q[:, 2] - planar(t.cols["pose"][at])[2]))) > place.angle_deg

@@ -151,3 +151,33 @@ def test_a_docked_robot_accepts_a_weak_match_near_the_dock_without_a_strict_seed
         LongTermMap(**kw).dock(pose_at(1, 1))
     with pytest.raises(ValueError, match="pose must be"):
         m.dock(np.eye(2))
+
+
+def test_the_prior_may_lower_the_inlier_ratio_floor():
+    a = Place(0)
+    g, f = weaker(a.view(1), keep=30)  # 31 of 77 matches are inliers: ratio 0.40
+    verify = VerifyConfig(min_confidence=0.95, min_inlier_ratio=0.5)
+    got = {}
+    for ratio in (None, 0.3):
+        m = LongTermMap(K=a.K, place=PlaceConfig(min_keypoints=10), verify=verify, learn=False,
+                        odometry=OdometryConfig(min_inlier_ratio=ratio))  # fmt: skip
+        m.add_experience(0, *a.view(0), pose=pose_at(1.5, 1.5))
+        m.dock(pose_at(1, 1, -5))
+        got[ratio] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+    assert got[None] is None and got[0.3].kf_id == 0 and got[0.3].searched == "prior"
+    with pytest.raises(ValueError, match="min_inlier_ratio must be in"):
+        OdometryConfig(min_inlier_ratio=1.5)
+
+
+def test_nearest_reports_the_experience_where_the_prior_says_rather_than_the_best_match():
+    a = Place(0)
+    got = {}
+    for nearest in (False, True):
+        m = LongTermMap(K=a.K, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        learn=False, odometry=OdometryConfig(nearest=nearest))  # fmt: skip
+        m.add_experience(0, *a.view(0), pose=pose_at(2.4, 1.5))  # matches best, 0.9 m ahead of the robot
+        m.add_experience(1, *weaker(a.view(0), keep=50), pose=pose_at(1.5, 1.5))  # where the robot is
+        m.dock(pose_at(1, 1, -5))
+        got[nearest] = m.observe(*weaker(a.view(1), keep=90), motion=(0.5, 0.5, 0.0)).localization
+    assert got[False].kf_id == 0 and got[True].kf_id == 1 and got[True].searched == "prior"
+    assert got[True].confidence < got[False].confidence
