@@ -5,7 +5,9 @@
   file a new experience under a place and a room, never to localize).
 - ``odometry`` (with ``--odometry``): the same long-term map with the pose prior from odometry
   (:mod:`homeloc.runtime.longterm.odometry`): each frame also gets the robot's noisy relative motion
-  since the previous frame of its round (the evaluator's simulated wheel odometry); it needs the
+  since the previous frame of its round (the evaluator's simulated wheel odometry; with
+  ``--odometry-dock`` the map is docked before a round and gets the drive from the dock,
+  :func:`simulated_motion`); it needs the
   experiences' stored poses, which the loop-closure maps below do not keep, so they run without it.
 - ``static``: a :class:`LoopClosureDetector` (flat index) holding every frame of the first day,
   never updated afterwards.
