@@ -226,7 +226,8 @@ def test_a_round_after_the_dock_gets_the_motion_from_it(tmp_path):
     cfg, dock = OdometryConfig(), pose_at(0.5, 0.5, 20)
     # frames 0-2 are day 0 (rounds r0, r0, r1), frame 3 starts day 1
     assert [starts_docked(rounds, i, None) for i in range(4)] == [True, False, True, True]
-    assert [starts_docked(rounds, i, 2.0) for i in range(4)] == [True, False, False, True]  # the gap joins rounds
+    # the gap joins rounds
+    assert [starts_docked(rounds, i, 2.0) for i in range(4)] == [True, False, False, True]
     m = simulated_motion(rounds, 2, cfg, 0.0, 0, dock=dock)  # noise scale 0: the true drive from the dock
     true = relative_motion(planar(dock), planar(rounds.frames[2].pose))
     assert np.allclose(m[:3], true) and m[3] == pytest.approx(np.hypot(*true[:2]) + UNDOCK_M)
