@@ -164,6 +164,7 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     progress = _load_state(state) or {"frames": [], "days": []}
     saved = {k: state / v for k, v in progress.get("maps", {}).items()}
     place = None if config.refresh_below is None else PlaceConfig(refresh_below=config.refresh_below)
+    odo = _odometry(config)
     methods = make_methods(
         places,
         frontend,
@@ -176,9 +177,8 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         _verify(config),
         _search(config),
         config.stale_penalty,
-        _odometry(config),
+        odo,
     )
-    odo = _odometry(config)
     done = progress.get("day", -1)
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]
     if done >= 0:

@@ -76,9 +76,8 @@ class LongTermMap:
         self.verify_config = verify or VerifyConfig()
         self.learn = bool(learn)
         self.odometry_config = odometry
-        self.prior: PosePrior | None = (
-            None  # the robot's belief from odometry; not saved: a reload is a kidnap
-        )
+        # the robot's belief from odometry; not saved: a reload is a kidnap
+        self.prior: PosePrior | None = None
         self.K = None if K is None else np.asarray(K, np.float64).reshape(3, 3)
         self.rooms = rooms if isinstance(rooms, Rooms) else Rooms(rooms)
         self._models = MapModels(global_model, frontend)

@@ -193,12 +193,12 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     best, at = max(ok, key=lambda x: x[0].confidence)
     if top > best.confidence:  # a better match implies another heading: the evidence conflicts
         return None, True
-    if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
-        q = planar(t.cols["pose"][[p for _, p in ok]])
-        best, at = ok[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
     q = planar(t.cols["pose"][[p for _, p in ok]])
-    far = np.hypot(*(q[:, :2] - planar(t.cols["pose"][at])[:2]).T) > place.radius_m
-    turned = np.degrees(np.abs(wrap(q[:, 2] - planar(t.cols["pose"][at])[2]))) > place.angle_deg
+    if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
+        best, at = ok[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
+    a = planar(t.cols["pose"][at])
+    far = np.hypot(q[:, 0] - a[0], q[:, 1] - a[1]) > place.radius_m
+    turned = np.degrees(np.abs(wrap(q[:, 2] - a[2]))) > place.angle_deg
     return (None, True) if np.any(far | turned) else (best, False)
 
 
