@@ -330,6 +330,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "render": Subcommand(render_cli.add_render, _own(render_cli.run_render)),
     "render-preview": Subcommand(render_cli.add_preview, _own(render_cli.run_preview)),
     "render-export": Subcommand(render_cli.add_export, _own(render_cli.run_export)),
+    "render-path": Subcommand(render_cli.add_path, _own(render_cli.run_path)),
 }
 
 

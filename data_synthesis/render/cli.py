@@ -1,5 +1,6 @@
-"""The `render`, `render-preview` and `render-export` subcommands of homeloc-synthesize (registered
-in data_synthesis/cli.py's SUBCOMMANDS); thin wrappers over jobs.render_homes, preview.* and products.*."""
+"""The `render`, `render-preview`, `render-export` and `render-path` subcommands of
+homeloc-synthesize (registered in data_synthesis/cli.py's SUBCOMMANDS); thin wrappers over
+jobs.render_homes, preview.*, products.* and patrol_path.add_patrol_path."""
 
 from __future__ import annotations
 
@@ -217,4 +218,21 @@ def run_export(args: Namespace) -> int:
     print(
         f"{args.product}: {fn(args.data, args.out, num=args.num, seed=args.seed, min_overlap=args.min_overlap, overwrite=args.overwrite)}"
     )
+    return 0
+
+
+def add_path(sub) -> None:
+    p = ArgumentParser(
+        description="Add the patrol's path and the robot's dock (cameras.json patrol_path, each frame's "
+        "path_m) to a long-term folder rendered before the renderer wrote them; images untouched."
+    )
+    p.add_argument("--data", type=str, required=True, help="a long-term rendered folder (render --days)")
+    sub.add_subcommand("render-path", p, help="add the patrol path and dock to a long-term render")
+
+
+def run_path(args: Namespace) -> int:
+    from homeloc.data_synthesis.render.patrol_path import add_patrol_path
+
+    written = add_patrol_path(args.data)
+    print(f"{args.data}: patrol path added to {len(written)} home(s)")
     return 0

@@ -5,8 +5,9 @@ then the small daily changes of changes.day_items (moved chairs, clutter, people
 no random trees: decorations are scheduled), then one patrol round per lighting of the day
 (schedule.day_lightings), each driving the whole route (`sequence_entries`, the same path every day
 with its small offsets) with the same number of frames. cameras.json gets, after the frames,
-`patrol` (days, frames_per_day, rounds), `schedule` (the large changes) and `days` (per day:
-lightings, large changes active and new, days since the last large change, small changes).
+`patrol` (days, frames_per_day, rounds), `schedule` (the large changes), `days` (per day:
+lightings, large changes active and new, days since the last large change, small changes) and
+`patrol_path` (the path driven and the dock; every frame its `path_m`: patrol_path.py).
 
 Streams: every draw comes from home_rng(seed, index, split, STREAM + n), n the day, round or change,
 so a frame's bytes depend only on its own day and round: a rerun after kill -9 renders the missing
@@ -38,6 +39,7 @@ from homeloc.data_synthesis.render.jobs import (
     sequence_entries,
 )
 from homeloc.data_synthesis.render.lighting import make_lighting
+from homeloc.data_synthesis.render.patrol_path import add_positions, patrol_record
 from homeloc.data_synthesis.render.schedule import (
     LargeChange,
     active_changes,
@@ -177,6 +179,7 @@ def _render_day(
         rows = sequence_entries(state, seq, cfg, home_rng(seed, index, cfg.split, POSES + s))
         for row in rows:
             row["round"] = r
+        add_positions(rows, state.path, str(hdir))
         todo = missing_frames(hdir, rows)
         if todo:
             lighting = make_lighting(name, home_rng(seed, index, cfg.split, LIGHTING + s), state)
@@ -223,5 +226,6 @@ def render_patrol_home(
         "patrol": {**patrol.to_dict(), "frames_per_round": patrol.frames_per_round},
         "schedule": [c.to_dict() for c in schedule],
         "days": days,
+        "patrol_path": patrol_record(home.path, home.camera_height),
     }
     return atomic_write(hdir / "cameras.json", json.dumps(cameras(cfg, home, entries, **extra), indent=1))

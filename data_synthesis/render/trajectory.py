@@ -89,6 +89,14 @@ def look_pose(position, yaw: float, pitch: float, roll: float) -> np.ndarray:
     return pose
 
 
+def path_heading(path: np.ndarray, i: int) -> float:
+    """Heading (rad, from +X) of the path at vertex ``i``: the chord over 6 samples each way (30 cm),
+    which smooths the spline's 5 cm steps."""
+    j0, j1 = max(i - 6, 0), min(i + 6, len(path) - 1)
+    tangent = path[j1] - path[j0]
+    return np.arctan2(tangent[1], tangent[0])
+
+
 def sequence_poses(path: np.ndarray, height: float, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     """`count` poses spread along the path (one traversal), with this sequence's small offsets."""
     seg = np.r_[0, np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))]
@@ -101,9 +109,7 @@ def sequence_poses(path: np.ndarray, height: float, count: int, rng: np.random.G
         i = int(np.clip(np.searchsorted(seg, s), 1, len(path) - 1))
         t = (s - seg[i - 1]) / max(seg[i] - seg[i - 1], 1e-9)
         p = path[i - 1] + t * (path[i] - path[i - 1])
-        j0, j1 = max(i - 6, 0), min(i + 6, len(path) - 1)
-        tangent = path[j1] - path[j0]
-        yaw = np.arctan2(tangent[1], tangent[0]) + look * np.sin(phase + 1.3 * s)
+        yaw = path_heading(path, i) + look * np.sin(phase + 1.3 * s)
         pitch, roll = np.radians(rng.uniform(-4, 8)), np.radians(rng.uniform(-2, 2))
         poses.append(look_pose((p[0], p[1], height + rng.uniform(-0.01, 0.01)), yaw, pitch, roll))
     return poses

@@ -1,5 +1,6 @@
 """Months-long sequences: the pure schedule of large changes, the daily lightings, a home's state on
-a day, a tiny patrol render (frames carry days and rounds; resume gives the same bytes), CLI errors."""
+a day, a tiny patrol render (frames carry days and rounds; resume gives the same bytes), CLI errors,
+the patrol's path and dock (written by the renderer, or added to an older folder by render-path)."""
 
 import json
 import os
@@ -21,6 +22,13 @@ from homeloc.data_synthesis.render.home import make_home
 from homeloc.data_synthesis.render.jobs import Sequence, render_homes, sequence_entries
 from homeloc.data_synthesis.render.layout import home_digest, verify_render
 from homeloc.data_synthesis.render.longterm import home_on_day, in_patrol_view, patrol_views, tree_rooms
+from homeloc.data_synthesis.render.patrol_path import (
+    add_patrol_path,
+    dock_pose,
+    driven,
+    path_position,
+    path_turning,
+)
 from homeloc.data_synthesis.render.preview import days_grid
 from homeloc.data_synthesis.render.schedule import (
     KINDS,
@@ -257,3 +265,71 @@ def test_kill_9_of_a_patrol_render_then_rerun_gives_identical_bytes(patrol_rende
     assert not (out / "home_00000" / "cameras.json").exists(), "too late: the run finished before the kill"
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     assert home_digest(out / "home_00000") == home_digest(patrol_render / "home_00000")
+
+
+def test_path_geometry_positions_turning_and_driving():
+    path = np.array(
+        [[x, 0.0] for x in np.arange(0, 2.0, 0.05)] + [[2.0, y] for y in np.arange(0, 2.01, 0.05)]
+    )
+    s, off = path_position(path, (1.0, 0.02))
+    assert s == pytest.approx(1.0) and off == pytest.approx(0.02)
+    assert path_position(path, (2.0, 1.0))[0] == pytest.approx(3.0, abs=1e-6)
+    assert path_turning(path, 0.2, 1.0) == pytest.approx(0.0, abs=1e-9)  # straight
+    assert np.degrees(path_turning(path, 0.5, 3.5)) == pytest.approx(90.0, abs=1e-6)  # the corner
+    assert path_turning(path, 3.5, 0.5) == path_turning(path, 0.5, 3.5)
+    # looking 20 deg off the path at the start and 10 deg at the end of a straight stretch
+    metres, turned = driven(path, (0.2, np.radians(20)), (1.2, np.radians(-10)))
+    assert metres == pytest.approx(1.0) and np.degrees(turned) == pytest.approx(30.0)
+    dock = dock_pose(path, 0.5)
+    assert np.allclose(dock[:3, 3], [0, 0, 0.5]) and np.allclose(dock[:3, 2], [1, 0, 0])  # facing along it
+
+
+def test_patrol_frames_lie_on_the_path_written_beside_them(patrol_render):
+    cams = json.loads((patrol_render / "home_00000" / "cameras.json").read_text())
+    path = np.array(cams["patrol_path"]["points"])
+    for f in cams["frames"]:
+        s, off = path_position(path, np.array(f["pose_c2w"])[:2, 3])
+        assert off < 1e-3 and s == pytest.approx(f["path_m"], abs=1e-3)
+    assert np.allclose(np.array(cams["patrol_path"]["dock_c2w"])[:2, 3], path[0], atol=1e-4)
+
+
+def _rewrite(out, edit):
+    """Edit a copied patrol render's cameras.json as an older renderer (or another one) would have
+    written it, the manifest's digest updated to match."""
+    cams_path = out / "home_00000" / "cameras.json"
+    cams = json.loads(cams_path.read_text())
+    edit(cams)
+    cams_path.write_text(json.dumps(cams, indent=1))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["homes"]["home_00000"]["sha256"] = home_digest(out / "home_00000")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _without_path(cams):
+    del cams["patrol_path"]
+    for f in cams["frames"]:
+        del f["path_m"]
+
+
+def _moved_frame(cams):
+    cams["frames"][3]["pose_c2w"][0][3] += 0.3
+    cams["frames"][3]["pose_c2w"][1][3] += 0.3
+
+
+def test_render_path_adds_what_the_renderer_writes_and_leaves_images_alone(patrol_render, tmp_path, capsys):
+    out = tmp_path / "old"
+    shutil.copytree(patrol_render, out)
+    _rewrite(out, _without_path)
+    images = {p.name: p.read_bytes() for p in (out / "home_00000" / "rgb").iterdir()}
+    assert main(["render-path", "--data", str(out)]) == 0
+    assert home_digest(out / "home_00000") == home_digest(patrol_render / "home_00000")  # byte for byte
+    assert images == {p.name: p.read_bytes() for p in (out / "home_00000" / "rgb").iterdir()}
+    verify_render(out)
+    assert add_patrol_path(out) == []  # done already: nothing rewritten
+    # a frame off the rebuilt path (another renderer) is refused in one line, nothing written
+    _rewrite(out, lambda cams: (_without_path(cams), _moved_frame(cams)))
+    capsys.readouterr()
+    assert main(["render-path", "--data", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "s003_day001_dusk_f000 lies" in err and "off the home's path" in err and len(err.splitlines()) == 1, err
+    assert "patrol_path" not in json.loads((out / "home_00000" / "cameras.json").read_text())
