@@ -132,6 +132,7 @@ class LongTermEvalConfig:
     odometry_seed: int = 0
     odometry_gap: float | None = None
     odometry_dock: bool = False
+    odometry_path: bool = True
     prior_confidence: float | None = None
     overwrite: bool = False
 

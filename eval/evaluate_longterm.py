@@ -35,7 +35,14 @@ from homeloc.data_synthesis.formats.longterm import LongTermHome, read_longterm
 from homeloc.data_synthesis.render.products import covisibility
 from homeloc.eval.config import LongTermEvalConfig, prepare_out, set_threads
 from homeloc.eval.errors import EvalError
-from homeloc.eval.longterm_methods import METHODS, Method, make_methods, simulated_motion, starts_docked
+from homeloc.eval.longterm_methods import (
+    METHODS,
+    Method,
+    dock_pose,
+    make_methods,
+    simulated_motion,
+    starts_docked,
+)
 from homeloc.eval.plots import plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
@@ -183,9 +190,8 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]
     if done >= 0:
         log.info("%s: resuming after day %d (%d frames left)", home.name, done, len(todo))
-    # the dock: where the map's first frame was taken (the map's origin), the same every day
-    dock = next(f for f in home.frames if f.day == days[0]).pose
-    dock = dock if odo is not None and config.odometry_dock else None
+    # the dock: the renderer's, or assumed where the map's first frame was taken (the map's origin)
+    dock = dock_pose(home, config.odometry_path) if odo is not None and config.odometry_dock else None
     for day in sorted({home.frames[i].day for i in todo}):
         idx = [i for i in todo if home.frames[i].day == day]
         for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
@@ -219,7 +225,8 @@ def _odometry_step(home, i, config: LongTermEvalConfig, odo, dock, methods: dict
         return None
     if dock is not None and starts_docked(home, i, config.odometry_gap):
         methods["odometry"].map.dock(dock)
-    return simulated_motion(home, i, odo, config.odometry_noise, config.odometry_seed, config.odometry_gap, dock)  # fmt: skip
+    return simulated_motion(home, i, odo, config.odometry_noise, config.odometry_seed, config.odometry_gap, dock,
+                            config.odometry_path)  # fmt: skip
 
 
 def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = None) -> dict:

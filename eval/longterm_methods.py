@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from homeloc.data_synthesis.formats.longterm import LongTermHome
+from homeloc.data_synthesis.render.patrol_path import driven
 from homeloc.runtime.features import Features
 from homeloc.runtime.longterm import BudgetConfig, LongTermMap, OdometryConfig, PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.odometry import Motion, noisy_motion, planar, relative_motion
@@ -189,6 +190,23 @@ def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
 UNDOCK_M = 1.0  # leaving the dock: back off, turn around and come back, on top of the straight line
 
 
+def patrol_path(home: LongTermHome) -> np.ndarray | None:
+    """The path the renderer's patrol drives (N x 2), when cameras.json has it and every frame its
+    position on it (render.patrol_path), else None."""
+    rec = home.info.get("patrol_path")
+    if rec is None or not all("path_m" in e for e in home.extras):
+        return None
+    return np.asarray(rec["points"], np.float64)
+
+
+def dock_pose(home: LongTermHome, use_path: bool = True) -> np.ndarray:
+    """The robot's dock (camera-to-map): the renderer's (``patrol_path``) with ``use_path`` when the
+    home has one, else assumed at the first frame of the first day (the map's origin)."""
+    if use_path and patrol_path(home) is not None:
+        return np.asarray(home.info["patrol_path"]["dock_c2w"], np.float64)
+    return home.frames[0].pose
+
+
 def starts_docked(home: LongTermHome, i: int, gap_factor: float | None) -> bool:
     """Whether frame ``i`` is the first after the dock: the first frame of a day, and of every round
     unless ``gap_factor`` connects the rounds of a day (:func:`simulated_motion`)."""
@@ -196,25 +214,40 @@ def starts_docked(home: LongTermHome, i: int, gap_factor: float | None) -> bool:
     return i == 0 or a.day != b.day or (a.sequence != b.sequence and gap_factor is None)
 
 
+def _on_path(home: LongTermHome, i: int) -> tuple[float, float]:
+    """(position along the patrol path, camera heading) of frame ``i``."""
+    return float(home.extras[i]["path_m"]), float(planar(home.frames[i].pose)[2])
+
+
 def simulated_motion(home: LongTermHome, i: int, cfg: OdometryConfig, scale: float, seed: int,
-                     gap_factor: float | None = None, dock: np.ndarray | None = None) -> Motion | None:  # fmt: skip
+                     gap_factor: float | None = None, dock: np.ndarray | None = None,
+                     use_path: bool = True) -> Motion | None:  # fmt: skip
     """The robot's wheel odometry from frame ``i - 1`` to frame ``i``: the true planar relative motion
     (rendered poses) plus the noise model of ``cfg`` times ``scale``, drawn from a generator of
-    (``seed``, ``i``) alone (a resumed run draws the same). None at the first frame of a day, and of
-    a round unless ``gap_factor``: then the robot is assumed to drive between the rounds of a day
-    (to its dock and out again: a path ``gap_factor`` times the straight line, turning around once),
-    which the renderer does not show. With a ``dock`` pose (camera-to-map), those first frames get
-    the motion from the dock instead (:func:`starts_docked`; the path ``UNDOCK_M`` longer than the
-    straight line and half a turn more than the net rotation: the renderer shows no dock either)."""
+    (``seed``, ``i``) alone (a resumed run draws the same). The noise grows with the distance driven
+    and the turning: with ``use_path`` and the renderer's patrol path (:func:`patrol_path`), those of
+    the path between the two frames, or between the dock (its start) and the first frame
+    (render.patrol_path.driven); without it, the straight line and the net rotation, and from the
+    ``dock`` (its pose, None: no dock) a path ``UNDOCK_M`` longer with half a turn more (an assumed
+    undocking). None at the first frame of a day, and of a round unless ``gap_factor``: then the
+    robot is assumed to drive between the rounds of a day (to its dock and out again: a path
+    ``gap_factor`` times the straight line, turning around once), which the renderer does not show.
+    With a ``dock``, those first frames get the motion from the dock instead (:func:`starts_docked`)."""
     a, b = home.frames[i - 1], home.frames[i]
     first = starts_docked(home, i, gap_factor)
     if first and dock is None:
         return None
+    path = patrol_path(home) if use_path else None
     if first:
         m = relative_motion(planar(dock), planar(b.pose))
-        m = (*m, float(np.hypot(m[0], m[1])) + UNDOCK_M, abs(m[2]) + np.pi)
+        if path is None:
+            m = (*m, float(np.hypot(m[0], m[1])) + UNDOCK_M, abs(m[2]) + np.pi)
+        else:
+            m = (*m, *driven(path, (0.0, float(planar(dock)[2])), _on_path(home, i)))
     else:
         m = relative_motion(planar(a.pose), planar(b.pose))
         if a.sequence != b.sequence:
             m = (*m, gap_factor * float(np.hypot(m[0], m[1])), abs(m[2]) + np.pi)
+        elif path is not None:
+            m = (*m, *driven(path, _on_path(home, i - 1), _on_path(home, i)))
     return noisy_motion(m, cfg, np.random.default_rng([int(seed), int(i)]), scale)

@@ -234,3 +234,27 @@ def test_a_round_after_the_dock_gets_the_motion_from_it(tmp_path):
     assert m[4] == pytest.approx(abs(true[2]) + np.pi)
     assert simulated_motion(rounds, 1, cfg, 0.0, 0, dock=dock) == simulated_motion(rounds, 1, cfg, 0.0, 0)
     assert simulated_motion(rounds, 2, cfg, 1.0, 0, dock=dock) != m  # noisy
+
+
+def test_with_the_renderers_patrol_path_the_noise_follows_the_path_driven(tmp_path):
+    from homeloc.eval.longterm_methods import dock_pose, patrol_path, simulated_motion
+    from homeloc.runtime.longterm import OdometryConfig
+    from homeloc.runtime.longterm.odometry import planar, relative_motion
+
+    (home,) = read_longterm(make_home(tmp_path, days=2))
+    assert patrol_path(home) is None and np.array_equal(dock_pose(home), home.frames[0].pose)
+    # a straight path along +x from the dock at the origin; frames 1.0, 2.5, 4.0 m along it each day
+    points = [[x, 0.0] for x in np.arange(0, 6.0, 0.05)]
+    info = {"patrol_path": {"points": points, "dock_c2w": pose_at(0, 0, 0).tolist()}}
+    on_path = replace(home, info=info, extras=tuple({"path_m": 1.0 + 1.5 * (i % 3)} for i in range(6)))
+    cfg, dock = OdometryConfig(), dock_pose(on_path)
+    assert np.allclose(dock, pose_at(0, 0, 0)) and np.array_equal(
+        dock_pose(on_path, False), home.frames[0].pose
+    )
+    yaw = [abs(planar(f.pose)[2]) for f in on_path.frames]  # the look-around: the path heads along +x
+    m = simulated_motion(on_path, 3, cfg, 0.0, 0, dock=dock)  # day 1's first frame: from the dock
+    assert np.allclose(m[:3], relative_motion(planar(dock), planar(on_path.frames[3].pose)))
+    assert m[3] == pytest.approx(1.0) and m[4] == pytest.approx(yaw[3])
+    m = simulated_motion(on_path, 4, cfg, 0.0, 0, dock=dock)  # within the round: frame to frame
+    assert m[3] == pytest.approx(1.5) and m[4] == pytest.approx(yaw[3] + yaw[4])
+    assert simulated_motion(on_path, 3, cfg, 0.0, 0, dock=dock, use_path=False)[3] > 1.5  # assumed undocking
