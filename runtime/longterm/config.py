@@ -173,6 +173,11 @@ class OdometryConfig:
         dock_sigma_m, dock_sigma_deg: uncertainty of the robot's pose at its charging dock
             (:meth:`.LongTermMap.dock`; a docked robot sits on the dock's contacts, a few cm and
             degrees from where it sat before).
+        fit_draws: with > 0, a verification whose implied heading fails the check is checked again
+            against ``heading_sigmas * hypot(sigma_deg, fit sigma)``, the fit's own heading
+            uncertainty estimated from this many bootstrap resamples of its inlier matches, each
+            refitted (:func:`.odometry.fit_heading_sigma`): a weak essential-matrix fit over a short
+            baseline trades rotation for translation, a tight prior alone would reject it. 0: off.
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
@@ -194,6 +199,7 @@ class OdometryConfig:
     nearest: bool = True
     dock_sigma_m: float = 0.05
     dock_sigma_deg: float = 2.0
+    fit_draws: int = 0
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
@@ -203,6 +209,7 @@ class OdometryConfig:
         _check("max_sigma_m", self.max_sigma_m > 0, self.max_sigma_m, "> 0")
         _check("max_sigma_deg", 0 < self.max_sigma_deg <= 180, self.max_sigma_deg, "in (0, 180]")
         _check("max_misses", self.max_misses >= 1, self.max_misses, ">= 1")
+        _check("fit_draws", self.fit_draws >= 0, self.fit_draws, ">= 0")
         _check("min_confidence", 0 <= self.min_confidence <= 1, self.min_confidence, "in [0, 1]")
         r = self.min_inlier_ratio
         _check("min_inlier_ratio", r is None or 0 <= r <= 1, r, "in [0, 1] or None")
