@@ -106,7 +106,12 @@ class KeypointSystem(L.LightningModule):
         warp01, warp10 = self._warps(batch)
         logits, desc = self.model(torch.cat([i0, i1]))
         teacher_desc = None
-        if self.hparams.distill_weight > 0 and "teacher_desc0" in batch:
+        if self.hparams.distill_weight > 0:
+            if "teacher_desc0" not in batch:  # else the KL would silently be off for the whole run
+                raise ValueError(
+                    "--model.distill_weight > 0 needs the teacher's descriptors in the data "
+                    "(homeloc-train pack-pairs --descriptors, or PairsData teacher_descriptors: true)"
+                )
             teacher_desc = (batch["teacher_desc0"], batch["teacher_desc1"])
         d_loss, acc, distill = losses.descriptor_loss(
             desc[:B],

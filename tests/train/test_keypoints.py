@@ -263,3 +263,10 @@ def test_detector_mix_pulls_targets_to_the_frozen_start(tmp_path):
         losses_by_mix[mix] = logged["train/detector"]
     # mix 1: the target is the student's own softmax (cross-entropy = its entropy, the minimum)
     assert losses_by_mix[1.0] < losses_by_mix[0.0]
+
+
+def test_distill_without_teacher_descriptors_is_refused():
+    system = KeypointSystem("tiny", teacher="none", distill_weight=1.0)
+    system.log = lambda *a, **k: None
+    with pytest.raises(ValueError, match="pack-pairs --descriptors"):
+        system.training_step(_pairs_batch(2), 0)
