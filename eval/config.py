@@ -133,7 +133,7 @@ class LongTermEvalConfig:
     odometry_gap: float | None = None
     odometry_dock: bool = False
     odometry_path: bool = True
-    fit_draws: int | None = None
+    fit_sigma_deg: float | None = None
     prior_confidence: float | None = None
     overwrite: bool = False
 

@@ -142,7 +142,7 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
     if not config.odometry:
         return None
     o = OdometryConfig()
-    o = o if config.fit_draws is None else replace(o, fit_draws=config.fit_draws)
+    o = o if config.fit_sigma_deg is None else replace(o, fit_sigma_deg=config.fit_sigma_deg)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
 
 

@@ -29,12 +29,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from homeloc.runtime.features import Features
-from homeloc.runtime.geometry import find_relative_pose
 from homeloc.runtime.longterm.agree import frame_rotation
 from homeloc.runtime.longterm.config import OdometryConfig, PlaceConfig
 from homeloc.runtime.loop_closure.config import VerifyConfig
 from homeloc.runtime.loop_closure.results import Candidate, LoopClosure
-from homeloc.runtime.loop_closure.verify import LOOP_RANSAC, verify_all
+from homeloc.runtime.loop_closure.verify import verify_all
 
 Motion = tuple[float, ...]  # (dx, dy, dyaw) or (dx, dy, dyaw, path_m, turned_rad)
 
@@ -155,34 +154,12 @@ class PosePrior:
         out[ok] = near & (ang <= place.angle_deg + cfg.gate_sigmas * self.sigma_deg)
         return out
 
-    def heading_agrees(self, experience_pose: np.ndarray, R: np.ndarray | None, cfg: OdometryConfig,
-                       fit_sigma_deg: float = 0.0) -> bool:  # fmt: skip
-        """Does a verification (rotation ``R`` against an experience, its own heading uncertainty
-        ``fit_sigma_deg``) imply the predicted heading?"""
+    def heading_agrees(self, experience_pose: np.ndarray, R: np.ndarray | None, cfg: OdometryConfig) -> bool:
+        """Does a verification (rotation ``R`` against an experience) imply the predicted heading,
+        within ``heading_sigmas`` of the prior's and the fit's own error (``fit_sigma_deg``)?"""
         yaw = _implied_yaw(experience_pose, R)
-        tol = cfg.heading_sigmas * math.hypot(self.sigma_deg, fit_sigma_deg)
+        tol = cfg.heading_sigmas * math.hypot(self.sigma_deg, cfg.fit_sigma_deg)
         return yaw is not None and math.degrees(abs(float(wrap(yaw - self.pose[2])))) <= tol
-
-
-def fit_heading_sigma(f: Features, kf: Features, loop: LoopClosure, experience_pose: np.ndarray, K,
-                      draws: int, threshold: float = 1.0) -> float:  # fmt: skip
-    """One standard deviation (degrees) of the frame heading a verification implies: the RMS
-    difference of the headings from ``draws`` bootstrap resamples of its inlier matches
-    (``loop.matches``: frame ``f`` -> experience ``kf``), each refitted with the verifier's
-    estimator, to its own. A resample that fails to fit counts as 180 deg. Seeded by the inlier
-    count: the same verification gives the same answer."""
-    yaw = _implied_yaw(experience_pose, getattr(loop.geometry, "R", None))
-    m = loop.matches
-    if yaw is None or m is None or len(m) < 5:
-        return 180.0
-    p0, p1 = f.keypoints[m[:, 0]].astype(np.float64), kf.keypoints[m[:, 1]].astype(np.float64)
-    rng, errs = np.random.default_rng(len(m)), []
-    for _ in range(draws):
-        idx = rng.integers(0, len(m), len(m))
-        R = find_relative_pose(p0[idx], p1[idx], K, threshold, LOOP_RANSAC)[1]
-        y = _implied_yaw(experience_pose, R)
-        errs.append(math.pi if y is None else float(wrap(y - yaw)))
-    return math.degrees(math.sqrt(float(np.mean(np.square(errs))))) if errs else 180.0
 
 
 def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
@@ -208,7 +185,7 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
         if loop is None:
             continue
         top = max(top, loop.confidence)
-        if _heading_agrees(prior, loop, f, t, p, K, v, cfg):
+        if prior.heading_agrees(t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg):
             ok.append((loop, p))
     if not ok:
         return None, False
@@ -222,23 +199,6 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     far = np.hypot(q[:, 0] - a[0], q[:, 1] - a[1]) > place.radius_m
     turned = np.degrees(np.abs(wrap(q[:, 2] - a[2]))) > place.angle_deg
     return (None, True) if np.any(far | turned) else (best, False)
-
-
-def _heading_agrees(prior: PosePrior, loop: LoopClosure, f: Features, t, p: int, K, v: VerifyConfig,
-                    cfg: OdometryConfig) -> bool:  # fmt: skip
-    """The heading check of experience row ``p``'s verification: the prior's uncertainty alone, then
-    (``cfg.fit_draws``) widened by the fit's own (:func:`fit_heading_sigma`, only when needed: it
-    refits the fit ``fit_draws`` times)."""
-    pose, R = t.cols["pose"][p], getattr(loop.geometry, "R", None)
-    if prior.heading_agrees(pose, R, cfg):
-        return True
-    if not cfg.fit_draws:
-        return False
-    kf = t.features[loop.kf_id].features()
-    threshold = 1.0 if v.ransac_threshold is None else v.ransac_threshold
-    return prior.heading_agrees(
-        pose, R, cfg, fit_heading_sigma(f, kf, loop, pose, K, cfg.fit_draws, threshold)
-    )
 
 
 def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig) -> PosePrior | None:

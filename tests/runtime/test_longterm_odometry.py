@@ -183,42 +183,14 @@ def test_nearest_reports_the_experience_where_the_prior_says_rather_than_the_bes
     assert got[True].confidence < got[False].confidence
 
 
-def _two_views(n, noise_px, seed=0):
-    """A frame and an experience 10 deg apart in yaw, 0.3 m apart, seeing ``n`` points 2-6 m away:
-    (frame features, experience features, the verification's loop, K)."""
-    from homeloc.runtime.geometry import find_relative_pose
-    from homeloc.runtime.loop_closure.results import LoopClosure
-
-    rng = np.random.default_rng(seed)
-    K = np.array([[200.0, 0, 159.5], [0, 200.0, 119.5], [0, 0, 1]])
-    X = np.stack([rng.uniform(-2, 2, n), rng.uniform(-1, 1, n), rng.uniform(2, 6, n)], 1)  # frame camera
-    a = math.radians(10)
-    R = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
-    Xe = X @ R.T + np.array([0.3, 0.0, 0.0])
-
-    def project(P):
-        p = P @ K.T
-        return (p[:, :2] / p[:, 2:] + rng.normal(0, noise_px, (len(P), 2))).astype(np.float32)
-
-    f0 = Features(project(X), np.ones(n, np.float32), np.eye(n, 8, dtype=np.float32))
-    f1 = Features(project(Xe), np.ones(n, np.float32), np.eye(n, 8, dtype=np.float32))
-    m = np.stack([np.arange(n), np.arange(n)], 1)
-    E, Rf, t, inl = find_relative_pose(f0.keypoints, f1.keypoints, K)
-    geom = type("G", (), {"R": Rf})()
-    return f0, f1, LoopClosure(0, 1.0, int(inl.sum()), E, geom, m[inl], 0.2), K
-
-
-def test_a_fits_own_heading_uncertainty_shrinks_with_more_and_cleaner_inliers():
-    from homeloc.runtime.longterm.odometry import fit_heading_sigma
-
+def test_the_heading_check_allows_the_fits_own_error_beside_the_priors():
     exp_pose = pose_at(0, 0, 0)[:3]
-    strong = fit_heading_sigma(*_two_views(200, 0.3)[:3], exp_pose, _two_views(200, 0.3)[3], draws=10)
-    weak = fit_heading_sigma(*_two_views(15, 3.0)[:3], exp_pose, _two_views(15, 3.0)[3], draws=10)
-    assert strong < 1.0 < weak
-    assert weak == fit_heading_sigma(*_two_views(15, 3.0)[:3], exp_pose, _two_views(15, 3.0)[3], draws=10)
-    # the check: a heading 6 deg off a prior of sigma 2 fails at 2 sigma, passes with a 3-deg fit
     p = PosePrior(np.array([0.0, 0.0, 0.0]), 0.1, 2.0)
     R = exp_pose[:3, :3].T @ pose_at(0, 0, 6)[:3, :3]  # frame -> experience: implies heading 6 deg
-    assert not p.heading_agrees(exp_pose, R, ODO) and p.heading_agrees(exp_pose, R, ODO, fit_sigma_deg=3.0)
-    with pytest.raises(ValueError, match="fit_draws must be >= 0"):
-        OdometryConfig(fit_draws=-1)
+    assert not p.heading_agrees(exp_pose, R, ODO)  # 6 > 2 * 2 deg
+    assert p.heading_agrees(exp_pose, R, OdometryConfig(fit_sigma_deg=3.0))  # 6 <= 2 * hypot(2, 3)
+    assert not p.heading_agrees(
+        exp_pose, exp_pose[:3, :3].T @ pose_at(0, 0, 8)[:3, :3], OdometryConfig(fit_sigma_deg=3.0)
+    )
+    with pytest.raises(ValueError, match="fit_sigma_deg must be >= 0"):
+        OdometryConfig(fit_sigma_deg=-1.0)
