@@ -86,13 +86,13 @@ def synthetic_places(
     return PlaceSet(database, db_place.astype(np.int64), queries, q_place.astype(np.int64))
 
 
-def recall_at_1(detector, places: PlaceSet, tolerance: int = 0) -> float:
-    """Share of queries whose best keyframe's place is within ``tolerance`` of the query's place
-    (kf_id = database row; tolerance > 0 for sequences such as Nordland, places = frame indices)."""
-    _, ids = detector.search(places.queries, k=1)
-    found = ids[:, 0]
-    hit = np.abs(places.database_place[np.maximum(found, 0)] - places.query_place) <= tolerance
-    return float(np.mean((found >= 0) & hit))
+def recall_at_1(detector, places: PlaceSet, tolerance: int = 0, k: int = 1) -> float:
+    """Share of queries with a keyframe among their ``k`` best whose place is within ``tolerance``
+    of the query's place (kf_id = database row; tolerance > 0 for sequences such as Nordland,
+    places = frame indices). k = 5 is what loop closure verifies (``RetrievalConfig.top_k``)."""
+    _, ids = detector.search(places.queries, k=k)
+    hit = np.abs(places.database_place[np.maximum(ids, 0)] - places.query_place[:, None]) <= tolerance
+    return float(np.mean(((ids >= 0) & hit).any(axis=1)))
 
 
 def build_map(places: PlaceSet, index: str, **kwargs):
@@ -107,32 +107,35 @@ def build_map(places: PlaceSet, index: str, **kwargs):
 
 
 def compression_report(places: PlaceSet, configs: dict[str, dict], tolerance: int = 0) -> list[dict]:
-    """Per map configuration: recall@1 (place ground truth), its ratio to the flat map's, the
-    share of queries whose top-1 keyframe is the flat map's top-1 (ANN recall@1), code bytes."""
+    """Per map configuration: recall@1 (place ground truth), its ratio to the flat map's (and
+    recall@5's), the share of queries whose top-1 keyframe is the flat map's top-1 (ANN recall@1),
+    code bytes."""
     flat_map = build_map(places, "flat")
-    flat = recall_at_1(flat_map, places, tolerance)
+    flat, flat5 = recall_at_1(flat_map, places, tolerance), recall_at_1(flat_map, places, tolerance, k=5)
     exact = flat_map.search(places.queries, k=1)[1][:, 0]
     rows = [
         {
             "map": "flat",
             "recall": flat,
             "ratio": 1.0,
+            "ratio5": 1.0,
             "agreement": 1.0,
             "code_bytes": 4 * places.database.shape[1],
         }
     ]
     for name, cfg in configs.items():
         det = build_map(places, **cfg)
-        r = recall_at_1(det, places, tolerance)
+        r, r5 = recall_at_1(det, places, tolerance), recall_at_1(det, places, tolerance, k=5)
         top = det.search(places.queries, k=1)[1][:, 0]
         rows.append({"map": name, "recall": r, "ratio": r / flat if flat else float("nan"),
+                     "ratio5": r5 / flat5 if flat5 else float("nan"),
                      "agreement": float(np.mean(top == exact)), "code_bytes": det.stats().code_bytes})  # fmt: skip
     return rows
 
 
 def _report_rows(title: str, report: list[dict]) -> list[tuple[str, str]]:
     return [(f"{title}: {r['map']} ({r['code_bytes']} B/kf)",
-             f"recall@1 {r['recall']:.3f} = {r['ratio']:.3f} of flat; ANN recall@1 (flat's top-1) {r['agreement']:.3f}")
+             f"recall@1 {r['recall']:.3f} = {r['ratio']:.3f} of flat (recall@5: {r['ratio5']:.3f}); ANN recall@1 (flat's top-1) {r['agreement']:.3f}")
             for r in report]  # fmt: skip
 
 
@@ -177,14 +180,18 @@ def query_rows(sizes: list[int], dim: int, repeats: int) -> list[tuple[str, str]
 
 
 def nordland_pairs(limit: int) -> tuple[list[np.ndarray], list[np.ndarray]] | str:
-    """(summer images, winter images) of the same places in frame order, or why not."""
+    """(summer images, winter images) of the same places in frame order, or why not: at most
+    ``limit`` places of the last third of the route, which no shipped model trained on (the place
+    and global-head training read the first two thirds). On all places the trained two thirds
+    flattered the codes: 0.955 of flat for ivfpq64 there, 0.854 on the last third."""
     from homeloc.runtime.io import list_images, read_image
 
     if not (NORDLAND / "summer").is_dir() or not (NORDLAND / "winter").is_dir():
         return f"n/a ({NORDLAND} not present)"
     summer = {p.name: p for p in list_images(NORDLAND / "summer")}
     winter = {p.name: p for p in list_images(NORDLAND / "winter")}
-    names = sorted(set(summer) & set(winter))[:limit]
+    names = sorted(set(summer) & set(winter))
+    names = names[2 * len(names) // 3 :][:limit]
     if len(names) < 300:
         return f"n/a (found {len(names)} summer/winter pairs under {NORDLAND})"
     return [read_image(summer[n]) for n in names], [read_image(winter[n]) for n in names]
@@ -270,6 +277,9 @@ MAP_CONFIGS = {
     "ivfpq64": {"index": "ivfpq", "pq_bytes": 64},
     "ivfpq32": {"index": "ivfpq", "pq_bytes": 32},
     "pca128+ivfpq32": {"index": "ivfpq", "pca_dim": 128, "pq_bytes": 32},
+    "sq4": {"index": "sq4"},
+    "sq6": {"index": "sq6"},
+    "sq8": {"index": "sq8"},
 }
 THUMBNAIL_CONFIGS = {
     "ivfpq64": {"index": "ivfpq", "pq_bytes": 64},

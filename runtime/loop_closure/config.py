@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-INDEX_TYPES = ("flat", "pq", "ivfpq")
+INDEX_TYPES = ("flat", "pq", "ivfpq", "sq8", "sq6", "sq4")
 VERIFICATIONS = ("auto", "fundamental", "homography", "essential")
 
 
@@ -29,7 +29,9 @@ class IndexConfig:
     """How global descriptors are stored and searched (see :mod:`.index`).
 
     Args:
-        kind: "flat" (exact, 4·D bytes), "pq" or "ivfpq" (product-quantized codes).
+        kind: "flat" (exact, 4·D bytes), "pq" or "ivfpq" (product-quantized codes, ``pq_bytes``
+            each), "sq8" / "sq6" / "sq4" (every dimension scalar-quantized to 8 / 6 / 4 bits over
+            its trained range: D bytes, 3·D/4, D/2).
         pca_dim: reduce descriptors to this many dimensions by PCA before coding (None: keep D).
         pca_whiten: PCA-whitening (components scaled to unit variance, then re-normalised): on
             real image descriptors (Nordland thumbnails) it raised recall, as it does for NetVLAD.

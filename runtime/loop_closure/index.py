@@ -16,6 +16,10 @@ Each keyframe's global descriptor (unit L2, D floats) lives in a faiss index, in
   ``nlist`` lists are scanned). L2, not inner product: IVF-PQ with inner product and residuals
   gave recall 0 on unit-norm descriptors in an earlier trial (issue 6), and L2 on unit vectors
   ranks exactly like cosine.
+- ``kind="sq8"`` / ``"sq6"`` / ``"sq4"``: optional PCA, then ``faiss.IndexScalarQuantizer`` (L2):
+  each dimension coded with 8 / 6 / 4 bits over its range in the training keyframes; D, 3·D/4 or
+  D/2 bytes each. Many more bytes than PQ's 64, but on held-out places the 64-byte codes lose
+  recall that the scalar codes keep (docs/runtime.md, "Map compression on held-out places").
 
 PCA and PQ need training. Until the map holds ``train_size`` keyframes (or :meth:`DescriptorIndex.train`
 is called, e.g. with descriptors of a calibration sequence), keyframes sit in an exact flat index
@@ -39,6 +43,11 @@ log = logging.getLogger(__name__)
 
 PQ_MIN_TRAIN = 256  # 8-bit codebooks need at least one training vector per centroid
 Projection = tuple[np.ndarray, np.ndarray]  # PCA (A, b): y = A x + b
+SQ_TYPES = {
+    "sq8": faiss.ScalarQuantizer.QT_8bit,
+    "sq6": faiss.ScalarQuantizer.QT_6bit,
+    "sq4": faiss.ScalarQuantizer.QT_4bit,
+}
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -186,6 +195,8 @@ class DescriptorIndex:
         cfg = self.config
         if cfg.kind == "flat":
             return faiss.IndexFlatIP(d)
+        if cfg.kind in SQ_TYPES:  # trains on any number of vectors (a range per dimension)
+            return faiss.IndexScalarQuantizer(d, SQ_TYPES[cfg.kind], faiss.METRIC_L2)
         if n_train < PQ_MIN_TRAIN:
             raise ValueError(
                 f"product quantization needs at least {PQ_MIN_TRAIN} training descriptors, got {n_train}"
@@ -290,4 +301,6 @@ class DescriptorIndex:
             total += idx.pq.M * idx.pq.ksub * idx.pq.dsub * 4
         if isinstance(idx, faiss.IndexIVF):
             total += idx.nlist * idx.d * 4
+        if isinstance(idx, faiss.IndexScalarQuantizer):
+            total += idx.sq.trained.size() * 4  # per-dimension minimum and range
         return total

@@ -42,6 +42,31 @@ def test_compressed_map_keeps_flat_recall_in_64_bytes():
     assert ivfpq["ratio"] >= 0.99, ivfpq
 
 
+def test_scalar_codes_keep_flat_recall_where_64_byte_codes_do_not():
+    """sq8/sq6 cost 1 / 0.75 byte per dimension and keep the flat map's ranking; on a set whose
+    revisits are close calls (noise 1.1: flat recall@1 ~0.9) 64-byte PQ codes lose recall."""
+    places = synthetic_places(num_places=1000, revisit_noise=1.1, seed=0)
+    configs = {k: {"index": k} for k in ("sq8", "sq6", "sq4")} | {
+        "ivfpq64": {"index": "ivfpq", "pq_bytes": 64}
+    }
+    flat, sq8, sq6, sq4, ivfpq = compression_report(places, configs)
+    assert 0.5 < flat["recall"] < 0.95, flat
+    assert (sq8["code_bytes"], sq6["code_bytes"], sq4["code_bytes"]) == (256, 192, 128)
+    assert sq8["ratio"] >= 0.99 and sq6["ratio"] >= 0.99, (sq8, sq6)
+    assert sq8["agreement"] >= sq4["agreement"]
+    assert ivfpq["ratio"] < sq8["ratio"], (ivfpq, sq8)
+
+
+def test_scalar_codes_train_on_a_few_keyframes():
+    places = synthetic_places(num_places=20, keyframes_per_place=1, dim=32, seed=2)
+    det = LoopClosureDetector(index="sq8", train_size=10, min_inliers=0)
+    det.add_descriptors(np.arange(20), places.database)
+    assert det.trained and det.stats().code_bytes == 32
+    assert det.stats().fixed_bytes == 2 * 32 * 4  # a minimum and a range per dimension
+    top = det.search(places.database, k=1)[1][:, 0]
+    assert (top == np.arange(20)).all()
+
+
 def test_flat_map_is_exact_and_scores_are_cosines():
     rng = np.random.default_rng(0)
     db = unit(rng.standard_normal((50, 32)))
@@ -244,7 +269,7 @@ def _stored(n, seed):
     return _StoredFeatures.compress(_features(n, seed=seed), 512)
 
 
-@pytest.mark.parametrize("index", ["flat", "pq", "ivfpq"])
+@pytest.mark.parametrize("index", ["flat", "pq", "ivfpq", "sq8"])
 def test_save_load_round_trip(tmp_path, index):
     places = synthetic_places(num_places=200, keyframes_per_place=2, dim=64, seed=8)
     det = _map_with_features(index, places)
