@@ -178,8 +178,10 @@ class OdometryConfig:
             fit_sigma_deg)``. A weak essential-matrix fit under a dim lamp often trades rotation for
             translation: on the dev home (session 5) correct experiences verifying at 0.1-0.2 implied
             the frame's heading with a median error of 2 deg but a 90th percentile of 27-31 deg (0.5
-            and above: 0.5 / 2.9 deg); bootstrap refits of the inliers did not predict it (median
-            0.2-0.7 deg). 0: the prior's alone.
+            and above: 0.5 / 2.9 deg; RMS 14.5 deg at 0.1-0.3); bootstrap refits of the inliers did
+            not predict it (median 0.2-0.7 deg). 20 was chosen on the dev home with the renderer's
+            path odometry (0 / 5 / 10 / 15 / 20 deg: 0.713 / 0.794 / 0.900 / 0.906 / 0.956, 0 false
+            each); 0: the prior's alone.
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
@@ -201,7 +203,7 @@ class OdometryConfig:
     nearest: bool = True
     dock_sigma_m: float = 0.05
     dock_sigma_deg: float = 2.0
-    fit_sigma_deg: float = 0.0
+    fit_sigma_deg: float = 20.0
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",

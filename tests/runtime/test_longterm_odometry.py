@@ -107,8 +107,9 @@ def test_the_odometry_setting_is_saved_and_the_prior_is_not(tmp_path):
 
 def test_two_places_verifying_near_the_prior_are_ambiguous():
     seed_place, a = Place(1), Place(0)
+    # the prior's heading tolerance alone (no fit error allowed): 30 deg is another heading
     m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
-                    odometry=ODO, learn=False)  # fmt: skip
+                    odometry=OdometryConfig(fit_sigma_deg=0.0), learn=False)  # fmt: skip
     m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
     m.add_experience(1, *a.view(0), pose=pose_at(1.5, 1.5))
     m.add_experience(2, *a.view(0), pose=pose_at(2.6, 1.5))  # 1.1 m away: another place, also in the gate
@@ -119,8 +120,9 @@ def test_two_places_verifying_near_the_prior_are_ambiguous():
 
 def test_a_better_match_implying_another_heading_makes_it_ambiguous():
     seed_place, a = Place(1), Place(0)
+    # the prior's heading tolerance alone (no fit error allowed): 30 deg is another heading
     m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
-                    odometry=ODO, learn=False)  # fmt: skip
+                    odometry=OdometryConfig(fit_sigma_deg=0.0), learn=False)  # fmt: skip
     m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
     m.add_experience(1, *weaker(a.view(0), keep=90), pose=pose_at(1.5, 1.5))  # agrees with the odometry
     g, f = weaker(a.view(1), keep=120)
@@ -143,7 +145,7 @@ def test_a_docked_robot_accepts_a_weak_match_near_the_dock_without_a_strict_seed
     assert m.prior.sigma_m == ODO.dock_sigma_m and m.prior.sigma_deg == ODO.dock_sigma_deg
     loc = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization  # the drive from the dock
     assert loc is not None and loc.kf_id == 0 and loc.searched == "prior"
-    m.dock(pose_at(1, 1, 10))  # a dock 16 deg off the implied heading: 2 sigma is ~4 deg
+    m.dock(pose_at(1, 1, 40))  # 46 deg off the implied heading: 2 * hypot(prior 2, fit 20) is ~40 deg
     assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None
     m.dock(pose_at(11, 1, -5))  # a dock in another room: the experience is not a candidate
     assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None
@@ -187,7 +189,7 @@ def test_the_heading_check_allows_the_fits_own_error_beside_the_priors():
     exp_pose = pose_at(0, 0, 0)[:3]
     p = PosePrior(np.array([0.0, 0.0, 0.0]), 0.1, 2.0)
     R = exp_pose[:3, :3].T @ pose_at(0, 0, 6)[:3, :3]  # frame -> experience: implies heading 6 deg
-    assert not p.heading_agrees(exp_pose, R, ODO)  # 6 > 2 * 2 deg
+    assert not p.heading_agrees(exp_pose, R, OdometryConfig(fit_sigma_deg=0.0))  # 6 > 2 * 2 deg
     assert p.heading_agrees(exp_pose, R, OdometryConfig(fit_sigma_deg=3.0))  # 6 <= 2 * hypot(2, 3)
     assert not p.heading_agrees(
         exp_pose, exp_pose[:3, :3].T @ pose_at(0, 0, 8)[:3, :3], OdometryConfig(fit_sigma_deg=3.0)
