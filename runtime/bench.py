@@ -160,7 +160,7 @@ def query_rows(sizes: list[int], dim: int, repeats: int) -> list[tuple[str, str]
     rng = np.random.default_rng(1)
     train = synthetic_places(num_places=5000, dim=dim, keyframes_per_place=2, seed=3).database
     rows = []
-    for index in ("flat", "pq", "ivfpq"):
+    for index in ("flat", "pq", "ivfpq", "sq4"):
         det = LoopClosureDetector(index=index, train_size=None, store_features=False, min_inliers=0)
         if index != "flat":
             det.train(train)
