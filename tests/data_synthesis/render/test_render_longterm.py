@@ -331,5 +331,7 @@ def test_render_path_adds_what_the_renderer_writes_and_leaves_images_alone(patro
     capsys.readouterr()
     assert main(["render-path", "--data", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "s003_day001_dusk_f000 lies" in err and "off the home's path" in err and len(err.splitlines()) == 1, err
+    assert (
+        "s003_day001_dusk_f000 lies" in err and "off the home's path" in err and len(err.splitlines()) == 1
+    ), err
     assert "patrol_path" not in json.loads((out / "home_00000" / "cameras.json").read_text())
