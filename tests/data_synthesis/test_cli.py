@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     ],
     "render-preview": ["--home", "--pairs", "--data", "--place"],
     "render-export": ["--product", "--min_overlap"],
+    "render-path": ["--data"],
 }
 
 
