@@ -306,6 +306,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--odometry-path", type=bool, default=True, help="odometry map: where cameras.json has the patrol's path and dock (render --days; older folders: homeloc-synthesize render-path), the odometry noise grows with the path driven between frames and the dock is the renderer's; false: the straight line between frames and the assumed dock and undocking of older runs")  # fmt: skip
     p.add_argument("--fit-sigma-deg", type=NonNegativeFloat | None, default=None, help="odometry map: a verification's own rotation error (one sigma, degrees) allowed beside the prior's in the heading check (OdometryConfig.fit_sigma_deg; default: the runtime's)")  # fmt: skip
     p.add_argument("--prior-confidence", type=ClosedUnitInterval | None, default=None, help="odometry map: verification score accepted among the pose prior's candidates (OdometryConfig.min_confidence; default: the runtime's)")  # fmt: skip
+    p.add_argument("--prior-agree-confidence", type=ClosedUnitInterval | None, default=None, help="odometry map: when no candidate of the pose prior verifies at --prior-confidence, two experiences of one place each verifying at this score with the predicted heading localize the frame (OdometryConfig.agree_confidence; default: the runtime's)")  # fmt: skip
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
     return p
 

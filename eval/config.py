@@ -135,6 +135,7 @@ class LongTermEvalConfig:
     odometry_path: bool = True
     fit_sigma_deg: float | None = None
     prior_confidence: float | None = None
+    prior_agree_confidence: float | None = None
     overwrite: bool = False
 
 

@@ -143,6 +143,11 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         return None
     o = OdometryConfig()
     o = o if config.fit_sigma_deg is None else replace(o, fit_sigma_deg=config.fit_sigma_deg)
+    o = (
+        o
+        if config.prior_agree_confidence is None
+        else replace(o, agree_confidence=config.prior_agree_confidence)
+    )
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
 
 

@@ -166,39 +166,72 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
                 place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool]:  # fmt: skip
     """The best experience among the prior's candidates (:meth:`PosePrior.candidates`, the
     ``top_k`` closest by global descriptor ``d``; ``verify.top`` of them verified) accepted at
-    ``cfg.min_confidence`` with the predicted heading; returns (loop or None, ambiguous: another
-    accepted experience is not the same place as the best, i.e. its pose is further than the
-    place radius or view angle from the best's, or a verification implying another heading scored
-    higher than the best). t: the map's :class:`.store.Tables`."""
+    ``cfg.min_confidence`` with the predicted heading or, when none is, on agreement: at least
+    ``cfg.agree_count`` experiences within ``cfg.agree_radius_m`` of each other (views of one spot)
+    each verifying at ``cfg.agree_confidence`` with the predicted heading. Returns (loop or None,
+    ambiguous: another accepted experience is not the same place as the best, i.e. its pose is
+    further than the place radius or view angle from the best's, or a verification of another
+    place's experience implying another heading scored higher than the best, or on agreement
+    reached ``cfg.agree_confidence``). t: the map's :class:`.store.Tables`."""
     pool = np.flatnonzero(prior.candidates(t.cols["pose"], cfg, place))
     if not len(pool):
         return None, False
     scores = t.descriptors[pool] @ d
     order = np.argsort(-scores, kind="stable")[: min(top_k, verify.top)]
-    v = replace(verify, min_confidence=min(verify.min_confidence, cfg.min_confidence))
+    floor = (
+        cfg.min_confidence if cfg.agree_confidence is None else min(cfg.min_confidence, cfg.agree_confidence)
+    )
+    v = replace(verify, min_confidence=min(verify.min_confidence, floor))
     if cfg.min_inlier_ratio is not None:
         v = replace(v, min_inlier_ratio=min(v.min_inlier_ratio, cfg.min_inlier_ratio))
-    ok, top = [], 0.0  # top: the best score of any accepted verification, heading or not
+    ok, weak, other = [], [], []  # other: accepted verifications implying another heading
+    agreed = False
     for i in order:
         p = int(pool[i])
         loop, _ = verify_all(f, [Candidate(int(t.cols["ids"][p]), float(scores[i]))], t.features, v, K)
         if loop is None:
             continue
-        top = max(top, loop.confidence)
-        if prior.heading_agrees(t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg):
+        strong = loop.confidence >= min(verify.min_confidence, cfg.min_confidence)
+        if not prior.heading_agrees(t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg):
+            other.append((loop, p))
+        elif strong:
             ok.append((loop, p))
+        elif cfg.agree_confidence is not None and loop.confidence >= cfg.agree_confidence:
+            weak.append((loop, p))
+    if not ok and len(weak) >= cfg.agree_count:
+        # views of one spot agreeing: experiences within agree_radius_m of the strongest weak one
+        # (on a walk along a line of sight the spots behind verify weakly too, each a metre apart)
+        b = planar(t.cols["pose"][max(weak, key=lambda x: x[0].confidence)[1]])
+        q = planar(t.cols["pose"][[p for _, p in weak]])
+        if (
+            np.count_nonzero(np.hypot(q[:, 0] - b[0], q[:, 1] - b[1]) <= cfg.agree_radius_m)
+            >= cfg.agree_count
+        ):
+            ok, agreed = weak, True  # every weak one then counts in the checks below (one place)
+    elif ok:  # a strong match conflicts only with a stronger one (below the floor: weak evidence)
+        other = [
+            (lp, p) for lp, p in other if lp.confidence >= min(verify.min_confidence, cfg.min_confidence)
+        ]
     if not ok:
         return None, False
     best, at = max(ok, key=lambda x: x[0].confidence)
-    if top > best.confidence:  # a better match implies another heading: the evidence conflicts
+    a = planar(t.cols["pose"][at])
+
+    def elsewhere(q: np.ndarray) -> np.ndarray:  # not the same place as the best's experience
+        far = np.hypot(q[:, 0] - a[0], q[:, 1] - a[1]) > place.radius_m
+        return far | (np.degrees(np.abs(wrap(q[:, 2] - a[2]))) > place.angle_deg)
+
+    # A better match implying another heading conflicts only when it is another place's
+    # experience: one of the same place says nothing about where the robot is, and weak fits
+    # often trade rotation for translation (OdometryConfig.fit_sigma_deg).
+    better = [p for lp, p in other if agreed or lp.confidence > best.confidence]
+    if better and elsewhere(planar(t.cols["pose"][better])).any():
         return None, True
     q = planar(t.cols["pose"][[p for _, p in ok]])
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
         best, at = ok[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
     a = planar(t.cols["pose"][at])
-    far = np.hypot(q[:, 0] - a[0], q[:, 1] - a[1]) > place.radius_m
-    turned = np.degrees(np.abs(wrap(q[:, 2] - a[2]))) > place.angle_deg
-    return (None, True) if np.any(far | turned) else (best, False)
+    return (None, True) if np.any(elsewhere(q)) else (best, False)
 
 
 def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig) -> PosePrior | None:

@@ -118,19 +118,63 @@ def test_two_places_verifying_near_the_prior_are_ambiguous():
     assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None and m.prior is None
 
 
-def test_a_better_match_implying_another_heading_makes_it_ambiguous():
+def test_a_better_match_implying_another_heading_is_ambiguous_only_at_another_place():
     seed_place, a = Place(1), Place(0)
     # the prior's heading tolerance alone (no fit error allowed): 30 deg is another heading
-    m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
-                    odometry=OdometryConfig(fit_sigma_deg=0.0), learn=False)  # fmt: skip
-    m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
-    m.add_experience(1, *weaker(a.view(0), keep=90), pose=pose_at(1.5, 1.5))  # agrees with the odometry
-    g, f = weaker(a.view(1), keep=120)
-    assert m.observe(*seed_place.view(1)).localization.kf_id == 0
-    assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization.kf_id == 1
-    m.add_experience(2, *a.view(0), pose=pose_at(1.5, 1.5, 30))  # matches better, implies a 30 deg turn
-    assert m.observe(*seed_place.view(1)).localization.kf_id == 0
-    assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None and m.prior is None
+    got = {}
+    for where in ("same place", "another place"):
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=OdometryConfig(fit_sigma_deg=0.0), learn=False)  # fmt: skip
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        m.add_experience(1, *weaker(a.view(0), keep=90), pose=pose_at(1.5, 1.5))  # agrees with the odometry
+        g, f = weaker(a.view(1), keep=120)
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+        assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization.kf_id == 1
+        # matches better and implies a 30 deg turn: an experience of the same place (within the
+        # place's radius and view angle of experience 1), or one 1.1 m away (another place)
+        m.add_experience(2, *a.view(0), pose=pose_at(1.5 if where == "same place" else 2.6, 1.5, 30))
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+        got[where] = (m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization, m.prior)
+    loc, prior = got["same place"]  # a fit of the same place cannot say the robot is elsewhere
+    assert loc is not None and loc.kf_id == 1 and prior is not None
+    loc, prior = got["another place"]  # another place verifying better: reject, drop the prior
+    assert loc is None and prior is None
+
+
+def test_experiences_of_one_spot_agreeing_weakly_localize_under_the_prior():
+    a = Place(0)
+    kw = dict(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
+              verify=VerifyConfig(min_confidence=0.95))  # fmt: skip
+    g, f = weaker(a.view(1), keep=40)
+    got = {}
+    for agree in (None, 0.25):
+        for case in ("one spot", "along a line", "lookalike"):
+            m = LongTermMap(**kw, odometry=OdometryConfig(min_confidence=0.5, agree_confidence=agree))
+            # two experiences, each verifying below 0.5 (0.31 and 0.45 alone): 0.2 m apart (one
+            # spot seen under other light) or 0.8 m apart (spots along the robot's line of sight)
+            m.add_experience(0, *weaker(a.view(0), keep=25, seed=1), pose=pose_at(1.4, 1.5))
+            m.add_experience(
+                1,
+                *weaker(a.view(0), keep=30, seed=2),
+                pose=pose_at(2.2 if case == "along a line" else 1.6, 1.5),
+            )
+            if case == "lookalike":  # another place verifying as well, in the gate, 1.1 m from experience 1
+                m.add_experience(2, *weaker(a.view(0), keep=30, seed=3), pose=pose_at(0.75, 0.8))
+            m.dock(pose_at(1, 1, -5))
+            got[agree, case] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+    assert all(
+        got[None, case] is None for case in ("one spot", "along a line", "lookalike")
+    )  # each alone is too weak
+    loc = got[0.25, "one spot"]
+    assert loc is not None and loc.kf_id in (0, 1) and loc.searched == "prior" and loc.confidence < 0.5
+    assert got[0.25, "along a line"] is None  # not views of one spot: no agreement
+    assert got[0.25, "lookalike"] is None  # the agreeing experiences are not one place: ambiguous
+    with pytest.raises(ValueError, match="agree_count must be >= 2"):
+        OdometryConfig(agree_count=1)
+    with pytest.raises(ValueError, match="agree_confidence must be in"):
+        OdometryConfig(agree_confidence=1.5)
+    with pytest.raises(ValueError, match="agree_radius_m must be >= 0"):
+        OdometryConfig(agree_radius_m=-0.1)
 
 
 def test_a_docked_robot_accepts_a_weak_match_near_the_dock_without_a_strict_seed():
