@@ -183,13 +183,15 @@ class OdometryConfig:
             path odometry (0 / 5 / 10 / 15 / 20 deg: 0.713 / 0.794 / 0.900 / 0.906 / 0.956, 0 false
             each); 0: the prior's alone.
         agree_confidence: when no candidate of the prior verifies at ``min_confidence`` with the
-            predicted heading, ``agree_count`` experiences of one place that each verify at this
-            score with the predicted heading localize the frame (the nearest of them is reported),
+            predicted heading, ``agree_count`` experiences of one spot (``agree_radius_m``) that
+            each verify at this score with the predicted heading localize the frame (the nearest
+            of them is reported),
             unless an experience of another place verifies at this score implying another heading
             (ambiguous). None: off. Under a dim lamp a revisit often verifies weakly against several
             experiences of its place at once. 0.04 was chosen on the dev home (session 7; None /
             0.08 / 0.06 / 0.04: 0.956 / 0.956 / 0.969 / 0.975 of days 1-20, 0 false each); on
-            data/render_train's walks, where wrong experiences verify, 142 -> 144 correct, 0 false.
+            data/render_train's walks, where wrong experiences verify, 142 -> 144 correct of days
+            1-3 and 0 false with ``agree_radius_m`` (1 false without it, below).
         agree_count: distinct experiences that must agree (>= 2).
         agree_radius_m: ... taken within this distance of the strongest of them (views of one spot
             under other light, not the spots along a line of sight). On data/render_train's walks
