@@ -178,10 +178,10 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
         return None, False
     scores = t.descriptors[pool] @ d
     order = np.argsort(-scores, kind="stable")[: min(top_k, verify.top)]
-    floor = (
-        cfg.min_confidence if cfg.agree_confidence is None else min(cfg.min_confidence, cfg.agree_confidence)
+    strict = min(verify.min_confidence, cfg.min_confidence)  # accepted alone among the candidates
+    v = replace(
+        verify, min_confidence=strict if cfg.agree_confidence is None else min(strict, cfg.agree_confidence)
     )
-    v = replace(verify, min_confidence=min(verify.min_confidence, floor))
     if cfg.min_inlier_ratio is not None:
         v = replace(v, min_inlier_ratio=min(v.min_inlier_ratio, cfg.min_inlier_ratio))
     ok, weak, other = [], [], []  # other: accepted verifications implying another heading
@@ -191,7 +191,7 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
         loop, _ = verify_all(f, [Candidate(int(t.cols["ids"][p]), float(scores[i]))], t.features, v, K)
         if loop is None:
             continue
-        strong = loop.confidence >= min(verify.min_confidence, cfg.min_confidence)
+        strong = loop.confidence >= strict
         if not prior.heading_agrees(t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg):
             other.append((loop, p))
         elif strong:
@@ -209,15 +209,12 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
         ):
             ok, agreed = weak, True  # every weak one then counts in the checks below (one place)
     elif ok:  # a strong match conflicts only with a stronger one (below the floor: weak evidence)
-        other = [
-            (lp, p) for lp, p in other if lp.confidence >= min(verify.min_confidence, cfg.min_confidence)
-        ]
+        other = [(lp, p) for lp, p in other if lp.confidence >= strict]
     if not ok:
         return None, False
     best, at = max(ok, key=lambda x: x[0].confidence)
-    a = planar(t.cols["pose"][at])
 
-    def elsewhere(q: np.ndarray) -> np.ndarray:  # not the same place as the best's experience
+    def elsewhere(q: np.ndarray, a: np.ndarray) -> np.ndarray:  # poses q not at the place of pose a
         far = np.hypot(q[:, 0] - a[0], q[:, 1] - a[1]) > place.radius_m
         return far | (np.degrees(np.abs(wrap(q[:, 2] - a[2]))) > place.angle_deg)
 
@@ -225,13 +222,12 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     # experience: one of the same place says nothing about where the robot is, and weak fits
     # often trade rotation for translation (OdometryConfig.fit_sigma_deg).
     better = [p for lp, p in other if agreed or lp.confidence > best.confidence]
-    if better and elsewhere(planar(t.cols["pose"][better])).any():
+    if better and elsewhere(planar(t.cols["pose"][better]), planar(t.cols["pose"][at])).any():
         return None, True
     q = planar(t.cols["pose"][[p for _, p in ok]])
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
         best, at = ok[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
-    a = planar(t.cols["pose"][at])
-    return (None, True) if np.any(elsewhere(q)) else (best, False)
+    return (None, True) if np.any(elsewhere(q, planar(t.cols["pose"][at]))) else (best, False)
 
 
 def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig) -> PosePrior | None:
