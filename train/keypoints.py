@@ -34,6 +34,8 @@ class KeypointSystem(L.LightningModule):
     anchor_weight: weight of losses.descriptor_anchor_loss between the student's dense descriptors
     and those of a frozen copy of init_checkpoint (keeps what reads the map, e.g. the one-pass
     frontend's global head, valid); 0 = off, no copy made.
+    target_sharpen: each teacher target cell's in-cell distribution raised to this power and
+    renormalised (losses.sharpen_cells; > 1 sharpens where in the cell the point is, 1 = off).
     detector_mix: share of that frozen copy's own detector distribution (softmax of its logits) in
     the detector targets, the teacher's fused targets taking the rest: a sparse teacher's (ALIKED's)
     choice of points with the starting model's calibration (points above the runtime's threshold
@@ -60,12 +62,15 @@ class KeypointSystem(L.LightningModule):
         target_power: float = 1.0,
         anchor_weight: float = 0.0,
         detector_mix: float = 0.0,
+        target_sharpen: float = 1.0,
     ):
         super().__init__()
         if stage not in ("shapes", "pairs"):
             raise ValueError(f"stage must be 'shapes' or 'pairs', got {stage!r}")
         if not 0 < target_power <= 1:
             raise ValueError(f"target_power must be in (0, 1], got {target_power}")
+        if not 1 <= target_sharpen <= 20:
+            raise ValueError(f"target_sharpen must be in [1, 20], got {target_sharpen}")
         if not 0 <= detector_mix <= 1:
             raise ValueError(f"detector_mix must be in [0, 1], got {detector_mix}")
         if (anchor_weight > 0 or detector_mix > 0) and not init_checkpoint:
@@ -153,7 +158,12 @@ class KeypointSystem(L.LightningModule):
         targets = losses.fused_targets(
             *heats, warp01, warp10, batch["valid0"], batch["valid1"], batch["change1"]
         )
-        t0, t1 = (losses.lift_cell_mass(t, self.hparams.target_power) for t in targets)
+        t0, t1 = (
+            losses.sharpen_cells(
+                losses.lift_cell_mass(t, self.hparams.target_power), self.hparams.target_sharpen
+            )
+            for t in targets
+        )
         mix = self.hparams.detector_mix
         if mix > 0 and ref_logits is not None:
             ref = torch.softmax(ref_logits, 1)

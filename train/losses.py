@@ -54,6 +54,23 @@ def lift_cell_mass(cells: Tensor, power: float) -> Tensor:
     return torch.cat([where * lifted, 1 - lifted], 1)
 
 
+def sharpen_cells(cells: Tensor, power: float) -> Tensor:
+    """B×65×h×w target distribution -> the same with each cell's in-cell distribution raised to
+    ``power`` and renormalised, the cell's keypoint mass and the dustbin kept.
+
+    A teacher heat made by a softmax over the cell (:func:`cells_from_score_map`, temperature T)
+    sharpened by ``power`` is the softmax at T / power: along an edge, where the teacher's scores are
+    nearly flat, the target then points at one pixel instead of spreading over several, which is
+    what a student's keypoint position (its in-cell argmax) is judged by."""
+    if power == 1.0:
+        return cells
+    mass = cells[:, :-1].sum(1, keepdim=True)
+    where = cells[:, :-1].clamp(min=0) / mass.clamp(min=1e-12)
+    where = where.clamp(min=1e-30) ** power  # floor: 0 ** power stays 0 but keeps gradients finite
+    where = where / where.sum(1, keepdim=True).clamp(min=1e-30)
+    return torch.cat([where * mass, cells[:, -1:]], 1)
+
+
 def descriptor_anchor_loss(desc: Tensor, anchor: Tensor) -> Tensor:
     """Mean (1 - cosine) between two B×D×h×w L2-normalised descriptor maps: how far the student's
     dense descriptors moved from a frozen reference's (whatever reads the map, e.g. the one-pass

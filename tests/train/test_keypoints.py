@@ -219,6 +219,18 @@ def test_lift_cell_mass_keeps_where_and_lifts_weak_cells():
     assert losses.lift_cell_mass(cells, 1.0) is cells
 
 
+def test_sharpen_cells_is_the_colder_softmax_and_keeps_the_mass():
+    score = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    cells = losses.cells_from_score_map(score, temperature=0.1)
+    sharp = losses.sharpen_cells(cells, 5.0)
+    torch.testing.assert_close(sharp, losses.cells_from_score_map(score, temperature=0.02))
+    torch.testing.assert_close(sharp.sum(1), torch.ones(2, 2, 2))
+    torch.testing.assert_close(sharp[:, -1], cells[:, -1])
+    empty = torch.cat([torch.zeros(1, 64, 1, 1), torch.ones(1, 1, 1, 1)], 1)  # a pure-dustbin cell stays one
+    torch.testing.assert_close(losses.sharpen_cells(empty, 5.0), empty)
+    assert losses.sharpen_cells(cells, 1.0) is cells
+
+
 def test_descriptor_anchor_loss_zero_for_the_same_map():
     d = torch.nn.functional.normalize(torch.randn(2, 8, 4, 4), dim=1)
     assert losses.descriptor_anchor_loss(d, d).abs() < 1e-6
@@ -231,6 +243,8 @@ def test_anchor_and_target_power_train_and_leave_checkpoints_clean(tmp_path):
         KeypointSystem("tiny", teacher="none", anchor_weight=1.0)
     with pytest.raises(ValueError, match="target_power"):
         KeypointSystem("tiny", teacher="none", target_power=0.0)
+    with pytest.raises(ValueError, match="target_sharpen"):
+        KeypointSystem("tiny", teacher="none", target_sharpen=0.5)
     system = KeypointSystem(
         "tiny", teacher="none", init_checkpoint=str(tmp_path / "init.pt"), anchor_weight=1.0
     )
@@ -270,3 +284,18 @@ def test_distill_without_teacher_descriptors_is_refused():
     system.log = lambda *a, **k: None
     with pytest.raises(ValueError, match="pack-pairs --descriptors"):
         system.training_step(_pairs_batch(2), 0)
+
+
+def test_target_sharpen_changes_only_where_in_the_cell(tmp_path):
+    KeypointNet("tiny").save(tmp_path / "init.pt")
+    det = {}
+    for power in (1.0, 5.0):
+        torch.manual_seed(0)
+        system = KeypointSystem("tiny", teacher=f"checkpoint:{tmp_path / 'init.pt'}", target_sharpen=power)
+        logged = {}
+        system.log = lambda name, value, **k: logged.__setitem__(name, float(value))  # noqa: B023
+        loss = system.training_step(_pairs_batch(2), 0)
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in system.model.parameters() if p.grad is not None)
+        det[power] = logged["train/detector"]
+    assert det[5.0] != pytest.approx(det[1.0])
