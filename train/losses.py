@@ -66,8 +66,8 @@ def sharpen_cells(cells: Tensor, power: float) -> Tensor:
         return cells
     mass = cells[:, :-1].sum(1, keepdim=True)
     where = cells[:, :-1].clamp(min=0) / mass.clamp(min=1e-12)
-    where = where.clamp(min=1e-30) ** power  # floor: 0 ** power stays 0 but keeps gradients finite
-    where = where / where.sum(1, keepdim=True).clamp(min=1e-30)
+    where = where**power
+    where = where / where.sum(1, keepdim=True).clamp(min=1e-30)  # an empty cell stays 0, not NaN
     return torch.cat([where * mass, cells[:, -1:]], 1)
 
 
