@@ -39,6 +39,12 @@ def cells_from_score_map(score: Tensor, temperature: float = 0.1) -> Tensor:
     return torch.cat([where * peak, 1 - peak], 1)
 
 
+def _mass_and_where(cells: Tensor) -> tuple[Tensor, Tensor]:
+    """B×65×h×w cell distribution -> (B×1×h×w keypoint mass, B×64×h×w in-cell distribution)."""
+    mass = cells[:, :-1].sum(1, keepdim=True)
+    return mass, cells[:, :-1] / mass.clamp(min=1e-12)
+
+
 def lift_cell_mass(cells: Tensor, power: float) -> Tensor:
     """B×65×h×w target distribution -> the same with each cell's keypoint mass m raised to m**power
     (power < 1 lifts weak cells), the in-cell distribution kept and the dustbin taking the rest.
@@ -48,9 +54,8 @@ def lift_cell_mass(cells: Tensor, power: float) -> Tensor:
     detection threshold; lifting the mass keeps ALIKED's choice of where, not how few."""
     if power == 1.0:
         return cells
-    mass = cells[:, :-1].sum(1, keepdim=True)
+    mass, where = _mass_and_where(cells)
     lifted = mass.clamp(min=1e-12) ** power
-    where = cells[:, :-1] / mass.clamp(min=1e-12)
     return torch.cat([where * lifted, 1 - lifted], 1)
 
 
@@ -64,9 +69,8 @@ def sharpen_cells(cells: Tensor, power: float) -> Tensor:
     what a student's keypoint position (its in-cell argmax) is judged by."""
     if power == 1.0:
         return cells
-    mass = cells[:, :-1].sum(1, keepdim=True)
-    where = cells[:, :-1].clamp(min=0) / mass.clamp(min=1e-12)
-    where = where**power
+    mass, where = _mass_and_where(cells)
+    where = where.clamp(min=0) ** power
     where = where / where.sum(1, keepdim=True).clamp(min=1e-30)  # an empty cell stays 0, not NaN
     return torch.cat([where * mass, cells[:, -1:]], 1)
 

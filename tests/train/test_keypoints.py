@@ -286,7 +286,7 @@ def test_distill_without_teacher_descriptors_is_refused():
         system.training_step(_pairs_batch(2), 0)
 
 
-def test_target_sharpen_changes_only_where_in_the_cell(tmp_path):
+def test_target_sharpen_trains_and_changes_the_detector_loss(tmp_path):
     KeypointNet("tiny").save(tmp_path / "init.pt")
     det = {}
     for power in (1.0, 5.0):
