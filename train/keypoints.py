@@ -40,6 +40,8 @@ class KeypointSystem(L.LightningModule):
     the detector targets, the teacher's fused targets taking the rest: a sparse teacher's (ALIKED's)
     choice of points with the starting model's calibration (points above the runtime's threshold
     in dark, low-contrast rooms). 0 = off.
+    near_negative_px: extra descriptor negatives around each correspondence's true position, up to
+    this many pixels away (losses.descriptor_loss near_px); 0 = off.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class KeypointSystem(L.LightningModule):
         anchor_weight: float = 0.0,
         detector_mix: float = 0.0,
         target_sharpen: float = 1.0,
+        near_negative_px: float = 0.0,
     ):
         super().__init__()
         if stage not in ("shapes", "pairs"):
@@ -71,6 +74,8 @@ class KeypointSystem(L.LightningModule):
             raise ValueError(f"target_power must be in (0, 1], got {target_power}")
         if not 1 <= target_sharpen <= 20:
             raise ValueError(f"target_sharpen must be in [1, 20], got {target_sharpen}")
+        if not 0 <= near_negative_px <= 64:
+            raise ValueError(f"near_negative_px must be in [0, 64], got {near_negative_px}")
         if not 0 <= detector_mix <= 1:
             raise ValueError(f"detector_mix must be in [0, 1], got {detector_mix}")
         if (anchor_weight > 0 or detector_mix > 0) and not init_checkpoint:
@@ -127,6 +132,7 @@ class KeypointSystem(L.LightningModule):
             self.hparams.temperature,
             self.hparams.max_points,
             teacher_desc,
+            self.hparams.near_negative_px,
         )
         loss = self.hparams.descriptor_weight * d_loss + self.hparams.distill_weight * distill
         self.log("train/descriptor", d_loss, prog_bar=True)

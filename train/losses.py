@@ -215,6 +215,7 @@ def descriptor_loss(
     temperature: float = 0.05,
     max_points: int = 512,
     teacher: tuple[Tensor, Tensor] | None = None,
+    near_px: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Dual-softmax InfoNCE over ground-truth correspondences (XFeat/LoFTR style), plus optional
     distillation of a teacher's similarity structure over the same points.
@@ -223,6 +224,9 @@ def descriptor_loss(
     Every sampled image0 cell's positive is the image1 descriptor at its true position; all other
     sampled points are negatives. teacher: (B×Dt×h×w, B×Dt×h×w) unit descriptors of both views:
     the student's row-softmax over the same similarity matrix is pulled to the teacher's (KL).
+    near_px > 0: each row also gets ``NEAR_NEGATIVES`` negatives from image1 at ``near_px / 2`` to
+    ``near_px`` pixels from its true position, in random directions (a descriptor that varies
+    slowly matches the neighbour of a point the other view did not detect).
     Returns (InfoNCE loss, nearest-neighbour accuracy, distillation loss (0 without teacher))."""
     p0, p1, ok = correspondences(warp_0to1, valid1, change1)
     losses, accs, kls = [], [], []
@@ -235,7 +239,12 @@ def descriptor_loss(
             idx = idx[torch.randperm(len(idx), device=idx.device)[:max_points]]
         sim = d0_all[b, idx] @ pp.sample_descriptors(desc1[b], p1[b, idx]).t() / temperature
         target = torch.arange(len(idx), device=sim.device)
-        losses.append(0.5 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.t(), target)))
+        rows = sim
+        if near_px > 0:
+            rows = torch.cat(
+                [sim, _near_logits(d0_all[b, idx], desc1[b], p1[b, idx], near_px, temperature)], 1
+            )
+        losses.append(0.5 * (F.cross_entropy(rows, target) + F.cross_entropy(sim.t(), target)))
         accs.append((sim.argmax(1) == target).float().mean())
         if teacher is not None:
             t0 = teacher[0][b].float().flatten(1).t()[idx]
@@ -253,3 +262,17 @@ def descriptor_loss(
         torch.stack(accs).mean().detach(),
         torch.stack(kls).mean() if kls else zero,
     )
+
+
+NEAR_NEGATIVES = 4  # negatives per point around its true position (descriptor_loss near_px)
+
+
+def _near_logits(d0: Tensor, desc1: Tensor, p1: Tensor, near_px: float, temperature: float) -> Tensor:
+    """N x NEAR_NEGATIVES similarities / temperature of descriptors d0 (N x D) to image1's
+    descriptor map at random points ``near_px / 2`` to ``near_px`` from their true positions p1."""
+    n = len(p1)
+    r = near_px * (0.5 + 0.5 * torch.rand(n, NEAR_NEGATIVES, device=p1.device))
+    a = 2 * torch.pi * torch.rand(n, NEAR_NEGATIVES, device=p1.device)
+    q = p1[:, None] + torch.stack([r * torch.cos(a), r * torch.sin(a)], -1)
+    d1 = pp.sample_descriptors(desc1, q.reshape(-1, 2)).reshape(n, NEAR_NEGATIVES, -1)
+    return (d0[:, None] * d1).sum(-1) / temperature

@@ -299,3 +299,29 @@ def test_target_sharpen_trains_and_changes_the_detector_loss(tmp_path):
         assert all(torch.isfinite(p.grad).all() for p in system.model.parameters() if p.grad is not None)
         det[power] = logged["train/detector"]
     assert det[5.0] != pytest.approx(det[1.0])
+
+
+def test_near_negatives_penalise_descriptors_that_vary_slowly():
+    torch.manual_seed(0)
+    warp = _identity_warp(64, 64)
+    valid = torch.ones(1, 64, 64, dtype=torch.bool)
+    change = torch.zeros_like(valid)
+    sharp = torch.nn.functional.normalize(torch.randn(1, 16, 8, 8), dim=1)  # every cell its own
+    smooth = torch.nn.functional.interpolate(torch.randn(1, 16, 2, 2), size=(8, 8), mode="bilinear")
+    smooth = torch.nn.functional.normalize(smooth + 0.05 * torch.randn(1, 16, 8, 8), dim=1)
+    gain = {}
+    for name, d in (("sharp", sharp), ("smooth", smooth)):
+        plain, acc, _ = losses.descriptor_loss(d, d, warp, valid, change)
+        near, acc_near, _ = losses.descriptor_loss(d, d, warp, valid, change, near_px=8.0)
+        assert near > plain and acc_near == acc  # more negatives in the rows; accuracy is the square's
+        gain[name] = float(near - plain)
+    assert gain["smooth"] > gain["sharp"]  # neighbours of a slowly varying map look like the positive
+    system = KeypointSystem("tiny", teacher="none", near_negative_px=6.0)
+    system.log = lambda *a, **k: None
+    loss = system.training_step(_pairs_batch(2), 0)
+    loss.backward()
+    assert torch.isfinite(loss) and all(
+        torch.isfinite(p.grad).all() for p in system.model.parameters() if p.grad is not None
+    )
+    with pytest.raises(ValueError, match="near_negative_px"):
+        KeypointSystem("tiny", teacher="none", near_negative_px=-1.0)
