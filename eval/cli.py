@@ -307,6 +307,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--fit-sigma-deg", type=NonNegativeFloat | None, default=None, help="odometry map: a verification's own rotation error (one sigma, degrees) allowed beside the prior's in the heading check (OdometryConfig.fit_sigma_deg; default: the runtime's)")  # fmt: skip
     p.add_argument("--prior-confidence", type=ClosedUnitInterval | None, default=None, help="odometry map: verification score accepted among the pose prior's candidates (OdometryConfig.min_confidence; default: the runtime's)")  # fmt: skip
     p.add_argument("--prior-agree-confidence", type=ClosedUnitInterval | None, default=None, help="odometry map: when no candidate of the pose prior verifies at --prior-confidence, two experiences of one spot (within OdometryConfig.agree_radius_m) each verifying at this score with the predicted heading localize the frame (OdometryConfig.agree_confidence; default: the runtime's, 0.04; 1: off, no verification scores 1)")  # fmt: skip
+    p.add_argument("--prior-agree-min-inliers", type=NonNegativeInt | None, default=None, help="odometry map: inliers each agreeing experience needs while the prior's position is within OdometryConfig.agree_max_sigma_m (OdometryConfig.agree_min_inliers; default: the runtime's, 12; 0: the verifier's floor, off; else at least 8)")  # fmt: skip
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
     return p
 

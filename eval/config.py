@@ -136,6 +136,7 @@ class LongTermEvalConfig:
     fit_sigma_deg: float | None = None
     prior_confidence: float | None = None
     prior_agree_confidence: float | None = None
+    prior_agree_min_inliers: int | None = None
     overwrite: bool = False
 
 

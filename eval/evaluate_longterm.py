@@ -148,6 +148,8 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         if config.prior_agree_confidence is None
         else replace(o, agree_confidence=config.prior_agree_confidence)
     )
+    if config.prior_agree_min_inliers is not None:  # 0: the verifier's floor (off)
+        o = replace(o, agree_min_inliers=config.prior_agree_min_inliers or None)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
 
 
@@ -337,6 +339,9 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         raise EvalError(
             f"--agree-count must be >= 2 (one experience is no agreement), got {config.agree_count}"
         )
+    m = config.prior_agree_min_inliers
+    if m is not None and 0 < m < 8:
+        raise EvalError(f"--prior-agree-min-inliers must be 0 (off) or >= 8 (a two-view fit), got {m}")
     prepare_out(out, config, "longterm")
     if config.overwrite:  # start over: the checkpoints belong to the configuration replaced
         shutil.rmtree(out / "state", ignore_errors=True)

@@ -198,6 +198,18 @@ class OdometryConfig:
             (frames 0.6-1 m apart) two experiences 0.85 m apart agreed on a wrong spot (the one
             false localization of agreement without this radius); the agreements that were right
             (dev home and render_train, session 7) were of experiences 0.00-0.08 m apart.
+        agree_min_inliers: the inliers each agreeing verification needs (None: the verifier's
+            ``min_inliers``, 20), while the prior's ``sigma_m`` is at most ``agree_max_sigma_m``.
+            The frames the sixth pass missed verified their right experiences with 12-24 inliers
+            (textureless views, dim lamps). Session 9 replays of the odometry map, days 1-20, 20 ->
+            12: dev home 156 -> 159 of 160, held-apart 159 -> 160, new homes 1900 / 1901 / 1902
+            155 -> 157 / 151 -> 152 / 155 -> 158, 28-day home 210 -> 214 of 216, render_train
+            144 -> 145 of 175; and on a home rendered after the setting was fixed (seed 1903)
+            149 -> 153; 0 false localizations in each.
+        agree_max_sigma_m: ... only while the prior's position is this certain (metres). Without
+            this bound, home 1901 localized 1 frame falsely: a prior of 1.0 m, two experiences at
+            one spot viewing 22 deg apart, the wrong one with 14 inliers (session 7). The frames
+            gained had priors of 0.07-0.73 m (one of 1.03 m).
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
@@ -223,6 +235,8 @@ class OdometryConfig:
     agree_confidence: float | None = 0.04
     agree_count: int = 2
     agree_radius_m: float = 0.3
+    agree_min_inliers: int | None = 12
+    agree_max_sigma_m: float = 0.75
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
@@ -236,6 +250,9 @@ class OdometryConfig:
         _check("agree_confidence", a is None or 0 <= a <= 1, a, "in [0, 1] or None")
         _check("agree_count", self.agree_count >= 2, self.agree_count, ">= 2")
         _check("agree_radius_m", self.agree_radius_m >= 0, self.agree_radius_m, ">= 0")
+        m = self.agree_min_inliers
+        _check("agree_min_inliers", m is None or m >= 8, m, ">= 8 or None")
+        _check("agree_max_sigma_m", self.agree_max_sigma_m >= 0, self.agree_max_sigma_m, ">= 0")
         _check("min_confidence", 0 <= self.min_confidence <= 1, self.min_confidence, "in [0, 1]")
         r = self.min_inlier_ratio
         _check("min_inlier_ratio", r is None or 0 <= r <= 1, r, "in [0, 1] or None")

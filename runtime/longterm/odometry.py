@@ -184,6 +184,8 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     )
     if cfg.min_inlier_ratio is not None:
         v = replace(v, min_inlier_ratio=min(v.min_inlier_ratio, cfg.min_inlier_ratio))
+    floor = agree_floor(prior, verify.min_inliers, cfg)
+    v = replace(v, min_inliers=floor)
     ok, weak, other = [], [], []  # other: accepted verifications implying another heading
     agreed = False
     for i in order:
@@ -191,7 +193,8 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
         loop, _ = verify_all(f, [Candidate(int(t.cols["ids"][p]), float(scores[i]))], t.features, v, K)
         if loop is None:
             continue
-        strong = loop.confidence >= strict
+        # under the verifier's inlier floor a verification is evidence only for agreement
+        strong = loop.confidence >= strict and loop.inliers >= verify.min_inliers
         if not prior.heading_agrees(t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg):
             other.append((loop, p))
         elif strong:
@@ -228,6 +231,17 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
         best, at = ok[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
     return (None, True) if np.any(elsewhere(q, planar(t.cols["pose"][at]))) else (best, False)
+
+
+def agree_floor(prior: PosePrior, min_inliers: int, cfg: OdometryConfig) -> int:
+    """The inliers an agreeing verification needs under ``prior``: ``cfg.agree_min_inliers`` while
+    the prior's position is known to ``cfg.agree_max_sigma_m``, else the verifier's
+    ``min_inliers``. Weaker single pieces of evidence are safe only when the prior leaves no other
+    spot among the candidates."""
+    low = cfg.agree_min_inliers
+    if low is None or cfg.agree_confidence is None or prior.sigma_m > cfg.agree_max_sigma_m:
+        return min_inliers
+    return min(min_inliers, low)
 
 
 def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig) -> PosePrior | None:

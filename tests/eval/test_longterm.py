@@ -17,6 +17,7 @@ from homeloc.eval.evaluate_longterm import (
     run_longterm,
     within,
 )
+from homeloc.runtime.longterm import OdometryConfig
 from tests.data_synthesis.test_formats_longterm import make_home
 from tests.runtime.test_longterm import pose_at
 
@@ -149,6 +150,9 @@ def test_one_pass_descriptors_and_agreement_reach_every_map(tmp_path, capsys):
         cli.main(["longterm", "--data", str(data), "--out", str(tmp_path / "b"), "--agree-count", "1"]) == 1
     )
     assert "--agree-count must be >= 2" in capsys.readouterr().err
+    b = ["longterm", "--data", str(data), "--out", str(tmp_path / "b"), "--prior-agree-min-inliers", "5"]
+    assert cli.main(b) == 1
+    assert "--prior-agree-min-inliers must be 0 (off) or >= 8" in capsys.readouterr().err
 
 
 def test_simulated_odometry_is_noisy_reproducible_and_unknown_between_rounds(tmp_path):
@@ -258,3 +262,14 @@ def test_with_the_renderers_patrol_path_the_noise_follows_the_path_driven(tmp_pa
     m = simulated_motion(on_path, 4, cfg, 0.0, 0, dock=dock)  # within the round: frame to frame
     assert m[3] == pytest.approx(1.5) and m[4] == pytest.approx(yaw[3] + yaw[4])
     assert simulated_motion(on_path, 3, cfg, 0.0, 0, dock=dock, use_path=False)[3] > 1.5  # assumed undocking
+
+
+def test_the_agreement_inlier_floor_option_reaches_the_prior():
+    from homeloc.eval.evaluate_longterm import _odometry
+
+    def floor(v):
+        return _odometry(
+            LongTermEvalConfig(data="x", odometry=True, prior_agree_min_inliers=v)
+        ).agree_min_inliers
+
+    assert (floor(None), floor(0), floor(15)) == (OdometryConfig().agree_min_inliers, None, 15)

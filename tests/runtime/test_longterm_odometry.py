@@ -240,3 +240,25 @@ def test_the_heading_check_allows_the_fits_own_error_beside_the_priors():
     )
     with pytest.raises(ValueError, match="fit_sigma_deg must be >= 0"):
         OdometryConfig(fit_sigma_deg=-1.0)
+
+
+def test_agreement_under_a_tight_prior_may_use_fewer_inliers_than_the_verifier():
+    a = Place(0)
+    g, f = weaker(a.view(1), keep=15)  # about 16 inliers against either experience: under 20
+    got = {}
+    for low, sigma in ((None, 0.75), (12, 0.75), (12, 0.01)):
+        odo = OdometryConfig(agree_min_inliers=low, agree_max_sigma_m=sigma)
+        m = LongTermMap(K=a.K, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        learn=False, odometry=odo)  # fmt: skip
+        m.add_experience(0, *a.view(0), pose=pose_at(1.5, 1.5))  # one spot seen twice
+        m.add_experience(1, *weaker(a.view(0), keep=80, seed=2), pose=pose_at(1.6, 1.5))
+        m.dock(pose_at(1, 1, -5))  # position known to 0.05 m
+        got[low, sigma] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+    assert got[None, 0.75] is None  # the verifier's 20-inlier floor
+    loc = got[12, 0.75]
+    assert loc is not None and loc.kf_id in (0, 1) and loc.searched == "prior" and loc.inliers < 20
+    assert got[12, 0.01] is None  # the prior (0.05 m) is wider than agree_max_sigma_m
+    with pytest.raises(ValueError, match="agree_min_inliers must be >= 8"):
+        OdometryConfig(agree_min_inliers=5)
+    with pytest.raises(ValueError, match="agree_max_sigma_m must be >= 0"):
+        OdometryConfig(agree_max_sigma_m=-1.0)
