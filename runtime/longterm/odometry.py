@@ -168,7 +168,8 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     ``top_k`` closest by global descriptor ``d``; ``verify.top`` of them verified) accepted at
     ``cfg.min_confidence`` with the predicted heading or, when none is, on agreement: at least
     ``cfg.agree_count`` experiences within ``cfg.agree_radius_m`` of each other (views of one spot)
-    each verifying at ``cfg.agree_confidence`` with the predicted heading. Returns (loop or None,
+    each verifying at ``cfg.agree_confidence`` with the predicted heading and :func:`agree_floor`
+    inliers. Returns (loop or None,
     ambiguous: another accepted experience is not the same place as the best, i.e. its pose is
     further than the place radius or view angle from the best's, or a verification of another
     place's experience implying another heading scored higher than the best, or on agreement
