@@ -47,6 +47,7 @@ from homeloc.eval.plots import plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
 from homeloc.runtime.longterm import OdometryConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm.config import MIN_FIT_INLIERS
 from homeloc.runtime.longterm.odometry import Motion
 from homeloc.runtime.longterm.rooms import Rooms, centre_distance, view_angle_deg
 from homeloc.runtime.loop_closure import VerifyConfig
@@ -340,8 +341,10 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
             f"--agree-count must be >= 2 (one experience is no agreement), got {config.agree_count}"
         )
     m = config.prior_agree_min_inliers
-    if m is not None and 0 < m < 8:
-        raise EvalError(f"--prior-agree-min-inliers must be 0 (off) or >= 8 (a two-view fit), got {m}")
+    if m is not None and 0 < m < MIN_FIT_INLIERS:
+        raise EvalError(
+            f"--prior-agree-min-inliers must be 0 (off) or >= {MIN_FIT_INLIERS} (a two-view fit), got {m}"
+        )
     prepare_out(out, config, "longterm")
     if config.overwrite:  # start over: the checkpoints belong to the configuration replaced
         shutil.rmtree(out / "state", ignore_errors=True)

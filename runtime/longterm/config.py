@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+MIN_FIT_INLIERS = 8  # the fewest inliers a two-view fit is taken from (agree_min_inliers)
+
 
 def _check(name: str, ok: bool, value, what: str) -> None:
     if not ok:
@@ -251,7 +253,7 @@ class OdometryConfig:
         _check("agree_count", self.agree_count >= 2, self.agree_count, ">= 2")
         _check("agree_radius_m", self.agree_radius_m >= 0, self.agree_radius_m, ">= 0")
         m = self.agree_min_inliers
-        _check("agree_min_inliers", m is None or m >= 8, m, ">= 8 or None")
+        _check("agree_min_inliers", m is None or m >= MIN_FIT_INLIERS, m, f">= {MIN_FIT_INLIERS} or None")
         _check("agree_max_sigma_m", self.agree_max_sigma_m >= 0, self.agree_max_sigma_m, ">= 0")
         _check("min_confidence", 0 <= self.min_confidence <= 1, self.min_confidence, "in [0, 1]")
         r = self.min_inlier_ratio
