@@ -137,6 +137,8 @@ class LongTermEvalConfig:
     prior_confidence: float | None = None
     prior_agree_confidence: float | None = None
     prior_agree_min_inliers: int | None = None
+    prior_single_confidence: float | None = None
+    prior_conflict_by_position: bool | None = None
     overwrite: bool = False
 
 

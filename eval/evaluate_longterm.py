@@ -151,6 +151,10 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
     )
     if config.prior_agree_min_inliers is not None:  # 0: the verifier's floor (off)
         o = replace(o, agree_min_inliers=config.prior_agree_min_inliers or None)
+    if config.prior_single_confidence is not None:  # 1: off (no verification scores 1)
+        o = replace(o, single_confidence=config.prior_single_confidence)
+    if config.prior_conflict_by_position is not None:
+        o = replace(o, conflict_by_position=config.prior_conflict_by_position)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
 
 

@@ -212,6 +212,29 @@ class OdometryConfig:
             this bound, home 1901 localized 1 frame falsely: a prior of 1.0 m, two experiences at
             one spot viewing 22 deg apart, the wrong one with 14 inliers (session 7). The frames
             gained had priors of 0.07-0.73 m (one of 1.03 m).
+        single_confidence: the last resort when nothing else localized (session 10): while the
+            prior's position is known to ``agree_max_sigma_m``, the one verification that implies
+            the predicted heading, scores this much (and passes ``agree_min_inliers``), nearest the
+            predicted position, localizes the frame, unless an experience further than
+            ``agree_radius_m`` from it passed the verifier's floors at any score (a second spot
+            verifying at all is reason to doubt). It keeps the prior (never seeds it). None: off.
+            The frames the seventh pass still missed were mostly one right experience verifying
+            at 0.05-0.1 under a tight prior (first frames after the dock, dim lamps). Replays of the
+            odometry map, days 1-20 (the 28-day home: 1-27), 0.05 vs off: dev home 159 -> 160 of
+            160, new homes 1900 / 1901 / 1902 / 1904 157 -> 160 / 152 -> 154 / 158 -> 159 / 158 ->
+            159, 1903 153 -> 155, the 28-day home 214 -> 216 of 216, render_train's walks 145 ->
+            148 of 175, 0 false localizations in each; on the recorded verifications of those
+            replays, accepting at 0.03 (or at 0.05 with a prior up to 1.0 m / conflicts only beyond
+            1 m) would have taken one wrong experience.
+        conflict_by_position: accepted experiences (and better ones implying another heading)
+            conflict, i.e. the frame is ambiguous, only when their positions differ by more than
+            ``PlaceConfig.radius_m``; at one position the reported experience is the one viewing
+            nearest the predicted heading when the nearest one views beyond ``PlaceConfig.angle_deg``
+            from it. False: another view direction beyond ``angle_deg`` conflicts too (before
+            session 10). The experiences of one spot seen in directions 50 deg apart both verify
+            with the predicted heading; they say nothing against where the robot is. Replays, with
+            ``single_confidence`` 0.05: home 1901 154 -> 155, render_train 148 -> 151, the other
+            homes unchanged, 0 false.
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
@@ -239,6 +262,8 @@ class OdometryConfig:
     agree_radius_m: float = 0.3
     agree_min_inliers: int | None = 12
     agree_max_sigma_m: float = 0.75
+    single_confidence: float | None = 0.05
+    conflict_by_position: bool = True
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
@@ -256,5 +281,7 @@ class OdometryConfig:
         _check("agree_min_inliers", m is None or m >= MIN_FIT_INLIERS, m, f">= {MIN_FIT_INLIERS} or None")
         _check("agree_max_sigma_m", self.agree_max_sigma_m >= 0, self.agree_max_sigma_m, ">= 0")
         _check("min_confidence", 0 <= self.min_confidence <= 1, self.min_confidence, "in [0, 1]")
+        c = self.single_confidence
+        _check("single_confidence", c is None or 0 <= c <= 1, c, "in [0, 1] or None")
         r = self.min_inlier_ratio
         _check("min_inlier_ratio", r is None or 0 <= r <= 1, r, "in [0, 1] or None")

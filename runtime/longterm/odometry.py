@@ -188,10 +188,13 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     floor = agree_floor(prior, verify.min_inliers, cfg)
     v = replace(v, min_inliers=floor)
     ok, weak, other = [], [], []  # other: accepted verifications implying another heading
+    passed = []  # every experience whose verification passed the floors, at any score
     agreed = False
     for i in order:
         p = int(pool[i])
-        loop, _ = verify_all(f, [Candidate(int(t.cols["ids"][p]), float(scores[i]))], t.features, v, K)
+        loop, log = verify_all(f, [Candidate(int(t.cols["ids"][p]), float(scores[i]))], t.features, v, K)
+        if log and log[0].passed:
+            passed.append(p)
         if loop is None:
             continue
         # under the verifier's inlier floor a verification is evidence only for agreement
@@ -215,12 +218,13 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     elif ok:  # a strong match conflicts only with a stronger one (below the floor: weak evidence)
         other = [(lp, p) for lp, p in other if lp.confidence >= strict]
     if not ok:
-        return None, False
+        return _single(prior, weak, passed, t, cfg), False
     best, at = max(ok, key=lambda x: x[0].confidence)
 
     def elsewhere(q: np.ndarray, a: np.ndarray) -> np.ndarray:  # poses q not at the place of pose a
         far = np.hypot(q[:, 0] - a[0], q[:, 1] - a[1]) > place.radius_m
-        return far | (np.degrees(np.abs(wrap(q[:, 2] - a[2]))) > place.angle_deg)
+        # cfg.conflict_by_position: at one position another view direction is not another spot
+        return far if cfg.conflict_by_position else far | (_turn_deg(q[:, 2], a[2]) > place.angle_deg)
 
     # A better match implying another heading conflicts only when it is another place's
     # experience: one of the same place says nothing about where the robot is, and weak fits
@@ -231,7 +235,36 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     q = planar(t.cols["pose"][[p for _, p in ok]])
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
         best, at = ok[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
-    return (None, True) if np.any(elsewhere(q, planar(t.cols["pose"][at]))) else (best, False)
+    if np.any(elsewhere(q, planar(t.cols["pose"][at]))):
+        return None, True
+    if cfg.conflict_by_position and _turn_deg(planar(t.cols["pose"][at])[2], prior.pose[2]) > place.angle_deg:
+        # one position seen in several directions: the one viewing nearest the predicted heading
+        best = ok[int(np.argmin(_turn_deg(q[:, 2], prior.pose[2])))][0]
+    return best, False
+
+
+def _turn_deg(a, b):
+    """Absolute angle (degrees) between headings ``a`` and ``b`` (radians; arrays broadcast)."""
+    return np.degrees(np.abs(wrap(np.asarray(a) - b)))
+
+
+def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryConfig) -> LoopClosure | None:
+    """The last resort of :func:`search_near` when nothing else localized: the weak verification
+    (``weak``: (loop, position) pairs implying the predicted heading) nearest the predicted position
+    that scores ``cfg.single_confidence``, while the prior's position is known to
+    ``cfg.agree_max_sigma_m`` and no experience further than ``cfg.agree_radius_m`` from it passed
+    the verifier's floors at any score (a second spot that verifies at all is reason to doubt)."""
+    c = cfg.single_confidence
+    if c is None or prior.sigma_m > cfg.agree_max_sigma_m:
+        return None
+    singles = [(lp, p) for lp, p in weak if lp.confidence >= c]
+    if not singles:
+        return None
+    q = planar(t.cols["pose"][[p for _, p in singles]])
+    loop, at = singles[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
+    a = planar(t.cols["pose"][at])
+    r = planar(t.cols["pose"][passed])
+    return None if (np.hypot(r[:, 0] - a[0], r[:, 1] - a[1]) > cfg.agree_radius_m).any() else loop
 
 
 def agree_floor(prior: PosePrior, min_inliers: int, cfg: OdometryConfig) -> int:

@@ -273,3 +273,15 @@ def test_the_agreement_inlier_floor_option_reaches_the_prior():
         ).agree_min_inliers
 
     assert (floor(None), floor(0), floor(15)) == (OdometryConfig().agree_min_inliers, None, 15)
+
+
+def test_the_last_resort_and_conflict_options_reach_the_prior():
+    from homeloc.eval.evaluate_longterm import _odometry
+
+    def odo(**kw):
+        return _odometry(LongTermEvalConfig(data="x", odometry=True, **kw))
+
+    assert odo().single_confidence == OdometryConfig().single_confidence == 0.05
+    assert odo(prior_single_confidence=1.0).single_confidence == 1.0  # off: no verification scores 1
+    assert odo().conflict_by_position is True
+    assert odo(prior_conflict_by_position=False).conflict_by_position is False

@@ -262,3 +262,53 @@ def test_agreement_under_a_tight_prior_may_use_fewer_inliers_than_the_verifier()
         OdometryConfig(agree_min_inliers=5)
     with pytest.raises(ValueError, match="agree_max_sigma_m must be >= 0"):
         OdometryConfig(agree_max_sigma_m=-1.0)
+
+
+def test_one_weak_match_localizes_under_a_tight_prior_only_when_no_other_spot_verifies():
+    a = Place(0)
+    kw = dict(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
+              verify=VerifyConfig(min_confidence=0.95))  # fmt: skip
+    g, f = weaker(a.view(1), keep=40)
+    got, priors = {}, {}
+    for single in (None, 0.25):
+        for case in ("alone", "another spot verifies", "the same spot verifies", "wide prior"):
+            odo = OdometryConfig(min_confidence=0.5, agree_confidence=0.25, single_confidence=single,
+                                 agree_max_sigma_m=0.01 if case == "wide prior" else 0.75)  # fmt: skip
+            m = LongTermMap(**kw, odometry=odo)
+            m.add_experience(0, *weaker(a.view(0), keep=25, seed=1), pose=pose_at(1.4, 1.5))  # ~0.3 alone
+            if case.endswith("verifies"):  # 0.8 m along the line of sight or 0.2 m away, weaker still
+                x = 2.2 if case == "another spot verifies" else 1.6
+                m.add_experience(1, *weaker(a.view(0), keep=20, seed=2), pose=pose_at(x, 1.5))
+            m.dock(pose_at(1, 1, -5))  # position known to 0.05 m
+            got[single, case] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+            priors[single, case] = m.prior
+    assert all(got[None, c] is None for c in ("alone", "another spot verifies", "wide prior"))  # off
+    loc = got[0.25, "alone"]
+    assert loc is not None and loc.kf_id == 0 and loc.searched == "prior" and 0.25 <= loc.confidence < 0.5
+    # a weak match keeps the prior (misses reset) but never seeds it: the dock's 0.05 m grew by the drive
+    assert priors[0.25, "alone"] is not None and priors[0.25, "alone"].sigma_m < OdometryConfig().seed_sigma_m
+    assert got[0.25, "another spot verifies"] is None  # a second spot verifying at all: reason to doubt
+    assert got[0.25, "the same spot verifies"].kf_id == 0  # within agree_radius_m: the same spot
+    assert got[0.25, "wide prior"] is None  # the prior's position is less certain than agree_max_sigma_m
+    with pytest.raises(ValueError, match="single_confidence must be in"):
+        OdometryConfig(single_confidence=1.5)
+
+
+def test_one_position_seen_in_two_directions_is_not_ambiguous():
+    a = Place(0)
+    g, f = weaker(a.view(1), keep=60)
+    got = {}
+    for by_position in (False, True):
+        for first in (45, -5):  # the experience 50 deg off the predicted heading stored first / last
+            # a wide fit error so that both experiences' verifications imply the predicted heading,
+            # and a dock heading known to 10 deg so that both are candidates (within 45 + 10 deg)
+            odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, conflict_by_position=by_position)
+            m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
+                            verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
+            for kf, yaw in enumerate((first, 40 - first)):
+                m.add_experience(kf, *a.view(0), pose=pose_at(1.5, 1.5, yaw))
+            m.dock(pose_at(1, 1, -5))
+            got[by_position, first] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+    assert got[False, 45] is None and got[False, -5] is None  # 50 deg apart: "another place", ambiguous
+    # by position: one spot; the experience viewing along the predicted heading is reported
+    assert got[True, 45].kf_id == 1 and got[True, -5].kf_id == 0
