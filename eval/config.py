@@ -139,6 +139,7 @@ class LongTermEvalConfig:
     prior_agree_min_inliers: int | None = None
     prior_single_confidence: float | None = None
     prior_conflict_by_position: bool | None = None
+    prior_recentre: bool | None = None
     overwrite: bool = False
 
 

@@ -155,6 +155,8 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, single_confidence=config.prior_single_confidence)
     if config.prior_conflict_by_position is not None:
         o = replace(o, conflict_by_position=config.prior_conflict_by_position)
+    if config.prior_recentre is not None:
+        o = replace(o, recentre=config.prior_recentre)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
 
 

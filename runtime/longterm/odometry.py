@@ -281,9 +281,21 @@ def agree_floor(prior: PosePrior, min_inliers: int, cfg: OdometryConfig) -> int:
 def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig) -> PosePrior | None:
     """The prior after a frame: seeded anew by a strict localization ``loc`` (a
     :class:`.results.Localization` with confidence >= ``strict``), kept by a weaker one (misses
-    reset), one miss more when the frame did not localize (None)."""
+    reset; with ``cfg.recentre`` its position moves toward the experience's, its sigma kept), one
+    miss more when the frame did not localize (None)."""
     if loc is not None and loc.confidence >= strict:
         return PosePrior.seed(loc.pose, getattr(loc.geometry, "R", None), cfg)
     if prior is None:
         return None
-    return prior.missed(cfg) if loc is None else replace(prior, misses=0)
+    if loc is None:
+        return prior.missed(cfg)
+    e = planar(np.asarray(loc.pose, np.float64))
+    if not cfg.recentre or not np.isfinite(e).all():
+        return replace(prior, misses=0)
+    # the weak localization as a measurement of the position (sigma seed_sigma_m: the frame is
+    # somewhere around its experience): the mean moves by the Kalman gain, the sigma is kept, so a
+    # wrong weak match cannot make the prior more certain than odometry alone
+    gain = prior.sigma_m**2 / (prior.sigma_m**2 + cfg.seed_sigma_m**2)
+    pose = prior.pose.copy()
+    pose[:2] += gain * (e[:2] - pose[:2])
+    return replace(prior, pose=pose, misses=0)

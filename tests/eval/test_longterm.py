@@ -285,3 +285,4 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_single_confidence=1.0).single_confidence == 1.0  # off: no verification scores 1
     assert odo().conflict_by_position is True
     assert odo(prior_conflict_by_position=False).conflict_by_position is False
+    assert odo().recentre is True and odo(prior_recentre=False).recentre is False

@@ -312,3 +312,19 @@ def test_one_position_seen_in_two_directions_is_not_ambiguous():
     assert got[False, 45] is None and got[False, -5] is None  # 50 deg apart: "another place", ambiguous
     # by position: one spot; the experience viewing along the predicted heading is reported
     assert got[True, 45].kf_id == 1 and got[True, -5].kf_id == 0
+
+
+def test_a_weak_localization_moves_the_prior_toward_its_experience_without_making_it_surer():
+    from types import SimpleNamespace
+
+    from homeloc.runtime.longterm.odometry import next_prior
+
+    prior = PosePrior(np.array([0.0, 0.0, 0.3]), 1.0, 10.0, misses=2)
+    weak = SimpleNamespace(confidence=0.2, pose=pose_at(2.0, 0.0, 50)[:3], geometry=None)
+    moved = next_prior(prior, weak, 0.5, OdometryConfig(seed_sigma_m=0.5))
+    gain = 1.0 / (1.0 + 0.25)
+    assert np.allclose(moved.pose, [2.0 * gain, 0.0, 0.3])  # the heading stays the prior's
+    assert (moved.sigma_m, moved.sigma_deg, moved.misses) == (1.0, 10.0, 0)
+    kept = next_prior(prior, weak, 0.5, OdometryConfig(recentre=False))
+    assert np.allclose(kept.pose, prior.pose) and kept.misses == 0
+    assert next_prior(prior, None, 0.5, ODO) is None  # a third miss in a row: dropped, as before
