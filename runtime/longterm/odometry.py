@@ -222,7 +222,7 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     best, at = max(ok, key=lambda x: x[0].confidence)
 
     def elsewhere(q: np.ndarray, a: np.ndarray) -> np.ndarray:  # poses q not at the place of pose a
-        far = np.hypot(q[:, 0] - a[0], q[:, 1] - a[1]) > place.radius_m
+        far = _dist(q, a) > place.radius_m
         # cfg.conflict_by_position: at one position another view direction is not another spot
         return far if cfg.conflict_by_position else far | (_turn_deg(q[:, 2], a[2]) > place.angle_deg)
 
@@ -234,13 +234,23 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
         return None, True
     q = planar(t.cols["pose"][[p for _, p in ok]])
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
-        best, at = ok[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
+        best, at = _nearest(ok, t, prior.pose)
     if np.any(elsewhere(q, planar(t.cols["pose"][at]))):
         return None, True
     if cfg.conflict_by_position and _turn_deg(planar(t.cols["pose"][at])[2], prior.pose[2]) > place.angle_deg:
         # one position seen in several directions: the one viewing nearest the predicted heading
         best = ok[int(np.argmin(_turn_deg(q[:, 2], prior.pose[2])))][0]
     return best, False
+
+
+def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Planar distances (metres) of poses ``q`` (N x 3: x, y, yaw) from the position of ``a``."""
+    return np.hypot(q[:, 0] - a[0], q[:, 1] - a[1])
+
+
+def _nearest(found: list, t, xy: np.ndarray):
+    """The (loop, position) pair of ``found`` whose experience lies nearest the position ``xy``."""
+    return found[int(np.argmin(_dist(planar(t.cols["pose"][[p for _, p in found]]), xy)))]
 
 
 def _turn_deg(a, b):
@@ -260,11 +270,9 @@ def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryCon
     singles = [(lp, p) for lp, p in weak if lp.confidence >= c]
     if not singles:
         return None
-    q = planar(t.cols["pose"][[p for _, p in singles]])
-    loop, at = singles[int(np.argmin(np.hypot(q[:, 0] - prior.pose[0], q[:, 1] - prior.pose[1])))]
-    a = planar(t.cols["pose"][at])
-    r = planar(t.cols["pose"][passed])
-    return None if (np.hypot(r[:, 0] - a[0], r[:, 1] - a[1]) > cfg.agree_radius_m).any() else loop
+    loop, at = _nearest(singles, t, prior.pose)
+    doubt = _dist(planar(t.cols["pose"][passed]), planar(t.cols["pose"][at])) > cfg.agree_radius_m
+    return None if doubt.any() else loop
 
 
 def agree_floor(prior: PosePrior, min_inliers: int, cfg: OdometryConfig) -> int:
