@@ -7,6 +7,7 @@ the top-left pixel is (0, 0)); H and F map image 0 to image 1; x1 = R x0 + t for
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -129,6 +130,55 @@ def find_relative_pose(
     E = np.ascontiguousarray(E[:3], dtype=np.float64)  # several solutions stack as 3k x 3: keep the best
     _, R, t, pose_mask = cv2.recoverPose(E, p0, p1, K, mask=mask.copy())
     return E, np.asarray(R, np.float64), np.asarray(t, np.float64).reshape(3), pose_mask.reshape(-1) > 0
+
+
+def find_rotation(
+    pts0: np.ndarray, pts1: np.ndarray, K: np.ndarray, threshold: float = 4.0, iters: int = 300, seed: int = 0
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The rotation-only model ``x1 ~ K R K^-1 x0`` by RANSAC over 2-point minimal samples
+    (Kabsch on unit bearings), refitted on its inliers. For two views from nearly one spot: there
+    the essential matrix is ill-conditioned (a weak fit trades rotation for translation) while
+    the rotation is well defined; with a baseline the parallax biases it.
+
+    K: 3 x 3 intrinsics of both images; threshold: pixels (the angle between a bearing and its
+    rotated match, times the focal length); ``iters`` seeded samples (deterministic). Returns
+    (R, inliers): R 3 x 3 float64 (bearing1 = R bearing0), inliers (N,) bool; (None, all False)
+    with fewer than 3 points or fewer than 3 inliers.
+    """
+    p0, p1 = np.asarray(pts0, np.float64), np.asarray(pts1, np.float64)
+    none = (None, np.zeros(len(p0), bool))
+    if len(p0) < 3:
+        return none
+    K = np.asarray(K, np.float64)
+    b0, b1 = _bearings(p0, K), _bearings(p1, K)
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, len(p0), iters)
+    pick = np.stack([i, (i + rng.integers(1, len(p0), iters)) % len(p0)], axis=1)  # 2 distinct per sample
+    Rs = _kabsch(b0[pick], b1[pick])  # iters x 3 x 3
+    cos_min = math.cos(threshold / K[0, 0])
+    support = np.einsum("sij,nj,ni->sn", Rs, b0, b1) >= cos_min  # samples x points
+    inliers = support[int(np.argmax(support.sum(axis=1)))]
+    for _ in range(2):  # refit on the consensus, then take the consensus of the refit
+        if inliers.sum() < 3:
+            return none
+        R = _kabsch(b0[inliers][None], b1[inliers][None])[0]
+        inliers = np.einsum("ij,nj,ni->n", R, b0, b1) >= cos_min
+    return (R, inliers) if inliers.sum() >= 3 else none
+
+
+def _bearings(p: np.ndarray, K: np.ndarray) -> np.ndarray:
+    b = np.linalg.solve(K, np.c_[p, np.ones(len(p))].T).T
+    return b / np.linalg.norm(b, axis=1, keepdims=True)
+
+
+def _kabsch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotations R (S x 3 x 3) minimising sum |b - R a| over each of S sets of unit vectors (S x N x 3)."""
+    U, _, Vt = np.linalg.svd(np.einsum("sni,snj->sij", b, a))
+    d = np.sign(np.linalg.det(U @ Vt))
+    D = np.zeros_like(U)
+    D[:, 0, 0] = D[:, 1, 1] = 1.0
+    D[:, 2, 2] = np.where(d == 0, 1.0, d)
+    return U @ D @ Vt
 
 
 def _normalise(pts: np.ndarray, K: np.ndarray) -> np.ndarray:

@@ -29,13 +29,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from homeloc.runtime.features import Features
+from homeloc.runtime.frontend import match_features
+from homeloc.runtime.geometry import find_rotation
 from homeloc.runtime.longterm.agree import frame_rotation
 from homeloc.runtime.longterm.config import OdometryConfig, PlaceConfig
 from homeloc.runtime.loop_closure.config import VerifyConfig
 from homeloc.runtime.loop_closure.results import Candidate, LoopClosure
-from homeloc.runtime.loop_closure.verify import verify_all
+from homeloc.runtime.loop_closure.verify import query_features, verify_all
 
 Motion = tuple[float, ...]  # (dx, dy, dyaw) or (dx, dy, dyaw, path_m, turned_rad)
+MIN_ROTATION_INLIERS = 6  # a rotation-only fit below it says nothing (2-point samples)
 
 
 def planar(poses: np.ndarray) -> np.ndarray:
@@ -197,9 +200,10 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
             passed.append(p)
         if loop is None:
             continue
+        R = measured_rotation(f, t.features[loop.kf_id].features(), loop, v, K, cfg)
         # under the verifier's inlier floor a verification is evidence only for agreement
         strong = loop.confidence >= strict and loop.inliers >= verify.min_inliers
-        if not prior.heading_agrees(t.cols["pose"][p], getattr(loop.geometry, "R", None), cfg):
+        if not prior.heading_agrees(t.cols["pose"][p], R, cfg):
             other.append((loop, p))
         elif strong:
             ok.append((loop, p))
@@ -241,6 +245,22 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
         # one position seen in several directions: the one viewing nearest the predicted heading
         best = ok[int(np.argmin(_turn_deg(q[:, 2], prior.pose[2])))][0]
     return best, False
+
+
+def measured_rotation(f: Features, kf: Features, loop: LoopClosure, v: VerifyConfig, K, cfg: OdometryConfig):
+    """The rotation (frame -> experience camera) that ``loop``, a verification of frame ``f``
+    against keyframe ``kf`` with ``v``, implies: a rotation-only fit over all its matches
+    (``cfg.rotation_px``; see :class:`.config.OdometryConfig`), else (off, fewer than
+    ``MIN_ROTATION_INLIERS`` inliers, no K) the essential matrix's R (None: unknown)."""
+    R = getattr(loop.geometry, "R", None)
+    if cfg.rotation_px is None or K is None:
+        return R
+    q, _ = query_features(f, v)
+    m = match_features(q, kf, v.max_distance)
+    if len(m) < MIN_ROTATION_INLIERS:
+        return R
+    Rr, inl = find_rotation(q.keypoints[m[:, 0]], kf.keypoints[m[:, 1]], K, cfg.rotation_px)
+    return Rr if Rr is not None and inl.sum() >= MIN_ROTATION_INLIERS else R
 
 
 def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:

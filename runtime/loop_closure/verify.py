@@ -156,10 +156,7 @@ def verify_all(
     """Verify every candidate that has stored features; the loop is the accepted one with the
     highest confidence (None if none is accepted), with every verification made."""
     best, log = None, []
-    # the frame's best keypoints, as many as a keyframe keeps (matching 1024 x 512 cost 10x more)
-    order = np.argsort(-features.scores, kind="stable")[: config.max_stored_features]
-    kp, sc, de = features.keypoints[order], features.scores[order], features.descriptors[order]
-    q = Features(kp, sc, de, features.image_size)
+    q, order = query_features(features, config)
     for c in candidates:
         s = stored.get(c.kf_id)
         if s is None:
@@ -170,6 +167,14 @@ def verify_all(
             inl = np.stack([order[inl[:, 0]], inl[:, 1]], axis=1).astype(np.int64)  # indices of `features`
             best = LoopClosure(c.kf_id, c.score, v.inliers, geom.matrix, geom, inl, v.confidence)
     return best, log
+
+
+def query_features(features: Features, config: VerifyConfig) -> tuple[Features, np.ndarray]:
+    """The frame's features a verification matches: its best keypoints, as many as a keyframe
+    keeps (matching 1024 x 512 cost 10x more), and their indices in ``features``."""
+    order = np.argsort(-features.scores, kind="stable")[: config.max_stored_features]
+    kp, sc, de = features.keypoints[order], features.scores[order], features.descriptors[order]
+    return Features(kp, sc, de, features.image_size), order
 
 
 def verify_candidates(

@@ -11,6 +11,7 @@ from homeloc.runtime.geometry import (
     find_fundamental,
     find_homography,
     find_relative_pose,
+    find_rotation,
     warp_points,
 )
 from homeloc.runtime.matching import distance_matrix, mutual_nearest_neighbours
@@ -60,6 +61,37 @@ def test_find_fundamental_and_relative_pose_recover_the_motion():
     assert np.allclose(R_est, R, atol=1e-3) and np.allclose(t_est, t, atol=1e-2)
     assert find_relative_pose(p0[:4], p1[:4], K)[0] is None
     assert find_fundamental(p0[:7], p1[:7])[0] is None
+
+
+def _yaw_pitch(yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    y, p = np.radians(yaw_deg), np.radians(pitch_deg)
+    Ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    Rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    return Rx @ Ry
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1))))
+
+
+def test_find_rotation_recovers_a_turn_on_the_spot_among_outliers():
+    rng = np.random.default_rng(3)
+    K = np.array([[300.0, 0, 160], [0, 300, 120], [0, 0, 1]])
+    X = rng.uniform([-2, -1.5, 2], [2, 1.5, 5], (120, 3))
+    R = _yaw_pitch(25, 4)
+    x0 = X @ K.T
+    x1 = (X @ R.T + [0.02, 0, 0.01]) @ K.T  # 2 cm of baseline: nearly one spot
+    x0, x1 = x0[:, :2] / x0[:, 2:], x1[:, :2] / x1[:, 2:]
+    x1[:80] = rng.uniform([0, 0], [320, 240], (80, 2))  # two thirds wrong matches
+    Re, inliers = find_rotation(x0, x1, K)
+    assert _angle_deg(Re, R) < 0.5
+    assert inliers[80:].mean() > 0.95 and inliers[:80].mean() < 0.05
+    Re2, inliers2 = find_rotation(x0, x1, K)  # seeded: the same answer
+    np.testing.assert_array_equal(Re, Re2)
+    np.testing.assert_array_equal(inliers, inliers2)
+    assert find_rotation(x0[:2], x1[:2], K)[0] is None  # too few points
+    none, mask = find_rotation(rng.uniform(0, 300, (40, 2)), rng.uniform(0, 300, (40, 2)), K, threshold=0.01)
+    assert none is None and not mask.any()  # no consensus of 3
 
 
 def test_ransac_parameters_are_validated():

@@ -328,3 +328,35 @@ def test_a_weak_localization_moves_the_prior_toward_its_experience_without_makin
     kept = next_prior(prior, weak, 0.5, OdometryConfig(recentre=False))
     assert np.allclose(kept.pose, prior.pose) and kept.misses == 0
     assert next_prior(prior, None, 0.5, ODO) is None  # a third miss in a row: dropped, as before
+
+
+def test_the_heading_of_a_verification_comes_from_a_rotation_only_fit():
+    """A revisit from nearly its experience's spot: the essential matrix's R is ill-conditioned
+    there, so the heading check reads the rotation fitted to all the verification's matches."""
+    from homeloc.runtime.frontend import RelativePose
+    from homeloc.runtime.longterm.agree import rotation_deg
+    from homeloc.runtime.longterm.odometry import measured_rotation
+    from homeloc.runtime.loop_closure.results import LoopClosure
+
+    rng = np.random.default_rng(5)
+    K = np.array([[300.0, 0, 160], [0, 300, 120], [0, 0, 1]])
+    X = rng.uniform([-2, -1.5, 2], [2, 1.5, 5], (100, 3))
+    a = math.radians(30)
+    R = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+    x0, x1 = X @ K.T, X @ R.T @ K.T
+    x0, x1 = (x0[:, :2] / x0[:, 2:]).astype(np.float32), (x1[:, :2] / x1[:, 2:]).astype(np.float32)
+    x1[:50] = rng.uniform([0, 0], [320, 240], (50, 2))  # half of the matches wrong
+    d = unit(rng.normal(size=(100, 32)))
+    f = Features(x0, np.linspace(1, 0.5, 100, dtype=np.float32), d, (240, 320))
+    kf = Features(x1, np.ones(100, np.float32), d, (240, 320))
+    wrong = np.eye(3)  # what a weak essential-matrix fit may return: "no turn"
+    loop = LoopClosure(
+        0, 1.0, 30, None, RelativePose("essential", np.eye(3), np.ones(30, bool), R=wrong), None, 0.1
+    )
+    assert rotation_deg(measured_rotation(f, kf, loop, VerifyConfig(), K, ODO), R) < 0.5
+    assert measured_rotation(f, kf, loop, VerifyConfig(), K, OdometryConfig(rotation_px=None)) is wrong  # off
+    assert measured_rotation(f, kf, loop, VerifyConfig(), None, ODO) is wrong  # no K: E's R
+    few = Features(x0[:5], f.scores[:5], d[:5], (240, 320))
+    assert measured_rotation(few, kf, loop, VerifyConfig(), K, ODO) is wrong  # too few matches
+    with pytest.raises(ValueError, match="rotation_px"):
+        OdometryConfig(rotation_px=0.0)
