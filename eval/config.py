@@ -140,6 +140,7 @@ class LongTermEvalConfig:
     prior_single_confidence: float | None = None
     prior_conflict_by_position: bool | None = None
     prior_recentre: bool | None = None
+    prior_recentre_shrinks: bool | None = None
     prior_rotation_px: float | None = None
     overwrite: bool = False
 

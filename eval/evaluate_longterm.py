@@ -157,6 +157,8 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, conflict_by_position=config.prior_conflict_by_position)
     if config.prior_recentre is not None:
         o = replace(o, recentre=config.prior_recentre)
+    if config.prior_recentre_shrinks is not None:
+        o = replace(o, recentre_shrinks=config.prior_recentre_shrinks)
     if config.prior_rotation_px is not None:  # 0: E's R (off)
         o = replace(o, rotation_px=config.prior_rotation_px or None)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)

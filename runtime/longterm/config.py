@@ -243,6 +243,14 @@ class OdometryConfig:
             experiences 2.6-3.2 m behind the frame along its line of sight verified inside the gate
             (2 false localizations). Replays: those 2 gone (1901 seed 2 154 / 2 -> 155 / 1, 1903 seed 2
             158 / 1 -> 159 / 0); default seed 1901 155 -> 156, every other home unchanged, 0 false.
+        recentre_shrinks: ... and its ``sigma_m`` shrinks by the same Kalman update, to
+            sigma_m * sqrt(1 - gain) (session 11; False: kept, as in session 10, so that a wrong weak
+            match could not make the prior surer than odometry alone). Kept, a round's prior grew
+            past ``agree_max_sigma_m`` by its last frames although each frame before had localized
+            weakly. Replays, days 1-20: render_train's walks 150 -> 155 of 175 (priors of 0.72-0.95 m
+            became 0.48-0.67 m), home 1901 158 -> 157 (a prior of 0.87 m whose gate no longer held
+            the right experiences), every other home unchanged, and odometry-noise seeds 1-3 on
+            the 8 patrol homes unchanged frame for frame; 0 new false localizations.
         rotation_px: the heading a verification implies (the heading check, the conflicts) comes
             from a rotation-only fit (:func:`homeloc.runtime.geometry.find_rotation`, 2-point RANSAC
             over all the verification's matches at this many pixels) instead of the essential
@@ -285,6 +293,7 @@ class OdometryConfig:
     single_confidence: float | None = 0.05
     conflict_by_position: bool = True
     recentre: bool = True
+    recentre_shrinks: bool = True
     rotation_px: float | None = 4.0
 
     def __post_init__(self) -> None:

@@ -309,7 +309,8 @@ def agree_floor(prior: PosePrior, min_inliers: int, cfg: OdometryConfig) -> int:
 def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig) -> PosePrior | None:
     """The prior after a frame: seeded anew by a strict localization ``loc`` (a
     :class:`.results.Localization` with confidence >= ``strict``), kept by a weaker one (misses
-    reset; with ``cfg.recentre`` its position moves toward the experience's, its sigma kept), one
+    reset; with ``cfg.recentre`` its position moves toward the experience's, and with
+    ``cfg.recentre_shrinks`` its sigma shrinks by the same Kalman update), one
     miss more when the frame did not localize (None)."""
     if loc is not None and loc.confidence >= strict:
         return PosePrior.seed(loc.pose, getattr(loc.geometry, "R", None), cfg)
@@ -321,9 +322,10 @@ def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig)
     if not cfg.recentre or not np.isfinite(e).all():
         return replace(prior, misses=0)
     # the weak localization as a measurement of the position (sigma seed_sigma_m: the frame is
-    # somewhere around its experience): the mean moves by the Kalman gain, the sigma is kept, so a
-    # wrong weak match cannot make the prior more certain than odometry alone
+    # somewhere around its experience): the mean moves by the Kalman gain; with cfg.recentre_shrinks
+    # the variance shrinks by it too (the Kalman update), else the sigma is kept (before session 11)
     gain = prior.sigma_m**2 / (prior.sigma_m**2 + cfg.seed_sigma_m**2)
     pose = prior.pose.copy()
     pose[:2] += gain * (e[:2] - pose[:2])
-    return replace(prior, pose=pose, misses=0)
+    sigma = prior.sigma_m * math.sqrt(1.0 - gain) if cfg.recentre_shrinks else prior.sigma_m
+    return replace(prior, pose=pose, sigma_m=sigma, misses=0)

@@ -286,5 +286,6 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo().conflict_by_position is True
     assert odo(prior_conflict_by_position=False).conflict_by_position is False
     assert odo().recentre is True and odo(prior_recentre=False).recentre is False
+    assert odo().recentre_shrinks is True and odo(prior_recentre_shrinks=False).recentre_shrinks is False
     assert odo().rotation_px == 4.0 and odo(prior_rotation_px=0).rotation_px is None  # 0: E's R
     assert odo(prior_rotation_px=2.5).rotation_px == 2.5

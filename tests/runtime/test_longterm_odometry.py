@@ -314,7 +314,7 @@ def test_one_position_seen_in_two_directions_is_not_ambiguous():
     assert got[True, 45].kf_id == 1 and got[True, -5].kf_id == 0
 
 
-def test_a_weak_localization_moves_the_prior_toward_its_experience_without_making_it_surer():
+def test_a_weak_localization_moves_the_prior_toward_its_experience_and_shrinks_it():
     from types import SimpleNamespace
 
     from homeloc.runtime.longterm.odometry import next_prior
@@ -324,7 +324,11 @@ def test_a_weak_localization_moves_the_prior_toward_its_experience_without_makin
     moved = next_prior(prior, weak, 0.5, OdometryConfig(seed_sigma_m=0.5))
     gain = 1.0 / (1.0 + 0.25)
     assert np.allclose(moved.pose, [2.0 * gain, 0.0, 0.3])  # the heading stays the prior's
-    assert (moved.sigma_m, moved.sigma_deg, moved.misses) == (1.0, 10.0, 0)
+    # the Kalman update: 1 / sigma'^2 = 1 / sigma^2 + 1 / seed_sigma_m^2
+    assert moved.sigma_m == pytest.approx((1 / 1.0**2 + 1 / 0.5**2) ** -0.5)
+    assert (moved.sigma_deg, moved.misses) == (10.0, 0)
+    same = next_prior(prior, weak, 0.5, OdometryConfig(seed_sigma_m=0.5, recentre_shrinks=False))
+    assert np.allclose(same.pose, moved.pose) and same.sigma_m == 1.0  # session 10: sigma kept
     kept = next_prior(prior, weak, 0.5, OdometryConfig(recentre=False))
     assert np.allclose(kept.pose, prior.pose) and kept.misses == 0
     assert next_prior(prior, None, 0.5, ODO) is None  # a third miss in a row: dropped, as before
