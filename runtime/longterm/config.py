@@ -260,7 +260,8 @@ class OdometryConfig:
             heading more than 20 deg off in 25, this fit in 14 (median 2.5 vs 0.6 deg; the fit on
             E's inliers alone fell under 6 inliers in 36). It falls back to E's R with fewer than
             ``MIN_ROTATION_INLIERS`` (6) inliers. Replays, days 1-20: home 1901 156 -> 158 and
-            render_train 151 -> 150 of 175, the other homes unchanged; odometry-noise seeds 1-3 on
+            render_train 151 -> 150 of 175, a home rendered after it was committed (1906) 160 -> 159
+            (its map's candidates differed by then), the other homes unchanged; odometry-noise seeds 1-3 on
             the 8 patrol homes +2 frames and one false localization fewer (1901 seed 2), 0 false
             elsewhere but 1901 seed 3 (1, as before).
         min_confidence: verification score accepted among the candidates of the prior (the strict
