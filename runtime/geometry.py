@@ -167,7 +167,8 @@ def find_rotation(
 
 
 def _bearings(p: np.ndarray, K: np.ndarray) -> np.ndarray:
-    b = np.linalg.solve(K, np.c_[p, np.ones(len(p))].T).T
+    """Pixel points -> unit viewing rays (N x 3) of a camera with intrinsics K."""
+    b = np.c_[_normalise(p, K), np.ones(len(p))]
     return b / np.linalg.norm(b, axis=1, keepdims=True)
 
 
