@@ -142,6 +142,8 @@ class LongTermEvalConfig:
     prior_recentre: bool | None = None
     prior_recentre_shrinks: bool | None = None
     prior_rotation_px: float | None = None
+    prior_recentre_heading: bool | None = None
+    prior_nearest_heading: bool | None = None
     overwrite: bool = False
 
 

@@ -161,6 +161,10 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, recentre_shrinks=config.prior_recentre_shrinks)
     if config.prior_rotation_px is not None:  # 0: E's R (off)
         o = replace(o, rotation_px=config.prior_rotation_px or None)
+    if config.prior_recentre_heading is not None:
+        o = replace(o, recentre_heading=config.prior_recentre_heading)
+    if config.prior_nearest_heading is not None:
+        o = replace(o, nearest_heading=config.prior_nearest_heading)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
 
 

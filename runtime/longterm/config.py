@@ -264,6 +264,18 @@ class OdometryConfig:
             (its map's candidates differed by then), the other homes unchanged; odometry-noise seeds 1-3 on
             the 8 patrol homes +2 frames and one false localization fewer (1901 seed 2), 0 false
             elsewhere but 1901 seed 3 (1, as before).
+        recentre_heading: a weak localization also updates the prior's heading by the Kalman update,
+            from the heading its verification implies (the ``rotation_px`` fit composed with the
+            experience's pose), taken as a measurement with ``fit_sigma_deg`` of error (session 12;
+            False: only the position, as in session 11). A round whose frames localize only weakly
+            never re-seeds the heading, so its error (14 deg at the rounds' last frames on home 1901)
+            swept the position prior past ``agree_max_sigma_m`` on the last leg of the round.
+        nearest_heading: ``nearest`` ranks the experiences by their distance from the prior's pose
+            in position and heading, each in the prior's sigmas, instead of by position alone
+            (session 12). The experiences of one spot differ only in heading: on home 1901 (day 1
+            f003) two of them, 1 cm apart and 22 deg apart in heading, agreed; the one nearer by
+            position was the view 22 deg off the predicted heading (a false localization once the
+            prior was tight enough for agreement).
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
@@ -296,6 +308,8 @@ class OdometryConfig:
     recentre: bool = True
     recentre_shrinks: bool = True
     rotation_px: float | None = 4.0
+    recentre_heading: bool = True
+    nearest_heading: bool = True
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",

@@ -153,11 +153,11 @@ class LongTermMap:
         if not len(self):
             return None
         if self.prior is not None:
-            loop, ambiguous = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
-                                          self.place_config, self.search_config.top_k)  # fmt: skip
+            loop, ambiguous, R = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
+                                             self.place_config, self.search_config.top_k)  # fmt: skip
             self.prior = None if ambiguous else self.prior
             if loop is not None or ambiguous:
-                return self._settle(None if loop is None else self._localization(loop, "prior"))
+                return self._settle(None if loop is None else self._localization(loop, "prior"), R)
         prior = self.last_room if room is None else int(room)
         place_rooms = self._t.place_room_of(self._t.cols["place"])
         near = np.ones(len(self), bool)
@@ -174,14 +174,15 @@ class LongTermMap:
                 break
         return self._settle(loc)
 
-    def _settle(self, loc: Localization | None) -> Localization | None:
+    def _settle(self, loc: Localization | None, R: np.ndarray | None = None) -> Localization | None:
         """Record a localization (usage statistics) and update the pose prior: only a strict one
-        (at the global acceptance score) seeds it; a frame not localized counts as a miss."""
+        (at the global acceptance score) seeds it; a weaker one through the prior corrects it (R: the
+        rotation its verification measured); a frame not localized counts as a miss."""
         if loc is not None:
             self._matched(loc)
         if self.odometry_config is not None:
             strict = self.verify_config.min_confidence
-            self.prior = next_prior(self.prior, loc, strict, self.odometry_config)
+            self.prior = next_prior(self.prior, loc, strict, self.odometry_config, R)
         return loc
 
     def _localization(self, loop, searched: str) -> Localization:

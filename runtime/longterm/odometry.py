@@ -10,7 +10,9 @@ verifications unsafe globally are excluded), when the heading its geometry impli
 odometry predicts. The prior is dropped (kidnapped: global localization only) when its uncertainty
 exceeds a bound, after ``max_misses`` frames in a row it did not localize, when the candidates of two
 places verify (ambiguous), or when the motion is unknown (None). Only a strict localization seeds
-it, never one the prior made possible: a wrong weak match cannot propagate through it. A robot at
+it, never one the prior made possible: a weak one only corrects it, by a Kalman update of the
+position and heading that takes the frame as near its experience and viewing as its verification
+measured (:func:`next_prior`; see :class:`.config.OdometryConfig` ``recentre``). A robot at
 its charging dock (a pose known since the map was made) restarts the prior there, tightly
 (:meth:`PosePrior.docked`): the first frames of a round need no strict localization.
 
@@ -166,7 +168,7 @@ class PosePrior:
 
 
 def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
-                place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool]:  # fmt: skip
+                place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool, np.ndarray | None]:  # fmt: skip
     """The best experience among the prior's candidates (:meth:`PosePrior.candidates`, the
     ``top_k`` closest by global descriptor ``d``; ``verify.top`` of them verified) accepted at
     ``cfg.min_confidence`` with the predicted heading or, when none is, on agreement: at least
@@ -176,10 +178,20 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     ambiguous: another accepted experience is not the same place as the best, i.e. its pose is
     further than the place radius or view angle from the best's, or a verification of another
     place's experience implying another heading scored higher than the best, or on agreement
-    reached ``cfg.agree_confidence``). t: the map's :class:`.store.Tables`."""
+    reached ``cfg.agree_confidence``,
+    the rotation the loop's verification implies (:func:`measured_rotation`; None without a loop)).
+    t: the map's :class:`.store.Tables`."""
+    loop, ambiguous, rotations = _search_near(prior, d, f, t, verify, K, cfg, place, top_k)
+    return loop, ambiguous, None if loop is None else rotations.get(loop.kf_id)
+
+
+def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
+                 place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool, dict]:  # fmt: skip
+    """:func:`search_near`, with the measured rotation of every loop it verified (kf id -> R)."""
+    rotations: dict = {}
     pool = np.flatnonzero(prior.candidates(t.cols["pose"], cfg, place))
     if not len(pool):
-        return None, False
+        return None, False, rotations
     scores = t.descriptors[pool] @ d
     order = np.argsort(-scores, kind="stable")[: min(top_k, verify.top)]
     strict = min(verify.min_confidence, cfg.min_confidence)  # accepted alone among the candidates
@@ -200,7 +212,7 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
             passed.append(p)
         if loop is None:
             continue
-        R = measured_rotation(f, t.features[loop.kf_id].features(), loop, v, K, cfg)
+        R = rotations[loop.kf_id] = measured_rotation(f, t.features[loop.kf_id].features(), loop, v, K, cfg)
         # under the verifier's inlier floor a verification is evidence only for agreement
         strong = loop.confidence >= strict and loop.inliers >= verify.min_inliers
         if not prior.heading_agrees(t.cols["pose"][p], R, cfg):
@@ -222,7 +234,7 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     elif ok:  # a strong match conflicts only with a stronger one (below the floor: weak evidence)
         other = [(lp, p) for lp, p in other if lp.confidence >= strict]
     if not ok:
-        return _single(prior, weak, passed, t, cfg), False
+        return _single(prior, weak, passed, t, cfg), False, rotations
     best, at = max(ok, key=lambda x: x[0].confidence)
 
     def elsewhere(q: np.ndarray, a: np.ndarray) -> np.ndarray:  # poses q not at the place of pose a
@@ -235,16 +247,16 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     # often trade rotation for translation (OdometryConfig.fit_sigma_deg).
     better = [p for lp, p in other if agreed or lp.confidence > best.confidence]
     if better and elsewhere(planar(t.cols["pose"][better]), planar(t.cols["pose"][at])).any():
-        return None, True
+        return None, True, rotations
     q = planar(t.cols["pose"][[p for _, p in ok]])
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
-        best, at = _nearest(ok, t, prior.pose)
+        best, at = _nearest(ok, t, prior, cfg)
     if np.any(elsewhere(q, planar(t.cols["pose"][at]))):
-        return None, True
+        return None, True, rotations
     if cfg.conflict_by_position and _turn_deg(planar(t.cols["pose"][at])[2], prior.pose[2]) > place.angle_deg:
         # one position seen in several directions: the one viewing nearest the predicted heading
         best = ok[int(np.argmin(_turn_deg(q[:, 2], prior.pose[2])))][0]
-    return best, False
+    return best, False, rotations
 
 
 def measured_rotation(f: Features, kf: Features, loop: LoopClosure, v: VerifyConfig, K, cfg: OdometryConfig):
@@ -268,9 +280,15 @@ def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.hypot(q[:, 0] - a[0], q[:, 1] - a[1])
 
 
-def _nearest(found: list, t, xy: np.ndarray):
-    """The (loop, position) pair of ``found`` whose experience lies nearest the position ``xy``."""
-    return found[int(np.argmin(_dist(planar(t.cols["pose"][[p for _, p in found]]), xy)))]
+def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig):
+    """The (loop, position) pair of ``found`` whose experience lies nearest the prior's pose: in
+    position, and with ``cfg.nearest_heading`` in position and heading, each in units of the
+    prior's sigma (views of one spot differ only in heading; see :class:`.config.OdometryConfig`)."""
+    q = planar(t.cols["pose"][[p for _, p in found]])
+    cost = (_dist(q, prior.pose) / max(prior.sigma_m, 1e-9)) ** 2
+    if cfg.nearest_heading:
+        cost = cost + (_turn_deg(q[:, 2], prior.pose[2]) / max(prior.sigma_deg, 1e-9)) ** 2
+    return found[int(np.argmin(cost))]
 
 
 def _turn_deg(a, b):
@@ -290,7 +308,7 @@ def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryCon
     singles = [(lp, p) for lp, p in weak if lp.confidence >= c]
     if not singles:
         return None
-    loop, at = _nearest(singles, t, prior.pose)
+    loop, at = _nearest(singles, t, prior, cfg)
     doubt = _dist(planar(t.cols["pose"][passed]), planar(t.cols["pose"][at])) > cfg.agree_radius_m
     return None if doubt.any() else loop
 
@@ -306,12 +324,16 @@ def agree_floor(prior: PosePrior, min_inliers: int, cfg: OdometryConfig) -> int:
     return min(min_inliers, low)
 
 
-def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig) -> PosePrior | None:
+def next_prior(
+    prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig, R: np.ndarray | None = None
+) -> PosePrior | None:
     """The prior after a frame: seeded anew by a strict localization ``loc`` (a
     :class:`.results.Localization` with confidence >= ``strict``), kept by a weaker one (misses
-    reset; with ``cfg.recentre`` its position moves toward the experience's, and with
-    ``cfg.recentre_shrinks`` its sigma shrinks by the same Kalman update), one
-    miss more when the frame did not localize (None)."""
+    reset; with ``cfg.recentre`` its position moves toward the experience's, with
+    ``cfg.recentre_shrinks`` its sigma shrinks by the same Kalman update, and with
+    ``cfg.recentre_heading`` its heading is updated likewise from the heading that ``R``, the
+    rotation the weak verification measured (:func:`search_near`), implies), one miss more when the
+    frame did not localize (None)."""
     if loc is not None and loc.confidence >= strict:
         return PosePrior.seed(loc.pose, getattr(loc.geometry, "R", None), cfg)
     if prior is None:
@@ -328,4 +350,12 @@ def next_prior(prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig)
     pose = prior.pose.copy()
     pose[:2] += gain * (e[:2] - pose[:2])
     sigma = prior.sigma_m * math.sqrt(1.0 - gain) if cfg.recentre_shrinks else prior.sigma_m
-    return replace(prior, pose=pose, sigma_m=sigma, misses=0)
+    sigma_deg = prior.sigma_deg
+    yaw = _implied_yaw(loc.pose, R) if cfg.recentre_heading and R is not None else None
+    if yaw is not None and prior.sigma_deg > 0:
+        # the heading the verification implies, as a measurement with the fit's own error
+        # (fit_sigma_deg); it passed the heading check, so it is within a few sigma of the prior's
+        g = prior.sigma_deg**2 / (prior.sigma_deg**2 + cfg.fit_sigma_deg**2)
+        pose[2] = float(wrap(pose[2] + g * float(wrap(yaw - pose[2]))))
+        sigma_deg = prior.sigma_deg * math.sqrt(1.0 - g)
+    return replace(prior, pose=pose, sigma_m=sigma, sigma_deg=sigma_deg, misses=0)

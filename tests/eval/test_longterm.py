@@ -289,3 +289,5 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo().recentre_shrinks is True and odo(prior_recentre_shrinks=False).recentre_shrinks is False
     assert odo().rotation_px == 4.0 and odo(prior_rotation_px=0).rotation_px is None  # 0: E's R
     assert odo(prior_rotation_px=2.5).rotation_px == 2.5
+    assert odo().recentre_heading is True and odo(prior_recentre_heading=False).recentre_heading is False
+    assert odo().nearest_heading is True and odo(prior_nearest_heading=False).nearest_heading is False

@@ -364,3 +364,43 @@ def test_the_heading_of_a_verification_comes_from_a_rotation_only_fit():
     assert measured_rotation(few, kf, loop, VerifyConfig(), K, ODO) is wrong  # too few matches
     with pytest.raises(ValueError, match="rotation_px"):
         OdometryConfig(rotation_px=0.0)
+
+
+def test_a_weak_localization_corrects_the_priors_heading_by_the_rotation_it_measured():
+    from types import SimpleNamespace
+
+    from homeloc.runtime.longterm.odometry import next_prior
+
+    prior = PosePrior(np.array([0.0, 0.0, 0.3]), 1.0, 10.0)
+    weak = SimpleNamespace(confidence=0.2, pose=pose_at(0.0, 0.0, 50)[:3], geometry=None)
+    implied = planar(weak.pose)[2]  # R = I: the frame views as its experience does (50 deg)
+    cfg = OdometryConfig(fit_sigma_deg=20.0)
+    out = next_prior(prior, weak, 0.5, cfg, np.eye(3))
+    gain = 10.0**2 / (10.0**2 + 20.0**2)  # the measurement's error is the fit's own
+    assert out.pose[2] == pytest.approx(0.3 + gain * (implied - 0.3))
+    assert out.sigma_deg == pytest.approx((1 / 10.0**2 + 1 / 20.0**2) ** -0.5)  # the Kalman update
+    # off, or no measured rotation: the heading and its sigma stay the prior's (session 11)
+    off = OdometryConfig(fit_sigma_deg=20.0, recentre_heading=False)
+    for kept in (next_prior(prior, weak, 0.5, off, np.eye(3)), next_prior(prior, weak, 0.5, cfg, None)):
+        assert (kept.pose[2], kept.sigma_deg) == (0.3, 10.0)
+    assert np.allclose(out.pose[:2], kept.pose[:2])  # the position update is the same either way
+    strict = SimpleNamespace(confidence=0.9, pose=weak.pose, geometry=SimpleNamespace(R=np.eye(3)))
+    seeded = next_prior(prior, strict, 0.5, cfg, np.eye(3))  # a strict one seeds, as before
+    assert seeded.sigma_deg == cfg.seed_sigma_deg and seeded.pose[2] == pytest.approx(implied)
+
+
+def test_of_one_spots_views_the_one_nearest_the_priors_heading_is_reported():
+    a = Place(0)
+    g, f = weaker(a.view(1), keep=60)
+    got = {}
+    for by_heading in (False, True):
+        # both verify with the predicted heading (a wide fit error); the view 20 deg off the
+        # predicted heading (-5 deg) lies 3 cm nearer the predicted position (1.54, 1.45)
+        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, nearest_heading=by_heading)
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
+                        verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
+        m.add_experience(0, *a.view(0), pose=pose_at(1.5, 1.5, 15))
+        m.add_experience(1, *a.view(0), pose=pose_at(1.46, 1.5, -5))
+        m.dock(pose_at(1, 1, -5))
+        got[by_heading] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+    assert got[False].kf_id == 0 and got[True].kf_id == 1 and got[True].searched == "prior"
