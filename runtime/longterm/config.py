@@ -270,12 +270,17 @@ class OdometryConfig:
             False: only the position, as in session 11). A round whose frames localize only weakly
             never re-seeds the heading, so its error (14 deg at the rounds' last frames on home 1901)
             swept the position prior past ``agree_max_sigma_m`` on the last leg of the round.
+            With ``nearest_heading``, replays of days 1-20: 1901 157 -> 160, 1903 155 -> 158,
+            render_train 155 -> 157 of 175, dev 160 -> 159, the 28-day home 216 -> 215 of 216, 0 false;
+            odometry-noise seeds 1-3 on the 8 patrol homes +8 frames, no new false; alone it took a
+            false localization on 1901 (the case below).
         nearest_heading: ``nearest`` ranks the experiences by their distance from the prior's pose
             in position and heading, each in the prior's sigmas, instead of by position alone
             (session 12). The experiences of one spot differ only in heading: on home 1901 (day 1
             f003) two of them, 1 cm apart and 22 deg apart in heading, agreed; the one nearer by
             position was the view 22 deg off the predicted heading (a false localization once the
-            prior was tight enough for agreement).
+            prior was tight enough for agreement). On a 90-day home rendered this session (1910) it
+            removed the one false localization of session 11's setting (711 / 1 -> 712 / 0).
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
