@@ -96,7 +96,9 @@ def _repaint(home: Home, change: LargeChange, rng: np.random.Generator, views=No
             break
         colour = rng.uniform(0.25, 0.95, 3)
     home.materials[key] = Material(key, tuple(float(v) for v in colour.round(3)), "", old.tile)
-    return f"{change.label()}: walls {Path(old.texture).name or old.colour} -> {home.materials[key].colour}"
+    # plain floats: a home's generated colours are numpy scalars, whose repr would reach the notes
+    was = Path(old.texture).name or tuple(round(float(v), 3) for v in old.colour)
+    return f"{change.label()}: walls {was} -> {home.materials[key].colour}"
 
 
 def patrol_views(path: np.ndarray, frames: int) -> np.ndarray:

@@ -143,6 +143,19 @@ def test_large_changes_persist_and_leave_the_home_alone():
     assert len(tree) == 1 and tree[0].room == rooms[-1] and in_patrol_view(views, *tree[0].centre)
 
 
+def test_a_repaint_note_names_plain_colours():
+    import dataclasses
+
+    from homeloc.data_synthesis.render.furniture import Material
+
+    home = make_home(tiny_config(rooms=(3, 3)), AssetLibrary("", [], "train"), 0, 1)
+    # a wall already painted plain, its colour numpy scalars as a generated home's are
+    walls = dict(home.materials, wall1=Material("wall1", tuple(np.float64(v) for v in (0.2, 0.4, 0.6)), ""))
+    home = dataclasses.replace(home, materials=walls)
+    _, notes = home_on_day(home, [LargeChange(0, "repaint", 1, 1)], 1, lambda i: np.random.default_rng(i))
+    assert notes[0].startswith("repaint:room1: walls (0.2, 0.4, 0.6) -> (") and "np." not in notes[0]
+
+
 def test_every_round_of_the_patrol_reaches_every_room():
     cfg = tiny_config(rooms=(4, 4))
     home = make_home(cfg, AssetLibrary("", [], "train"), 0, 2)
