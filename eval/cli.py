@@ -315,6 +315,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--prior-rotation-px", type=NonNegativeFloat | None, default=None, help="odometry map: the heading a verification implies comes from a rotation-only fit at this many pixels (OdometryConfig.rotation_px; default: the runtime's, 4; 0: the essential matrix's R)")  # fmt: skip
     p.add_argument("--prior-recentre-heading", type=bool | None, default=None, help="odometry map: a weak localization also updates the prior's heading by the Kalman update, from the heading its verification's rotation implies (OdometryConfig.recentre_heading; default: the runtime's, true; false: the heading kept)")  # fmt: skip
     p.add_argument("--prior-nearest-heading", type=bool | None, default=None, help="odometry map: the experience reported among those that verify is the one nearest the prior's pose in position and heading, each in the prior's sigmas (OdometryConfig.nearest_heading; default: the runtime's, true; false: by position alone)")  # fmt: skip
+    p.add_argument("--evidence-negatives", type=NonNegativeInt, default=4, help="per frame after the mapping day, verify it against this many earlier frames of other places (>= 2 m away, the most similar first): its noise floor; a localization scoring above it is 'seen' (table column, summary noise_floor; 0: off)")  # fmt: skip
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused; a killed run with the same configuration resumes)")  # fmt: skip
     return p
 

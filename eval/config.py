@@ -144,6 +144,7 @@ class LongTermEvalConfig:
     prior_rotation_px: float | None = None
     prior_recentre_heading: bool | None = None
     prior_nearest_heading: bool | None = None
+    evidence_negatives: int = 4
     overwrite: bool = False
 
 

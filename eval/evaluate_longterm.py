@@ -35,6 +35,7 @@ from homeloc.data_synthesis.formats.longterm import LongTermHome, read_longterm
 from homeloc.data_synthesis.render.products import covisibility
 from homeloc.eval.config import LongTermEvalConfig, prepare_out, set_threads
 from homeloc.eval.errors import EvalError
+from homeloc.eval.longterm_evidence import FAR_M, floor_frame, noise_floors, seen
 from homeloc.eval.longterm_methods import (
     METHODS,
     Method,
@@ -270,7 +271,7 @@ def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = No
         # a false localization that still shares the view (a spot further along the line of sight) or not
         overlap = judge.overlap(i, kf) if v == "false" else None
         rec[name] = {"kf": kf, "verdict": v, "covered": covered, "ms": ms, "false_overlap": overlap,
-                     "via": getattr(m, "via", None)}  # fmt: skip
+                     "via": getattr(m, "via", None), "confidence": m.confidence}  # fmt: skip
     return rec
 
 
@@ -283,6 +284,55 @@ def _day_line(frames: list[dict], day: int) -> str:
     rows = [r for r in frames if r["day"] == day]
     return ", ".join(f"{m} {sum(r[m]['verdict'] == 'correct' for r in rows)}/{len(rows)} right "
                      f"{sum(r[m]['verdict'] == 'false' for r in rows)} false" for m in _names(rows))  # fmt: skip
+
+
+def _floor_verify(config: LongTermEvalConfig) -> VerifyConfig:
+    """The verification the noise floor is measured with: the loosest floors any map accepts at
+    (the odometry map's among its prior's candidates, when it runs), so that a wrong place's
+    matches get the same essential-matrix fit as the weak localizations they are compared with."""
+    v, odo = _verify(config), _odometry(config)
+    if odo is None:
+        return v
+    ratio = (
+        v.min_inlier_ratio if odo.min_inlier_ratio is None else min(v.min_inlier_ratio, odo.min_inlier_ratio)
+    )
+    low = v.min_inliers if odo.agree_min_inliers is None else min(v.min_inliers, odo.agree_min_inliers)
+    return replace(v, min_inlier_ratio=ratio, min_inliers=low)
+
+
+def add_evidence(
+    home: LongTermHome, records: list[dict], config: LongTermEvalConfig, places, frontend
+) -> None:
+    """Adds the frame's noise floor (``floor``, :mod:`.longterm_evidence`) to every record of
+    ``home`` after the mapping day, and ``seen`` (score above the floor; None when not localized)
+    to each map's entry. The frames are extracted again (deterministic): loop 1 keeps no features."""
+    days = home.days[: config.max_days]
+    idx = [i for i, f in enumerate(home.frames) if f.day in days]
+    if not records or not idx:
+        return
+    judge, v = PlaceJudge(home, config.tolerance_m, config.tolerance_deg), _floor_verify(config)
+    frames = []
+    for i in tqdm(idx, desc=f"{home.name} features", unit="frame", leave=False):
+        f = home.frames[i]
+        image = read_image(f.root / "rgb" / f"{f.name}.png")
+        features = frontend.extract(image)
+        d = features.global_descriptor if places == ONE_PASS else places.describe(image)[0]
+        frames.append(floor_frame(features, d, v))
+    sub = np.array(idx)
+    day = np.array([home.frames[i].day for i in idx])
+    centres = np.stack([home.frames[i].pose[:3, 3] for i in idx])
+
+    def same(k: int, others: np.ndarray) -> np.ndarray:  # positions in idx -> judged the same place
+        return judge.same(int(sub[k]), sub[others])
+
+    floors = noise_floors(
+        frames, day, centres, same, v, home.K, config.evidence_negatives, days[0], home.name
+    )
+    at = {int(i): k for k, i in enumerate(idx)}
+    for r in records:
+        r["floor"] = floors.get(at.get(r["index"], -1))
+        for m in _names([r]):
+            r[m]["seen"] = seen(r[m].get("confidence"), r["floor"])
 
 
 # ------------------------------------------------------------------------------------ loop 2
@@ -301,6 +351,9 @@ def day_rows(frames: list[dict], infos: list[dict], method: str) -> list[dict]:
                "covered": float(np.mean([r[method]["covered"] for r in rs])),
                "ms_median": float(np.median([r[method]["ms"] for r in rs])),
                "lightings": sorted({r["lighting"] for r in rs}), "keyframes": int(sum(x["keyframes"] for x in info))}  # fmt: skip
+        if any(r.get("floor") is not None for r in rs):  # add_evidence ran: seen above the noise floor
+            seen_v = [r[method]["verdict"] for r in rs if r[method].get("seen")]
+            row["seen"], row["false_seen"] = seen_v.count("correct") / len(rs), seen_v.count("false")
         row["success_by_lighting"] = {
             light: float(np.mean([r[method]["verdict"] == "correct" for r in rs if r["lighting"] == light]))
             for light in row["lightings"]
@@ -367,6 +420,8 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
     frames, infos = [], []
     for home in homes:
         p = run_home(home, config, places, frontend, out / "state" / home.name)
+        if config.evidence_negatives:
+            add_evidence(home, p["frames"], config, places, frontend)
         frames += p["frames"]
         infos += p["days"]
     summary = {
@@ -385,6 +440,11 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         "first_day": "mapping: every map starts empty; the static map keeps this day's frames",
         "map_file_bytes": {x["method"]: x["file_bytes"] for x in infos if x.get("file_bytes") is not None},
         "change_detection": change_detection({h.name: h.info.get("schedule", []) for h in homes}, infos),
+        **(
+            {"noise_floor": floor_summary(frames, config.evidence_negatives)}
+            if config.evidence_negatives
+            else {}
+        ),
     }
     write_json(out / "summary.json", summary)
     curves = {
@@ -395,6 +455,21 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
     write_pairs_csv(out / "frames.csv", [_flat(r) for r in frames])
     write_table(out / "table.md", longterm_table(summary))
     return out
+
+
+def floor_summary(frames: list[dict], negatives: int) -> dict:
+    """The noise floors over the frames that have one, and per map the correct localizations and
+    those of them seen above the floor (:mod:`.longterm_evidence`)."""
+    rs = [r for r in frames if r.get("floor") is not None]
+    f = np.array([r["floor"] for r in rs])
+    return {
+        "negatives": negatives, "far_m": FAR_M, "frames": len(rs),
+        **{k: float(fn(f)) if rs else None for k, fn in (("median", np.median), ("p90", lambda x: np.percentile(x, 90)),
+                                                         ("max", np.max))},
+        "correct": {m: sum(r[m]["verdict"] == "correct" for r in rs) for m in _names(rs)},
+        "seen": {m: sum(r[m]["verdict"] == "correct" and bool(r[m].get("seen")) for r in rs) for m in _names(rs)},
+        "false_seen": {m: sum(r[m]["verdict"] == "false" and bool(r[m].get("seen")) for r in rs) for m in _names(rs)},
+    }  # fmt: skip
 
 
 def _flat(r: dict) -> dict:
@@ -413,14 +488,17 @@ def longterm_table(summary: dict) -> str:
         row = {"day": lt["day"], "frames": lt["frames"], "lighting": " ".join(lt["lightings"])}
         for m, days in _table_maps(summary):
             d = days[i]
-            row |= {f"{m}_s": d["success"], f"{m}_f": d["false_count"], f"{m}_kb": d["map_bytes"] / 1024}
+            row |= {f"{m}_s": d["success"], f"{m}_seen": d.get("seen"), f"{m}_f": d["false_count"],
+                    f"{m}_kb": d["map_bytes"] / 1024}  # fmt: skip
         row["ms"], row["kf"] = lt["ms"], lt["keyframes"]
         row["declared"] = " ".join(f"room{r}" for r in lt.get("major_changes", [])) or None
         row["scheduled"] = " ".join(lt.get("new_large_changes", [])) or None
         rows.append(row)
     cols = [("frames", "frames", "d"), ("lighting", "lighting", "")]
+    nf = summary.get("noise_floor")
     for m, _ in _table_maps(summary):
-        cols += [(f"{m}_s", f"{m} success", ".3f"), (f"{m}_f", "false", "d"), (f"{m}_kb", "KB", ".0f")]
+        cols += [(f"{m}_s", f"{m} success", ".3f"), *([(f"{m}_seen", "seen", ".3f")] if nf else []),
+                 (f"{m}_f", "false", "d"), (f"{m}_kb", "KB", ".0f")]  # fmt: skip
     cols += [("ms", "ms/frame", ".1f"), ("kf", "experiences", "d"), ("declared", "major changes declared", ""),
              ("scheduled", "large changes (renderer)", "")]  # fmt: skip
     tol, cd = summary["tolerance"], summary["change_detection"]
@@ -429,4 +507,10 @@ def longterm_table(summary: dict) -> str:
             f"{tol['same_room_or_overlap']}; day {summary['days'][0]['day']} is the mapping day)", ""]  # fmt: skip
     foot = [f"Major changes: {cd['detected']} of {cd['events']} scheduled large-change events detected within "
             f"{cd['within_days']} days; {cd['declared']} declared, {cd['unexplained']} with no scheduled event."]  # fmt: skip
+    if nf and nf["frames"]:
+        foot += ["", f"Seen: correct localizations whose verification score is above the frame's noise floor (its highest "
+                 f"score against the {nf['negatives']} most similar earlier frames of other places at least {nf['far_m']} m "
+                 f"away; median {nf['median']:.3f}, 90th percentile {nf['p90']:.3f}, max {nf['max']:.3f} over "
+                 f"{nf['frames']} frames). Correct / seen: "
+                 + ", ".join(f"{m} {nf['correct'][m]} / {nf['seen'][m]}" for m in nf["correct"]) + "."]  # fmt: skip
     return "\n".join([*head, markdown_table(rows, cols, ["day"]), "", *foot, ""])

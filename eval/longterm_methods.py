@@ -45,6 +45,7 @@ class Method(ABC):
     ``motion``: the odometry since the previous frame (None: unknown), used by the maps with a pose prior."""
 
     name = ""
+    confidence: float | None = None  # the verification score of the last localization (None: rejected)
 
     @abstractmethod
     def step(self, i: int, day: int, desc: np.ndarray, features: Features, pose: np.ndarray,
@@ -89,6 +90,7 @@ class LongTerm(Method):
     def step(self, i, day, desc, features, pose, motion=None):
         u = self.map.observe(desc, pose=pose, features=features, kf_id=i, motion=motion)
         self.via = None if u.localization is None else u.localization.searched  # "prior": the pose prior's
+        self.confidence = None if u.localization is None else float(u.localization.confidence)
         if u.major_change is not None:
             self.major_changes.append(u.major_change)
         return None if u.localization is None else u.localization.kf_id
@@ -122,9 +124,11 @@ class _Detector(Method):
         self.budget = budget
 
     def localize(self, desc, features):
+        self.confidence = None
         if not len(self.det):
             return None
         loop = self.det.detect(desc, features=features)
+        self.confidence = None if loop is None else float(loop.confidence)
         return None if loop is None else loop.kf_id
 
     def keyframe_ids(self):

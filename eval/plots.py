@@ -142,14 +142,19 @@ def plot_reliability_diagram(path: Path, frame: list[dict], pair: list[dict]) ->
 
 
 def plot_longterm(path: Path, days: dict[str, list[dict]], budget_bytes: int | None) -> Path:
-    """Localization success (solid) and false localizations (dotted) per day, and map bytes per day,
-    one line per map (``days``: map name -> the summary's day rows)."""
+    """Localization success (solid), false localizations (dotted) and, where the noise floor was
+    measured and some localizations were not seen above it, the seen ones (dashed) per day, and map
+    bytes per day, one line per map (``days``: map name -> the summary's day rows)."""
     plt = _figure()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, rows in days.items():
         x = [r["day"] for r in rows]
         line = ax0.plot(x, [r["success"] for r in rows], marker="o", ms=3, label=f"{name} success")[0]
         ax0.plot(x, [r["false"] for r in rows], ls=":", color=line.get_color(), label=f"{name} false")
+        if any(r.get("seen") is not None and r["seen"] < r["success"] for r in rows):
+            xs = [r["day"] for r in rows if r.get("seen") is not None]
+            ax0.plot(xs, [r["seen"] for r in rows if r.get("seen") is not None], ls="--", lw=1,
+                     color=line.get_color(), label=f"{name} seen above the noise floor")  # fmt: skip
         mb = [r["map_bytes"] / 1e6 for r in rows]
         ax1.plot(x, mb, marker="o", ms=3, color=line.get_color(), label=name)
     if budget_bytes is not None:

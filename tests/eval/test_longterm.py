@@ -92,6 +92,13 @@ def test_replay_writes_every_output_and_keeps_the_budget(reference):
     for name in ("summary.json", "table.md", "longterm.png", "frames.csv", "config.yaml"):
         assert (data / "out" / name).is_file(), name
     assert "static success" in (data / "out" / "table.md").read_text()
+    # the noise floor: every frame after the mapping day with negatives has one; seen <= correct
+    nf = s["noise_floor"]
+    assert nf["negatives"] == 4 and nf["frames"] <= sum(r["frames"] for r in s["days"][1:])
+    for m in ("longterm", "static", "append"):
+        assert 0 <= nf["seen"][m] <= nf["correct"][m]
+    header = (data / "out" / "frames.csv").read_text().splitlines()[0].split(",")
+    assert {"floor", "longterm_confidence", "longterm_seen", "static_seen"} <= set(header)
 
 
 def _kill_on_day_2(monkeypatch, run):
