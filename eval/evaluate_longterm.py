@@ -261,7 +261,8 @@ def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = No
     desc = features.global_descriptor if places == ONE_PASS else places.describe(image)[0]
     ms_features = (time.perf_counter() - t0) * 1000
     rec = {"home": home.name, "index": i, "name": f.name, "day": f.day, "lighting": f.lighting,
-           "room": int(judge.room[i]), "keypoints": len(features), "ms_features": ms_features}  # fmt: skip
+           "room": int(judge.room[i]), "keypoints": len(features), "ms_features": ms_features,
+           "causes": " ".join(features.causes or ())}  # fmt: skip
     for name, m in methods.items():
         covered = bool(judge.same(i, m.keyframe_ids()).any())
         t1 = time.perf_counter()
@@ -458,17 +459,26 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
 
 
 def floor_summary(frames: list[dict], negatives: int) -> dict:
-    """The noise floors over the frames that have one, and per map the correct localizations and
-    those of them seen above the floor (:mod:`.longterm_evidence`)."""
+    """The noise floors over the frames that have one, and per map the correct localizations, those
+    of them seen above the floor, and the false ones seen (:mod:`.longterm_evidence`); the same for
+    the frames the frontend's reliability names dark (``runtime.reliability.CAUSES``)."""
     rs = [r for r in frames if r.get("floor") is not None]
     f = np.array([r["floor"] for r in rs])
+    dark = [r for r in rs if "dark" in r.get("causes", "").split()]
+
+    def count(rows: list[dict], verdict: str, seen_only: bool) -> dict[str, int]:
+        return {m: sum(r[m]["verdict"] == verdict and (not seen_only or bool(r[m].get("seen"))) for r in rows)
+                for m in _names(rs)}  # fmt: skip
+
+    def stat(fn) -> float | None:
+        return float(fn(f)) if rs else None
+
     return {
         "negatives": negatives, "far_m": FAR_M, "frames": len(rs),
-        **{k: float(fn(f)) if rs else None for k, fn in (("median", np.median), ("p90", lambda x: np.percentile(x, 90)),
-                                                         ("max", np.max))},
-        "correct": {m: sum(r[m]["verdict"] == "correct" for r in rs) for m in _names(rs)},
-        "seen": {m: sum(r[m]["verdict"] == "correct" and bool(r[m].get("seen")) for r in rs) for m in _names(rs)},
-        "false_seen": {m: sum(r[m]["verdict"] == "false" and bool(r[m].get("seen")) for r in rs) for m in _names(rs)},
+        "median": stat(np.median), "p90": stat(lambda x: np.percentile(x, 90)), "max": stat(np.max),
+        "correct": count(rs, "correct", False), "seen": count(rs, "correct", True),
+        "false_seen": count(rs, "false", True),
+        "dark": {"frames": len(dark), "correct": count(dark, "correct", False), "seen": count(dark, "correct", True)},
     }  # fmt: skip
 
 
@@ -512,5 +522,7 @@ def longterm_table(summary: dict) -> str:
                  f"score against the {nf['negatives']} most similar earlier frames of other places at least {nf['far_m']} m "
                  f"away; median {nf['median']:.3f}, 90th percentile {nf['p90']:.3f}, max {nf['max']:.3f} over "
                  f"{nf['frames']} frames). Correct / seen: "
-                 + ", ".join(f"{m} {nf['correct'][m]} / {nf['seen'][m]}" for m in nf["correct"]) + "."]  # fmt: skip
+                 + ", ".join(f"{m} {nf['correct'][m]} / {nf['seen'][m]}" for m in nf["correct"]) + f". Of them on the "
+                 f"{nf['dark']['frames']} frames named dark: "
+                 + ", ".join(f"{m} {nf['dark']['correct'][m]} / {nf['dark']['seen'][m]}" for m in nf["correct"]) + "."]  # fmt: skip
     return "\n".join([*head, markdown_table(rows, cols, ["day"]), "", *foot, ""])

@@ -97,8 +97,9 @@ def test_replay_writes_every_output_and_keeps_the_budget(reference):
     assert nf["negatives"] == 4 and nf["frames"] <= sum(r["frames"] for r in s["days"][1:])
     for m in ("longterm", "static", "append"):
         assert 0 <= nf["seen"][m] <= nf["correct"][m]
+    assert nf["dark"]["frames"] == 0  # the tiny home's frames are lit
     header = (data / "out" / "frames.csv").read_text().splitlines()[0].split(",")
-    assert {"floor", "longterm_confidence", "longterm_seen", "static_seen"} <= set(header)
+    assert {"floor", "causes", "longterm_confidence", "longterm_seen", "static_seen"} <= set(header)
 
 
 def _kill_on_day_2(monkeypatch, run):

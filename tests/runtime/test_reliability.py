@@ -38,6 +38,13 @@ def test_keypoint_stats_and_causes():
     assert rel.causes(stats) == ("dark",)
     stats = {**none, **rel.image_stats(np.full((480, 640), 0.5, np.float32))}
     assert set(rel.causes(stats)) >= {"textureless", "occluded"}
+    # dim noise (a night frame out of exposure): most pixels above the dark level, no contrast
+    dim = (0.055 + 0.03 * np.random.default_rng(1).standard_normal((480, 640))).astype(np.float32)
+    s = rel.image_stats(dim)
+    assert s["dark"] < 0.5 and s["contrast"] < 0.02 and "dark" in rel.causes({**none, **s})
+    # a dim night frame with structure left is not dark
+    lit = np.tile(np.linspace(0.0, 0.14, 640, dtype=np.float32), (480, 1))
+    assert "dark" not in rel.causes({**many, **rel.image_stats(lit)})
 
 
 def test_pair_stats_and_covariance_scale():
