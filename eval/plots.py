@@ -146,7 +146,7 @@ def plot_longterm(path: Path, days: dict[str, list[dict]], budget_bytes: int | N
     measured and some localizations were not seen above it, the seen ones (dashed) per day, and map
     bytes per day, one line per map (``days``: map name -> the summary's day rows)."""
     plt = _figure()
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.4))
     for name, rows in days.items():
         x = [r["day"] for r in rows]
         line = ax0.plot(x, [r["success"] for r in rows], marker="o", ms=3, label=f"{name} success")[0]
@@ -166,5 +166,7 @@ def plot_longterm(path: Path, days: dict[str, list[dict]], budget_bytes: int | N
     ax1.set_ylabel("map [MB]")
     for ax in (ax0, ax1):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    # below the axes: with four maps and their seen lines the legend would hide the curves
+    ax0.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    ax1.legend(fontsize=7)
     return _save(fig, path)
