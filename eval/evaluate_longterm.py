@@ -7,7 +7,9 @@ append-everything map pruned to the same budget) localizes the frame and updates
 each day every map is saved with the records so far (``OUT/state/<home>/``): a killed run
 resumes at the next day and reproduces the same records (timings aside, which are measured anew).
 Every localization is judged as it is recorded (:class:`PlaceJudge`, the rendered poses and
-depth); loop 2 (:func:`day_rows`, pure) turns the records into the per-day rows.
+depth); between them :func:`add_evidence` measures each frame's noise floor and which
+localizations are seen above it (:mod:`.longterm_evidence`); loop 2 (:func:`day_rows`, pure) turns
+the records into the per-day rows.
 
 Correct place (the GT tolerance, reported in summary.json): the keyframe's camera centre is
 within ``tolerance_m`` (1 m) of the frame's, its view direction within ``tolerance_deg`` (45 deg:
