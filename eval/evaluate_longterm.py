@@ -51,7 +51,7 @@ from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, wri
 from homeloc.runtime.io import atomic_write, read_image
 from homeloc.runtime.longterm import OdometryConfig, PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.config import MIN_FIT_INLIERS
-from homeloc.runtime.longterm.odometry import Motion
+from homeloc.runtime.longterm.odometry import Motion, relaxed
 from homeloc.runtime.longterm.rooms import Rooms, centre_distance, view_angle_deg
 from homeloc.runtime.loop_closure import VerifyConfig
 
@@ -291,16 +291,11 @@ def _day_line(frames: list[dict], day: int) -> str:
 
 def _floor_verify(config: LongTermEvalConfig) -> VerifyConfig:
     """The verification the noise floor is measured with: the loosest floors any map accepts at
-    (the odometry map's among its prior's candidates, when it runs), so that a wrong place's
-    matches get the same essential-matrix fit as the weak localizations they are compared with."""
+    (the odometry map's among its prior's candidates, when it runs: :func:`.odometry.relaxed`), so
+    that a wrong place's matches get the same essential-matrix fit as the weak localizations they
+    are compared with."""
     v, odo = _verify(config), _odometry(config)
-    if odo is None:
-        return v
-    ratio = (
-        v.min_inlier_ratio if odo.min_inlier_ratio is None else min(v.min_inlier_ratio, odo.min_inlier_ratio)
-    )
-    low = v.min_inliers if odo.agree_min_inliers is None else min(v.min_inliers, odo.agree_min_inliers)
-    return replace(v, min_inlier_ratio=ratio, min_inliers=low)
+    return v if odo is None else relaxed(v, odo)
 
 
 def add_evidence(

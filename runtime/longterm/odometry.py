@@ -198,10 +198,7 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
     v = replace(
         verify, min_confidence=strict if cfg.agree_confidence is None else min(strict, cfg.agree_confidence)
     )
-    if cfg.min_inlier_ratio is not None:
-        v = replace(v, min_inlier_ratio=min(v.min_inlier_ratio, cfg.min_inlier_ratio))
-    floor = agree_floor(prior, verify.min_inliers, cfg)
-    v = replace(v, min_inliers=floor)
+    v = relaxed(v, cfg, prior)
     ok, weak, other = [], [], []  # other: accepted verifications implying another heading
     passed = []  # every experience whose verification passed the floors, at any score
     agreed = False
@@ -311,6 +308,16 @@ def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryCon
     loop, at = _nearest(singles, t, prior, cfg)
     doubt = _dist(planar(t.cols["pose"][passed]), planar(t.cols["pose"][at])) > cfg.agree_radius_m
     return None if doubt.any() else loop
+
+
+def relaxed(verify: VerifyConfig, cfg: OdometryConfig, prior: PosePrior | None = None) -> VerifyConfig:
+    """The verifier's floors among the prior's candidates: the inlier ratio ``cfg.min_inlier_ratio``
+    and the inliers of :func:`agree_floor` under ``prior`` (None: the loosest, under a prior whose
+    position is known; the evaluator's noise floor is measured with it)."""
+    if cfg.min_inlier_ratio is not None:
+        verify = replace(verify, min_inlier_ratio=min(verify.min_inlier_ratio, cfg.min_inlier_ratio))
+    known = PosePrior(np.zeros(3), 0.0, 0.0) if prior is None else prior
+    return replace(verify, min_inliers=agree_floor(known, verify.min_inliers, cfg))
 
 
 def agree_floor(prior: PosePrior, min_inliers: int, cfg: OdometryConfig) -> int:
