@@ -46,6 +46,7 @@ from homeloc.eval.longterm_methods import (
     simulated_motion,
     starts_docked,
 )
+from homeloc.eval.longterm_targets import target_check, targets_line
 from homeloc.eval.plots import plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
@@ -444,6 +445,9 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
             else {}
         ),
     }
+    summary["targets"] = {
+        m: target_check(frames, rows, m, config.budget_bytes) for m, rows in _table_maps(summary)
+    }
     write_json(out / "summary.json", summary)
     curves = {
         "longterm": summary["days"],
@@ -512,7 +516,8 @@ def longterm_table(summary: dict) -> str:
     head = [f"## Long-term localization per day (budget {summary['budget_bytes']} B; correct: centre within "
             f"{tol['centre_m']} m, view within {tol['view_deg']} deg, same room or co-visibility >= "
             f"{tol['same_room_or_overlap']}; day {summary['days'][0]['day']} is the mapping day)", ""]  # fmt: skip
-    foot = [f"Major changes: {cd['detected']} of {cd['events']} scheduled large-change events detected within "
+    foot = [targets_line(summary["targets"], summary["budget_bytes"]), ""] if "targets" in summary else []
+    foot += [f"Major changes: {cd['detected']} of {cd['events']} scheduled large-change events detected within "
             f"{cd['within_days']} days; {cd['declared']} declared, {cd['unexplained']} with no scheduled event."]  # fmt: skip
     if nf and nf["frames"]:
         foot += ["", f"Seen: correct localizations whose verification score is above the frame's noise floor (its highest "

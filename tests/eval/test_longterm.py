@@ -100,6 +100,16 @@ def test_replay_writes_every_output_and_keeps_the_budget(reference):
     assert nf["dark"]["frames"] == 0  # the tiny home's frames are lit
     header = (data / "out" / "frames.csv").read_text().splitlines()[0].split(",")
     assert {"floor", "causes", "longterm_confidence", "longterm_seen", "static_seen"} <= set(header)
+    # the #17 target check agrees with the day rows (one home: a home-day is a day)
+    for m, rows in (("longterm", s["days"]), *s["baselines"].items()):
+        t = s["targets"][m]
+        assert t["home_days"] == 2 and t["frames"] == sum(r["frames"] for r in rows[1:])
+        assert t["correct"] == round(sum(r["success"] * r["frames"] for r in rows[1:]))
+        assert t["home_days_met"] == sum(r["success"] >= 0.95 and r["false_count"] == 0 for r in rows[1:])
+        assert (
+            t["bytes_after_week"] is None and t["within_budget"] is None
+        )  # 3 days: no day after the first week
+    assert "Targets (issue #17" in (data / "out" / "table.md").read_text()
 
 
 def _kill_on_day_2(monkeypatch, run):
