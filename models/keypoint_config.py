@@ -101,6 +101,19 @@ PRESETS: dict[str, KeypointNetConfig] = {
         fine_width=32,
         descriptor_dim=64,
     ),
+    # `edge` widened (1/4 stage 48, 1/8 width 128, pyramid 128-160, heads 128): 4.26 GMACs, int8
+    # 13.4 ms = 0.70x XFeat's fp32 ONNX time in one export.bench_presets run (edge: 1.40 GMACs,
+    # 6.7 ms, 0.35x), inside #14's 0.8x budget. Same layout as `edge`, so it can start from a
+    # trained `edge` run (models.widen). Issue #14, session 15: is capacity what `edge` lacks?
+    "edge_wide": KeypointNetConfig(
+        stages=((16, 1, 2), (48, 2, 2), (128, 2, 2)),
+        downsample="conv",
+        pyramid=((128, 2), (160, 2)),
+        fuse_depth=1,
+        head_width=128,
+        fine_width=32,
+        descriptor_dim=64,
+    ),
     "superpoint": KeypointNetConfig(
         stages=((64, 2, 1), (64, 2, 2), (128, 2, 2), (128, 2, 2)),
         downsample="pool",

@@ -13,6 +13,8 @@ Presets (``KeypointNet.PRESETS``; GMACs at 640x480, see ``python -m homeloc.expo
   stem, narrow 1/2 and 1/4 stages), the bulk of the compute at 1/8, a small 1/16-1/32 pyramid
   fused back into 1/8 for context (lighting changes need context more than resolution), a
   1/4-resolution skip into the detector head for sub-cell localisation, 64-d descriptors.
+- ``edge_wide``: ``edge``'s layout with about twice the channels from 1/4 down (3x the GMACs,
+  0.70x XFeat's time in int8); starts from a trained ``edge`` run (``models.widen``).
 - ``superpoint``: the reference widths (VGG-like 64-64-128-128 encoder with max-pool
   downsampling, 256-wide heads, 256-d descriptors), written here from the paper, for comparison.
 - ``tiny``: a few thousand parameters, for CI-speed training and export tests.

@@ -12,6 +12,7 @@ import torch
 
 from homeloc.models import postprocess as pp
 from homeloc.models.keypoints import KeypointNet
+from homeloc.models.widen import widen_into
 from homeloc.train import losses
 from homeloc.train.teachers import build_teacher
 
@@ -28,7 +29,8 @@ class KeypointSystem(L.LightningModule):
     teacher: "xfeat" | "aliked-n16" (in the loop: slow) | "cached" (heatmaps and descriptors from
     PairsData(teacher_cache=...), see train.teacher_cache) | "checkpoint:PATH[#N]" | "none".
     distill_weight: weight of the teacher descriptor-similarity KL (needs cached teacher descriptors).
-    init_checkpoint: start from these weights (e.g. the shapes stage).
+    init_checkpoint: start from these weights (e.g. the shapes stage); a narrower network of the
+    same layout (e.g. an `edge` run for `edge_wide`) is widened into this one (models.widen).
     target_power: each teacher target cell's keypoint mass m becomes m**target_power
     (losses.lift_cell_mass; < 1 lifts the weak cells of a sparse teacher such as ALIKED).
     anchor_weight: weight of losses.descriptor_anchor_loss between the student's dense descriptors
@@ -83,7 +85,11 @@ class KeypointSystem(L.LightningModule):
         self.save_hyperparameters()
         self.model = KeypointNet(preset, descriptor_dim)
         if init_checkpoint:
-            self.model.load_state_dict(KeypointNet.from_checkpoint(init_checkpoint).state_dict())
+            start = KeypointNet.from_checkpoint(init_checkpoint)
+            if start.config == self.model.config:
+                self.model.load_state_dict(start.state_dict())
+            else:  # a wider preset starts from a narrower run, computing its function (models.widen)
+                widen_into(start, self.model)
         # The teacher is not a submodule: it never trains and never lands in our checkpoints.
         self._teacher = [build_teacher(teacher)] if stage == "pairs" else [None]
         # Like the teacher, the anchor is frozen and kept out of the checkpoints (a list hides it).
