@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export WANDB_MODE ?= offline
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 
-.PHONY: demo test test-all bench lint install peers clean card gpu-wheels gpu-bundle
+.PHONY: demo test test-all bench lint install peers clean card gpu-wheels gpu-bundle gpu-fly-bundle
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -87,3 +87,22 @@ card: install
 	  "HPatches viewpoint subset=reports/card/hpatches" "Nordland winter->summer, last third=reports/card/nordland" \
 	  $(if $(wildcard data/places_val_indoor_eval),"Synthesized indoor night->day places (held-apart sources)=reports/card/indoor_night") \
 	  "Speed at 480x640, 1 thread=reports/card/speed"
+
+# The small bundle (train/gpu_bundle.py; docs/training.md "GPU recipe"): source images + teacher weights +
+# wheels for the GPU machine's Python, <= ~27 MiB so that it travels with the working tree (64 MiB in all);
+# the pairs and ALIKED's outputs are made there, in the loop (configs/train/keypoints_gpu_fly.yaml).
+GPU_PY ?= 3.12
+GPU_FLY_DEPS := kornia==0.9.0 jsonargparse==4.53.0 docstring_parser==0.18.0 typeshed_client==2.15.0 \
+  albumentations==2.0.8 albucore==0.0.24 pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 \
+  typing-inspection==0.4.5 simsimd==6.5.16 stringzilla==5.3.2
+GPU_FLY ?= build/gpu_fly
+gpu-fly-bundle: peers
+	rm -rf $(GPU_FLY) && mkdir -p $(GPU_FLY)/wheels
+	$(BIN)/pip download -q --no-deps --only-binary=:all: --python-version $(GPU_PY) --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d $(GPU_FLY)/wheels $(GPU_FLY_DEPS)
+	$(BIN)/python -m homeloc.train.gpu_bundle --out $(GPU_FLY) --quality 90 \
+	  --source chamonix=../shared/data/webcam/chamonix --source courbevoie=../shared/data/webcam/courbevoie \
+	  --source tum_rgbd_snippets=../shared/data/tum_rgbd_snippets --source icl_nuim_snippet=../shared/data/icl_nuim_snippet
+	cp configs/train/keypoints_gpu_fly.yaml configs/synth/pairs_gpu.yaml $(GPU_FLY)/
+	@echo "bundle: $(GPU_FLY) ($$(du -sh $(GPU_FLY) | cut -f1))"

@@ -9,9 +9,21 @@ teacher cache; see docs/training.md, "GPU recipe"). There:
 
 installs the wheels into OUT/site (pip --target --no-index --no-deps: the machine's environment is
 not touched), trains `BUNDLE/keypoints_gpu.yaml` for a fixed wall budget, and leaves
-OUT/checkpoints/last.ckpt, OUT/metrics.csv (Lightning's CSV log) and OUT/throughput.json (steps,
-images, seconds). Only the standard library is imported here: the script runs before anything
-of ours is installed. The same file is `homeloc.train.gpu_recipe` inside the package.
+OUT/checkpoints/last.ckpt, OUT/model.pt (the network alone, KeypointNet.save), OUT/metrics.csv
+(Lightning's CSV log) and OUT/throughput.json (steps, images, seconds). Only the standard library
+is imported here: the script runs before anything of ours is installed. The same file is
+`homeloc.train.gpu_recipe` inside the package.
+
+With data made on the GPU machine (`make gpu-fly-bundle`, which fits the 64 MiB that travels with a
+checkout to a lent machine):
+
+    python train/gpu_recipe.py --bundle build/gpu_fly --config keypoints_gpu_fly.yaml --tree . \
+        --out OUT --minutes 7 --probe-steps 60
+
+--tree: homeloc is imported from this source checkout (no wheel of ours: its model assets are
+38 MB); --probe-steps: a short run first measures the machine's steps/s, and the real run's
+max_steps is set so that the cosine learning-rate schedule ends with the time budget (with only
+max_time, a run stopped by the clock never reaches the schedule's low learning rates).
 """
 
 from __future__ import annotations
@@ -27,6 +39,8 @@ import time
 from pathlib import Path
 
 MAX_MINUTES = 9.0
+# setuptools' package-dir of pyproject.toml: homeloc.<name> lives in the checkout's <folder>.
+TREE_PACKAGES = ("train", "models", "data_synthesis", "export", "eval", "runtime", "configs")
 
 
 def install_wheels(bundle: Path, site: Path) -> None:
@@ -35,7 +49,7 @@ def install_wheels(bundle: Path, site: Path) -> None:
     wheels = sorted(glob.glob(str(bundle / "wheels" / "*.whl")))
     if not wheels:
         raise SystemExit(f"gpu_recipe: error: {bundle / 'wheels'}: no wheels (make gpu-bundle)")
-    if (site / "homeloc").is_dir():
+    if (site / ".installed").is_file():
         return  # installed by an earlier call with this --out
     cmd = [
         sys.executable,
@@ -50,6 +64,20 @@ def install_wheels(bundle: Path, site: Path) -> None:
         *wheels,
     ]
     subprocess.run(cmd, check=True)
+    (site / ".installed").write_text("\n".join(Path(w).name for w in wheels))
+
+
+def link_tree(tree: Path, ns: Path) -> None:
+    """ns/homeloc: the checkout's package folders linked under the namespace (pyproject's package-dir)."""
+    pkg = ns / "homeloc"
+    if not (tree / "homeloc" / "__init__.py").is_file():
+        raise SystemExit(f"gpu_recipe: error: --tree {tree}: not a homeloc checkout (no homeloc/__init__.py)")
+    pkg.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tree / "homeloc" / "__init__.py", pkg / "__init__.py")
+    for name in TREE_PACKAGES:
+        link = pkg / name
+        if not link.is_symlink():
+            link.symlink_to((tree / name).resolve(), target_is_directory=True)
 
 
 def check_base() -> None:
@@ -64,12 +92,21 @@ def check_base() -> None:
 
 
 def fit_command(
-    bundle: Path, out: Path, minutes: float, accelerator: str, precision: str, batch: int, workers: int
+    bundle: Path,
+    out: Path,
+    minutes: float,
+    accelerator: str,
+    precision: str,
+    batch: int,
+    workers: int,
+    config: str = "keypoints_gpu.yaml",
+    max_steps: int | None = None,
 ) -> list[str]:
     """`homeloc-train fit` on the bundle's config with the budget and output folder filled in."""
     m, s = divmod(int(round(minutes * 60)), 60)
+    steps = ["--trainer.max_steps", str(max_steps)] if max_steps else []
     return [
-        sys.executable, "-m", "homeloc.train.cli", "fit", "--config", str(bundle / "keypoints_gpu.yaml"),
+        sys.executable, "-m", "homeloc.train.cli", "fit", "--config", str(bundle / config), *steps,
         "--trainer.accelerator", accelerator, "--trainer.precision", precision,
         "--trainer.max_time", f"00:00:{m:02d}:{s:02d}", "--trainer.default_root_dir", str(out),
         "--trainer.logger", json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -83,12 +120,21 @@ def fit_command(
     ]  # fmt: skip
 
 
+def planned_steps(probe: dict, probe_wall_s: float, budget_s: float, margin: float = 0.92) -> int:
+    """Steps that fit the budget at the probe's rate: the probe's start-up (wall minus training
+    time: imports, workers, the teacher's weights) is paid again by the real run."""
+    rate = probe["steps"] / max(probe["train_s"], 1e-9)
+    startup = max(probe_wall_s - probe["train_s"], 0.0)
+    return max(int(rate * (budget_s - startup) * margin), 1)
+
+
 def collect(out: Path) -> dict:
     """Copy the newest CSV log to OUT/metrics.csv; return the run's throughput.json."""
     runs = sorted(glob.glob(str(out / "csv" / "version_*")), key=os.path.getmtime)
     if not runs:
         raise SystemExit(f"gpu_recipe: error: {out / 'csv'}: training wrote no log")
-    shutil.copyfile(Path(runs[-1]) / "metrics.csv", out / "metrics.csv")
+    if (Path(runs[-1]) / "metrics.csv").is_file():  # absent when fewer steps than log_every_n_steps
+        shutil.copyfile(Path(runs[-1]) / "metrics.csv", out / "metrics.csv")
     tp = Path(runs[-1]) / "throughput.json"
     if tp.is_file():
         shutil.copyfile(tp, out / "throughput.json")
@@ -112,26 +158,60 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--skip-install", action="store_true", help="homeloc is importable already (tests, dev box)"
     )
+    p.add_argument("--config", default="keypoints_gpu.yaml", help="training config inside the bundle")
+    p.add_argument("--tree", type=Path, help="import homeloc from this checkout instead of a wheel")
+    p.add_argument(
+        "--probe-steps", type=int, default=0, help="measure the rate first; set max_steps to the budget"
+    )
     a = p.parse_args(argv)
     if not 0 < a.minutes <= MAX_MINUTES:
         p.error(f"--minutes: must be in (0, {MAX_MINUTES}], got {a.minutes}")
-    if not (a.bundle / "keypoints_gpu.yaml").is_file():
-        p.error(f"--bundle: {a.bundle}: no keypoints_gpu.yaml (make gpu-bundle)")
+    if not (a.bundle / a.config).is_file():
+        p.error(f"--config: {a.bundle / a.config}: no such file (make gpu-bundle / gpu-fly-bundle)")
+    if a.probe_steps < 0:
+        p.error(f"--probe-steps: must be >= 0, got {a.probe_steps}")
     check_base()
     out = a.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    paths = [str(out / "site"), str(a.bundle.resolve() / "pyextra")]
+    if a.tree:
+        link_tree(a.tree.resolve(), out / "ns")
+        paths.insert(0, str(out / "ns"))
     if not a.skip_install:
         install_wheels(a.bundle.resolve(), out / "site")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(out / "site"), os.environ.get("PYTHONPATH", "")]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]),
            "WANDB_MODE": "disabled", "NO_ALBUMENTATIONS_UPDATE": "1"}  # fmt: skip
+    bundle = a.bundle.resolve()
     t0 = time.time()
-    cmd = fit_command(a.bundle.resolve(), out, a.minutes, a.accelerator, a.precision, a.batch, a.workers)
-    code = subprocess.run(cmd, cwd=a.bundle, env=env).returncode  # config paths are relative to the bundle
+    steps = None
+    if a.probe_steps:
+        probe_out = out / "probe"
+        cmd = fit_command(bundle, probe_out, MAX_MINUTES, a.accelerator, a.precision, a.batch, a.workers,
+                          a.config, a.probe_steps)  # fmt: skip
+        code = subprocess.run(cmd, cwd=bundle, env=env).returncode
+        if code != 0:
+            print(f"gpu_recipe: error: the probe run exited with {code}", file=sys.stderr)
+            return code
+        probe = collect(probe_out)
+        steps = planned_steps(probe, time.time() - t0, a.minutes * 60)
+        print(f"gpu_recipe: probe {probe['steps']} steps in {probe['train_s']:.1f} s of training "
+              f"({time.time() - t0:.1f} s wall): max_steps {steps} for {a.minutes} min", flush=True)  # fmt: skip
+        shutil.rmtree(probe_out / "checkpoints", ignore_errors=True)
+    t1 = time.time()
+    cmd = fit_command(bundle, out, a.minutes, a.accelerator, a.precision, a.batch, a.workers, a.config, steps)
+    code = subprocess.run(cmd, cwd=bundle, env=env).returncode  # config paths are relative to the bundle
     if code != 0:
         print(f"gpu_recipe: error: training exited with {code}", file=sys.stderr)
         return code
     tp = collect(out)
-    print(json.dumps({"out": str(out), "wall_s_total": round(time.time() - t0, 1), **tp}, indent=1))
+    last = out / "checkpoints" / "last.ckpt"
+    save = ("import sys; from homeloc.models.keypoints import KeypointNet; "
+            "KeypointNet.from_checkpoint(sys.argv[1]).save(sys.argv[2])")  # fmt: skip
+    # cwd = the bundle, as for training: `python -c` puts the working folder first on sys.path, and a
+    # checkout's root holds a bare homeloc/ that would hide the linked tree (no homeloc.models).
+    subprocess.run([sys.executable, "-c", save, str(last), str(out / "model.pt")], cwd=bundle, env=env, check=True)
+    print(json.dumps({"out": str(out), "max_steps": steps, "wall_s_fit": round(time.time() - t1, 1),
+                      "wall_s_total": round(time.time() - t0, 1), **tp}, indent=1))  # fmt: skip
     return 0
 
 

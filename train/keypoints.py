@@ -121,14 +121,18 @@ class KeypointSystem(L.LightningModule):
         B = i0.shape[0]
         warp01, warp10 = self._warps(batch)
         logits, desc = self.model(torch.cat([i0, i1]))
-        teacher_desc = None
+        teacher_desc, heats = None, None
         if self.hparams.distill_weight > 0:
-            if "teacher_desc0" not in batch:  # else the KL would silently be off for the whole run
+            if "teacher_desc0" in batch:
+                teacher_desc = (batch["teacher_desc0"], batch["teacher_desc1"])
+            elif hasattr(self.teacher, "dense"):  # a teacher network in the loop (e.g. on a GPU)
+                heats, teacher_desc = self._teacher_dense(batch)
+            else:  # else the KL would silently be off for the whole run
                 raise ValueError(
                     "--model.distill_weight > 0 needs the teacher's descriptors in the data "
-                    "(homeloc-train pack-pairs --descriptors, or PairsData teacher_descriptors: true)"
+                    "(homeloc-train pack-pairs --descriptors, or PairsData teacher_descriptors: true) "
+                    "or a dense teacher in the loop (--model.teacher aliked-n16 / xfeat)"
                 )
-            teacher_desc = (batch["teacher_desc0"], batch["teacher_desc1"])
         d_loss, acc, distill = losses.descriptor_loss(
             desc[:B],
             desc[B:],
@@ -152,18 +156,18 @@ class KeypointSystem(L.LightningModule):
             anchor = losses.descriptor_anchor_loss(desc, ref)
             loss = loss + self.hparams.anchor_weight * anchor
             self.log("train/anchor", anchor)
-        det = self._detector_loss(batch, logits, warp01, warp10, ref_logits)
+        det = self._detector_loss(batch, logits, warp01, warp10, ref_logits, heats)
         if det is not None:
             loss = loss + self.hparams.detector_weight * det
             self.log("train/detector", det, prog_bar=True)
         self.log("train/loss", loss)
         return loss
 
-    def _detector_loss(self, batch, logits, warp01, warp10, ref_logits=None):
+    def _detector_loss(self, batch, logits, warp01, warp10, ref_logits=None, heats=None):
         """Soft cross-entropy of both views' logits against the teacher's fused targets, mixed
         with the frozen reference's softmax (`detector_mix`; ref_logits 2B×65×h×w); None without
-        a teacher."""
-        heats = self._teacher_heatmaps(batch)
+        a teacher. heats: the teacher's (heat0, heat1) when this step computed them already."""
+        heats = heats if heats is not None else self._teacher_heatmaps(batch)
         if heats is None:
             return None
         B = len(batch["image0"])
@@ -208,6 +212,17 @@ class KeypointSystem(L.LightningModule):
         i0 = batch["image0"]
         heat = self.teacher.to(i0.device)(torch.cat([i0, batch["image1"]]))
         return heat[: len(i0)], heat[len(i0) :]
+
+    @torch.no_grad()
+    def _teacher_dense(self, batch):
+        """((heat0, heat1), (desc0, desc1)) from the teacher network, in float32 whatever the
+        trainer's precision (a bf16 teacher would give the student coarser targets)."""
+        i0 = batch["image0"]
+        teacher = self.teacher.to(i0.device)
+        with torch.autocast(i0.device.type, enabled=False):
+            heat, desc = teacher.dense(torch.cat([i0, batch["image1"]]).float())
+        B = len(i0)
+        return (heat[:B], heat[B:]), (desc[:B], desc[B:])
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(
