@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             "KeypointNet.from_checkpoint(sys.argv[1]).save(sys.argv[2])")  # fmt: skip
     # cwd = the bundle, as for training: `python -c` puts the working folder first on sys.path, and a
     # checkout's root holds a bare homeloc/ that would hide the linked tree (no homeloc.models).
-    subprocess.run([sys.executable, "-c", save, str(last), str(out / "model.pt")], cwd=bundle, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-c", save, str(last), str(out / "model.pt")], cwd=bundle, env=env, check=True
+    )
     print(json.dumps({"out": str(out), "max_steps": steps, "wall_s_fit": round(time.time() - t1, 1),
                       "wall_s_total": round(time.time() - t0, 1), **tp}, indent=1))  # fmt: skip
     return 0
