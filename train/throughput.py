@@ -19,6 +19,9 @@ class ImagesPerSecond(L.Callback):
     """Logs `train/images_per_s` (images of the steps since the last log / their wall time, the
     wait for the DataLoader included) and, at the end of fit, writes `throughput.json` (steps,
     images, training seconds without validation, wall seconds) into the logger's folder.
+    `data_wait_s` / `data_wait_share`: the time between one step's end and the next one's start
+    (the trainer waiting for the next batch), of the training time: near 0 when the network is
+    kept busy, near 1 when the DataLoader workers cannot keep up.
 
     images_per_item: images per batch item (2 for pairs)."""
 
@@ -26,18 +29,23 @@ class ImagesPerSecond(L.Callback):
         self.images_per_item = images_per_item
         self._t_last: float | None = None
         self._window = [0, 0.0]  # images, seconds since the last log
-        self.total = {"steps": 0, "images": 0, "train_s": 0.0}
+        self.total = {"steps": 0, "images": 0, "train_s": 0.0, "data_wait_s": 0.0}
         self._t_start = 0.0
+        self._t_end: float | None = None  # end of the last step, None after a validation
 
     def on_train_start(self, trainer, pl_module):
         self._t_start = time.perf_counter()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        now = time.perf_counter()
         if self._t_last is None:  # first step, or first after a validation: time from here
-            self._t_last = time.perf_counter()
+            self._t_last = now
+        elif self._t_end is not None:
+            self.total["data_wait_s"] += now - self._t_end
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         now = time.perf_counter()
+        self._t_end = now
         images = self.images_per_item * len(batch["image0"])
         dt = now - self._t_last
         self._t_last = now
@@ -51,13 +59,14 @@ class ImagesPerSecond(L.Callback):
             self._window = [0, 0.0]
 
     def on_validation_start(self, trainer, pl_module):
-        self._t_last = None  # validation time is not training time
+        self._t_last = self._t_end = None  # validation time is not training time
 
     def on_train_end(self, trainer, pl_module):
         wall = time.perf_counter() - self._t_start
         out = {**self.total, "wall_s": wall, "global_step": trainer.global_step,
                "train_images_per_s": self.total["images"] / max(self.total["train_s"], 1e-9),
-               "wall_images_per_s": self.total["images"] / max(wall, 1e-9)}  # fmt: skip
+               "wall_images_per_s": self.total["images"] / max(wall, 1e-9),
+               "data_wait_share": self.total["data_wait_s"] / max(self.total["train_s"], 1e-9)}  # fmt: skip
         atomic_write(
             Path(trainer.log_dir or trainer.default_root_dir) / "throughput.json", json.dumps(out, indent=1)
         )

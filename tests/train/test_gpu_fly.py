@@ -97,6 +97,7 @@ def test_fly_recipe_trains_on_cpu_from_the_tree_and_saves_the_network(tmp_path):
     assert gpu_recipe.main(argv) == 0
     tp = json.loads((out / "throughput.json").read_text())
     assert tp["steps"] >= 1 and tp["images"] == 4 * tp["steps"]
+    assert 0 <= tp["data_wait_s"] <= tp["train_s"] and 0 <= tp["data_wait_share"] <= 1
     assert (out / "ns" / "homeloc" / "models").resolve() == (ROOT / "models").resolve()
     net = KeypointNet.from_checkpoint(out / "model.pt")
     assert net.config == KeypointNet("edge_wide").config
