@@ -104,7 +104,8 @@ PRESETS: dict[str, KeypointNetConfig] = {
     # `edge` widened (1/4 stage 48, 1/8 width 128, pyramid 128-160, heads 128): 4.26 GMACs, int8
     # 13.4 ms = 0.70x XFeat's fp32 ONNX time in one export.bench_presets run (edge: 1.40 GMACs,
     # 6.7 ms, 0.35x), inside #14's 0.8x budget. Same layout as `edge`, so it can start from a
-    # trained `edge` run (models.widen). Issue #14, session 15: is capacity what `edge` lacks?
+    # trained `edge` run (models.widen). Issue #14: is capacity what `edge` lacks? Session 16, same
+    # data and steps: yes, webcam +0.026, WxBS +0.032, HPatches +0.028 (docs/training.md, run W).
     "edge_wide": KeypointNetConfig(
         stages=((16, 1, 2), (48, 2, 2), (128, 2, 2)),
         downsample="conv",
