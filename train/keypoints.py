@@ -36,6 +36,8 @@ class KeypointSystem(L.LightningModule):
     anchor_weight: weight of losses.descriptor_anchor_loss between the student's dense descriptors
     and those of a frozen copy of init_checkpoint (keeps what reads the map, e.g. the one-pass
     frontend's global head, valid); 0 = off, no copy made.
+    anchor_checkpoint: the frozen reference of anchor_weight and detector_mix when it is not
+    init_checkpoint (a run continued from another keeps the shipped model as its reference).
     target_sharpen: each teacher target cell's in-cell distribution raised to this power and
     renormalised (losses.sharpen_cells; > 1 sharpens where in the cell the point is, 1 = off).
     detector_mix: share of that frozen copy's own detector distribution (softmax of its logits) in
@@ -68,6 +70,7 @@ class KeypointSystem(L.LightningModule):
         detector_mix: float = 0.0,
         target_sharpen: float = 1.0,
         near_negative_px: float = 0.0,
+        anchor_checkpoint: str | None = None,
     ):
         super().__init__()
         if stage not in ("shapes", "pairs"):
@@ -80,7 +83,7 @@ class KeypointSystem(L.LightningModule):
             raise ValueError(f"near_negative_px must be in [0, 64], got {near_negative_px}")
         if not 0 <= detector_mix <= 1:
             raise ValueError(f"detector_mix must be in [0, 1], got {detector_mix}")
-        if (anchor_weight > 0 or detector_mix > 0) and not init_checkpoint:
+        if (anchor_weight > 0 or detector_mix > 0) and not (anchor_checkpoint or init_checkpoint):
             raise ValueError("anchor_weight or detector_mix > 0 needs init_checkpoint (the frozen reference)")
         self.save_hyperparameters()
         self.model = KeypointNet(preset, descriptor_dim)
@@ -94,7 +97,8 @@ class KeypointSystem(L.LightningModule):
         self._teacher = [build_teacher(teacher)] if stage == "pairs" else [None]
         # Like the teacher, the anchor is frozen and kept out of the checkpoints (a list hides it).
         frozen = anchor_weight > 0 or detector_mix > 0
-        self._anchor = [KeypointNet.from_checkpoint(init_checkpoint).eval()] if frozen else []
+        reference = anchor_checkpoint or init_checkpoint
+        self._anchor = [KeypointNet.from_checkpoint(reference).eval()] if frozen else []
         for q in self._anchor[0].parameters() if self._anchor else ():
             q.requires_grad_(False)
         if stage == "pairs" and self._teacher[0] is None and teacher != "cached":

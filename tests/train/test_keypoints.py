@@ -325,3 +325,19 @@ def test_near_negatives_penalise_descriptors_that_vary_slowly():
     )
     with pytest.raises(ValueError, match="near_negative_px"):
         KeypointSystem("tiny", teacher="none", near_negative_px=-1.0)
+
+
+def test_anchor_checkpoint_is_the_reference_when_given(tmp_path):
+    torch.manual_seed(0)
+    KeypointNet("tiny").save(tmp_path / "init.pt")
+    torch.manual_seed(1)
+    KeypointNet("tiny").save(tmp_path / "other.pt")
+    logged = {}
+    for ref in ("init.pt", "other.pt"):
+        system = KeypointSystem("tiny", teacher="none", init_checkpoint=str(tmp_path / "init.pt"),
+                                anchor_checkpoint=str(tmp_path / ref), anchor_weight=1.0)  # fmt: skip
+        system.log = lambda name, value, r=ref, **k: logged.__setitem__((r, name), float(value))
+        system.model.eval()
+        system.training_step(_pairs_batch(2), 0)
+    assert logged[("init.pt", "train/anchor")] == pytest.approx(0.0, abs=1e-5)
+    assert logged[("other.pt", "train/anchor")] > 0.01  # another network's map: the anchor pulls
