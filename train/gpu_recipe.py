@@ -39,8 +39,6 @@ import time
 from pathlib import Path
 
 MAX_MINUTES = 9.0
-# setuptools' package-dir of pyproject.toml: homeloc.<name> lives in the checkout's <folder>.
-TREE_PACKAGES = ("train", "models", "data_synthesis", "export", "eval", "runtime", "configs")
 
 
 def install_wheels(bundle: Path, site: Path) -> None:
@@ -68,16 +66,22 @@ def install_wheels(bundle: Path, site: Path) -> None:
 
 
 def link_tree(tree: Path, ns: Path) -> None:
-    """ns/homeloc: the checkout's package folders linked under the namespace (pyproject's package-dir)."""
+    """ns/homeloc: the checkout's package folders linked under the namespace as pyproject.toml's
+    `[tool.setuptools] package-dir` maps them (homeloc.<name> -> <folder>), its one owner."""
+    import tomllib
+
     pkg = ns / "homeloc"
-    if not (tree / "homeloc" / "__init__.py").is_file():
+    if not (tree / "homeloc" / "__init__.py").is_file() or not (tree / "pyproject.toml").is_file():
         raise SystemExit(f"gpu_recipe: error: --tree {tree}: not a homeloc checkout (no homeloc/__init__.py)")
+    dirs = tomllib.loads((tree / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
     pkg.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tree / "homeloc" / "__init__.py", pkg / "__init__.py")
-    for name in TREE_PACKAGES:
-        link = pkg / name
+    for name, folder in dirs.items():
+        if name.count(".") != 1:  # "homeloc" itself is the copied __init__; deeper ones ride along
+            continue
+        link = pkg / name.partition(".")[2]
         if not link.is_symlink():
-            link.symlink_to((tree / name).resolve(), target_is_directory=True)
+            link.symlink_to((tree / folder).resolve(), target_is_directory=True)
 
 
 def check_base() -> None:
