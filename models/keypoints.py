@@ -183,11 +183,16 @@ class KeypointNet(nn.Module):
             h["config"] = self.config.to_dict()
         return h
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write ``{"state_dict", "hparams"}`` atomically (temp file + fsync + rename)."""
+    def save(self, path: str | os.PathLike, half: bool = False) -> None:
+        """Write ``{"state_dict", "hparams"}`` atomically (temp file + fsync + rename).
+
+        half: floating-point tensors stored as float16 (half the bytes: a network that must travel
+        in a lent machine's 64 MiB); ``from_checkpoint`` casts them back to float32."""
         from homeloc.runtime.io import atomic_open
 
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         with atomic_open(path, "wb") as f:
             torch.save({"state_dict": state, "hparams": self.hparams}, f)
 
@@ -251,14 +256,14 @@ class KeypointNet(nn.Module):
                 problems.append(f"{k}: not a tensor ({type(v).__name__})")
             elif v.shape != own[k].shape:
                 problems.append(f"{k}: shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
-            elif v.dtype != own[k].dtype:
+            elif v.dtype != own[k].dtype and not (v.dtype == torch.float16 and own[k].is_floating_point()):
                 problems.append(f"{k}: dtype {v.dtype}, expected {own[k].dtype}")
         if problems:
             raise ValueError(
                 f"{source}: does not fit KeypointNet(preset={self.preset!r}, "
                 f"descriptor_dim={self.descriptor_dim}): " + "; ".join(problems)
             )
-        self.load_state_dict(state, strict=True)
+        self.load_state_dict(state, strict=True)  # copies cast float16 weights (save(half=True))
 
 
 def _find_hparams(h: Any) -> Mapping[str, Any] | None:

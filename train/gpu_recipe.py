@@ -20,6 +20,9 @@ checkout to a lent machine):
     python train/gpu_recipe.py --bundle build/gpu_fly --config keypoints_gpu_fly.yaml --tree . \
         --out OUT --minutes 7 --probe-steps 60
 
+Options after `--` go to `homeloc-train fit` and override the config, e.g. a continued run:
+`--max-steps 550 -- --model.init_args.init_checkpoint init.pt --model.init_args.lr 5e-4`.
+
 --tree: homeloc is imported from this source checkout (no wheel of ours: its model assets are
 38 MB); --probe-steps: a short run first measures the machine's steps/s, and the real run's
 max_steps is set so that the cosine learning-rate schedule ends with the time budget (with only
@@ -105,8 +108,10 @@ def fit_command(
     workers: int,
     config: str = "keypoints_gpu.yaml",
     max_steps: int | None = None,
+    extra: list[str] | None = None,
 ) -> list[str]:
-    """`homeloc-train fit` on the bundle's config with the budget and output folder filled in."""
+    """`homeloc-train fit` on the bundle's config with the budget and output folder filled in;
+    `extra` (e.g. `--model.init_args.lr 5e-4`) comes last, so it overrides the config."""
     m, s = divmod(int(round(minutes * 60)), 60)
     steps = ["--trainer.max_steps", str(max_steps)] if max_steps else []
     return [
@@ -121,6 +126,7 @@ def fit_command(
                            "save_top_k": 0}},
             {"class_path": "homeloc.train.throughput.ImagesPerSecond"}]),
         "--data.init_args.batch_size", str(batch), "--data.init_args.num_workers", str(workers),
+        *(extra or []),
     ]  # fmt: skip
 
 
@@ -167,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--probe-steps", type=int, default=0, help="measure the rate first; set max_steps to the budget"
     )
+    p.add_argument("--max-steps", type=int, default=0, help="a fixed step count instead of a probe")
+    p.add_argument(
+        "fit_args", nargs="*", help="after --: options for `homeloc-train fit` (override the config)"
+    )
     a = p.parse_args(argv)
     if not 0 < a.minutes <= MAX_MINUTES:
         p.error(f"--minutes: must be in (0, {MAX_MINUTES}], got {a.minutes}")
@@ -174,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--config: {a.bundle / a.config}: no such file (make gpu-bundle / gpu-fly-bundle)")
     if a.probe_steps < 0:
         p.error(f"--probe-steps: must be >= 0, got {a.probe_steps}")
+    if a.max_steps < 0 or (a.max_steps and a.probe_steps):
+        p.error(f"--max-steps: must be >= 0 and not given with --probe-steps, got {a.max_steps}")
     check_base()
     out = a.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -187,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
            "WANDB_MODE": "disabled", "NO_ALBUMENTATIONS_UPDATE": "1"}  # fmt: skip
     bundle = a.bundle.resolve()
     t0 = time.time()
-    steps = None
+    steps = a.max_steps or None
     if a.probe_steps:
         probe_out = out / "probe"
         cmd = fit_command(bundle, probe_out, MAX_MINUTES, a.accelerator, a.precision, a.batch, a.workers,
-                          a.config, a.probe_steps)  # fmt: skip
+                          a.config, a.probe_steps, a.fit_args)  # fmt: skip
         code = subprocess.run(cmd, cwd=bundle, env=env).returncode
         if code != 0:
             print(f"gpu_recipe: error: the probe run exited with {code}", file=sys.stderr)
@@ -202,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
               f"({time.time() - t0:.1f} s wall): max_steps {steps} for {a.minutes} min", flush=True)  # fmt: skip
         shutil.rmtree(probe_out / "checkpoints", ignore_errors=True)
     t1 = time.time()
-    cmd = fit_command(bundle, out, a.minutes, a.accelerator, a.precision, a.batch, a.workers, a.config, steps)
+    cmd = fit_command(bundle, out, a.minutes, a.accelerator, a.precision, a.batch, a.workers, a.config, steps,
+                      a.fit_args)  # fmt: skip
     code = subprocess.run(cmd, cwd=bundle, env=env).returncode  # config paths are relative to the bundle
     if code != 0:
         print(f"gpu_recipe: error: training exited with {code}", file=sys.stderr)

@@ -134,6 +134,21 @@ def test_lightning_checkpoint(tmp_path):
     _same_outputs(model, KeypointNet.from_checkpoint(tmp_path / "nested.ckpt"))
 
 
+def test_half_save_halves_the_file_and_loads_back_as_float32(tmp_path):
+    model = KeypointNet("edge").eval()
+    model.save(tmp_path / "full.pt")
+    model.save(tmp_path / "half.pt", half=True)
+    ratio = (tmp_path / "half.pt").stat().st_size / (tmp_path / "full.pt").stat().st_size
+    assert 0.45 < ratio < 0.6
+    back = KeypointNet.from_checkpoint(tmp_path / "half.pt")
+    assert all(p.dtype == torch.float32 for p in back.parameters())
+    x = torch.rand(1, 1, 64, 96)
+    with torch.no_grad():
+        (l0, d0), (l1, d1) = model(x), back(x)
+    assert torch.allclose(l0, l1, atol=0.05) and torch.allclose(d0, d1, atol=0.01)
+    assert not torch.equal(l0, l1)  # the weights were rounded, so this is the half file
+
+
 def test_checkpoint_errors(tmp_path):
     model = _tiny()
     model.save(tmp_path / "ok.pt")

@@ -30,6 +30,21 @@ def test_probe_steps_must_not_be_negative(tmp_path, capsys):
     assert "--probe-steps: must be >= 0" in capsys.readouterr().err
 
 
+def test_max_steps_and_probe_steps_exclude_each_other(tmp_path, capsys):
+    (tmp_path / "keypoints_gpu.yaml").write_text("{}")
+    with pytest.raises(SystemExit):
+        gpu_recipe.main(["--bundle", str(tmp_path), "--out", str(tmp_path / "o"), "--max-steps", "5",
+                         "--probe-steps", "2"])  # fmt: skip
+    assert "--max-steps: must be >= 0 and not given with --probe-steps" in capsys.readouterr().err
+
+
+def test_options_after_the_separator_override_the_config(tmp_path):
+    cmd = gpu_recipe.fit_command(tmp_path, tmp_path / "o", 3, "gpu", "bf16-mixed", 64, 8, "c.yaml", 550,
+                                 ["--model.init_args.lr", "5e-4"])  # fmt: skip
+    assert cmd[-2:] == ["--model.init_args.lr", "5e-4"]  # last: jsonargparse lets the last value win
+    assert cmd[cmd.index("--trainer.max_steps") + 1] == "550"
+
+
 def test_missing_config_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         gpu_recipe.main(["--bundle", str(tmp_path), "--out", str(tmp_path / "o"), "--config", "x.yaml"])
@@ -102,3 +117,21 @@ def test_fly_recipe_trains_on_cpu_from_the_tree_and_saves_the_network(tmp_path):
     net = KeypointNet.from_checkpoint(out / "model.pt")
     assert net.config == KeypointNet("edge_wide").config
     assert torch.load(out / "model.pt", weights_only=True).keys() == {"state_dict", "hparams"}
+
+    # a continued run: the saved network, stored as float16 to travel, with a fixed step count and
+    # the config overridden after `--` (the shipped model stays the frozen reference)
+    net.save(bundle / "init.pt", half=True)
+    out2 = tmp_path / "out2"
+    argv2 = [*argv[: argv.index("--out")], "--out", str(out2), "--minutes", "0.4", "--max-steps", "2",
+             "--accelerator", "cpu", "--precision", "bf16-mixed", "--batch", "2", "--workers", "0",
+             "--skip-install", "--", "--model.init_args.init_checkpoint", "init.pt",
+             "--model.init_args.anchor_checkpoint", str(ROOT / "runtime/assets/keypoints.pt"),
+             "--model.init_args.lr", "5e-4", "--model.init_args.warmup_steps", "1"]  # fmt: skip
+    assert gpu_recipe.main(argv2) == 0
+    assert json.loads((out2 / "throughput.json").read_text())["steps"] == 2
+    cont, init = (
+        KeypointNet.from_checkpoint(out2 / "model.pt"),
+        KeypointNet.from_checkpoint(bundle / "init.pt"),
+    )
+    pairs = zip(cont.state_dict().values(), init.state_dict().values(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in pairs)  # the 2 steps moved the weights of init.pt
