@@ -29,6 +29,13 @@ def _run_dir(ckpt: Path) -> Path:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
+def _run_records(run: Path) -> list[Path]:
+    """A run folder's configs and curves: csv/version_*/{config.yaml,metrics.csv} (Lightning's CSV
+    logger) and a top-level metrics.csv / throughput.json (what the GPU recipe returns)."""
+    found = sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv"))
+    return found + [run / n for n in ("metrics.csv", "throughput.json") if (run / n).is_file()]
+
+
 def ship_one(
     kind: str,
     ckpt: Path,
@@ -37,6 +44,7 @@ def ship_one(
     calibration: list[str],
     parity_data: str | None,
     data_manifests: list[Path],
+    earlier_runs: list[Path] = (),
 ) -> dict:
     from homeloc.export.pipeline import ExportConfig, export_model
 
@@ -71,6 +79,13 @@ def ship_one(
     for src in sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv")):
         name = f"{src.stem}_{src.parent.name}{src.suffix}"
         files[f"provenance/{kind}/{name}"] = file_sha256(_copy(src, prov / name))
+    # A model continued from other runs (e.g. GPU runs that returned only model.pt + metrics): their
+    # curves and configs ride along, prefixed by the run's folder name, oldest first as given.
+    for earlier in earlier_runs:
+        for src in _run_records(earlier):
+            tag = f"_{src.parent.name}" if src.parent.name.startswith("version_") else ""
+            name = f"{earlier.name}_{src.stem}{tag}{src.suffix}"
+            files[f"provenance/{kind}/{name}"] = file_sha256(_copy(src, prov / name))
     for m in data_manifests:
         dst = prov / f"data_{m.parent.name}_manifest.json"
         files[f"provenance/{kind}/{dst.name}"] = file_sha256(_copy(m, dst))
@@ -104,13 +119,25 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="place dataset folders used in training (their manifests are recorded)",
     )
+    p.add_argument(
+        "--earlier-runs",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="run folders the keypoint checkpoint was continued from (their curves join the provenance)",
+    )
     a = p.parse_args(argv)
+    for run in a.earlier_runs:  # checked before anything is exported or copied
+        if not _run_records(run):
+            p.error(f"--earlier-runs {run}: no csv/version_*/metrics.csv, metrics.csv or throughput.json")
     a.assets.mkdir(parents=True, exist_ok=True)
     manifest_path = a.assets / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     calib = [c for c in a.calibration if c == "skimage" or Path(c.split(":", 1)[-1].split("@")[0]).exists()]
     if a.keypoints:
-        manifest["keypoints"] = ship_one("keypoints", a.keypoints, a.assets, a.exports, calib, None, [])
+        manifest["keypoints"] = ship_one(
+            "keypoints", a.keypoints, a.assets, a.exports, calib, None, [], a.earlier_runs
+        )
     if a.places:
         manifests = [d / "manifest.json" for d in a.places_data if (d / "manifest.json").exists()]
         manifest["places"] = ship_one("places", a.places, a.assets, a.exports, calib, None, manifests)
