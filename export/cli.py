@@ -133,6 +133,13 @@ def _parity_options(p: ArgumentParser) -> None:
         help="keypoints kept per image in the parity metrics",
     )
     p.add_argument(
+        "--detection-threshold",
+        type=float | None,
+        default=None,
+        help="keypoints: the heatmap probability this model's keypoints need, recorded in the ONNX "
+        "metadata for the runtime (default: none recorded, the runtime's 0.02)",
+    )
+    p.add_argument(
         "--latency-runs", type=PositiveInt, default=20, help="timed runs per backend (median reported)"
     )
     p.add_argument(

@@ -28,11 +28,20 @@ import numpy as np
 import torch
 
 from homeloc.export.checkpoint import load_checkpoint, state_dict_sha256
-from homeloc.export.onnx_export import OPSET, _export, check_onnx, metadata_for, set_metadata
+from homeloc.export.onnx_export import (
+    OPSET,
+    _export,
+    check_onnx,
+    metadata_for,
+    read_metadata,
+    set_detection_threshold,
+    set_metadata,
+)
 from homeloc.export.wrappers import FrontendExport
 from homeloc.models.global_head import FrontendNet, GlobalHead
 from homeloc.runtime.hashing import file_sha256
 from homeloc.runtime.io import atomic_write
+from homeloc.runtime.postprocess import THRESHOLD_KEY
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         default=200,
         help="int8 calibration images (as keypoints; 0: fp32 only)",
     )
+    p.add_argument(
+        "--detection-threshold",
+        type=float,
+        help="the keypoints' detection threshold, recorded in the metadata (default: the one the "
+        "shipped keypoints.int8.onnx records when --keypoints is the shipped model)",
+    )
     p.add_argument("--ship", action="store_true", help="copy into runtime/assets as frontend.* (+ MANIFEST)")
     a = p.parse_args(argv)
     for path, opt in ((a.head, "--head"), (a.keypoints, "--keypoints")):
@@ -212,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     check = [c.array for c in calibration_images(a.calibration, 16, (480, 640), gray=True, seed=1)]
     shipped = ASSETS / "keypoints.int8.onnx"
     same_keypoints = a.keypoints.resolve() == (ASSETS / "keypoints.pt").resolve() and shipped.is_file()
+    threshold = a.detection_threshold
+    if threshold is None and same_keypoints:
+        threshold = read_metadata(shipped).get(THRESHOLD_KEY)
+    if threshold is not None:
+        for k in ("fp32", "int8"):
+            set_detection_threshold(paths[k], float(threshold))
     report = parity(net, paths["fp32"], paths["int8"], shipped if same_keypoints else None, check)
     report["calibration"] = paths["calibration"]
     report["head_checkpoint"] = str(a.head)

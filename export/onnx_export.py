@@ -190,6 +190,17 @@ def set_metadata(path: str | Path, props: Mapping[str, str]) -> Path:
     return Path(path)
 
 
+def set_detection_threshold(path: str | Path, threshold: float) -> Path:
+    """Record the keypoint model's own detection threshold (``runtime.postprocess.THRESHOLD_KEY``,
+    read by ``runtime.Frontend``) in its metadata, keeping the other ``homeloc.*`` entries."""
+    from homeloc.runtime.postprocess import THRESHOLD_KEY
+
+    if not 0.0 <= float(threshold) < 1.0:
+        raise ValueError(f"detection threshold must be in [0, 1), got {threshold}")
+    meta = {k: v for k, v in read_metadata(path).items() if k.startswith(META_PREFIX)}
+    return set_metadata(path, meta | {THRESHOLD_KEY: repr(float(threshold))})
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
     """All metadata_props of an ONNX file as a dict."""
     import onnx

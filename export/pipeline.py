@@ -57,6 +57,7 @@ class ExportConfig:
     latency_threads: list[int] = field(default_factory=lambda: [1, 2])
     opset: int = 17
     overwrite: bool = False
+    detection_threshold: float | None = None
 
     def __post_init__(self) -> None:
         self.checkpoint, self.out = Path(self.checkpoint), Path(self.out)
@@ -68,6 +69,12 @@ class ExportConfig:
             raise ExportError(f"--night-share must lie in [0, 1], got {self.night_share}")
         if self.opset < 17:
             raise ExportError(f"--opset must be >= 17, got {self.opset}")
+        if self.detection_threshold is not None and (
+            self.kind != "keypoints" or not 0.0 <= self.detection_threshold < 1.0
+        ):
+            raise ExportError(
+                f"--detection-threshold must be in [0, 1) and only for --kind keypoints, got {self.detection_threshold}"
+            )
         for name in ("calibration_size", "input_size"):
             v = getattr(self, name)
             if v is not None:
@@ -172,6 +179,12 @@ def export_model(config: ExportConfig) -> Path:
 
         write_report(out, report)
         _log_targets(report)
+    if config.detection_threshold is not None:  # parity above ran every backend at the runtime's default
+        from homeloc.export.onnx_export import set_detection_threshold
+
+        for k in ("fp32", "int8"):
+            if paths[k].is_file():
+                set_detection_threshold(paths[k], config.detection_threshold)
     atomic_write(paths["config"], yaml.safe_dump(config.options(), sort_keys=False))
     written = [k for k in ("fp32", "int8", "parity_json", "parity_md", "config") if paths[k].is_file()]
     manifest = {

@@ -45,6 +45,7 @@ def ship_one(
     parity_data: str | None,
     data_manifests: list[Path],
     earlier_runs: list[Path] = (),
+    detection_threshold: float | None = None,
 ) -> dict:
     from homeloc.export.pipeline import ExportConfig, export_model
 
@@ -57,6 +58,7 @@ def ship_one(
             calibration=calibration,
             parity_data=parity_data,
             overwrite=True,
+            detection_threshold=detection_threshold,
         )
     )
     files = {}
@@ -126,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="run folders the keypoint checkpoint was continued from (their curves join the provenance)",
     )
+    p.add_argument(
+        "--detection-threshold",
+        type=float,
+        help="the keypoint model's own detection threshold, recorded in its ONNX metadata",
+    )
     a = p.parse_args(argv)
     for run in a.earlier_runs:  # checked before anything is exported or copied
         if not _run_records(run):
@@ -136,7 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     calib = [c for c in a.calibration if c == "skimage" or Path(c.split(":", 1)[-1].split("@")[0]).exists()]
     if a.keypoints:
         manifest["keypoints"] = ship_one(
-            "keypoints", a.keypoints, a.assets, a.exports, calib, None, [], a.earlier_runs
+            "keypoints",
+            a.keypoints,
+            a.assets,
+            a.exports,
+            calib,
+            None,
+            [],
+            a.earlier_runs,
+            a.detection_threshold,
         )
     if a.places:
         manifests = [d / "manifest.json" for d in a.places_data if (d / "manifest.json").exists()]

@@ -176,8 +176,9 @@ class Frontend:
         max_keypoints: keep at most this many keypoints (best scores first).
         threads: onnxruntime intra-op threads.
         nms_radius, threshold, border, refine_radius: sparse post-processing
-            (``runtime.postprocess``): NMS window, minimum heatmap probability, border in pixels,
-            sub-pixel soft-argmax radius.
+            (``runtime.postprocess``): NMS window, minimum heatmap probability (None: the model's
+            ``homeloc.detection_threshold`` metadata, else ``postprocess.THRESHOLD``), border in
+            pixels, sub-pixel soft-argmax radius.
         min_contrast: local gray-level std (0..1) a keypoint needs (flat, dark, saturated or
             blurred regions give none; a uniform image gives zero keypoints); 0 disables.
         precision: which shipped model when ``model_path`` is None ("int8" or "fp32").
@@ -195,7 +196,7 @@ class Frontend:
         max_keypoints: int = 1024,
         threads: int = 1,
         nms_radius: int = pp.NMS_RADIUS,
-        threshold: float = pp.THRESHOLD,
+        threshold: float | None = None,
         border: int = pp.BORDER,
         refine_radius: int = pp.REFINE_RADIUS,
         precision: str = "int8",
@@ -208,7 +209,7 @@ class Frontend:
             raise ValueError(f"max_keypoints must be a positive int, got {max_keypoints!r}")
         if nms_radius < 0 or border < 0 or refine_radius < 0:
             raise ValueError("nms_radius, border and refine_radius must be >= 0")
-        if not 0.0 <= threshold < 1.0:
+        if threshold is not None and not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
         if not 0.0 <= min_contrast < 1.0:
             raise ValueError(f"min_contrast must be in [0, 1), got {min_contrast}")
@@ -217,15 +218,13 @@ class Frontend:
             model_path, "frontend" if global_descriptor else "keypoints", precision
         )
         self.max_keypoints, self.threads = max_keypoints, threads
-        self.nms_radius, self.threshold, self.border, self.refine_radius = (
-            nms_radius,
-            threshold,
-            border,
-            refine_radius,
-        )
+        self.nms_radius, self.border, self.refine_radius = nms_radius, border, refine_radius
         self._session = open_session(self.model_path, threads, providers)
         self.metadata = model_metadata(self._session)
         check_kind(self.metadata, "keypoints", self.model_path)
+        if threshold is None:  # the model's own (homeloc-export --detection-threshold), else the runtime's
+            threshold = pp.model_threshold(self.metadata, self.model_path)
+        self.threshold = threshold
         self._check_io()
         self.has_global = "global" in {o.name for o in self._session.get_outputs()}
         if global_descriptor and not self.has_global:

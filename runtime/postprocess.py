@@ -12,6 +12,8 @@ raster order (row, then column).
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 
@@ -25,6 +27,9 @@ NMS_RADIUS = 4
 # old 0.005 put ~1000 keypoints on an 8-px grid of a black frame, which then "matched" any other
 # black frame).
 THRESHOLD = 0.02
+# A model can carry its own threshold (ONNX metadata, `homeloc-export --detection-threshold`): a
+# distilled detector's heatmap is flatter, and at 0.02 it keeps a fraction of its peaks.
+THRESHOLD_KEY = "homeloc.detection_threshold"
 # Local contrast a keypoint needs: std of the gray level (0..1) in the (2r+1)^2 window around it.
 # Flat, black, saturated or heavily blurred regions fall below it whatever the network says;
 # 0.01 = 2.5 gray levels (removes < 5% of the keypoints of real, relit night images, the weakest).
@@ -32,6 +37,22 @@ MIN_CONTRAST = 0.01
 CONTRAST_RADIUS = 4
 BORDER = 4
 REFINE_RADIUS = 2  # 5x5 soft-argmax window; keep <= NMS_RADIUS so no other peak falls inside
+
+
+def model_threshold(metadata: dict[str, str], source: str | os.PathLike = "model") -> float:
+    """The detection threshold a model's metadata carries (``THRESHOLD_KEY``), else ``THRESHOLD``.
+
+    Raises ValueError naming ``source`` when the value is not a number in [0, 1)."""
+    raw = metadata.get(THRESHOLD_KEY)
+    if raw is None:
+        return THRESHOLD
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{source}: {THRESHOLD_KEY}={raw!r} is not a number in [0, 1)")
+    return value
 
 
 def resize_longer(image: np.ndarray, longer: int) -> np.ndarray:

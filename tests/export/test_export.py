@@ -287,3 +287,27 @@ def test_bad_checkpoints_name_the_file(tmp_path, kp_ckpt, place_ckpt):
     torch.save(ckpt, bad_shapes)
     with pytest.raises(CheckpointError, match="shapes.pt"):
         load_checkpoint(bad_shapes, "keypoints")
+
+
+def test_detection_threshold_is_recorded_for_the_runtime(tmp_path, kp_ckpt, place_ckpt):
+    from homeloc.export.pipeline import ExportConfig, ExportError, export_model
+    from homeloc.runtime.frontend import Frontend
+    from homeloc.runtime.hashing import file_sha256
+
+    out = export_model(ExportConfig(checkpoint=kp_ckpt, kind="keypoints", out=tmp_path / "kp", int8=True,
+                                    num_calibration=4, calibration_size=(64, 96), parity=False,
+                                    detection_threshold=0.005))  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    for name in ("keypoints.fp32.onnx", "keypoints.int8.onnx"):
+        meta = read_metadata(out / name)
+        assert meta["homeloc.detection_threshold"] == "0.005" and meta["homeloc.kind"] == "keypoints"
+        assert manifest["outputs"][name] == file_sha256(out / name)  # hashed after the stamp
+        assert Frontend(out / name).threshold == 0.005
+    plain = export_model(
+        ExportConfig(checkpoint=kp_ckpt, kind="keypoints", out=tmp_path / "plain", parity=False)
+    )
+    assert "homeloc.detection_threshold" not in read_metadata(plain / "keypoints.fp32.onnx")
+    with pytest.raises(ExportError, match="--detection-threshold"):
+        ExportConfig(checkpoint=place_ckpt, kind="places", out=tmp_path / "p", detection_threshold=0.01)
+    with pytest.raises(ExportError, match="--detection-threshold"):
+        ExportConfig(checkpoint=kp_ckpt, kind="keypoints", out=tmp_path / "q", detection_threshold=1.5)

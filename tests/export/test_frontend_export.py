@@ -99,3 +99,12 @@ def test_ship_carries_the_grid_branch_provenance(exported, tmp_path):
     assert {"provenance/frontend/grid_branch.json", "provenance/frontend/base_config_version_0.yaml"} <= set(
         entry["files"]
     )
+
+
+def test_cli_records_the_keypoints_detection_threshold(exported, tmp_path):
+    out, _, _ = exported
+    argv = ["--head", str(out / "head.pt"), "--keypoints", str(out / "kp.pt"), "--out", str(tmp_path / "t"),
+            "--calibration", "skimage", "--num-calibration", "2", "--detection-threshold", "0.007"]  # fmt: skip
+    assert fe.main(argv) == 0
+    for name in ("frontend.fp32.onnx", "frontend.int8.onnx"):
+        assert read_metadata(tmp_path / "t" / name)["homeloc.detection_threshold"] == "0.007"

@@ -238,3 +238,26 @@ def test_shipped_model_absent_and_present(monkeypatch, tmp_path, runtime_models)
     shutil.copy(runtime_models["keypoints"], tmp_path / "keypoints.int8.onnx")
     assert homeloc.runtime.assets.shipped_model("keypoints") == tmp_path / "keypoints.int8.onnx"
     assert Frontend().model_path == tmp_path / "keypoints.int8.onnx"
+
+
+# ------------------------------------------------------------------- the model's own threshold
+def test_detection_threshold_comes_from_the_model_unless_given(runtime_models, tmp_path):
+    from homeloc.export.onnx_export import read_metadata, set_metadata
+    from homeloc.runtime import postprocess as pp
+
+    assert Frontend(runtime_models["keypoints"]).threshold == pp.THRESHOLD  # no metadata: the runtime's
+    own = tmp_path / "own.onnx"
+    own.write_bytes(runtime_models["keypoints"].read_bytes())
+    meta = {k: v for k, v in read_metadata(own).items() if k.startswith("homeloc.")}
+    set_metadata(own, meta | {pp.THRESHOLD_KEY: "0.0"})
+    fe = Frontend(own, max_keypoints=256)
+    assert fe.threshold == 0.0 and Frontend(own, threshold=0.5).threshold == 0.5  # an argument wins
+    # the random-weight model scores about 1/65 everywhere: 0 keypoints at the runtime's 0.02, many at 0.0
+    img = textured()
+    assert len(fe.extract(img).keypoints) > 100
+    assert len(Frontend(runtime_models["keypoints"], max_keypoints=256).extract(img).keypoints) == 0
+    set_metadata(own, meta | {pp.THRESHOLD_KEY: "high"})
+    with pytest.raises(
+        ValueError, match=r"own.onnx: homeloc.detection_threshold='high' is not a number in \[0, 1\)"
+    ):
+        Frontend(own)
