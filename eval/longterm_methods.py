@@ -16,7 +16,7 @@
   the most similar pairs merge until the map fits).
 
 All three localize with the same verification settings (the runtime's VerifyConfig defaults:
-calibrated acceptance score, min_confidence 0.5) and the same features; the loop-closure maps
+calibrated acceptance score, min_confidence 0.6) and the same features; the loop-closure maps
 localize single frames (``temporal_k=1``: patrol frames are far apart). Keyframe ids are frame
 indices, so a localization is judged by the pose of the frame the keyframe came from.
 """

@@ -18,6 +18,7 @@ from homeloc.runtime.loop_closure import persist
 from homeloc.runtime.loop_closure.config import (
     GROUPS,
     LEGACY_OPTIONS,
+    MIN_CONFIDENCE,
     FlatOptions,
     IndexConfig,
     PruneConfig,
@@ -92,7 +93,7 @@ class LoopClosureDetector(FlatOptions):
         duplicate_score: float = 0.9,
         min_inlier_ratio: float = 0.2,
         min_spread: float = 0.25,
-        min_confidence: float = 0.5,
+        min_confidence: float = MIN_CONFIDENCE,
         *,
         retrieval: RetrievalConfig | None = None,
         temporal: TemporalConfig | None = None,

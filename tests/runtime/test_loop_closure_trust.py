@@ -99,7 +99,7 @@ def test_verification_log_and_min_confidence_knob():
 
 def test_defaults_are_the_trusted_ones():
     det = LoopClosureDetector()
-    assert det.temporal_k == 2 and det.min_confidence == 0.5
+    assert det.temporal_k == 2 and det.min_confidence == 0.6
     assert det.min_inlier_ratio == 0.2 and det.min_spread == 0.25 and det.min_inliers == 20
     for bad in (-0.1, 1.5, float("nan"), "0.5", True):
         with pytest.raises(ValueError, match="min_confidence"):
