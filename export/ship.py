@@ -76,17 +76,13 @@ def ship_one(
     for stale in prov.glob("*"):  # a previous model's configs/curves must not pass for this one's
         if stale.is_file():
             stale.unlink()
-    run = _run_dir(ckpt)
-    # A resumed run logs into a new csv/version_N: keep every segment of the curve.
-    for src in sorted(run.glob("csv/version_*/config.yaml")) + sorted(run.glob("csv/version_*/metrics.csv")):
-        name = f"{src.stem}_{src.parent.name}{src.suffix}"
-        files[f"provenance/{kind}/{name}"] = file_sha256(_copy(src, prov / name))
-    # A model continued from other runs (e.g. GPU runs that returned only model.pt + metrics): their
-    # curves and configs ride along, prefixed by the run's folder name, oldest first as given.
-    for earlier in earlier_runs:
-        for src in _run_records(earlier):
+    # The run's own configs and curves (a resumed run logs into a new csv/version_N: every segment is
+    # kept), then those of the runs it was continued from (e.g. GPU runs that returned only model.pt +
+    # metrics), prefixed by their folder names, oldest first as given.
+    for prefix, run in [("", _run_dir(ckpt)), *((f"{e.name}_", e) for e in earlier_runs)]:
+        for src in _run_records(run):
             tag = f"_{src.parent.name}" if src.parent.name.startswith("version_") else ""
-            name = f"{earlier.name}_{src.stem}{tag}{src.suffix}"
+            name = f"{prefix}{src.stem}{tag}{src.suffix}"
             files[f"provenance/{kind}/{name}"] = file_sha256(_copy(src, prov / name))
     for m in data_manifests:
         dst = prov / f"data_{m.parent.name}_manifest.json"

@@ -68,3 +68,17 @@ def test_an_earlier_run_without_records_is_refused_before_anything_is_written(tm
     err = capsys.readouterr().err
     assert f"--earlier-runs {tmp_path / 'empty'}: no csv/version_*" in err
     assert not (tmp_path / "assets").exists()
+
+
+def test_a_gpu_recipe_output_ships_with_its_own_curve(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "export_model", _fake_export)
+    gpu = _run(tmp_path, "kp_gpu", gpu_style=True)
+    _model(gpu / "model.pt")
+    assets = tmp_path / "assets"
+    argv = ["--keypoints", str(gpu / "model.pt"), "--assets", str(assets), "--exports", str(tmp_path / "e")]
+    assert ship.main(argv) == 0
+    files = json.loads((assets / "MANIFEST.json").read_text())["keypoints"]["files"]
+    assert sorted(k for k in files if k.startswith("provenance/")) == [
+        "provenance/keypoints/metrics.csv",
+        "provenance/keypoints/throughput.json",
+    ]
