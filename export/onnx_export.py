@@ -193,12 +193,12 @@ def set_metadata(path: str | Path, props: Mapping[str, str]) -> Path:
 def set_detection_threshold(path: str | Path, threshold: float) -> Path:
     """Record the keypoint model's own detection threshold (``runtime.postprocess.THRESHOLD_KEY``,
     read by ``runtime.Frontend``) in its metadata, keeping the other ``homeloc.*`` entries."""
-    from homeloc.runtime.postprocess import THRESHOLD_KEY
+    from homeloc.runtime.postprocess import THRESHOLD_KEY, model_threshold
 
-    if not 0.0 <= float(threshold) < 1.0:
-        raise ValueError(f"detection threshold must be in [0, 1), got {threshold}")
+    entry = {THRESHOLD_KEY: repr(float(threshold))}
+    model_threshold(entry, path)  # the runtime's own check, before anything is written
     meta = {k: v for k, v in read_metadata(path).items() if k.startswith(META_PREFIX)}
-    return set_metadata(path, meta | {THRESHOLD_KEY: repr(float(threshold))})
+    return set_metadata(path, meta | entry)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
