@@ -95,7 +95,9 @@ class GlobalHead(nn.Module):
         super().__init__()
         if dim < 1 or clusters < 1 or (out_dim is not None and out_dim < 1):
             raise ValueError(f"dim, clusters and out_dim must be positive, got {dim}, {clusters}, {out_dim}")
-        self.dim, self.clusters, self.out_dim_arg = int(dim), int(clusters), out_dim
+        # plain ints: hparams are saved for the weights-only loader (a CLI int subclass would not load)
+        self.dim, self.clusters = int(dim), int(clusters)
+        self.out_dim_arg = None if out_dim is None else int(out_dim)
         # the keypoint network's descriptors are unit already: no second normalisation (0.4 ms at 640x480)
         self.pool = NetVLAD(self.dim, self.clusters, normalize_input=False)
         self.proj = nn.Linear(self.pool.out_dim, out_dim) if out_dim else None

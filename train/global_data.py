@@ -216,7 +216,11 @@ class GlobalHeadData(L.LightningDataModule):
     """Descriptor-map place groups of ``sources`` (see the module docstring) with hard-negative
     batches (``train.place_data.HardNegativeBatchSampler``, mined by ``train.places.HardNegativeMiner``),
     and validation recall sets {name: places SPEC}. The frozen keypoint network comes from the
-    module (``GlobalHeadSystem.keypoints``), so the maps are those of the weights being trained on."""
+    module (``GlobalHeadSystem.keypoints``), so the maps are those of the weights being trained on.
+
+    ``source_shares`` (one per source, > 0; None: every place equally likely) is each source's
+    share of the batch anchors: rendered homes are few places next to Nordland's route, and
+    drawn by size alone they are a few percent of what the head sees."""
 
     def __init__(
         self,
@@ -228,12 +232,18 @@ class GlobalHeadData(L.LightningDataModule):
         places_per_batch: int = 48,
         batches_per_epoch: int = 100,
         seed: int = 0,
+        source_shares: list[float] | None = None,
     ) -> None:
         super().__init__()
         if not sources:
             raise ValueError(
                 "GlobalHeadData needs at least one source (synthesized:DIR, nordland:DIR, render:DIR)"
             )
+        if source_shares is not None and (
+            len(source_shares) != len(sources) or not all(float(x) > 0 for x in source_shares)
+        ):
+            raise ValueError(f"source_shares must be {len(sources)} values > 0 (one per source), got {source_shares}")
+        self.source_shares = None if source_shares is None else [float(x) for x in source_shares]
         self.sources, self.val_sets_spec = list(sources), dict(val_sets or {})
         self.cache_dir, self.resize, self.upscale = Path(cache_dir), int(resize), int(upscale)
         self.places_per_batch, self.batches_per_epoch, self.seed = places_per_batch, batches_per_epoch, seed
@@ -252,8 +262,11 @@ class GlobalHeadData(L.LightningDataModule):
         for p in parts:
             self.overlaps.update(p.overlaps)
         self.train_set = torch.utils.data.ConcatDataset(parts)
+        weights = None
+        if self.source_shares is not None:  # each place: its source's share over the source's size
+            weights = np.concatenate([np.full(len(p), s / len(p)) for p, s in zip(parts, self.source_shares, strict=True)])
         self.sampler = HardNegativeBatchSampler(len(self.train_set), self.places_per_batch, self.batches_per_epoch,
-                                                self.seed)  # fmt: skip
+                                                self.seed, weights=weights)  # fmt: skip
         for name, spec in self.val_sets_spec.items():
             if not Path(spec.split(":", 1)[-1]).exists():
                 log.warning("validation set %s: %s not found, skipped", name, spec)

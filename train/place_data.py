@@ -92,21 +92,32 @@ class SynthesizedPlaces(Dataset):
 class HardNegativeBatchSampler(Sampler[list[int]]):
     """Batches of `places_per_batch` place indices: half drawn at random, each followed by one of
     its mined hard negatives (set by `HardNegativeMiner`) when known, else another random place.
+    `weights` (one per place, >= 0; None: uniform) makes the anchors a weighted draw, e.g. a small
+    source that looks like the product drawn more often than its size alone would.
 
     Under DDP each process draws its own batches from the (seed, rank) stream, so Lightning must
     not wrap this sampler: the place configs set `trainer.use_distributed_sampler: false`."""
 
-    def __init__(self, num_places: int, places_per_batch: int, batches: int, seed: int = 0, rank: int = 0):
+    def __init__(self, num_places: int, places_per_batch: int, batches: int, seed: int = 0, rank: int = 0,
+                 weights: np.ndarray | None = None) -> None:  # fmt: skip
         self.n, self.p, self.batches = num_places, places_per_batch, batches
         self.rng = np.random.default_rng([seed, rank])
         self.hard: dict[int, list[int]] = {}
+        self.probs = None
+        if weights is not None:
+            w = np.asarray(weights, np.float64)
+            if w.shape != (num_places,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(f"weights must be {num_places} finite values >= 0 with a positive sum")
+            if np.count_nonzero(w) < self.p // 2:
+                raise ValueError(f"weights: {np.count_nonzero(w)} places can be drawn, a batch needs {self.p // 2}")
+            self.probs = w / w.sum()
 
     def __len__(self):
         return self.batches
 
     def __iter__(self):
         for _ in range(self.batches):
-            anchors = self.rng.choice(self.n, self.p // 2, replace=False)
+            anchors = self.rng.choice(self.n, self.p // 2, replace=False, p=self.probs)
             batch = []
             for a in anchors:
                 batch.append(int(a))

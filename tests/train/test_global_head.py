@@ -174,3 +174,48 @@ def test_add_grid_branch_keeps_the_netvlad_part(tmp_path, places, capsys):
         main(["--head", str(tmp_path / "nope.pt"), "--sources", src[0], "--out", str(tmp_path / "x.pt")])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and "nope.pt: no such file" in err and len(err.splitlines()) == 1
+
+
+def test_add_grid_branch_can_refit_the_projection(tmp_path, places):
+    from homeloc.train.global_data import load_source
+    from homeloc.train.grid_branch import add_grid_branch
+
+    torch.manual_seed(0)
+    base = GlobalHead(16, 4, 8)
+    base.save(tmp_path / "head.pt")
+    src = [f"synthesized:{places / 'train'}"]
+    out = add_grid_branch(tmp_path / "head.pt", src, tmp_path / "grid.pt", (2, 2), 4, 0.5, places / "kp.pt",
+                          tmp_path / "maps", proj_dim=6)  # fmt: skip
+    head = GlobalHead.from_checkpoint(out)
+    assert head.out_dim_arg == 6 and head.out_dim == 10
+    assert json.loads(out.with_suffix(".json").read_text())["projection"] == "PCA-whitening to 6 of the views"
+    for k, v in base.state_dict().items():  # the trained NetVLAD stays; the projection is new
+        if k.startswith("pool."):
+            torch.testing.assert_close(head.state_dict()[k], v, msg=k)
+    assert head.proj.weight.shape == (6, 64)  # base: 8 x 64
+    # whitened on the very views it was fitted on: unit variance, zero mean in every output dim
+    net = KeypointNet.from_checkpoint(places / "kp.pt").eval()
+    from homeloc.runtime.hashing import file_sha256
+
+    maps = load_source(src[0], net, file_sha256(places / "kp.pt"), tmp_path / "maps", 640, 256, 0).maps.flatten(0, 1)
+    with torch.no_grad():
+        z = head.proj(head.pooled(maps.float()))
+    torch.testing.assert_close(z.mean(0), torch.zeros(6), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.ones(6), atol=1e-2, rtol=0)
+    # the same through the CLI (its int options must still save plain, weights-only-loadable hparams)
+    from homeloc.train.grid_branch import main
+
+    args = ["--head", str(tmp_path / "head.pt"), "--sources", src[0], "--out", str(tmp_path / "cli.pt"), "--grid", "2", "2",
+            "--grid_dim", "4", "--proj_dim", "6", "--keypoints", str(places / "kp.pt"), "--cache_dir", str(tmp_path / "maps")]  # fmt: skip
+    assert main(args) == 0
+    assert GlobalHead.from_checkpoint(tmp_path / "cli.pt").hparams == head.hparams
+
+
+def test_source_shares_one_positive_value_per_source():
+    from homeloc.train.global_data import GlobalHeadData
+
+    srcs = ["synthesized:a", "render:b"]
+    assert GlobalHeadData(srcs, source_shares=[1, 3]).source_shares == [1.0, 3.0]
+    for bad in ([1.0], [1.0, 0.0], [1.0, -1.0, 2.0]):
+        with pytest.raises(ValueError, match="source_shares"):
+            GlobalHeadData(srcs, source_shares=bad)

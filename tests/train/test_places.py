@@ -134,3 +134,21 @@ def test_overlapping_synthesized_places_are_never_negatives(places):
     labels = torch.tensor([5, 5, 9])
     pos, neg = pair_masks(labels, overlap=torch.tensor([[0, 0, 1], [0, 0, 0], [1, 0, 0]], dtype=torch.bool))
     assert pos[0, 1] and not neg[0, 2] and neg[1, 2]
+
+
+def test_weighted_sampler_draws_anchors_by_source_share():
+    import numpy as np
+
+    from homeloc.train.place_data import HardNegativeBatchSampler
+
+    # 10 places of a small source next to 990 of a large one, each source half the anchors
+    w = np.concatenate([np.full(10, 0.5 / 10), np.full(990, 0.5 / 990)])
+    s = HardNegativeBatchSampler(1000, 8, 400, seed=0, weights=w)
+    anchors = [b[0] for b in s]  # a batch's first index is an anchor
+    small = np.mean([a < 10 for a in anchors])
+    assert 0.4 < small < 0.6, small  # uniform would give 0.01
+    uniform = [b[0] for b in HardNegativeBatchSampler(1000, 8, 400, seed=0)]
+    assert np.mean([a < 10 for a in uniform]) < 0.05
+    for bad in (np.ones(999), -np.ones(1000), np.zeros(1000), np.r_[np.ones(3), np.zeros(997)]):
+        with pytest.raises(ValueError, match="weights"):
+            HardNegativeBatchSampler(1000, 8, 4, weights=bad)
