@@ -242,7 +242,9 @@ class GlobalHeadData(L.LightningDataModule):
         if source_shares is not None and (
             len(source_shares) != len(sources) or not all(float(x) > 0 for x in source_shares)
         ):
-            raise ValueError(f"source_shares must be {len(sources)} values > 0 (one per source), got {source_shares}")
+            raise ValueError(
+                f"source_shares must be {len(sources)} values > 0 (one per source), got {source_shares}"
+            )
         self.source_shares = None if source_shares is None else [float(x) for x in source_shares]
         self.sources, self.val_sets_spec = list(sources), dict(val_sets or {})
         self.cache_dir, self.resize, self.upscale = Path(cache_dir), int(resize), int(upscale)
@@ -264,7 +266,9 @@ class GlobalHeadData(L.LightningDataModule):
         self.train_set = torch.utils.data.ConcatDataset(parts)
         weights = None
         if self.source_shares is not None:  # each place: its source's share over the source's size
-            weights = np.concatenate([np.full(len(p), s / len(p)) for p, s in zip(parts, self.source_shares, strict=True)])
+            weights = np.concatenate(
+                [np.full(len(p), s / len(p)) for p, s in zip(parts, self.source_shares, strict=True)]
+            )
         self.sampler = HardNegativeBatchSampler(len(self.train_set), self.places_per_batch, self.batches_per_epoch,
                                                 self.seed, weights=weights)  # fmt: skip
         for name, spec in self.val_sets_spec.items():

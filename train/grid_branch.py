@@ -98,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", nargs=2, type=PositiveInt, default=[4, 8], metavar=("ROWS", "COLS"))
     p.add_argument("--grid_dim", type=PositiveInt, default=256)
     p.add_argument("--grid_weight", type=PositiveFloat, default=0.5)
-    p.add_argument("--proj_dim", type=PositiveInt, default=None,
-                   help="also refit NetVLAD's projection: PCA-whitening to this many dims (default: keep the trained one)")
+    p.add_argument(
+        "--proj_dim",
+        type=PositiveInt,
+        default=None,
+        help="also refit NetVLAD's projection: PCA-whitening to this many dims (default: keep the trained one)",
+    )
     p.add_argument("--keypoints", default="runtime/assets/keypoints.pt")
     p.add_argument("--cache_dir", default="data/global_maps")
     p.add_argument("--resize", type=PositiveInt, default=640)

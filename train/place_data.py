@@ -109,7 +109,9 @@ class HardNegativeBatchSampler(Sampler[list[int]]):
             if w.shape != (num_places,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
                 raise ValueError(f"weights must be {num_places} finite values >= 0 with a positive sum")
             if np.count_nonzero(w) < self.p // 2:
-                raise ValueError(f"weights: {np.count_nonzero(w)} places can be drawn, a batch needs {self.p // 2}")
+                raise ValueError(
+                    f"weights: {np.count_nonzero(w)} places can be drawn, a batch needs {self.p // 2}"
+                )
             self.probs = w / w.sum()
 
     def __len__(self):

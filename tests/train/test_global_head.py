@@ -197,7 +197,9 @@ def test_add_grid_branch_can_refit_the_projection(tmp_path, places):
     net = KeypointNet.from_checkpoint(places / "kp.pt").eval()
     from homeloc.runtime.hashing import file_sha256
 
-    maps = load_source(src[0], net, file_sha256(places / "kp.pt"), tmp_path / "maps", 640, 256, 0).maps.flatten(0, 1)
+    maps = load_source(
+        src[0], net, file_sha256(places / "kp.pt"), tmp_path / "maps", 640, 256, 0
+    ).maps.flatten(0, 1)
     with torch.no_grad():
         z = head.proj(head.pooled(maps.float()))
     torch.testing.assert_close(z.mean(0), torch.zeros(6), atol=1e-4, rtol=0)
