@@ -69,9 +69,10 @@ def add_grid_branch(head: str | Path, sources: list[str], out: str | Path, grid:
         groups = load_source(spec, net, weights, Path(cache_dir), resize, upscale, d)
         maps = groups.maps.flatten(0, 1)  # every view of every place
         for i in range(0, len(maps), 256):
-            cells.append(new.grid_cells(maps[i : i + 256].float()))
+            chunk = maps[i : i + 256].float()
+            cells.append(new.grid_cells(chunk))
             if proj_dim is not None:
-                pooled.append(new.pooled(maps[i : i + 256].float()))
+                pooled.append(new.pooled(chunk))
     rows = torch.cat(cells)
     new.fit_grid(rows)
     if proj_dim is not None:

@@ -177,8 +177,9 @@ def test_add_grid_branch_keeps_the_netvlad_part(tmp_path, places, capsys):
 
 
 def test_add_grid_branch_can_refit_the_projection(tmp_path, places):
+    from homeloc.runtime.hashing import file_sha256
     from homeloc.train.global_data import load_source
-    from homeloc.train.grid_branch import add_grid_branch
+    from homeloc.train.grid_branch import add_grid_branch, main
 
     torch.manual_seed(0)
     base = GlobalHead(16, 4, 8)
@@ -195,8 +196,6 @@ def test_add_grid_branch_can_refit_the_projection(tmp_path, places):
     assert head.proj.weight.shape == (6, 64)  # base: 8 x 64
     # whitened on the very views it was fitted on: unit variance, zero mean in every output dim
     net = KeypointNet.from_checkpoint(places / "kp.pt").eval()
-    from homeloc.runtime.hashing import file_sha256
-
     maps = load_source(
         src[0], net, file_sha256(places / "kp.pt"), tmp_path / "maps", 640, 256, 0
     ).maps.flatten(0, 1)
@@ -205,8 +204,6 @@ def test_add_grid_branch_can_refit_the_projection(tmp_path, places):
     torch.testing.assert_close(z.mean(0), torch.zeros(6), atol=1e-4, rtol=0)
     torch.testing.assert_close(z.std(0), torch.ones(6), atol=1e-2, rtol=0)
     # the same through the CLI (its int options must still save plain, weights-only-loadable hparams)
-    from homeloc.train.grid_branch import main
-
     args = ["--head", str(tmp_path / "head.pt"), "--sources", src[0], "--out", str(tmp_path / "cli.pt"), "--grid", "2", "2",
             "--grid_dim", "4", "--proj_dim", "6", "--keypoints", str(places / "kp.pt"), "--cache_dir", str(tmp_path / "maps")]  # fmt: skip
     assert main(args) == 0
