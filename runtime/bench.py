@@ -281,6 +281,12 @@ MAP_CONFIGS = {
     "sq6": {"index": "sq6"},
     "sq8": {"index": "sq8"},
 }
+# The frontend's whitened global spreads its information over most of its dimensions: these exact
+# (flat) maps of its top principal components show how much any code of a few hundred bits can keep.
+FRONTEND_CONFIGS = MAP_CONFIGS | {
+    "pca512 (flat)": {"index": "flat", "pca_dim": 512},
+    "pca256 (flat)": {"index": "flat", "pca_dim": 256},
+}
 THUMBNAIL_CONFIGS = {
     "ivfpq64": {"index": "ivfpq", "pq_bytes": 64},
     "pca256+ivfpq64": {"index": "ivfpq", "pca_dim": 256, "pq_bytes": 64},
@@ -345,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             _find_model("places", args.places_model), MAP_CONFIGS, 1000 if args.quick else 3576
         )
         rows += frontend_descriptor_rows(
-            _find_model("frontend", args.frontend_model), MAP_CONFIGS, 1000 if args.quick else 3576
+            _find_model("frontend", args.frontend_model), FRONTEND_CONFIGS, 1000 if args.quick else 3576
         )
     print_table(rows)
     return 0
