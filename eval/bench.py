@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from homeloc.data_synthesis.formats.places import load_places_folder
+from homeloc.data_synthesis.formats.places import PlacesDataset, load_places_folder
 from homeloc.runtime.io import list_images, read_image
 from homeloc.runtime.loop_closure import LoopClosureDetector
 
@@ -97,33 +97,48 @@ def compression_rows(train: np.ndarray, sets: list[DescribedSet], codecs: dict[s
     return rows
 
 
-def describe_set(method, root: Path) -> DescribedSet:
-    ds = load_places_folder(root)
+def describe_set(method, ds: PlacesDataset) -> DescribedSet:
     db = method.describe([read_image(p) for p in ds.database])
     q = method.describe([read_image(p) for p in ds.queries])
-    return DescribedSet(root.name, db, q, ds.positives)
+    return DescribedSet(ds.root.name, db, q, ds.positives)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m homeloc.eval.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--frontend-model", type=Path, help="frontend ONNX (default: the shipped int8 one)")
-    p.add_argument("--train", type=Path, nargs="*", default=list(TRAIN_DIRS),
-                   help="rendered training homes the codecs are trained on (plus Nordland's first two thirds)")  # fmt: skip
-    p.add_argument("--sets", type=Path, nargs="*", default=list(SETS), help="place folders measured")
+    p.add_argument("--train", type=Path, nargs="+",
+                   help="rendered training homes the codecs are trained on, plus Nordland's first two thirds "
+                        "(default: data/render_train data/render_train_b where present)")  # fmt: skip
+    p.add_argument("--sets", type=Path, nargs="+",
+                   help="place folders measured (default: the rendered night and indoor sets under data/ where present)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
-    from homeloc.eval.place_methods import OursGlobal
-
+    # Paths named on the command line must exist (a typo is an error, not an n/a row); the defaults
+    # are whatever this machine has rendered.
+    for d in a.sets or []:
+        if not (d / "ground_truth.csv").is_file():
+            p.error(f"--sets {d}: not a places folder (database/ queries/ ground_truth.csv)")
+    for d in a.train or []:
+        if not d.is_dir():
+            p.error(f"--train {d}: no such folder")
+    sets = a.sets or [d for d in SETS if (d / "ground_truth.csv").is_file()]
+    train_paths = training_images(a.train or list(TRAIN_DIRS), NORDLAND if NORDLAND.is_dir() else None)
     print("| measure | value |\n|---|---|")
-    sets = [d for d in a.sets if (d / "ground_truth.csv").is_file()]
-    train_paths = training_images(a.train, NORDLAND if NORDLAND.is_dir() else None)
     if not sets or len(train_paths) < MIN_TRAIN:
         print(f"| home-set map compression | n/a ({len(sets)} place sets, {len(train_paths)} training "
               f"views; needs data/ from `homeloc-synthesize render` and >= {MIN_TRAIN} views) |")  # fmt: skip
         return 0
-    method = OursGlobal(model=a.frontend_model, threads=a.threads)
-    train = method.describe([read_image(p) for p in train_paths])
-    described = [describe_set(method, d) for d in sets]
+    from homeloc.data_synthesis.formats.errors import DataError
+    from homeloc.eval.place_methods import OursGlobal
+
+    try:
+        datasets = [load_places_folder(d) for d in sets]  # malformed sets fail before any extraction
+        method = OursGlobal(model=a.frontend_model, threads=a.threads)
+        train = method.describe([read_image(p) for p in train_paths])
+        described = [describe_set(method, ds) for ds in datasets]
+    except (DataError, OSError, ValueError) as e:
+        print(f"homeloc.eval.bench: error: {e}", file=sys.stderr)
+        return 2
     print(
         f"| codecs trained on | {len(train)} training views, D={train.shape[1]} [{method.model_file.name}] |"
     )

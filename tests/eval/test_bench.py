@@ -1,6 +1,7 @@
 """eval.bench: map codecs trained on other views, measured on place sets given as descriptors."""
 
 import numpy as np
+import pytest
 
 from homeloc.eval import bench
 from homeloc.runtime.bench import synthetic_places
@@ -52,7 +53,31 @@ def test_training_images_take_homes_and_the_first_two_thirds_of_nordland(tmp_pat
     assert [n for side, n in names if side == "winter"] == ["images-00000.png", "images-00004.png"]
 
 
-def test_main_reports_na_without_data(tmp_path, capsys):
-    assert bench.main(["--train", str(tmp_path / "none"), "--sets", str(tmp_path / "none")]) == 0
-    out = capsys.readouterr().out
-    assert "home-set map compression | n/a (0 place sets" in out
+def test_main_reports_na_when_this_machine_has_no_sets(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "SETS", (tmp_path / "none",))
+    monkeypatch.setattr(bench, "TRAIN_DIRS", (tmp_path / "none",))
+    assert bench.main([]) == 0
+    assert "home-set map compression | n/a (0 place sets" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [("--sets", "not a places folder (database/ queries/ ground_truth.csv)"), ("--train", "no such folder")],
+)
+def test_main_refuses_a_named_path_that_is_not_there(tmp_path, capsys, option, message):
+    with pytest.raises(SystemExit) as e:
+        bench.main([option, str(tmp_path / "typo")])
+    assert e.value.code == 2
+    assert f"{option} {tmp_path / 'typo'}: {message}" in capsys.readouterr().err
+
+
+def test_main_names_the_file_of_a_malformed_set_before_extracting(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "set"
+    for sub in ("database", "queries"):
+        (root / sub).mkdir(parents=True)
+        (root / sub / "a.png").write_bytes(b"x")
+    (root / "ground_truth.csv").write_text("q,p\na.png,a.png\n")
+    monkeypatch.setattr(bench, "training_images", lambda *a, **k: [tmp_path / "never_read.png"] * 300)
+    assert bench.main(["--sets", str(root)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ground_truth.csv:1: the header must be exactly `query,positives`" in err[0]
