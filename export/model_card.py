@@ -123,8 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", nargs="*", default=[], help="NAME=DIR of homeloc-evaluate outputs, in order")
     p.add_argument("--assets", type=Path, default=ASSETS)
     a = p.parse_args(argv)
-    reports = dict(r.split("=", 1) for r in a.report)
-    print(build_card({k: Path(v) for k, v in reports.items()}, a.assets))
+    reports = {}
+    for r in a.report:  # checked before anything is written: a half-built card is worse than none
+        name, sep, folder = r.partition("=")
+        if not sep or not name or not folder:
+            p.error(f"--report {r!r}: expected NAME=DIR")
+        if not (Path(folder) / "table.md").is_file():
+            p.error(f"--report {r!r}: {folder} holds no table.md (not a homeloc-evaluate output folder)")
+        reports[name] = Path(folder)
+    print(build_card(reports, a.assets))
     return 0
 
 
