@@ -32,6 +32,7 @@ TRAIN_DIRS = (DATA / "render_train", DATA / "render_train_b")
 SETS = (
     DATA / "render_places_night_places",
     DATA / "render_places_night_b_places",
+    DATA / "render_places_night_640_places",
     DATA / "places_val_indoor_eval",
 )
 CODECS = {  # name -> LoopClosureDetector index keywords
