@@ -21,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from homeloc.data_synthesis.formats.places import PlacesDataset, load_places_folder
-from homeloc.runtime.io import list_images, read_image
+from homeloc.data_synthesis.formats.places import PlacesDataset, load_nordland, load_places_folder
+from homeloc.runtime.bench import NORDLAND
+from homeloc.runtime.io import read_image
 from homeloc.runtime.loop_closure import LoopClosureDetector
+from homeloc.runtime.loop_closure.index import PQ_MIN_TRAIN as MIN_TRAIN
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-NORDLAND = ROOT.parent / "shared" / "data" / "nordland_64x32_summer_winter"
 TRAIN_DIRS = (DATA / "render_train", DATA / "render_train_b")
 SETS = (
     DATA / "render_places_night_places",
@@ -42,7 +43,6 @@ CODECS = {  # name -> LoopClosureDetector index keywords
     "sq6": {"index": "sq6"},
     "sq8": {"index": "sq8"},
 }
-MIN_TRAIN = 256  # 8-bit product codes need one training vector per centroid
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,12 @@ class DescribedSet:
 
 def training_images(dirs: list[Path], nordland: Path | None, every: int = 2) -> list[Path]:
     """Frames of rendered training homes (``DIR/home_*/rgb/*``) and every ``every``-th summer frame
-    (and every ``2 * every``-th winter frame) of Nordland's first two thirds, which no evaluated
-    set holds."""
+    (and every ``2 * every``-th winter frame) of Nordland's training split (``first2of3``), which no
+    evaluated set holds."""
     paths = [p for d in dirs if d.is_dir() for p in sorted(d.glob("home_*/rgb/*")) if p.is_file()]
     if nordland is not None and (nordland / "summer").is_dir() and (nordland / "winter").is_dir():
-        names = sorted(p.name for p in list_images(nordland / "summer"))
-        names = names[: 2 * len(names) // 3 : every]
-        paths += [nordland / "summer" / n for n in names]
-        paths += [nordland / "winter" / n for n in names[::2] if (nordland / "winter" / n).is_file()]
+        ds = load_nordland(nordland, "first2of3")
+        paths += ds.database[::every] + ds.queries[:: 2 * every]
     return paths
 
 
