@@ -102,6 +102,7 @@ class LoopsConfig:
     min_inlier_ratio: float | None = None
     min_spread: float | None = None
     temporal_k: int | None = None
+    verify_rotation: bool = True
     overwrite: bool = False
 
 
@@ -124,6 +125,7 @@ class LongTermEvalConfig:
     verify_top: int = 3
     min_confidence: float | None = None
     max_stored_features: int | None = None
+    verify_rotation: bool = True
     agree_confidence: float | None = None
     agree_count: int = 2
     agree_deg: float | None = None

@@ -127,7 +127,7 @@ def _models(config: LongTermEvalConfig):
 
 def _verify(config: LongTermEvalConfig) -> VerifyConfig:
     """Every map's verification: the runtime defaults with the evaluation's overrides."""
-    v = VerifyConfig(top=config.verify_top)
+    v = VerifyConfig(top=config.verify_top, rotation=config.verify_rotation)
     if config.max_stored_features is not None:
         v = replace(v, max_stored_features=config.max_stored_features)
     return v if config.min_confidence is None else replace(v, min_confidence=config.min_confidence)

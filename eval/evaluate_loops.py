@@ -56,7 +56,7 @@ class FrameRecord:
 
 # ------------------------------------------------------------------------------------ loop 1
 def detector_options(config: LoopsConfig) -> dict:
-    opts = {"exclude_recent": config.exclude_recent}
+    opts = {"exclude_recent": config.exclude_recent, "verify_rotation": config.verify_rotation}
     for name in ("min_confidence", "min_inliers", "min_inlier_ratio", "min_spread", "temporal_k"):
         if getattr(config, name) is not None:
             opts[name] = getattr(config, name)

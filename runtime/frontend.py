@@ -34,7 +34,14 @@ from homeloc.runtime import postprocess as pp
 from homeloc.runtime import reliability as rel
 from homeloc.runtime.assets import check_kind, model_metadata, open_session, resolve_model
 from homeloc.runtime.features import Features
-from homeloc.runtime.geometry import RANSAC, Ransac, find_fundamental, find_homography, find_relative_pose
+from homeloc.runtime.geometry import (
+    RANSAC,
+    Ransac,
+    find_fundamental,
+    find_homography,
+    find_relative_pose,
+    find_rotation,
+)
 from homeloc.runtime.matching import mutual_nearest_neighbours
 
 log = logging.getLogger(__name__)
@@ -45,9 +52,9 @@ log = logging.getLogger(__name__)
 class Geometry:
     """A two-view model fitted to matches.
 
-    model: "homography", "fundamental" or "essential"; matrix: 3 x 3 float64 mapping image 0 to
-    image 1 (None when estimation failed: too few matches or degenerate); inliers: M bool mask
-    over the matches given.
+    model: "homography", "fundamental", "essential" or "rotation"; matrix: 3 x 3 float64 mapping
+    image 0 to image 1 (None when estimation failed: too few matches or degenerate); inliers: M
+    bool mask over the matches given.
     """
 
     model: str
@@ -68,7 +75,9 @@ class RelativePose(Geometry):
     """Essential matrix plus the pose of camera 1 in camera 0's frame: x1 = R x0 + t, |t| = 1.
 
     R: 3 x 3 float64 rotation, t: 3 float64 unit translation (None when estimation failed);
-    inliers are the matches consistent with E that also pass the cheirality check.
+    inliers are the matches consistent with E that also pass the cheirality check. Model
+    "rotation" (:func:`estimate_rotation`): two views from one spot, matrix the homography
+    K R K^-1, t zero.
     """
 
     R: np.ndarray | None = None
@@ -123,6 +132,20 @@ def estimate_relative_pose(
     p0, p1 = _matched_points(f0, f1, matches)
     E, R, t, inliers = find_relative_pose(p0, p1, K, threshold, ransac)
     return RelativePose("essential", E, inliers, R=R, t=t)
+
+
+def estimate_rotation(
+    f0: Features, f1: Features, matches: np.ndarray, K: np.ndarray, threshold: float = 1.0
+) -> RelativePose:
+    """Rotation-only model ``x1 ~ K R K^-1 x0`` (:func:`.geometry.find_rotation`): two views from
+    one spot, where an essential matrix is undefined and ``recoverPose``'s cheirality check drops
+    the points at infinity. Model "rotation", matrix K R K^-1, t zero; threshold in pixels."""
+    K = _check_K(K)
+    p0, p1 = _matched_points(f0, f1, matches)
+    R, inliers = find_rotation(p0, p1, K, threshold)
+    if R is None:
+        return RelativePose("rotation", None, inliers)
+    return RelativePose("rotation", K @ R @ np.linalg.inv(K), inliers, R=R, t=np.zeros(3))
 
 
 def _matched_points(f0: Features, f1: Features, matches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -127,6 +127,9 @@ class VerifyConfig:
         max_distance: descriptor distance limit of the local matches (None: mutual NN only).
         store_features: keep local features of keyframes for verification.
         max_stored_features: keypoints kept per keyframe (best scores).
+        rotation: with the essential matrix, also fit a rotation-only model at the same threshold
+            and keep whichever explains more matches (views from one spot, where the essential
+            matrix's cheirality check drops the points at infinity).
     """
 
     min_inliers: int = 20
@@ -139,6 +142,7 @@ class VerifyConfig:
     max_distance: float | None = None
     store_features: bool = True
     max_stored_features: int = 512
+    rotation: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in VERIFICATIONS:
@@ -209,6 +213,7 @@ LEGACY_OPTIONS: dict[str, tuple[str, str]] = {
     "min_inlier_ratio": ("verify", "min_inlier_ratio"),
     "min_spread": ("verify", "min_spread"),
     "min_confidence": ("verify", "min_confidence"),
+    "verify_rotation": ("verify", "rotation"),
 }
 
 
@@ -296,3 +301,4 @@ class FlatOptions:
     min_inlier_ratio = _FlatOption()
     min_spread = _FlatOption()
     min_confidence = _FlatOption()
+    verify_rotation = _FlatOption()

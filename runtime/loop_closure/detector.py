@@ -94,6 +94,7 @@ class LoopClosureDetector(FlatOptions):
         min_inlier_ratio: float = 0.2,
         min_spread: float = 0.25,
         min_confidence: float = MIN_CONFIDENCE,
+        verify_rotation: bool = True,
         *,
         retrieval: RetrievalConfig | None = None,
         temporal: TemporalConfig | None = None,

@@ -14,6 +14,7 @@ from homeloc.runtime.frontend import (
     estimate_fundamental,
     estimate_homography,
     estimate_relative_pose,
+    estimate_rotation,
     match_features,
 )
 from homeloc.runtime.geometry import RANSAC, Ransac
@@ -80,7 +81,16 @@ def estimate_geometry(
         return estimate_fundamental(f0, f1, matches, 1.0 if t is None else t, ransac)
     if K is None:
         raise ValueError("essential-matrix verification needs K (constructor or detect(K=...))")
-    return estimate_relative_pose(f0, f1, matches, K, 1.0 if t is None else t, ransac)
+    t = 1.0 if t is None else t
+    pose = estimate_relative_pose(f0, f1, matches, K, t, ransac)
+    if not config.rotation:
+        return pose
+    # A revisit from the same spot (a patrol's) has no baseline: E is undefined there and the
+    # cheirality check drops its points at infinity (docs/evaluate.md, "Session 20"). The
+    # rotation-only model is the stricter one (3 degrees of freedom, same threshold), so it
+    # wins only where it explains more matches.
+    rot = estimate_rotation(f0, f1, matches, K, t)
+    return rot if rot.num_inliers > pose.num_inliers else pose
 
 
 def method_of(config: VerifyConfig, K: np.ndarray | None) -> str:
