@@ -309,3 +309,13 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_rotation_px=2.5).rotation_px == 2.5
     assert odo().recentre_heading is True and odo(prior_recentre_heading=False).recentre_heading is False
     assert odo().nearest_heading is True and odo(prior_nearest_heading=False).nearest_heading is False
+
+
+def test_the_rotation_verification_option_reaches_every_map():
+    from homeloc.eval.evaluate_longterm import _floor_verify, _verify
+
+    on, off = LongTermEvalConfig(data="x"), LongTermEvalConfig(data="x", verify_rotation=False, odometry=True)
+    assert _verify(on).rotation is True and _verify(off).rotation is False
+    assert _floor_verify(off).rotation is False  # the noise floor is measured like the maps verify
+    args = cli._longterm_parser().parse_args(["--data", "x", "--verify-rotation", "false"])
+    assert args.verify_rotation is False

@@ -131,6 +131,7 @@ def test_cli(sequence, tmp_path, runtime_models, capsys):
     assert (
         json.loads((tmp_path / "o" / "summary.json").read_text())["seq"]["detector"]["min_confidence"] == 0.3
     )
+    assert cli._loops_parser().parse_args(["--data", "x", "--out", "o", "--verify-rotation", "false"]).verify_rotation is False
     assert cli.main(["loops", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o2")]) == 1
     assert "no such folder" in capsys.readouterr().err
 
@@ -167,3 +168,12 @@ def test_shipped_models_close_no_false_loop_on_the_dev_sequences(tmp_path, share
     summary = json.loads((out / "summary.json").read_text())
     assert all(s["false"] == 0 for s in summary.values())
     assert summary["desk_night"]["recall"] >= 0.6
+
+
+def test_the_rotation_verification_option_reaches_the_detector(tmp_path):
+    from homeloc.eval.evaluate_loops import detector_options
+    from homeloc.runtime.loop_closure import LoopClosureDetector
+
+    opts = detector_options(LoopsConfig(data=["x"], out=tmp_path, verify_rotation=False))
+    assert LoopClosureDetector(index="flat", **opts).verify_config.rotation is False
+    assert detector_options(LoopsConfig(data=["x"], out=tmp_path))["verify_rotation"] is True
