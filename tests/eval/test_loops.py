@@ -131,7 +131,8 @@ def test_cli(sequence, tmp_path, runtime_models, capsys):
     assert (
         json.loads((tmp_path / "o" / "summary.json").read_text())["seq"]["detector"]["min_confidence"] == 0.3
     )
-    assert cli._loops_parser().parse_args(["--data", "x", "--out", "o", "--verify-rotation", "false"]).verify_rotation is False
+    flags = cli._loops_parser().parse_args(["--data", "x", "--out", "o", "--verify-rotation", "false"])
+    assert flags.verify_rotation is False
     assert cli.main(["loops", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o2")]) == 1
     assert "no such folder" in capsys.readouterr().err
 
