@@ -28,9 +28,10 @@ class LoopClosure:
     """A verified loop: the query matches keyframe ``kf_id``.
 
     inliers: number of geometrically consistent matches; transform: 3 x 3 float64 homography,
-    fundamental or essential matrix mapping the query image (view 0) to the keyframe (view 1),
-    None when verification was disabled (``min_inliers=0``); geometry: the full estimate (R, t
-    for "essential"); matches: M x 2 int64 inlier matches (query index, keyframe index);
+    fundamental or essential matrix mapping the query image (view 0) to the keyframe (view 1), or
+    the homography K R K^-1 of a "rotation" (two views from one spot), None when verification was
+    disabled (``min_inliers=0``); geometry: the full estimate (R, t for "essential"; R and t = 0
+    for "rotation"); matches: M x 2 int64 inlier matches (query index, keyframe index);
     confidence: the acceptance score (:func:`.verify.confidence`; None without verification).
     """
 
