@@ -289,7 +289,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--tolerance-deg", type=PositiveFloat, default=45.0, help="correct place: view directions within this angle")  # fmt: skip
     p.add_argument("--max-days", type=PositiveInt | None, default=None, help="replay only the first N days (default: all)")  # fmt: skip
     p.add_argument("--verify-top", type=PositiveInt, default=3, help="candidates every map verifies per frame (the loop-closure default: 3)")  # fmt: skip
-    p.add_argument("--min-confidence", type=ClosedUnitInterval | None, default=None, help="every map's acceptance score threshold (default: the runtime's, 0.5)")  # fmt: skip
+    p.add_argument("--min-confidence", type=ClosedUnitInterval | None, default=None, help="every map's acceptance score threshold (default: the runtime's, 0.6)")  # fmt: skip
     p.add_argument("--max-stored-features", type=PositiveInt | None, default=None, help="keypoints every map keeps per keyframe and verifies with (VerifyConfig.max_stored_features; default: the runtime's, 512)")  # fmt: skip
     p.add_argument("--verify-rotation", type=bool, default=True, help="with K, every map's verification also fits a rotation-only model and keeps it where it explains more matches (views from one spot; VerifyConfig.rotation); false: the essential matrix alone, as before session 20")  # fmt: skip
     p.add_argument("--refresh-below", type=ClosedUnitInterval | None, default=None, help="long-term map: a frame localized with a confidence below this also becomes an experience (default: the runtime's PlaceConfig)")  # fmt: skip
