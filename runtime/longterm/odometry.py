@@ -31,8 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from homeloc.runtime.features import Features
-from homeloc.runtime.frontend import match_features
-from homeloc.runtime.geometry import find_rotation
+from homeloc.runtime.frontend import estimate_rotation, match_features
 from homeloc.runtime.longterm.agree import frame_rotation
 from homeloc.runtime.longterm.config import OdometryConfig, PlaceConfig
 from homeloc.runtime.loop_closure.config import VerifyConfig
@@ -268,8 +267,8 @@ def measured_rotation(f: Features, kf: Features, loop: LoopClosure, v: VerifyCon
     m = match_features(q, kf, v.max_distance)
     if len(m) < MIN_ROTATION_INLIERS:
         return R
-    Rr, inl = find_rotation(q.keypoints[m[:, 0]], kf.keypoints[m[:, 1]], K, cfg.rotation_px)
-    return Rr if Rr is not None and inl.sum() >= MIN_ROTATION_INLIERS else R
+    rot = estimate_rotation(q, kf, m, K, cfg.rotation_px)
+    return rot.R if rot.ok and rot.num_inliers >= MIN_ROTATION_INLIERS else R
 
 
 def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
