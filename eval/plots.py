@@ -141,22 +141,49 @@ def plot_reliability_diagram(path: Path, frame: list[dict], pair: list[dict]) ->
     return _save(fig, path)
 
 
+WEEKLY_AFTER_DAYS = 28  # longer sequences: 8 frames a day make daily shares too jumpy to read
+
+
+def block_means(x: list[int], y: list[float], width: int = 7) -> tuple[list[float], list[float]]:
+    """Means of ``y`` over consecutive blocks of ``width`` days (days ``x``: day 0, the day the maps
+    are made, alone; then days 1 to ``width``, ...), each at the block's mean day: the trend a daily
+    curve of few frames hides."""
+    blocks: dict[int, list[tuple[int, float]]] = {}
+    for d, v in zip(x, y, strict=True):
+        blocks.setdefault(0 if d <= 0 else 1 + (int(d) - 1) // width, []).append((d, v))
+    pts = [blocks[b] for b in sorted(blocks)]
+    return [float(np.mean([d for d, _ in p])) for p in pts], [float(np.mean([v for _, v in p])) for p in pts]
+
+
 def plot_longterm(path: Path, days: dict[str, list[dict]], budget_bytes: int | None) -> Path:
     """Localization success (solid), false localizations (dotted) and, where the noise floor was
     measured and some localizations were not seen above it, the seen ones (dashed) per day, and map
-    bytes per day, one line per map (``days``: map name -> the summary's day rows)."""
+    bytes per day, one line per map (``days``: map name -> the summary's day rows). Sequences longer
+    than ``WEEKLY_AFTER_DAYS`` draw the daily shares as faint dots and the lines as weekly means
+    (false localizations stay daily: one is one too many)."""
     plt = _figure()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.4))
+    span = max((r["day"] for rows in days.values() for r in rows), default=0)
+    weekly = span > WEEKLY_AFTER_DAYS
+
+    def curve(x, y):  # what the lines draw: daily values or weekly means
+        return block_means(x, y) if weekly else (x, y)
+
     for name, rows in days.items():
         x = [r["day"] for r in rows]
-        line = ax0.plot(x, [r["success"] for r in rows], marker="o", ms=3, label=f"{name} success")[0]
-        ax0.plot(x, [r["false"] for r in rows], ls=":", color=line.get_color(), label=f"{name} false")
+        ok = [r["success"] for r in rows]
+        line = ax0.plot(*curve(x, ok), marker="o", ms=3,
+                        label=f"{name} success" + (" (7-day mean)" if weekly else ""))[0]  # fmt: skip
+        color = line.get_color()
+        if weekly:
+            ax0.plot(x, ok, ls="none", marker="o", ms=2, alpha=0.25, color=color)
+        ax0.plot(x, [r["false"] for r in rows], ls=":", color=color, label=f"{name} false")
         if any(r.get("seen") is not None and r["seen"] < r["success"] for r in rows):
             xs = [r["day"] for r in rows if r.get("seen") is not None]
-            ax0.plot(xs, [r["seen"] for r in rows if r.get("seen") is not None], ls="--", lw=1,
-                     color=line.get_color(), label=f"{name} seen above the noise floor")  # fmt: skip
+            ys = [r["seen"] for r in rows if r.get("seen") is not None]
+            ax0.plot(*curve(xs, ys), ls="--", lw=1, color=color, label=f"{name} seen above the noise floor")
         mb = [r["map_bytes"] / 1e6 for r in rows]
-        ax1.plot(x, mb, marker="o", ms=3, color=line.get_color(), label=name)
+        ax1.plot(x, mb, marker="o", ms=3, color=color, label=name)
     if budget_bytes is not None:
         ax1.axhline(budget_bytes / 1e6, color="gray", ls="--", lw=0.8, label="budget")
     ax0.set_ylim(-0.02, 1.02)
