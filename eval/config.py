@@ -146,6 +146,8 @@ class LongTermEvalConfig:
     prior_rotation_px: float | None = None
     prior_recentre_heading: bool | None = None
     prior_nearest_heading: bool | None = None
+    prior_cross_check: bool | None = None
+    odometry_kidnap: float = 0.0
     evidence_negatives: int = 4
     overwrite: bool = False
 

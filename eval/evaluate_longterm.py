@@ -42,6 +42,8 @@ from homeloc.eval.longterm_methods import (
     METHODS,
     Method,
     dock_pose,
+    is_kidnapped,
+    kidnapped,
     make_methods,
     simulated_motion,
     starts_docked,
@@ -169,6 +171,8 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, recentre_heading=config.prior_recentre_heading)
     if config.prior_nearest_heading is not None:
         o = replace(o, nearest_heading=config.prior_nearest_heading)
+    if config.prior_cross_check is not None:
+        o = replace(o, cross_check=config.prior_cross_check)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
 
 
@@ -223,7 +227,12 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         idx = [i for i in todo if home.frames[i].day == day]
         for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
             motion = _odometry_step(home, i, config, odo, dock, methods)
-            progress["frames"].append(_frame(home, i, judge, methods, places, frontend, motion))
+            rec = _frame(home, i, judge, methods, places, frontend, motion)
+            if odo is not None and config.odometry_kidnap > 0:  # the frames the robot was carried to
+                rec["kidnapped"] = motion is not None and is_kidnapped(
+                    i, config.odometry_seed, config.odometry_kidnap
+                )
+            progress["frames"].append(rec)
         news = {d["day"]: d.get("new_large_changes", []) for d in home.info.get("days", [])}.get(day, [])
         progress["days"] += [
             {
@@ -252,8 +261,9 @@ def _odometry_step(home, i, config: LongTermEvalConfig, odo, dock, methods: dict
         return None
     if dock is not None and starts_docked(home, i, config.odometry_gap):
         methods["odometry"].map.dock(dock)
-    return simulated_motion(home, i, odo, config.odometry_noise, config.odometry_seed, config.odometry_gap, dock,
-                            config.odometry_path)  # fmt: skip
+    m = simulated_motion(home, i, odo, config.odometry_noise, config.odometry_seed, config.odometry_gap, dock,
+                         config.odometry_path)  # fmt: skip
+    return kidnapped(m, i, config.odometry_seed, config.odometry_kidnap)
 
 
 def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = None) -> dict:
@@ -445,6 +455,9 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
             else {}
         ),
     }
+    if any("kidnapped" in r for r in frames):  # --odometry-kidnap: the frames the robot was carried to
+        summary["kidnaps"] = {"share": config.odometry_kidnap,
+                              "frames": [r["name"] for r in frames if r.get("kidnapped") and r["day"] >= 1]}  # fmt: skip
     summary["targets"] = {
         m: target_check(frames, rows, m, config.budget_bytes) for m, rows in _table_maps(summary)
     }

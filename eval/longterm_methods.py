@@ -255,3 +255,20 @@ def simulated_motion(home: LongTermHome, i: int, cfg: OdometryConfig, scale: flo
         elif path is not None:
             m = (*m, *driven(path, _on_path(home, i - 1), _on_path(home, i)))
     return noisy_motion(m, cfg, np.random.default_rng([int(seed), int(i)]), scale)
+
+
+KIDNAP_STREAM = 7  # the kidnap draws' own stream beside each frame's noise (seed, frame index)
+
+
+def is_kidnapped(i: int, seed: int, share: float) -> bool:
+    """Is the odometry step to frame ``i`` one at which the robot is carried (:func:`kidnapped`)?
+    Drawn from (``seed``, ``i``) alone, so a resumed run draws the same."""
+    return share > 0 and np.random.default_rng([int(seed), int(i), KIDNAP_STREAM]).random() < share
+
+
+def kidnapped(m: Motion | None, i: int, seed: int, share: float) -> Motion | None:
+    """Odometry ``m`` to frame ``i``, or, with probability ``share`` (:func:`is_kidnapped`), none at
+    all: the robot was carried (or its wheels slipped) to the frame's pose and the odometry saw no
+    motion. Unknown motion (None) stays unknown: a robot that knows it was lifted drops its prior
+    already."""
+    return m if m is None or not is_kidnapped(i, seed, share) else (0.0, 0.0, 0.0, 0.0, 0.0)

@@ -281,6 +281,18 @@ class OdometryConfig:
             position was the view 22 deg off the predicted heading (a false localization once the
             prior was tight enough for agreement). On a 90-day home rendered this session (1910) it
             removed the one false localization of session 11's setting (711 / 1 -> 712 / 0).
+        cross_check: a weak localization through the prior (below the strict score) stands only if
+            no experience further than the place radius from it, whose global descriptor is closer
+            to the frame's, verifies at the strict score; if one does, it is reported and seeds the
+            prior anew (session 21). Odometry can fail unseen (the robot carried, wheels slipping):
+            the prior then sits at the old spot and accepts weak matches there, frame after frame.
+            With 10 % of odometry steps reporting no motion (``homeloc-evaluate longterm
+            --odometry-kidnap 0.1``), homes 1905 / 1913 went from 135 / 18 and 135 / 19 (right /
+            false of 160) to 150 / 5 and 148 / 6; the falses left are night rounds, where nothing
+            verifies strictly. Without kidnaps the replays of nine homes were unchanged. Without
+            the descriptor condition the check took two strict but false localizations (0.606,
+            0.615: views shared along the line of sight) over right weak ones on the 90-day home
+            1916, and cost 4-5 verifications per weak frame instead of about none. False: off.
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
@@ -315,6 +327,7 @@ class OdometryConfig:
     rotation_px: float | None = 4.0
     recentre_heading: bool = True
     nearest_heading: bool = True
+    cross_check: bool = True
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",

@@ -27,7 +27,7 @@ from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceCon
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
 from homeloc.runtime.longterm.odometry import Motion, OdometryConfig, PosePrior, next_prior, search_near
 from homeloc.runtime.longterm.results import Localization, LongTermStats, Update
-from homeloc.runtime.longterm.rooms import NO_ROOM, ChangeMonitor, Rooms, nearest_place
+from homeloc.runtime.longterm.rooms import NO_ROOM, ChangeMonitor, Rooms, centre_distance, nearest_place
 from homeloc.runtime.longterm.store import Tables
 from homeloc.runtime.loop_closure.config import VerifyConfig
 from homeloc.runtime.loop_closure.ids import check_ids
@@ -156,8 +156,35 @@ class LongTermMap:
             loop, ambiguous, R = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
                                              self.place_config, self.search_config.top_k)  # fmt: skip
             self.prior = None if ambiguous else self.prior
+            if loop is not None and o.cross_check and loop.confidence < self.verify_config.min_confidence:
+                # a weak localization stands on the prior alone; odometry that failed unseen (the
+                # robot carried, wheels slipping) shows as a strict localization at another place
+                strict = self._strict_elsewhere(d, f, self._t.position(loop.kf_id))
+                if strict is not None:
+                    return self._settle(strict)  # seeds the prior anew there
             if loop is not None or ambiguous:
                 return self._settle(None if loop is None else self._localization(loop, "prior"), R)
+        return self._settle(self._global(d, f, room))
+
+    def _strict_elsewhere(self, d: np.ndarray, f: Features, at: int) -> Localization | None:
+        """A strict localization (the global acceptance score) to an experience further than a
+        place's radius from the one at position ``at`` whose global descriptor is closer to ``d``
+        than that one's (a place that looks more like the frame; it keeps the check to a few
+        verifications): the search of :meth:`_search` over those experiences only."""
+        t = self._t
+        ok = np.isfinite(t.cols["pose"].reshape(len(self), -1)).all(axis=1)
+        far = np.zeros(len(self), bool)
+        far[ok] = (
+            centre_distance(t.cols["pose"][ok][:, :3], t.cols["pose"][at][:3]) > self.place_config.radius_m
+        )
+        scores = t.descriptors @ d
+        pool = np.flatnonzero(far & (scores > scores[at]))
+        loc = self._search(d, f, pool, t.place_room_of(t.cols["place"]), "all", None)
+        return loc if loc is not None and loc.confidence >= self.verify_config.min_confidence else None
+
+    def _global(self, d: np.ndarray, f: Features, room: int | None) -> Localization | None:
+        """The strict search without a prior: the rooms around ``room`` (default: the last
+        localization's) first, then the rest."""
         prior = self.last_room if room is None else int(room)
         place_rooms = self._t.place_room_of(self._t.cols["place"])
         near = np.ones(len(self), bool)
@@ -172,7 +199,7 @@ class LongTermMap:
             loc = self._search(d, f, pool, place_rooms, "all" if near.all() else searched, agree_rooms)
             if loc is not None:
                 break
-        return self._settle(loc)
+        return loc
 
     def _settle(self, loc: Localization | None, R: np.ndarray | None = None) -> Localization | None:
         """Record a localization (usage statistics) and update the pose prior: only a strict one

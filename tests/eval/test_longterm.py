@@ -1,6 +1,7 @@
 """`homeloc-evaluate longterm`: judging (pure), a replay of a tiny rendered-layout home with the
 shipped models (every output, the budget, resuming after a kill), change detection, the CLI."""
 
+import csv
 import json
 from dataclasses import replace
 
@@ -319,3 +320,46 @@ def test_the_rotation_verification_option_reaches_every_map():
     assert _floor_verify(off).rotation is False  # the noise floor is measured like the maps verify
     args = cli._longterm_parser().parse_args(["--data", "x", "--verify-rotation", "false"])
     assert args.verify_rotation is False
+
+
+def test_kidnaps_are_drawn_per_frame_and_report_no_motion():
+    from homeloc.eval.longterm_methods import kidnapped
+
+    m = (1.0, 0.5, 0.2, 1.2, 0.3)
+    assert kidnapped(m, 5, 0, 0.0) == m and kidnapped(None, 5, 0, 1.0) is None
+    assert kidnapped(m, 5, 0, 1.0) == (0.0, 0.0, 0.0, 0.0, 0.0)
+    draws = [kidnapped(m, i, 3, 0.1) != m for i in range(4000)]
+    assert 0.08 < np.mean(draws) < 0.12
+    assert draws == [kidnapped(m, i, 3, 0.1) != m for i in range(4000)]  # a resumed run draws the same
+    assert draws != [kidnapped(m, i, 4, 0.1) != m for i in range(4000)]  # another seed, other frames
+
+
+def test_the_cross_check_and_kidnap_options_reach_the_odometry_map():
+    from homeloc.eval.evaluate_longterm import _odometry
+
+    def odo(**kw):
+        return _odometry(LongTermEvalConfig(data="x", odometry=True, **kw))
+
+    assert odo().cross_check == OdometryConfig().cross_check
+    assert (
+        odo(prior_cross_check=False).cross_check is False and odo(prior_cross_check=True).cross_check is True
+    )
+    args = cli._longterm_parser().parse_args(
+        ["--data", "x", "--prior-cross-check", "false", "--odometry-kidnap", "0.1"]
+    )
+    assert args.prior_cross_check is False and args.odometry_kidnap == pytest.approx(0.1)
+    with pytest.raises(SystemExit):
+        cli._longterm_parser().parse_args(["--data", "x", "--odometry-kidnap", "1.5"])
+
+
+def test_a_replay_with_kidnaps_names_the_frames_the_robot_was_carried_to(tmp_path):
+    from homeloc.eval.longterm_methods import is_kidnapped
+
+    data = make_home(tmp_path)
+    cfg = LongTermEvalConfig(data=str(data), out=tmp_path / "k", budget_bytes=60_000, odometry=True,
+                             odometry_dock=True, odometry_kidnap=0.5, odometry_seed=2)  # fmt: skip
+    got = json.loads((run_longterm(cfg) / "summary.json").read_text())["kidnaps"]
+    rows = list(csv.DictReader((tmp_path / "k" / "frames.csv").open()))
+    want = [r["name"] for r in rows if int(r["day"]) >= 1 and is_kidnapped(int(r["index"]), 2, 0.5)]
+    assert got["share"] == 0.5 and got["frames"] == want and want  # the dock gives every frame a motion
+    assert [r["name"] for r in rows if r["kidnapped"] == "True" and int(r["day"]) >= 1] == want

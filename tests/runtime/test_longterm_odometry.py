@@ -404,3 +404,52 @@ def test_of_one_spots_views_the_one_nearest_the_priors_heading_is_reported():
         m.dock(pose_at(1, 1, -5))
         got[by_heading] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
     assert got[False].kf_id == 0 and got[True].kf_id == 1 and got[True].searched == "prior"
+
+
+def test_the_cross_check_trusts_a_strict_localization_elsewhere_over_a_weak_one_near_the_prior():
+    seed_place, b = Place(1), Place(0)
+    got = {}
+    for check in (False, True):
+        m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=OdometryConfig(cross_check=check), learn=False)  # fmt: skip
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        g, f = weaker(b.view(0), keep=60)  # a lookalike by the prior, retrieved less well than b itself
+        g = unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape)))
+        m.add_experience(1, g, f, pose=pose_at(1.5, 1.5))
+        m.add_experience(2, *b.view(0), pose=pose_at(21, 1))  # where the robot really is, in room 2
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0  # strict: seeds the prior
+        # carried to place b unseen: the odometry says it barely moved
+        got[check] = (m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization, m.prior)
+    loc, _ = got[False]
+    assert loc.kf_id == 1 and loc.searched == "prior" and loc.confidence < 0.95  # the weak, wrong one
+    loc, prior = got[True]
+    assert loc.kf_id == 2 and loc.searched != "prior" and loc.confidence >= 0.95
+    np.testing.assert_allclose(prior.pose[:2], [21, 1], atol=1e-6)  # the prior seeded anew there
+
+
+def test_the_cross_check_keeps_a_weak_localization_the_strict_search_confirms():
+    seed_place, a = Place(1), Place(0)
+    m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                    odometry=OdometryConfig(cross_check=True), learn=False)  # fmt: skip
+    m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+    m.add_experience(1, *a.view(0), pose=pose_at(1.5, 1.5))
+    m.add_experience(2, *weaker(a.view(0), keep=60), pose=pose_at(1.6, 1.5))  # same place, 0.1 m away
+    assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+    m.observe(*seed_place.view(1))  # the prior stays at the seed
+    loc = m.observe(*weaker(a.view(1), keep=60), motion=(0.5, 0.5, 0.0)).localization
+    assert loc is not None and loc.searched == "prior"  # the strict search found nothing elsewhere
+
+
+def test_the_cross_check_verifies_only_places_retrieved_better_than_the_weak_one():
+    seed_place, b = Place(1), Place(0)
+    m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                    odometry=OdometryConfig(cross_check=True), learn=False)  # fmt: skip
+    m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+    m.add_experience(1, *weaker(b.view(0), keep=60), pose=pose_at(1.5, 1.5))  # the frame's own descriptor
+    g, f = b.view(0)
+    m.add_experience(
+        2, unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape))), f, pose=pose_at(21, 1)
+    )
+    assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+    loc = m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization
+    assert loc.kf_id == 1 and loc.searched == "prior"  # b looks less like the frame: not verified
