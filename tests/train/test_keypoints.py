@@ -249,7 +249,9 @@ def test_anchor_and_target_power_train_and_leave_checkpoints_clean(tmp_path):
         "tiny", teacher="none", init_checkpoint=str(tmp_path / "init.pt"), anchor_weight=1.0
     )
     logged = {}
-    system.log = lambda name, value, **k: logged.__setitem__(name, float(value))
+    system.log = lambda name, value, **k: logged.__setitem__(
+        name, float(getattr(value, "detach", lambda: value)())
+    )
     system.model.eval()  # the anchor runs in eval mode: the same network there gives the same map
     system.training_step(_pairs_batch(2), 0).backward()
     assert logged["train/anchor"] == pytest.approx(0.0, abs=1e-5)
