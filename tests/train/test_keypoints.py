@@ -11,6 +11,11 @@ from homeloc.train.keypoints import KeypointSystem
 from tests.conftest import train_cli
 
 
+def _scalar(value) -> float:
+    """A logged value as a float (a tensor detached first, as Lightning's logger does)."""
+    return float(value.detach()) if hasattr(value, "detach") else float(value)
+
+
 def _pairs_batch(n=2, seed=0):
     ds = OnTheFlyPairs(["skimage"], n, seed, {"size": (64, 96)})
     items = [ds[i] for i in range(n)]
@@ -274,7 +279,7 @@ def test_detector_mix_pulls_targets_to_the_frozen_start(tmp_path):
         )
         system.model.eval()
         logged = {}
-        system.log = lambda name, value, **k: logged.__setitem__(name, float(value))  # noqa: B023
+        system.log = lambda name, value, **k: logged.__setitem__(name, _scalar(value))  # noqa: B023
         system.training_step(_pairs_batch(2), 0)
         losses_by_mix[mix] = logged["train/detector"]
     # mix 1: the target is the student's own softmax (cross-entropy = its entropy, the minimum)
@@ -295,7 +300,7 @@ def test_target_sharpen_trains_and_changes_the_detector_loss(tmp_path):
         torch.manual_seed(0)
         system = KeypointSystem("tiny", teacher=f"checkpoint:{tmp_path / 'init.pt'}", target_sharpen=power)
         logged = {}
-        system.log = lambda name, value, **k: logged.__setitem__(name, float(value))  # noqa: B023
+        system.log = lambda name, value, **k: logged.__setitem__(name, _scalar(value))  # noqa: B023
         loss = system.training_step(_pairs_batch(2), 0)
         loss.backward()
         assert all(torch.isfinite(p.grad).all() for p in system.model.parameters() if p.grad is not None)
@@ -338,7 +343,7 @@ def test_anchor_checkpoint_is_the_reference_when_given(tmp_path):
     for ref in ("init.pt", "other.pt"):
         system = KeypointSystem("tiny", teacher="none", init_checkpoint=str(tmp_path / "init.pt"),
                                 anchor_checkpoint=str(tmp_path / ref), anchor_weight=1.0)  # fmt: skip
-        system.log = lambda name, value, r=ref, **k: logged.__setitem__((r, name), float(value))
+        system.log = lambda name, value, r=ref, **k: logged.__setitem__((r, name), _scalar(value))
         system.model.eval()
         system.training_step(_pairs_batch(2), 0)
     assert logged[("init.pt", "train/anchor")] == pytest.approx(0.0, abs=1e-5)
