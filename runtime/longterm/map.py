@@ -169,8 +169,9 @@ class LongTermMap:
     def _strict_elsewhere(self, d: np.ndarray, f: Features, at: int) -> Localization | None:
         """A strict localization (the global acceptance score) to an experience further than a
         place's radius from the one at position ``at`` whose global descriptor is closer to ``d``
-        than that one's (a place that looks more like the frame; it keeps the check to a few
-        verifications): the search of :meth:`_search` over those experiences only."""
+        than that one's (a place that also looks more like the frame: without this condition the
+        check overruled right weak localizations with wrong strict ones, docs/evaluate.md "Session
+        21"): the search of :meth:`_search` over those experiences only."""
         t = self._t
         ok = np.isfinite(t.cols["pose"].reshape(len(self), -1)).all(axis=1)
         far = np.zeros(len(self), bool)
