@@ -38,6 +38,7 @@ from homeloc.data_synthesis.render.products import covisibility
 from homeloc.eval.config import LongTermEvalConfig, prepare_out, set_threads
 from homeloc.eval.errors import EvalError
 from homeloc.eval.longterm_evidence import FAR_M, floor_frame, noise_floors, seen
+from homeloc.eval.longterm_kidnaps import kidnap_line, kidnap_summary
 from homeloc.eval.longterm_methods import (
     METHODS,
     Method,
@@ -223,15 +224,20 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         log.info("%s: resuming after day %d (%d frames left)", home.name, done, len(todo))
     # the dock: the renderer's, or assumed where the map's first frame was taken (the map's origin)
     dock = dock_pose(home, config.odometry_path) if odo is not None and config.odometry_dock else None
+    # a kidnap since the last dock (--odometry-kidnap), carried over a resume
+    carried = bool(progress["frames"][-1].get("carried")) if progress["frames"] else False
     for day in sorted({home.frames[i].day for i in todo}):
         idx = [i for i in todo if home.frames[i].day == day]
         for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
             motion = _odometry_step(home, i, config, odo, dock, methods)
             rec = _frame(home, i, judge, methods, places, frontend, motion)
             if odo is not None and config.odometry_kidnap > 0:  # the frames the robot was carried to
+                if motion is None or (dock is not None and starts_docked(home, i, config.odometry_gap)):
+                    carried = False  # the prior is dropped (motion unknown) or re-seeded at the dock
                 rec["kidnapped"] = motion is not None and is_kidnapped(
                     i, config.odometry_seed, config.odometry_kidnap
                 )
+                carried = rec["carried"] = carried or rec["kidnapped"]  # a kidnap since the last dock
             progress["frames"].append(rec)
         news = {d["day"]: d.get("new_large_changes", []) for d in home.info.get("days", [])}.get(day, [])
         progress["days"] += [
@@ -456,8 +462,9 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         ),
     }
     if any("kidnapped" in r for r in frames):  # --odometry-kidnap: the frames the robot was carried to
-        summary["kidnaps"] = {"share": config.odometry_kidnap,
-                              "frames": [r["name"] for r in frames if r.get("kidnapped") and r["day"] >= 1]}  # fmt: skip
+        summary["kidnaps"] = kidnap_summary(
+            frames, config.odometry_kidnap, first_day=summary["days"][0]["day"]
+        )
     summary["targets"] = {
         m: target_check(frames, rows, m, config.budget_bytes) for m, rows in _table_maps(summary)
     }
@@ -532,6 +539,8 @@ def longterm_table(summary: dict) -> str:
     foot = [targets_line(summary["targets"], summary["budget_bytes"]), ""] if "targets" in summary else []
     foot += [f"Major changes: {cd['detected']} of {cd['events']} scheduled large-change events detected within "
             f"{cd['within_days']} days; {cd['declared']} declared, {cd['unexplained']} with no scheduled event."]  # fmt: skip
+    if "kidnaps" in summary:
+        foot += ["", kidnap_line(summary["kidnaps"])]
     if nf and nf["frames"]:
         foot += ["", f"Seen: correct localizations whose verification score is above the frame's noise floor (its highest "
                  f"score against the {nf['negatives']} most similar earlier frames of other places at least {nf['far_m']} m "

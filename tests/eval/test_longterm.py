@@ -363,3 +363,40 @@ def test_a_replay_with_kidnaps_names_the_frames_the_robot_was_carried_to(tmp_pat
     want = [r["name"] for r in rows if int(r["day"]) >= 1 and is_kidnapped(int(r["index"]), 2, 0.5)]
     assert got["share"] == 0.5 and got["frames"] == want and want  # the dock gives every frame a motion
     assert [r["name"] for r in rows if r["kidnapped"] == "True" and int(r["day"]) >= 1] == want
+    # every frame after the mapping day in one group; "carried" lasts until the next dock (one round a day here)
+    later = [r for r in rows if int(r["day"]) >= 1]
+    assert sum(g["frames"] for g in got["groups"].values()) == len(later)
+    assert got["groups"]["carried_to"]["frames"] == len(want)
+    for a, b in zip(rows, rows[1:], strict=False):
+        kept = b["day"] == a["day"] and a["carried"] == "True"
+        assert b["carried"] == ("True" if kept else b["kidnapped"])
+    false = sum(g["false"] for g in got["groups"].values())
+    assert false == sum(r["odometry_verdict"] == "false" for r in later)
+    assert "Kidnaps (--odometry-kidnap 0.5)" in (tmp_path / "k" / "table.md").read_text()
+
+
+def test_kidnap_summary_splits_the_frames_by_the_last_kidnap():
+    from homeloc.eval.longterm_kidnaps import kidnap_line, kidnap_summary
+
+    def rec(day, kid, carried, verdict):
+        return {
+            "name": f"d{day}",
+            "day": day,
+            "kidnapped": kid,
+            "carried": carried,
+            "odometry": {"verdict": verdict},
+        }
+
+    frames = [rec(0, False, False, None), rec(1, False, False, "correct"), rec(1, True, True, "false"),
+              rec(1, False, True, "false"), rec(1, False, True, None), rec(2, False, False, "correct")]  # fmt: skip
+    k = kidnap_summary(frames, 0.2)
+    assert k["frames"] == ["d1"] and k["share"] == 0.2
+    assert k["groups"] == {"carried_to": {"frames": 1, "correct": 0, "false": 1, "none": 0},
+                           "after": {"frames": 2, "correct": 0, "false": 1, "none": 1},
+                           "rest": {"frames": 2, "correct": 2, "false": 0, "none": 0}}  # fmt: skip
+    line = kidnap_line(k)
+    assert (
+        "carried to 0 / 1 / 0 of 1" in line
+        and "next dock 0 / 1 / 1 of 2" in line
+        and "rest 2 / 0 / 0 of 2" in line
+    )
