@@ -25,7 +25,15 @@ from homeloc.runtime.frontend import Frontend
 from homeloc.runtime.longterm.agree import accepts, frame_rotation
 from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
-from homeloc.runtime.longterm.odometry import Motion, OdometryConfig, PosePrior, next_prior, search_near
+from homeloc.runtime.longterm.odometry import (
+    Motion,
+    OdometryConfig,
+    PosePrior,
+    claims_still,
+    next_prior,
+    search_near,
+    sees_again,
+)
 from homeloc.runtime.longterm.results import Localization, LongTermStats, Update
 from homeloc.runtime.longterm.rooms import NO_ROOM, ChangeMonitor, Rooms, centre_distance, nearest_place
 from homeloc.runtime.longterm.store import Tables
@@ -78,6 +86,7 @@ class LongTermMap:
         self.odometry_config = odometry
         # the robot's belief from odometry; not saved: a reload is a kidnap
         self.prior: PosePrior | None = None
+        self._previous: Features | None = None  # the last frame localized (OdometryConfig.still_m)
         self.K = None if K is None else np.asarray(K, np.float64).reshape(3, 3)
         self.rooms = rooms if isinstance(rooms, Rooms) else Rooms(rooms)
         self._models = MapModels(global_model, frontend)
@@ -136,6 +145,7 @@ class LongTermMap:
         if self.odometry_config is None:
             raise ValueError("dock() needs the pose prior: construct the map with odometry=OdometryConfig()")
         self.prior = PosePrior.docked(_checked_pose(pose), self.odometry_config)
+        self._previous = None  # the last frame was not taken at the dock
 
     # ---------------------------------------------------------------------------- localize
     def localize(
@@ -145,10 +155,16 @@ class LongTermMap:
         verifies (reject rather than guess). Ticks the map clock; a match updates the experience's
         usage statistics. room: search prior (default: the room of the last localization); motion:
         odometry ``(dx, dy, dyaw)`` since the previous frame in its body frame (metres, radians; None:
-        unknown, the pose prior is dropped), used with an OdometryConfig only."""
+        unknown, the pose prior is dropped, as it is when the motion says the robot stood still but the
+        frame does not verify against the previous one: ``OdometryConfig.still_m``), used with an
+        OdometryConfig only."""
         d, f = self._inputs(x, features)
         self.clock += 1
         o = self.odometry_config
+        previous, self._previous = self._previous, f
+        if self.prior is not None and motion is not None and claims_still(motion, o) and previous is not None:
+            if not sees_again(f, previous, self.verify_config, self.K):
+                motion = None  # it stood still by the odometry, yet sees something else: moved unseen
         self.prior = None if o is None or self.prior is None else self.prior.moved(motion, o)
         if not len(self):
             return None

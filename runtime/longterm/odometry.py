@@ -36,7 +36,7 @@ from homeloc.runtime.longterm.agree import frame_rotation
 from homeloc.runtime.longterm.config import OdometryConfig, PlaceConfig
 from homeloc.runtime.loop_closure.config import VerifyConfig
 from homeloc.runtime.loop_closure.results import Candidate, LoopClosure
-from homeloc.runtime.loop_closure.verify import query_features, verify_all
+from homeloc.runtime.loop_closure.verify import query_features, verify_all, verify_one
 
 Motion = tuple[float, ...]  # (dx, dy, dyaw) or (dx, dy, dyaw, path_m, turned_rad)
 MIN_ROTATION_INLIERS = 6  # a rotation-only fit below it says nothing (2-point samples)
@@ -74,6 +74,23 @@ def path_of(m: Motion) -> tuple[float, float]:
     line and the net rotation."""
     d, turn = math.hypot(m[0], m[1]), abs(float(wrap(m[2])))
     return (max(d, m[3]), max(turn, m[4])) if len(m) >= 5 else (d, turn)
+
+
+def claims_still(m: Motion, cfg: OdometryConfig) -> bool:
+    """Does odometry ``m`` say the robot stood still (``cfg.still_m`` / ``still_deg``; None: never)?"""
+    if cfg.still_m is None:
+        return False
+    d, turn = path_of(m)
+    return d <= cfg.still_m and math.degrees(turn) <= cfg.still_deg
+
+
+def sees_again(f: Features, previous: Features, verify: VerifyConfig, K) -> bool:
+    """Does frame ``f`` verify at the strict score against ``previous``, the frame before it (what a
+    robot that stood still sees again)?"""
+    q, _ = query_features(f, verify)
+    p, _ = query_features(previous, verify)
+    v, _, _ = verify_one(q, Candidate(0, 1.0), p, verify, K)
+    return v.accepted
 
 
 def _sigmas(m: Motion, cfg: OdometryConfig) -> tuple[float, float]:

@@ -453,3 +453,30 @@ def test_the_cross_check_verifies_only_places_retrieved_better_than_the_weak_one
     assert m.observe(*seed_place.view(1)).localization.kf_id == 0
     loc = m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization
     assert loc.kf_id == 1 and loc.searched == "prior"  # b looks less like the frame: not verified
+
+
+def test_a_robot_that_stood_still_by_its_odometry_must_see_what_it_saw():
+    seed_place, b = Place(1), Place(0)
+    got = {}
+    for still in (None, 0.05):
+        m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=OdometryConfig(cross_check=False, still_m=still), learn=False)  # fmt: skip
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        m.add_experience(1, *weaker(b.view(0), keep=60), pose=pose_at(1.5, 1.5))  # a lookalike by the prior
+        m.add_experience(2, *b.view(0), pose=pose_at(21, 1))  # where the robot is carried to, in room 2
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0  # strict: seeds the prior
+        loc = m.observe(*seed_place.view(1), motion=(0.0, 0.0, 0.0)).localization  # it stood still
+        assert loc.kf_id == 0 and m.prior is not None
+        # carried to place b: the wheels did not turn
+        got[still] = m.observe(*b.view(1), motion=(0.0, 0.0, 0.0)).localization
+    assert got[None].kf_id == 1 and got[None].searched == "prior"  # the weak, wrong one by the old spot
+    assert got[0.05].kf_id == 2 and got[0.05].searched != "prior"  # the prior dropped: the strict search
+    o = OdometryConfig()
+    from homeloc.runtime.longterm.odometry import claims_still
+
+    assert claims_still((0.0, 0.0, 0.0), o) and claims_still((0.03, 0.02, math.radians(1.5)), o)
+    assert not claims_still((0.1, 0.0, 0.0), o) and not claims_still((0.0, 0.0, math.radians(3)), o)
+    assert not claims_still((0.0, 0.0, 0.0, 0.5, 0.0), o)  # it drove 0.5 m and came back
+    assert not claims_still((0.0, 0.0, 0.0), OdometryConfig(still_m=None))
+    with pytest.raises(ValueError, match="still_m must be"):
+        OdometryConfig(still_m=-1.0)
