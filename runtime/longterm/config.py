@@ -295,9 +295,10 @@ class OdometryConfig:
             90-day home 1916. Cost: 13-15 ms more per weak localization (1905, 1 thread). False: off.
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
-            previous frame (what it saw from the same spot); if it does not, the robot was moved
-            unseen (carried: its wheels turned little or not at all) and the prior is dropped, as
-            for unknown motion (session 22). With 10 % of odometry steps reporting no motion, 22 of
+            previous frame (what it saw from the same spot); if it does not, or there is none since
+            the dock (a robot leaving its dock reports the drive), the robot was moved unseen
+            (carried: its wheels turned little or not at all) and the prior is dropped, as for
+            unknown motion (session 22). With 10 % of odometry steps reporting no motion, 22 of
             the 32 false localizations left by ``cross_check`` on four homes were on the frame the
             robot was carried to. A robot that stood still sees what it saw (a light switched on
             meanwhile only costs the prior). Wheel slip, odometry that reports part of a motion, is

@@ -162,9 +162,11 @@ class LongTermMap:
         self.clock += 1
         o = self.odometry_config
         previous, self._previous = self._previous, f
-        if self.prior is not None and motion is not None and claims_still(motion, o) and previous is not None:
-            if not sees_again(f, previous, self.verify_config, self.K):
-                motion = None  # it stood still by the odometry, yet sees something else: moved unseen
+        if self.prior is not None and motion is not None and claims_still(motion, o):
+            # it stood still by the odometry, yet sees something else (or, just docked, has no frame
+            # to compare: a robot leaving its dock reports the drive): moved unseen
+            if previous is None or not sees_again(f, previous, self.verify_config, self.K):
+                motion = None
         self.prior = None if o is None or self.prior is None else self.prior.moved(motion, o)
         if not len(self):
             return None

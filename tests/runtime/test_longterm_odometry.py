@@ -471,6 +471,12 @@ def test_a_robot_that_stood_still_by_its_odometry_must_see_what_it_saw():
         got[still] = m.observe(*b.view(1), motion=(0.0, 0.0, 0.0)).localization
     assert got[None].kf_id == 1 and got[None].searched == "prior"  # the weak, wrong one by the old spot
     assert got[0.05].kf_id == 2 and got[0.05].searched != "prior"  # the prior dropped: the strict search
+    m.dock(pose_at(1.5, 1.5))  # carried off the dock: nothing seen since confirms it stood still
+    loc = m.observe(*b.view(1), motion=(0.0, 0.0, 0.0)).localization
+    assert loc.kf_id == 2 and loc.searched != "prior"
+    m.dock(pose_at(1.5, 1.5))
+    loc = m.observe(*weaker(b.view(1), keep=60), motion=(0.5, 0.5, 0.0)).localization  # drove off it
+    assert loc is not None and loc.kf_id == 1 and loc.searched == "prior"
     o = OdometryConfig()
     from homeloc.runtime.longterm.odometry import claims_still
 
