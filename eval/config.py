@@ -147,6 +147,7 @@ class LongTermEvalConfig:
     prior_recentre_heading: bool | None = None
     prior_nearest_heading: bool | None = None
     prior_cross_check: bool | None = None
+    prior_still_check: bool | None = None
     odometry_kidnap: float = 0.0
     evidence_negatives: int = 4
     overwrite: bool = False

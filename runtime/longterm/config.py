@@ -300,7 +300,8 @@ class OdometryConfig:
             (carried: its wheels turned little or not at all) and the prior is dropped, as for
             unknown motion (session 22). With 10 % of odometry steps reporting no motion, 22 of
             the 32 false localizations left by ``cross_check`` on four homes were on the frame the
-            robot was carried to. A robot that stood still sees what it saw (a light switched on
+            robot was carried to; with the check, 579 / 0 of 640 (was 582 / 32), and replays without
+            kidnaps unchanged. A robot that stood still sees what it saw (a light switched on
             meanwhile only costs the prior). Wheel slip, odometry that reports part of a motion, is
             not caught. None: off.
         min_confidence: verification score accepted among the candidates of the prior (the strict

@@ -344,10 +344,23 @@ def test_the_cross_check_and_kidnap_options_reach_the_odometry_map():
     assert (
         odo(prior_cross_check=False).cross_check is False and odo(prior_cross_check=True).cross_check is True
     )
+    assert (
+        odo().still_m == OdometryConfig().still_m is not None and odo(prior_still_check=False).still_m is None
+    )
     args = cli._longterm_parser().parse_args(
-        ["--data", "x", "--prior-cross-check", "false", "--odometry-kidnap", "0.1"]
+        [
+            "--data",
+            "x",
+            "--prior-cross-check",
+            "false",
+            "--odometry-kidnap",
+            "0.1",
+            "--prior-still-check",
+            "false",
+        ]
     )
     assert args.prior_cross_check is False and args.odometry_kidnap == pytest.approx(0.1)
+    assert args.prior_still_check is False
     with pytest.raises(SystemExit):
         cli._longterm_parser().parse_args(["--data", "x", "--odometry-kidnap", "1.5"])
 
