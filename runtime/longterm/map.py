@@ -86,7 +86,7 @@ class LongTermMap:
         self.odometry_config = odometry
         # the robot's belief from odometry; not saved: a reload is a kidnap
         self.prior: PosePrior | None = None
-        self._previous: Features | None = None  # the last frame localized (OdometryConfig.still_m)
+        self._previous: Features | None = None  # the frame before (OdometryConfig.still_m); not saved
         self.K = None if K is None else np.asarray(K, np.float64).reshape(3, 3)
         self.rooms = rooms if isinstance(rooms, Rooms) else Rooms(rooms)
         self._models = MapModels(global_model, frontend)
