@@ -30,7 +30,7 @@ def kidnap_summary(frames: list[dict], share: float, method: str = "odometry", f
         c = groups[kidnap_group(r)]
         v = r[method]["verdict"]
         c["frames"] += 1
-        c[{"correct": "correct", "false": "false"}.get(v, "none")] += 1
+        c[v if v in ("correct", "false") else "none"] += 1
     return {"share": share, "frames": [r["name"] for r in later if r.get("kidnapped")], "method": method,
             "groups": groups}  # fmt: skip
 
