@@ -149,6 +149,7 @@ class LongTermEvalConfig:
     prior_cross_check: bool | None = None
     prior_still_check: bool | None = None
     odometry_kidnap: float = 0.0
+    odometry_slip: float = 0.0
     evidence_negatives: int = 4
     overwrite: bool = False
 

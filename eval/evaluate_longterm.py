@@ -44,9 +44,11 @@ from homeloc.eval.longterm_methods import (
     Method,
     dock_pose,
     is_kidnapped,
+    is_slipped,
     kidnapped,
     make_methods,
     simulated_motion,
+    slipped,
     starts_docked,
 )
 from homeloc.eval.longterm_targets import target_check, targets_line
@@ -226,20 +228,30 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         log.info("%s: resuming after day %d (%d frames left)", home.name, done, len(todo))
     # the dock: the renderer's, or assumed where the map's first frame was taken (the map's origin)
     dock = dock_pose(home, config.odometry_path) if odo is not None and config.odometry_dock else None
-    # a kidnap since the last dock (--odometry-kidnap), carried over a resume
-    carried = bool(progress["frames"][-1].get("carried")) if progress["frames"] else False
+    # a kidnap / a wheel slip since the last dock (--odometry-kidnap / --odometry-slip), carried over a resume
+    last = progress["frames"][-1] if progress["frames"] else {}
+    carried, slips = bool(last.get("carried")), bool(last.get("slipped_since"))
     for day in sorted({home.frames[i].day for i in todo}):
         idx = [i for i in todo if home.frames[i].day == day]
         for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
             motion = _odometry_step(home, i, config, odo, dock, methods)
             rec = _frame(home, i, judge, methods, places, frontend, motion)
+            if odo is not None and (
+                motion is None or (dock is not None and starts_docked(home, i, config.odometry_gap))
+            ):
+                carried = slips = False  # the prior is dropped (motion unknown) or re-seeded at the dock
             if odo is not None and config.odometry_kidnap > 0:  # the frames the robot was carried to
-                if motion is None or (dock is not None and starts_docked(home, i, config.odometry_gap)):
-                    carried = False  # the prior is dropped (motion unknown) or re-seeded at the dock
                 rec["kidnapped"] = motion is not None and is_kidnapped(
                     i, config.odometry_seed, config.odometry_kidnap
                 )
                 carried = rec["carried"] = carried or rec["kidnapped"]  # a kidnap since the last dock
+            if odo is not None and config.odometry_slip > 0:  # the frames the wheels slipped on the way to
+                rec["slipped"] = (  # a kidnap on the same step reports no motion at all: not a slip
+                    motion is not None
+                    and is_slipped(i, config.odometry_seed, config.odometry_slip)
+                    and not is_kidnapped(i, config.odometry_seed, config.odometry_kidnap)
+                )
+                slips = rec["slipped_since"] = slips or rec["slipped"]
             progress["frames"].append(rec)
         news = {d["day"]: d.get("new_large_changes", []) for d in home.info.get("days", [])}.get(day, [])
         progress["days"] += [
@@ -271,6 +283,7 @@ def _odometry_step(home, i, config: LongTermEvalConfig, odo, dock, methods: dict
         methods["odometry"].map.dock(dock)
     m = simulated_motion(home, i, odo, config.odometry_noise, config.odometry_seed, config.odometry_gap, dock,
                          config.odometry_path)  # fmt: skip
+    m = slipped(m, i, config.odometry_seed, config.odometry_slip)
     return kidnapped(m, i, config.odometry_seed, config.odometry_kidnap)
 
 
@@ -463,10 +476,12 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
             else {}
         ),
     }
-    if any("kidnapped" in r for r in frames):  # --odometry-kidnap: the frames the robot was carried to
-        summary["kidnaps"] = kidnap_summary(
-            frames, config.odometry_kidnap, first_day=summary["days"][0]["day"]
-        )
+    for fault, at, share in (
+        ("kidnaps", "kidnapped", config.odometry_kidnap),
+        ("slips", "slipped", config.odometry_slip),
+    ):
+        if any(at in r for r in frames):  # --odometry-kidnap / --odometry-slip: the frames they led to
+            summary[fault] = kidnap_summary(frames, share, first_day=summary["days"][0]["day"], fault=fault)
     summary["targets"] = {
         m: target_check(frames, rows, m, config.budget_bytes) for m, rows in _table_maps(summary)
     }
@@ -541,8 +556,9 @@ def longterm_table(summary: dict) -> str:
     foot = [targets_line(summary["targets"], summary["budget_bytes"]), ""] if "targets" in summary else []
     foot += [f"Major changes: {cd['detected']} of {cd['events']} scheduled large-change events detected within "
             f"{cd['within_days']} days; {cd['declared']} declared, {cd['unexplained']} with no scheduled event."]  # fmt: skip
-    if "kidnaps" in summary:
-        foot += ["", kidnap_line(summary["kidnaps"])]
+    foot += [
+        x for fault in ("kidnaps", "slips") if fault in summary for x in ("", kidnap_line(summary[fault]))
+    ]
     if nf and nf["frames"]:
         foot += ["", f"Seen: correct localizations whose verification score is above the frame's noise floor (its highest "
                  f"score against the {nf['negatives']} most similar earlier frames of other places at least {nf['far_m']} m "

@@ -272,3 +272,28 @@ def kidnapped(m: Motion | None, i: int, seed: int, share: float) -> Motion | Non
     motion. Unknown motion (None) stays unknown: a robot that knows it was lifted drops its prior
     already."""
     return m if m is None or not is_kidnapped(i, seed, share) else (0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+SLIP_STREAM = 8  # the slip draws' own stream (seed, frame index)
+SLIP_RANGE = (0.5, 1.5)  # the factor a slipping step's translation and turn are reported at
+
+
+def is_slipped(i: int, seed: int, share: float) -> bool:
+    """Do the wheels slip on the odometry step to frame ``i`` (:func:`slipped`)? Drawn from
+    (``seed``, ``i``) alone, so a resumed run draws the same."""
+    return share > 0 and np.random.default_rng([int(seed), int(i), SLIP_STREAM]).random() < share
+
+
+def slipped(m: Motion | None, i: int, seed: int, share: float) -> Motion | None:
+    """Odometry ``m`` to frame ``i``, or, with probability ``share`` (:func:`is_slipped`), the wheels'
+    slip: its translation (and path driven) and its turn (and turning) each reported at a factor
+    drawn uniformly from ``SLIP_RANGE`` (wheels spinning on a rug or a threshold report more than
+    the robot moved, a robot pushed or skidding reports less). The robot does not know: it reports
+    the step as usual. Unknown motion (None) stays unknown."""
+    if m is None or not is_slipped(i, seed, share):
+        return m
+    ft, fr = np.random.default_rng([int(seed), int(i), SLIP_STREAM, 1]).uniform(*SLIP_RANGE, 2)
+    out = [m[0] * ft, m[1] * ft, m[2] * fr]
+    if len(m) > 3:
+        out += [m[3] * ft, m[4] * fr]
+    return tuple(float(v) for v in out)

@@ -334,6 +334,26 @@ def test_kidnaps_are_drawn_per_frame_and_report_no_motion():
     assert draws != [kidnapped(m, i, 4, 0.1) != m for i in range(4000)]  # another seed, other frames
 
 
+def test_slips_are_drawn_per_frame_and_scale_the_reported_step():
+    from homeloc.eval.longterm_methods import SLIP_RANGE, is_kidnapped, is_slipped, slipped
+
+    m = (1.0, 0.5, 0.2, 1.2, 0.3)
+    assert slipped(m, 5, 0, 0.0) == m and slipped(None, 5, 0, 1.0) is None
+    lo, hi = SLIP_RANGE
+    for i in range(200):
+        s = slipped(m, i, 1, 1.0)
+        ft, fr = s[0] / m[0], s[2] / m[2]
+        # translation and path driven by one factor, turn and turning by another, within the range
+        assert s[1] / m[1] == pytest.approx(ft) and s[3] / m[3] == pytest.approx(ft)
+        assert s[4] / m[4] == pytest.approx(fr) and lo <= ft <= hi and lo <= fr <= hi
+    assert len(slipped(m[:3], 5, 0, 1.0)) == 3  # a motion without the path driven stays one
+    draws = [is_slipped(i, 3, 0.1) for i in range(4000)]
+    assert 0.08 < np.mean(draws) < 0.12
+    assert draws == [slipped(m, i, 3, 0.1) != m for i in range(4000)]  # a resumed run draws the same
+    assert draws != [is_slipped(i, 4, 0.1) for i in range(4000)]  # another seed, other frames
+    assert draws != [is_kidnapped(i, 3, 0.1) for i in range(4000)]  # not the kidnap draws
+
+
 def test_the_cross_check_and_kidnap_options_reach_the_odometry_map():
     from homeloc.eval.evaluate_longterm import _odometry
 
@@ -360,6 +380,8 @@ def test_the_cross_check_and_kidnap_options_reach_the_odometry_map():
         ]
     )
     assert args.prior_cross_check is False and args.odometry_kidnap == pytest.approx(0.1)
+    assert args.odometry_slip == 0.0
+    assert cli._longterm_parser().parse_args(["--data", "x", "--odometry-slip", "0.2"]).odometry_slip == 0.2
     assert args.prior_still_check is False
     with pytest.raises(SystemExit):
         cli._longterm_parser().parse_args(["--data", "x", "--odometry-kidnap", "1.5"])
@@ -388,6 +410,37 @@ def test_a_replay_with_kidnaps_names_the_frames_the_robot_was_carried_to(tmp_pat
     assert "Kidnaps (--odometry-kidnap 0.5)" in (tmp_path / "k" / "table.md").read_text()
 
 
+def test_a_replay_with_slips_names_the_frames_the_wheels_slipped_to(tmp_path):
+    from homeloc.eval.longterm_methods import is_kidnapped, is_slipped
+
+    data = make_home(tmp_path)
+    cfg = LongTermEvalConfig(data=str(data), out=tmp_path / "s", budget_bytes=60_000, odometry=True,
+                             odometry_dock=True, odometry_slip=0.5, odometry_kidnap=0.3, odometry_seed=2)  # fmt: skip
+    summary = json.loads((run_longterm(cfg) / "summary.json").read_text())
+    got = summary["slips"]
+    rows = list(csv.DictReader((tmp_path / "s" / "frames.csv").open()))
+    later = [r for r in rows if int(r["day"]) >= 1]
+    # a step both slipped and kidnapped reports no motion at all: a kidnap, not a slip
+    want = [
+        r["name"]
+        for r in later
+        if is_slipped(int(r["index"]), 2, 0.5) and not is_kidnapped(int(r["index"]), 2, 0.3)
+    ]
+    assert got["share"] == 0.5 and got["fault"] == "slips" and got["frames"] == want and want
+    assert summary["kidnaps"]["frames"] and not set(summary["kidnaps"]["frames"]) & set(want)
+    assert sum(g["frames"] for g in got["groups"].values()) == len(later)
+    for a, b in zip(rows, rows[1:], strict=False):
+        kept = b["day"] == a["day"] and a["slipped_since"] == "True"
+        assert b["slipped_since"] == ("True" if kept else b["slipped"])
+    false = sum(g["false"] for g in got["groups"].values())
+    assert false == sum(r["odometry_verdict"] == "false" for r in later)
+    table = (tmp_path / "s" / "table.md").read_text()
+    assert (
+        "Slips (--odometry-slip 0.5): the wheels slipped" in table
+        and "Kidnaps (--odometry-kidnap 0.3)" in table
+    )
+
+
 def test_kidnap_summary_splits_the_frames_by_the_last_kidnap():
     from homeloc.eval.longterm_kidnaps import kidnap_line, kidnap_summary
 
@@ -413,3 +466,10 @@ def test_kidnap_summary_splits_the_frames_by_the_last_kidnap():
         and "next dock 0 / 1 / 1 of 2" in line
         and "rest 2 / 0 / 0 of 2" in line
     )
+    # slips: the same split by their own keys
+    for r in frames:
+        r["slipped"], r["slipped_since"] = r.pop("kidnapped"), r.pop("carried")
+    s = kidnap_summary(frames, 0.2, fault="slips")
+    assert s["groups"] == k["groups"] and s["frames"] == ["d1"] and s["fault"] == "slips"
+    assert kidnap_summary(frames, 0.2)["frames"] == []  # no kidnap keys: no kidnaps
+    assert "Slips (--odometry-slip 0.2)" in kidnap_line(s) and "slipped to 0 / 1 / 0 of 1" in kidnap_line(s)
