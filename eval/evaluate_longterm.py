@@ -403,15 +403,25 @@ CHANGE_DAYS = 3
 
 
 def change_detection(
-    schedules: dict[str, list[dict]], infos: list[dict], within_days: int = CHANGE_DAYS
-) -> dict:
+    schedules: dict[str, list[dict]], infos: list[dict], within_days: int = CHANGE_DAYS,
+    rooms: dict[str, int] | None = None,
+) -> dict:  # fmt: skip
     """The long-term map's declared major changes against the renderer's schedule of large changes
     (cameras.json ``schedule``: kind, room, start, end): an event (a change starting, or decorations
-    taken down) is detected when the map declares a change of its room on its day or up to
-    ``within_days`` later; a declaration no event explains is ``unexplained`` (e.g. a night round
-    the map has no experience of yet)."""
+    taken down) on a replayed day (between a home's first and last replayed day: the end of
+    decorations after the last day is no event of the replay) is detected when the map declares a
+    change of its room on its day or up to ``within_days`` later; a declaration no event explains is
+    ``unexplained`` (e.g. a night round the map has no experience of yet). ``by_kind``: [detected,
+    events] per kind. ``chance`` (with ``rooms``, the rooms of each home): the events expected detected
+    when each home's declarations fall on days and rooms drawn uniformly at random (with
+    replacement) from its replayed days and rooms, the baseline a detector must beat."""
+    days = {}
+    for x in infos:
+        if x["method"] == "longterm":
+            days.setdefault(x["home"], set()).add(int(x["day"]))
     events = [(home, c["kind"], c["room"], day) for home, sched in schedules.items() for c in sched
-              for day in (c["start"], c.get("end")) if day is not None]  # fmt: skip
+              for day in (c["start"], c.get("end"))
+              if day is not None and home in days and min(days[home]) <= day <= max(days[home])]  # fmt: skip
     declared = [
         (x["home"], x["day"], room) for x in infos if x["method"] == "longterm" for room in x["major_changes"]
     ]
@@ -421,9 +431,36 @@ def change_detection(
 
     rows = [{"home": e[0], "kind": e[1], "room": e[2], "day": e[3], "detected": any(explains(e, d) for d in declared)}
             for e in events]  # fmt: skip
-    return {"events": len(events), "detected": sum(r["detected"] for r in rows), "declared": len(declared),
-            "unexplained": sum(not any(explains(e, d) for e in events) for d in declared),
-            "within_days": within_days, "rows": rows}  # fmt: skip
+    by_kind = {}
+    for r in rows:
+        k = by_kind.setdefault(r["kind"], [0, 0])
+        k[0] += int(r["detected"])
+        k[1] += 1
+    out = {"events": len(events), "detected": sum(r["detected"] for r in rows), "declared": len(declared),
+           "unexplained": sum(not any(explains(e, d) for e in events) for d in declared),
+           "within_days": within_days, "by_kind": by_kind, "rows": rows}  # fmt: skip
+    if rooms is not None:
+        out["chance"] = round(chance_detected(events, declared, days, rooms, within_days), 3)
+    return out
+
+
+def chance_detected(
+    events: list[tuple],
+    declared: list[tuple],
+    days: dict[str, set[int]],
+    rooms: dict[str, int],
+    within_days: int,
+) -> float:
+    """Events (home, kind, room, day) expected detected by as many declarations per home as
+    ``declared`` (home, day, room) holds, each on a day of ``days[home]`` and a room of
+    ``rooms[home]`` drawn uniformly at random: 1 - (1 - w / N) ** D per event, with w the cells
+    (days of its window, its room) that detect it, N the home's days x rooms, D its declarations."""
+    total = 0.0
+    for home, _kind, _room, day in events:
+        n = len(days[home]) * max(int(rooms[home]), 1)
+        w = sum(day <= d <= day + within_days for d in days[home])
+        total += 1.0 - (1.0 - w / n) ** sum(d[0] == home for d in declared)
+    return total
 
 
 def run_longterm(config: LongTermEvalConfig) -> Path:
@@ -469,7 +506,11 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         "homes": [h.name for h in homes],
         "first_day": "mapping: every map starts empty; the static map keeps this day's frames",
         "map_file_bytes": {x["method"]: x["file_bytes"] for x in infos if x.get("file_bytes") is not None},
-        "change_detection": change_detection({h.name: h.info.get("schedule", []) for h in homes}, infos),
+        "change_detection": change_detection(
+            {h.name: h.info.get("schedule", []) for h in homes},
+            infos,
+            rooms={h.name: len(h.rooms) for h in homes},
+        ),
         **(
             {"noise_floor": floor_summary(frames, config.evidence_negatives)}
             if config.evidence_negatives
@@ -554,8 +595,15 @@ def longterm_table(summary: dict) -> str:
             f"{tol['centre_m']} m, view within {tol['view_deg']} deg, same room or co-visibility >= "
             f"{tol['same_room_or_overlap']}; day {summary['days'][0]['day']} is the mapping day)", ""]  # fmt: skip
     foot = [targets_line(summary["targets"], summary["budget_bytes"]), ""] if "targets" in summary else []
+    kinds = ", ".join(f"{k} {d} of {n}" for k, (d, n) in sorted(cd["by_kind"].items()))
+    chance = (
+        ""
+        if cd.get("chance") is None
+        else (f"; as many declarations on random days and rooms would detect {cd['chance']:.1f} (expected)")
+    )
     foot += [f"Major changes: {cd['detected']} of {cd['events']} scheduled large-change events detected within "
-            f"{cd['within_days']} days; {cd['declared']} declared, {cd['unexplained']} with no scheduled event."]  # fmt: skip
+             f"{cd['within_days']} days ({kinds or 'none scheduled'}); {cd['declared']} declared, {cd['unexplained']} "
+             f"with no scheduled event{chance}."]  # fmt: skip
     foot += [
         x for fault in ("kidnaps", "slips") if fault in summary for x in ("", kidnap_line(summary[fault]))
     ]

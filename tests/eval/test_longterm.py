@@ -60,8 +60,15 @@ def test_change_detection_against_the_schedule():
     ]
     infos.append({"home": "h", "day": 9, "method": "static", "keyframes": 3})
     r = change_detection(schedule, infos, within_days=3)
-    assert (r["events"], r["detected"], r["declared"], r["unexplained"]) == (3, 1, 2, 1)
-    assert [row["detected"] for row in r["rows"]] == [True, False, False]
+    # the decorations come down on day 12, after the last replayed day (9): no event of this replay
+    assert (r["events"], r["detected"], r["declared"], r["unexplained"]) == (2, 1, 2, 1)
+    assert [row["detected"] for row in r["rows"]] == [True, False]
+    assert r["by_kind"] == {"rearrange": [1, 1], "decorations": [0, 1]} and "chance" not in r
+    # chance: 2 declarations on 3 days x 2 rooms; the rearrangement's window (days 5-8, room 1) holds
+    # 2 of the 6 cells (days 5 and 7), the decorations' (days 8-11, room 0) 1 (day 9)
+    r = change_detection(schedule, infos, within_days=3, rooms={"h": 2})
+    want = (1 - (1 - 2 / 6) ** 2) + (1 - (1 - 1 / 6) ** 2)
+    assert r["chance"] == pytest.approx(want, abs=1e-3)
 
 
 @pytest.fixture(scope="module")
