@@ -404,7 +404,7 @@ CHANGE_DAYS = 3
 
 def change_detection(
     schedules: dict[str, list[dict]], infos: list[dict], within_days: int = CHANGE_DAYS,
-    rooms: dict[str, int] | None = None,
+    rooms: dict[str, int] | None = None, method: str = "longterm",
 ) -> dict:  # fmt: skip
     """The long-term map's declared major changes against the renderer's schedule of large changes
     (cameras.json ``schedule``: kind, room, start, end): an event (a change starting, or decorations
@@ -414,16 +414,17 @@ def change_detection(
     ``unexplained`` (e.g. a night round the map has no experience of yet). ``by_kind``: [detected,
     events] per kind. ``chance`` (with ``rooms``, the rooms of each home): the events expected detected
     when each home's declarations fall on days and rooms drawn uniformly at random (with
-    replacement) from its replayed days and rooms, the baseline a detector must beat."""
+    replacement) from its replayed days and rooms, the baseline a detector must beat. ``method``: the
+    map whose declarations count (``longterm`` or ``odometry``)."""
     days = {}
     for x in infos:
-        if x["method"] == "longterm":
+        if x["method"] == method:
             days.setdefault(x["home"], set()).add(int(x["day"]))
     events = [(home, c["kind"], c["room"], day) for home, sched in schedules.items() for c in sched
               for day in (c["start"], c.get("end"))
               if day is not None and home in days and min(days[home]) <= day <= max(days[home])]  # fmt: skip
     declared = [
-        (x["home"], x["day"], room) for x in infos if x["method"] == "longterm" for room in x["major_changes"]
+        (x["home"], x["day"], room) for x in infos if x["method"] == method for room in x["major_changes"]
     ]
 
     def explains(e, d) -> bool:
@@ -442,6 +443,19 @@ def change_detection(
     if rooms is not None:
         out["chance"] = round(chance_detected(events, declared, days, rooms, within_days), 3)
     return out
+
+
+def change_line(cd: dict, method: str) -> str:
+    """The table.md line of a :func:`change_detection`."""
+    kinds = ", ".join(f"{k} {d} of {n}" for k, (d, n) in sorted(cd["by_kind"].items()))
+    chance = (
+        ""
+        if cd.get("chance") is None
+        else (f"; as many declarations on random days and rooms would detect {cd['chance']:.1f} (expected)")
+    )
+    return (f"Major changes ({method} map): {cd['detected']} of {cd['events']} scheduled large-change events detected "
+            f"within {cd['within_days']} days ({kinds or 'none scheduled'}); {cd['declared']} declared, "
+            f"{cd['unexplained']} with no scheduled event{chance}.")  # fmt: skip
 
 
 def chance_detected(
@@ -491,6 +505,8 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
             add_evidence(home, p["frames"], config, places, frontend)
         frames += p["frames"]
         infos += p["days"]
+    schedules = {h.name: h.info.get("schedule", []) for h in homes}
+    rooms = {h.name: len(h.rooms) for h in homes}
     summary = {
         "days": day_rows(frames, infos, "longterm"),
         "baselines": {
@@ -506,10 +522,11 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         "homes": [h.name for h in homes],
         "first_day": "mapping: every map starts empty; the static map keeps this day's frames",
         "map_file_bytes": {x["method"]: x["file_bytes"] for x in infos if x.get("file_bytes") is not None},
-        "change_detection": change_detection(
-            {h.name: h.info.get("schedule", []) for h in homes},
-            infos,
-            rooms={h.name: len(h.rooms) for h in homes},
+        "change_detection": change_detection(schedules, infos, rooms=rooms),
+        **(
+            {"odometry_change_detection": change_detection(schedules, infos, rooms=rooms, method="odometry")}
+            if "odometry" in _names(frames)
+            else {}
         ),
         **(
             {"noise_floor": floor_summary(frames, config.evidence_negatives)}
@@ -595,15 +612,9 @@ def longterm_table(summary: dict) -> str:
             f"{tol['centre_m']} m, view within {tol['view_deg']} deg, same room or co-visibility >= "
             f"{tol['same_room_or_overlap']}; day {summary['days'][0]['day']} is the mapping day)", ""]  # fmt: skip
     foot = [targets_line(summary["targets"], summary["budget_bytes"]), ""] if "targets" in summary else []
-    kinds = ", ".join(f"{k} {d} of {n}" for k, (d, n) in sorted(cd["by_kind"].items()))
-    chance = (
-        ""
-        if cd.get("chance") is None
-        else (f"; as many declarations on random days and rooms would detect {cd['chance']:.1f} (expected)")
-    )
-    foot += [f"Major changes: {cd['detected']} of {cd['events']} scheduled large-change events detected within "
-             f"{cd['within_days']} days ({kinds or 'none scheduled'}); {cd['declared']} declared, {cd['unexplained']} "
-             f"with no scheduled event{chance}."]  # fmt: skip
+    foot += [change_line(cd, "longterm")]
+    if "odometry_change_detection" in summary:
+        foot += ["", change_line(summary["odometry_change_detection"], "odometry")]
     foot += [
         x for fault in ("kidnaps", "slips") if fault in summary for x in ("", kidnap_line(summary[fault]))
     ]

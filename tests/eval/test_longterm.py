@@ -69,6 +69,10 @@ def test_change_detection_against_the_schedule():
     r = change_detection(schedule, infos, within_days=3, rooms={"h": 2})
     want = (1 - (1 - 2 / 6) ** 2) + (1 - (1 - 1 / 6) ** 2)
     assert r["chance"] == pytest.approx(want, abs=1e-3)
+    # another map's declarations count only for it
+    odo = [{"home": "h", "day": d, "method": "odometry", "major_changes": []} for d in (5, 7, 9)]
+    r = change_detection(schedule, infos + odo, within_days=3, rooms={"h": 2}, method="odometry")
+    assert (r["events"], r["detected"], r["declared"], r["chance"]) == (2, 0, 0, 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -414,7 +418,14 @@ def test_a_replay_with_kidnaps_names_the_frames_the_robot_was_carried_to(tmp_pat
         assert b["carried"] == ("True" if kept else b["kidnapped"])
     false = sum(g["false"] for g in got["groups"].values())
     assert false == sum(r["odometry_verdict"] == "false" for r in later)
-    assert "Kidnaps (--odometry-kidnap 0.5)" in (tmp_path / "k" / "table.md").read_text()
+    table = (tmp_path / "k" / "table.md").read_text()
+    assert "Kidnaps (--odometry-kidnap 0.5)" in table
+    # the odometry map's change declarations are scored beside the long-term map's
+    summary = json.loads((tmp_path / "k" / "summary.json").read_text())
+    assert summary["odometry_change_detection"]["declared"] == sum(
+        len(r["major_changes"]) for r in summary["odometry"]
+    )
+    assert "Major changes (longterm map)" in table and "Major changes (odometry map)" in table
 
 
 def test_a_replay_with_slips_names_the_frames_the_wheels_slipped_to(tmp_path):
