@@ -52,6 +52,7 @@ from homeloc.eval.longterm_methods import (
     starts_docked,
 )
 from homeloc.eval.longterm_targets import target_check, targets_line
+from homeloc.eval.longterm_timing import timing_line, timing_summary
 from homeloc.eval.plots import plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
@@ -540,6 +541,9 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
     ):
         if any(at in r for r in frames):  # --odometry-kidnap / --odometry-slip: the frames they led to
             summary[fault] = kidnap_summary(frames, share, first_day=summary["days"][0]["day"], fault=fault)
+    summary["ms_per_frame"] = timing_summary(
+        frames, [m for m, _ in _table_maps(summary)], summary["days"][0]["day"]
+    )
     summary["targets"] = {
         m: target_check(frames, rows, m, config.budget_bytes) for m, rows in _table_maps(summary)
     }
@@ -612,6 +616,7 @@ def longterm_table(summary: dict) -> str:
             f"{tol['centre_m']} m, view within {tol['view_deg']} deg, same room or co-visibility >= "
             f"{tol['same_room_or_overlap']}; day {summary['days'][0]['day']} is the mapping day)", ""]  # fmt: skip
     foot = [targets_line(summary["targets"], summary["budget_bytes"]), ""] if "targets" in summary else []
+    foot += [timing_line(summary["ms_per_frame"]), ""] if summary.get("ms_per_frame") else []
     foot += [change_line(cd, "longterm")]
     if "odometry_change_detection" in summary:
         foot += ["", change_line(summary["odometry_change_detection"], "odometry")]

@@ -122,6 +122,25 @@ def test_replay_writes_every_output_and_keeps_the_budget(reference):
             t["bytes_after_week"] is None and t["within_budget"] is None
         )  # 3 days: no day after the first week
     assert "Targets (issue #17" in (data / "out" / "table.md").read_text()
+    # time per frame after the mapping day, every map against the append baseline of the same run
+    t = s["ms_per_frame"]
+    assert set(t) == {"longterm", "static", "append"} and t["append"]["vs_append"] == pytest.approx(1.0)
+    for m in t.values():
+        assert 0 < m["median"] <= m["p90"] and m["frames"] == sum(r["frames"] for r in s["days"][1:])
+    assert "Time per frame after the mapping day" in (data / "out" / "table.md").read_text()
+
+
+def test_timing_summary_is_a_ratio_to_the_append_map():
+    from homeloc.eval.longterm_timing import timing_line, timing_summary
+
+    frames = [
+        {"day": d, "a": {"ms": ms}, "append": {"ms": 10.0}} for d, ms in ((0, 1000.0), (1, 20.0), (1, 30.0))
+    ]
+    t = timing_summary(frames, ["a", "append"])
+    assert t["a"]["median"] == 25.0 and t["a"]["frames"] == 2  # the mapping day is left out
+    assert t["a"]["vs_append"] == 2.5 and t["append"]["vs_append"] == 1.0
+    assert timing_summary(frames, ["a"])["a"]["vs_append"] is None  # no peer in the run
+    assert "a 25.0 / 29.0, 2.50x append" in timing_line(t)
 
 
 def _kill_on_day_2(monkeypatch, run):
