@@ -27,7 +27,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -478,6 +478,14 @@ def chance_detected(
     return total
 
 
+def odometry_only_options(config: LongTermEvalConfig) -> list[str]:
+    """The options given (not at their defaults) that only the odometry map uses, as flags: without
+    ``--odometry`` they would change nothing, a run that looks like it used them."""
+    defaults = {f.name: f.default for f in fields(LongTermEvalConfig)}
+    names = [n for n in defaults if n.startswith(("odometry_", "prior_")) or n == "fit_sigma_deg"]
+    return ["--" + n.replace("_", "-") for n in names if getattr(config, n) != defaults[n]]
+
+
 def run_longterm(config: LongTermEvalConfig) -> Path:
     """Replay every home of ``config.data``; writes summary.json, table.md, longterm.png,
     frames.csv and config.yaml into ``config.out`` (map checkpoints in ``out/state``)."""
@@ -494,6 +502,8 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         raise EvalError(
             f"--prior-agree-min-inliers must be 0 (off) or >= {MIN_FIT_INLIERS} (a two-view fit), got {m}"
         )
+    if not config.odometry and (given := odometry_only_options(config)):
+        raise EvalError(f"only the odometry map uses {', '.join(given)}: add --odometry, or leave them out")
     prepare_out(out, config, "longterm")
     if config.overwrite:  # start over: the checkpoints belong to the configuration replaced
         shutil.rmtree(out / "state", ignore_errors=True)

@@ -176,6 +176,27 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["longterm", "--data", str(tmp_path), "--budget-bytes", "0"])
     assert e.value.code == 2 and "--budget-bytes: must be > 0, got 0" in capsys.readouterr().err
+    # options of the odometry map without it would change nothing: refused before any work
+    data = make_home(tmp_path / "h")
+    out = tmp_path / "n"
+    argv = [
+        "longterm",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--odometry-slip",
+        "0.1",
+        "--prior-cross-check",
+        "false",
+    ]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1
+        and "only the odometry map uses --prior-cross-check, --odometry-slip: add --odometry" in err[0]
+    )
+    assert not out.exists()
 
 
 def test_one_pass_descriptors_and_agreement_reach_every_map(tmp_path, capsys):
