@@ -38,7 +38,7 @@ from homeloc.data_synthesis.render.products import covisibility
 from homeloc.eval.config import LongTermEvalConfig, prepare_out, set_threads
 from homeloc.eval.errors import EvalError
 from homeloc.eval.longterm_evidence import FAR_M, floor_frame, noise_floors, seen
-from homeloc.eval.longterm_kidnaps import kidnap_line, kidnap_summary
+from homeloc.eval.longterm_kidnaps import FAULTS, kidnap_line, kidnap_summary
 from homeloc.eval.longterm_methods import (
     METHODS,
     Method,
@@ -241,18 +241,18 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
                 motion is None or (dock is not None and starts_docked(home, i, config.odometry_gap))
             ):
                 carried = slips = False  # the prior is dropped (motion unknown) or re-seeded at the dock
-            if odo is not None and config.odometry_kidnap > 0:  # the frames the robot was carried to
-                rec["kidnapped"] = motion is not None and is_kidnapped(
-                    i, config.odometry_seed, config.odometry_kidnap
-                )
-                carried = rec["carried"] = carried or rec["kidnapped"]  # a kidnap since the last dock
-            if odo is not None and config.odometry_slip > 0:  # the frames the wheels slipped on the way to
-                rec["slipped"] = (  # a kidnap on the same step reports no motion at all: not a slip
-                    motion is not None
-                    and is_slipped(i, config.odometry_seed, config.odometry_slip)
-                    and not is_kidnapped(i, config.odometry_seed, config.odometry_kidnap)
-                )
-                slips = rec["slipped_since"] = slips or rec["slipped"]
+            # the frames the robot was carried to / the wheels slipped on the way to; a kidnap on the
+            # same step as a slip reports no motion at all: not a slip
+            kid = motion is not None and is_kidnapped(i, config.odometry_seed, config.odometry_kidnap)
+            slip = (
+                motion is not None and is_slipped(i, config.odometry_seed, config.odometry_slip) and not kid
+            )
+            if odo is not None and config.odometry_kidnap > 0:
+                rec["kidnapped"] = kid
+                carried = rec["carried"] = carried or kid  # a kidnap since the last dock
+            if odo is not None and config.odometry_slip > 0:
+                rec["slipped"] = slip
+                slips = rec["slipped_since"] = slips or slip
             progress["frames"].append(rec)
         news = {d["day"]: d.get("new_large_changes", []) for d in home.info.get("days", [])}.get(day, [])
         progress["days"] += [
@@ -545,11 +545,10 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
             else {}
         ),
     }
-    for fault, at, share in (
-        ("kidnaps", "kidnapped", config.odometry_kidnap),
-        ("slips", "slipped", config.odometry_slip),
-    ):
-        if any(at in r for r in frames):  # --odometry-kidnap / --odometry-slip: the frames they led to
+    for fault, share in (("kidnaps", config.odometry_kidnap), ("slips", config.odometry_slip)):
+        if any(
+            FAULTS[fault][0] in r for r in frames
+        ):  # --odometry-kidnap / --odometry-slip: the frames they led to
             summary[fault] = kidnap_summary(frames, share, first_day=summary["days"][0]["day"], fault=fault)
     summary["ms_per_frame"] = timing_summary(
         frames, [m for m, _ in _table_maps(summary)], summary["days"][0]["day"]

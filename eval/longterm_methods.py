@@ -260,10 +260,15 @@ def simulated_motion(home: LongTermHome, i: int, cfg: OdometryConfig, scale: flo
 KIDNAP_STREAM = 7  # the kidnap draws' own stream beside each frame's noise (seed, frame index)
 
 
+def _drawn(i: int, seed: int, share: float, stream: int) -> bool:
+    """A fault at the odometry step to frame ``i`` with probability ``share``, drawn from (``seed``,
+    ``i``, ``stream``) alone, so a resumed run draws the same."""
+    return share > 0 and np.random.default_rng([int(seed), int(i), stream]).random() < share
+
+
 def is_kidnapped(i: int, seed: int, share: float) -> bool:
-    """Is the odometry step to frame ``i`` one at which the robot is carried (:func:`kidnapped`)?
-    Drawn from (``seed``, ``i``) alone, so a resumed run draws the same."""
-    return share > 0 and np.random.default_rng([int(seed), int(i), KIDNAP_STREAM]).random() < share
+    """Is the odometry step to frame ``i`` one at which the robot is carried (:func:`kidnapped`)?"""
+    return _drawn(i, seed, share, KIDNAP_STREAM)
 
 
 def kidnapped(m: Motion | None, i: int, seed: int, share: float) -> Motion | None:
@@ -279,9 +284,8 @@ SLIP_RANGE = (0.5, 1.5)  # the factor a slipping step's translation and turn are
 
 
 def is_slipped(i: int, seed: int, share: float) -> bool:
-    """Do the wheels slip on the odometry step to frame ``i`` (:func:`slipped`)? Drawn from
-    (``seed``, ``i``) alone, so a resumed run draws the same."""
-    return share > 0 and np.random.default_rng([int(seed), int(i), SLIP_STREAM]).random() < share
+    """Do the wheels slip on the odometry step to frame ``i`` (:func:`slipped`)?"""
+    return _drawn(i, seed, share, SLIP_STREAM)
 
 
 def slipped(m: Motion | None, i: int, seed: int, share: float) -> Motion | None:
