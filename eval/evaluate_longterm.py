@@ -57,6 +57,7 @@ from homeloc.eval.plots import plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
 from homeloc.runtime.longterm import OdometryConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm.colour import colour_signature
 from homeloc.runtime.longterm.config import MIN_FIT_INLIERS
 from homeloc.runtime.longterm.odometry import Motion, relaxed
 from homeloc.runtime.longterm.rooms import Rooms, centre_distance, view_angle_deg
@@ -294,6 +295,7 @@ def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = No
     t0 = time.perf_counter()
     features = frontend.extract(image)
     desc = features.global_descriptor if places == ONE_PASS else places.describe(image)[0]
+    colour = colour_signature(image)  # the long-term maps' change layer (repaints)
     ms_features = (time.perf_counter() - t0) * 1000
     rec = {"home": home.name, "index": i, "name": f.name, "day": f.day, "lighting": f.lighting,
            "room": int(judge.room[i]), "keypoints": len(features), "ms_features": ms_features,
@@ -301,7 +303,7 @@ def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = No
     for name, m in methods.items():
         covered = bool(judge.same(i, m.keyframe_ids()).any())
         t1 = time.perf_counter()
-        kf = m.step(i, f.day, desc, features, f.pose, motion)
+        kf = m.step(i, f.day, desc, features, f.pose, motion, colour)
         ms = ms_features + (time.perf_counter() - t1) * 1000
         v = judge.verdict(i, kf)
         # a false localization that still shares the view (a spot further along the line of sight) or not
@@ -394,9 +396,16 @@ def day_rows(frames: list[dict], infos: list[dict], method: str) -> list[dict]:
                 row[key] = int(sum(x[key] for x in info))
         if "major_changes" in info[0]:
             row["major_changes"] = [c for x in info for c in x["major_changes"]]
+            row["major_change_signals"] = [c for x in info for c in _signals(x)]
         row["new_large_changes"] = [c for x in info for c in x.get("new_large_changes", [])]
         rows.append(row)
     return rows
+
+
+def _signals(info: dict) -> list[str]:
+    """What declared each of a day's major changes (runtime ``Update.change_signal``; a progress
+    file from before session 24 names none: the failures, the only signal then)."""
+    return info.get("major_change_signals") or ["failures"] * len(info["major_changes"])
 
 
 # a major change declared up to this many days after a scheduled one starts (or ends) detects it
@@ -416,7 +425,9 @@ def change_detection(
     events] per kind. ``chance`` (with ``rooms``, the rooms of each home): the events expected detected
     when each home's declarations fall on days and rooms drawn uniformly at random (with
     replacement) from its replayed days and rooms, the baseline a detector must beat. ``method``: the
-    map whose declarations count (``longterm`` or ``odometry``)."""
+    map whose declarations count (``longterm`` or ``odometry``). ``by_signal``: per signal that
+    declared (failures, colour), its declarations, those no event explains, and the events they
+    detect."""
     days = {}
     for x in infos:
         if x["method"] == method:
@@ -424,9 +435,8 @@ def change_detection(
     events = [(home, c["kind"], c["room"], day) for home, sched in schedules.items() for c in sched
               for day in (c["start"], c.get("end"))
               if day is not None and home in days and min(days[home]) <= day <= max(days[home])]  # fmt: skip
-    declared = [
-        (x["home"], x["day"], room) for x in infos if x["method"] == method for room in x["major_changes"]
-    ]
+    declared = [(x["home"], x["day"], room, signal) for x in infos if x["method"] == method
+                for room, signal in zip(x["major_changes"], _signals(x), strict=True)]  # fmt: skip
 
     def explains(e, d) -> bool:
         return e[0] == d[0] and e[2] == d[2] and e[3] <= d[1] <= e[3] + within_days
@@ -441,6 +451,11 @@ def change_detection(
     out = {"events": len(events), "detected": sum(r["detected"] for r in rows), "declared": len(declared),
            "unexplained": sum(not any(explains(e, d) for e in events) for d in declared),
            "within_days": within_days, "by_kind": by_kind, "rows": rows}  # fmt: skip
+    out["by_signal"] = {
+        signal: {"declared": len(ds), "unexplained": sum(not any(explains(e, d) for e in events) for d in ds),
+                 "detected": sum(any(explains(e, d) for d in ds) for e in events)}
+        for signal in sorted({d[3] for d in declared}) for ds in [[d for d in declared if d[3] == signal]]
+    }  # fmt: skip
     if rooms is not None:
         out["chance"] = round(chance_detected(events, declared, days, rooms, within_days), 3)
     return out
@@ -454,9 +469,11 @@ def change_line(cd: dict, method: str) -> str:
         if cd.get("chance") is None
         else (f"; as many declarations on random days and rooms would detect {cd['chance']:.1f} (expected)")
     )
+    signals = "; ".join(f"{k}: {v['declared']} declared, {v['unexplained']} unexplained, {v['detected']} detected"
+                        for k, v in cd.get("by_signal", {}).items())  # fmt: skip
     return (f"Major changes ({method} map): {cd['detected']} of {cd['events']} scheduled large-change events detected "
             f"within {cd['within_days']} days ({kinds or 'none scheduled'}); {cd['declared']} declared, "
-            f"{cd['unexplained']} with no scheduled event{chance}.")  # fmt: skip
+            f"{cd['unexplained']} with no scheduled event{chance}." + (f" By signal: {signals}." if signals else ""))  # fmt: skip
 
 
 def chance_detected(
@@ -467,7 +484,7 @@ def chance_detected(
     within_days: int,
 ) -> float:
     """Events (home, kind, room, day) expected detected by as many declarations per home as
-    ``declared`` (home, day, room) holds, each on a day of ``days[home]`` and a room of
+    ``declared`` (home, day, room, ...) holds, each on a day of ``days[home]`` and a room of
     ``rooms[home]`` drawn uniformly at random: 1 - (1 - w / N) ** D per event, with w the cells
     (days of its window, its room) that detect it, N the home's days x rooms, D its declarations."""
     total = 0.0

@@ -49,8 +49,9 @@ class Method(ABC):
 
     @abstractmethod
     def step(self, i: int, day: int, desc: np.ndarray, features: Features, pose: np.ndarray,
-             motion: Motion | None = None) -> int | None:  # fmt: skip
-        """The keyframe frame ``i`` localized to (None: rejected), after updating the map."""
+             motion: Motion | None = None, colour: np.ndarray | None = None) -> int | None:  # fmt: skip
+        """The keyframe frame ``i`` localized to (None: rejected), after updating the map; ``colour``:
+        the frame's colour signature (None: none), used by the long-term maps' change layer."""
 
     @abstractmethod
     def keyframe_ids(self) -> np.ndarray:
@@ -86,13 +87,15 @@ class LongTerm(Method):
             self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=b,
                                    place=place, verify=verify, search=search, odometry=odometry)  # fmt: skip
         self.major_changes: list[int] = []
+        self.change_signals: list[str] = []  # what declared each (runtime Update.change_signal)
 
-    def step(self, i, day, desc, features, pose, motion=None):
-        u = self.map.observe(desc, pose=pose, features=features, kf_id=i, motion=motion)
+    def step(self, i, day, desc, features, pose, motion=None, colour=None):
+        u = self.map.observe(desc, pose=pose, features=features, kf_id=i, motion=motion, colour=colour)
         self.via = None if u.localization is None else u.localization.searched  # "prior": the pose prior's
         self.confidence = None if u.localization is None else float(u.localization.confidence)
         if u.major_change is not None:
             self.major_changes.append(u.major_change)
+            self.change_signals.append(u.change_signal)
         return None if u.localization is None else u.localization.kf_id
 
     def keyframe_ids(self):
@@ -107,7 +110,9 @@ class LongTerm(Method):
     def info(self):
         s = self.map.stats()
         changes, self.major_changes = self.major_changes, []
-        return {"keyframes": s.experiences, "places": s.places, "stale": s.stale, "major_changes": changes}
+        signals, self.change_signals = self.change_signals, []
+        return {"keyframes": s.experiences, "places": s.places, "stale": s.stale, "major_changes": changes,
+                "major_change_signals": signals}  # fmt: skip
 
 
 class _Detector(Method):
@@ -148,7 +153,7 @@ class Static(_Detector):
         super().__init__(*args, **kwargs)
         self.first_day = first_day
 
-    def step(self, i, day, desc, features, pose, motion=None):
+    def step(self, i, day, desc, features, pose, motion=None, colour=None):
         kf = self.localize(desc, features)
         if day == self.first_day:
             self.det.add_keyframe(i, desc, features=features)
@@ -158,7 +163,7 @@ class Static(_Detector):
 class Append(_Detector):
     name = "append"
 
-    def step(self, i, day, desc, features, pose, motion=None):
+    def step(self, i, day, desc, features, pose, motion=None, colour=None):
         kf = self.localize(desc, features)
         self.det.add_keyframe(i, desc, features=features)
         if self.budget is not None and self.det.stats().total_bytes > self.budget:

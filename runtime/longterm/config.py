@@ -118,21 +118,44 @@ class BudgetConfig:
 
 @dataclass(frozen=True)
 class ChangeConfig:
-    """Major-change detection per room (:class:`.rooms.ChangeMonitor`).
+    """Major-change detection per room (:class:`.rooms.ChangeMonitor`), from two signals.
 
     Args:
         window: the last frames observed in a room that are judged together.
         major_share: a room whose last ``window`` frames failed to localize in at least this share
             has changed in a major way (rearranged); single failures (a bag on the floor, a person
             passing) stay below it.
+        colour_shift: a room whose last ``colour_window`` frames' colour shifts have a median of at
+            least this has changed colour (repainted): a frame's shift is the distance of its
+            colour signature (:mod:`.colour`) to the closest one remembered at the places around
+            its pose (anchors within the place radius and angle, in its room). A bag on the floor
+            moves it little, new light little too (the light's colour cancels); None: off.
+        colour_window: the frames whose colour shifts are judged together.
+        colour_min_refs: a frame's shift counts only when at least this many signatures are
+            remembered around its pose: a place seen under few lights has not shown its range yet.
+        colour_per_place: signatures a place remembers (512 bytes each, within the budget); past
+            it, the older of the two most alike is forgotten.
+
+    The colour defaults were chosen on four rendered homes and checked on five others
+    (docs/evaluate.md, "Session 24").
     """
 
     window: int = 6
     major_share: float = 0.5
+    colour_shift: float | None = 0.4
+    colour_window: int = 2
+    colour_min_refs: int = 6
+    colour_per_place: int = 24
 
     def __post_init__(self) -> None:
         _check("window", self.window >= 1, self.window, ">= 1")
         _check("major_share", 0 < self.major_share <= 1, self.major_share, "in (0, 1]")
+        ok = self.colour_shift is None or 0 < self.colour_shift <= 1
+        _check("colour_shift", ok, self.colour_shift, "in (0, 1] or None")
+        _check("colour_window", self.colour_window >= 1, self.colour_window, ">= 1")
+        _check("colour_min_refs", self.colour_min_refs >= 1, self.colour_min_refs, ">= 1")
+        ok = self.colour_per_place >= 1
+        _check("colour_per_place", ok, self.colour_per_place, ">= 1")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import numpy as np
 from homeloc.runtime.features import Features
 from homeloc.runtime.frontend import Frontend
 from homeloc.runtime.longterm.agree import accepts, frame_rotation
+from homeloc.runtime.longterm.colour import NONE, colour_distance, colour_signature
 from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
 from homeloc.runtime.longterm.odometry import (
@@ -35,7 +36,14 @@ from homeloc.runtime.longterm.odometry import (
     sees_again,
 )
 from homeloc.runtime.longterm.results import Localization, LongTermStats, Update
-from homeloc.runtime.longterm.rooms import NO_ROOM, ChangeMonitor, Rooms, centre_distance, nearest_place
+from homeloc.runtime.longterm.rooms import (
+    NO_ROOM,
+    ChangeMonitor,
+    Rooms,
+    centre_distance,
+    nearest_place,
+    view_angle_deg,
+)
 from homeloc.runtime.longterm.store import Tables
 from homeloc.runtime.loop_closure.config import VerifyConfig
 from homeloc.runtime.loop_closure.ids import check_ids
@@ -292,14 +300,17 @@ class LongTermMap:
     # ---------------------------------------------------------------------------- learn
     def observe(
         self, x: np.ndarray, features: Features | None = None, pose: np.ndarray | None = None, kf_id: int | None = None,
-        motion: Motion | None = None,
+        motion: Motion | None = None, colour: np.ndarray | None = None,
     ) -> Update:  # fmt: skip
         """Localize a frame and update the map as a robot does on every keyframe.
 
         pose: the robot's current camera-to-map pose estimate (4 x 4, its odometry since the last
-        localization), used only to file a new experience under a place and a room; kf_id: the
-        id a new experience gets (default: one more than the largest so far); motion: the odometry
-        since the previous frame (:meth:`localize`)."""
+        localization), used to file a new experience under a place and a room and to find the
+        experiences its colour is compared with; kf_id: the id a new experience gets (default: one
+        more than the largest so far); motion: the odometry since the previous frame
+        (:meth:`localize`); colour: the frame's :func:`.colour.colour_signature` (default: computed
+        when ``x`` is an RGB image; None for a descriptor: no colour check)."""
+        colour = _colour_of(x, colour)
         d, f = self._inputs(x, features)
         pose = _checked_pose(pose)
         known = self._known_place(
@@ -309,15 +320,57 @@ class LongTermMap:
         room = self.rooms.room_of(pose) if pose is not None else (self.last_room if loc is None else loc.room)
         room = NO_ROOM if room is None else room
         since = self._changes.record(room, loc is not None, self.clock) if loc is not None or known else None
+        signal = None if since is None else "failures"
+        shift = self._colour_shift(colour, pose, room)
+        if since is None and shift is not None:
+            since = self._changes.record_colour(room, shift, self.clock)
+            signal = None if since is None else "colour"
         if since is not None:
             self._mark_stale(room, since)
         added = place = None
         weak = loc is not None and loc.confidence < self.place_config.refresh_below
         if (loc is None or weak) and self.learn and len(f) >= self.place_config.min_keypoints:
             added = self._next_id() if kf_id is None else kf_id
-            place = self.add_experience(added, d, f, pose, place=loc.place if weak else None)
+            place = self.add_experience(added, d, f, pose, place=loc.place if weak else None, colour=colour)
+        elif colour is not None and self.learn:
+            self._remember_colour(colour, pose, room, None if loc is None else loc.place)
         forgotten = self.forget()
-        return Update(loc, added, place, tuple(forgotten), None if since is None else room)
+        return Update(loc, added, place, tuple(forgotten), None if since is None else room, signal)
+
+    def _colour_places(self, pose: np.ndarray | None, room: int) -> np.ndarray:
+        """Ids of the places of ``room`` whose anchor is within the place radius and angle of ``pose``."""
+        pl, p = self._t.places, self.place_config
+        if pose is None or not len(pl["place_ids"]):
+            return pl["place_ids"][:0]
+        a = pl["place_anchor"]
+        ok = (pl["place_room"] == room) & (centre_distance(a, pose[:3]) <= p.radius_m)  # NaN compares False
+        return pl["place_ids"][ok & (view_angle_deg(a, pose[:3]) <= p.angle_deg)]
+
+    def _colour_shift(self, colour: np.ndarray | None, pose: np.ndarray | None, room: int) -> float | None:
+        """Distance of ``colour`` to the closest signature remembered at the places around ``pose``
+        (:meth:`_colour_places`); None without signature or pose, or with fewer than
+        ``ChangeConfig.colour_min_refs`` signatures there."""
+        c, cols = self.change_config, self._t.colours
+        if colour is None or pose is None or c.colour_shift is None:
+            return None
+        near = np.isin(cols["colour_place"], self._colour_places(pose, room))
+        if near.sum() < c.colour_min_refs:
+            return None
+        return float(colour_distance(colour, cols["colour_signature"][near]).min())
+
+    def _remember_colour(
+        self, colour: np.ndarray, pose: np.ndarray | None, room: int, place: int | None
+    ) -> None:
+        """Remember the frame's colour at the place nearest ``pose`` (else ``place``, its localization's)."""
+        pl = self._t.places
+        at = (
+            None
+            if pose is None
+            else nearest_place(pl["place_anchor"], pl["place_room"], pose, room, self.place_config)
+        )
+        place = place if at is None else int(pl["place_ids"][at])
+        if place is not None and self.change_config.colour_shift is not None:
+            self._t.add_colour(place, self.clock, colour, self.change_config.colour_per_place)
 
     def _known_place(self, pose: np.ndarray | None) -> bool:
         if pose is None:
@@ -339,6 +392,10 @@ class LongTermMap:
         c = self._t.cols
         in_room = self._t.place_room_of(c["place"]) == room
         c["stale"][in_room & (c["last_used"] < since)] = 1
+        # the room's colour memory restarts too: the old looks no longer say what the room looks like
+        cols = self._t.colours
+        old = np.isin(cols["colour_place"], self.places_of_room(room)) & (cols["colour_clock"] < since)
+        self._t.drop_colours(np.flatnonzero(old))
 
     def add_experience(
         self,
@@ -347,13 +404,16 @@ class LongTermMap:
         features: Features | None = None,
         pose: np.ndarray | None = None,
         place: int | None = None,
+        colour: np.ndarray | None = None,
     ) -> int:
         """Add a keyframe as an experience (a mapping run, or what :meth:`observe` does when a frame
         fails to localize); returns its place id: ``place`` when given (an existing place), else an
-        existing place near ``pose``, else a new one."""
+        existing place near ``pose``, else a new one. colour: as for :meth:`observe`, remembered at
+        that place."""
         kf_id = int(check_ids([kf_id])[0])
         if np.any(self._t.cols["ids"] == kf_id):
             raise ValueError(f"keyframe {kf_id} is already in the map")
+        colour = _colour_of(x, colour)
         d, f = self._inputs(x, features)
         pose = _checked_pose(pose)
         room = self.rooms.room_of(pose)
@@ -375,6 +435,8 @@ class LongTermMap:
         v = self.verify_config
         stored = StoredFeatures.compress(f, v.max_stored_features) if v.store_features else None
         self._t.append(row, d, stored)
+        if colour is not None and self.change_config.colour_shift is not None:
+            self._t.add_colour(place, self.clock, colour, self.change_config.colour_per_place)
         return place
 
     # ---------------------------------------------------------------------------- budget
@@ -429,6 +491,19 @@ class LongTermMap:
     def __repr__(self) -> str:
         s = self.stats()
         return f"LongTermMap({s.experiences} experiences, {s.places} places, {s.total_bytes} bytes)"
+
+
+def _colour_of(x, colour: np.ndarray | None) -> np.ndarray | None:
+    """The frame's colour signature: ``colour`` checked, else computed from an RGB image ``x``."""
+    if colour is None:
+        rgb = isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[2] == 3 and x.dtype == np.uint8
+        return colour_signature(x) if rgb else None
+    c = np.asarray(colour)
+    if c.shape != NONE.shape or c.dtype != NONE.dtype or not c.any():
+        raise ValueError(
+            f"colour must be a colour_signature (uint16 {NONE.shape}, not all zeros), got {c.dtype} {c.shape}"
+        )
+    return c
 
 
 def _checked_pose(pose) -> np.ndarray | None:

@@ -1,9 +1,11 @@
 """The long-term map on disk: a :mod:`homeloc.runtime.mapstore` container (the checksummed,
-versioned loop-closure map file), format ``homeloc-longterm-map``, ``format_version`` 1.
+versioned loop-closure map file), format ``homeloc-longterm-map``, ``format_version`` 2 (1: the
+same without the places' colour memory and its history; such a map loads with none).
 
 Metadata: settings, K, rooms, model identities, map clock, last room, next place id and the
-change monitor's history. Arrays, in this order (it fixes the file's bytes): the experience
-columns (:data:`.store.EXPERIENCE_COLUMNS`), ``descriptors``, the place columns, then the stored
+change monitor's histories (failures, colour shifts). Arrays, in this order (it fixes the file's bytes): the experience
+columns (:data:`.store.EXPERIENCE_COLUMNS`), ``descriptors``, the place columns, the places'
+colour memory (:data:`.store.COLOUR_COLUMNS`, version 2), then the stored
 local features as the loop-closure map keeps them (``feat_positions``, ``feat_counts``,
 ``feat_keypoints`` / ``feat_descriptors`` / ``feat_scores``).
 
@@ -28,15 +30,15 @@ from homeloc.runtime.longterm.config import (
     SearchConfig,
 )
 from homeloc.runtime.longterm.rooms import NO_ROOM
-from homeloc.runtime.longterm.store import EXPERIENCE_COLUMNS, PLACE_COLUMNS, Tables
+from homeloc.runtime.longterm.store import COLOUR_COLUMNS, EXPERIENCE_COLUMNS, PLACE_COLUMNS, Tables
 from homeloc.runtime.loop_closure import persist as lc_persist
 from homeloc.runtime.loop_closure.config import VerifyConfig, resolve
 from homeloc.runtime.loop_closure.index import DescriptorIndex
 from homeloc.runtime.loop_closure.stored_features import pack_features, unpack_features
 
 FORMAT = "homeloc-longterm-map"
-FORMAT_VERSION = 1
-READS = (1,)  # format versions this runtime reads
+FORMAT_VERSION = 2
+READS = (1, 2)  # format versions this runtime reads
 
 
 def save(m, path: str | os.PathLike) -> Path:
@@ -45,13 +47,14 @@ def save(m, path: str | os.PathLike) -> Path:
     arrays = dict(t.cols)
     arrays["descriptors"] = np.zeros((0, 0), np.float32) if t.descriptors is None else t.descriptors
     arrays.update(t.places)
+    arrays.update(t.colours)
     ids = t.cols["ids"]
     arrays.update(pack_features(ids, t.features))
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "runtime_version": __version__,
         "settings": m.settings(), "K": None if m.K is None else m.K.tolist(), "rooms": m.rooms.rects.tolist(),
         "models": m._models.info, "clock": m.clock, "last_room": m.last_room, "next_place": m._next_place,
-        "changes": m._changes.state(),
+        "changes": m._changes.state(), "colour_changes": m._changes.colour_state(),
     }  # fmt: skip
     return mapstore.write(path, meta, arrays)
 
@@ -82,10 +85,12 @@ def load(cls, path, global_model, frontend, check_model: bool):
         t = Tables()
         t.cols = {name: arrays[name] for name in EXPERIENCE_COLUMNS}
         t.places = {name: arrays[name] for name in PLACE_COLUMNS}
+        if meta["format_version"] >= 2:  # version 1 maps had no colour memory: empty
+            t.colours = {name: arrays[name] for name in COLOUR_COLUMNS}
         t.descriptors = arrays["descriptors"] if len(t.cols["ids"]) else None
         t.features = unpack_features(arrays, t.cols["ids"])
         m.clock, m.last_room, m._next_place = int(meta["clock"]), meta["last_room"], int(meta["next_place"])
-        m._changes.restore(meta["changes"])
+        m._changes.restore(meta["changes"], meta.get("colour_changes"))
     except (KeyError, TypeError, ValueError) as e:
         raise mapstore.MapFormatError(f"{path}: long-term map content not understood ({e})") from None
     m._t = t

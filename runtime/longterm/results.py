@@ -41,6 +41,7 @@ class Update:
     place: int | None
     forgotten: tuple[int, ...]
     major_change: int | None
+    change_signal: str | None = None  # what declared it: "failures" or "colour" (.rooms.ChangeMonitor)
 
 
 @dataclass(frozen=True)

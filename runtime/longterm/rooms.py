@@ -84,19 +84,26 @@ def nearest_place(
 
 
 class ChangeMonitor:
-    """Declares a major change of a room (rearranged furniture, new paint) when, among the last
-    ``config.window`` frames taken at known places of it, at least ``config.major_share`` failed to
-    localize; the room's history then restarts, so one change is declared once. A minor change (a
-    bag on the floor) still localizes, or fails on a single frame, and never reaches the share.
+    """Declares a major change of a room from either of two signals; the room's history then
+    restarts, so one change is declared once.
+
+    Failures (:meth:`record`): among the last ``config.window`` frames taken at known places of the
+    room, at least ``config.major_share`` failed to localize (rearranged furniture). A minor change
+    (a bag on the floor) still localizes, or fails on a single frame, and never reaches the share.
     Frames at places the map does not know yet are not recorded: failing there is no change.
-    Measured on rendered homes (docs/evaluate.md, "Session 23"), the signal is weak: without a pose
+    Measured on rendered homes (docs/evaluate.md, "Session 23"), this signal is weak: without a pose
     prior most declarations follow frames under light the map has not seen yet, and they detect
     the scheduled large changes little better than as many random declarations; with the prior
-    almost every frame localizes and none is declared."""
+    almost every frame localizes and none is declared.
+
+    Colour (:meth:`record_colour`): the median colour shift of the room's last
+    ``config.colour_window`` frames reaches ``config.colour_shift`` (a repainted room: "Session 24").
+    """
 
     def __init__(self, config: ChangeConfig) -> None:
         self.config = config
         self.history: dict[int, deque[tuple[int, bool]]] = {}
+        self.colour: dict[int, deque[tuple[int, float]]] = {}
 
     def record(self, room: int, localized: bool, clock: int) -> int | None:
         """Record one frame's outcome in ``room`` at map time ``clock``; when it completes a major
@@ -106,17 +113,40 @@ class ChangeMonitor:
         h.append((int(clock), bool(localized)))
         failed = sum(not ok for _, ok in h)
         if len(h) == self.config.window and failed >= self.config.major_share * self.config.window:
-            since = h[0][0]
-            h.clear()
-            return since
+            return self._declared(room, h[0][0])
         return None
 
+    def record_colour(self, room: int, shift: float, clock: int) -> int | None:
+        """Record one frame's colour shift (0..1) in ``room`` at ``clock``; as :meth:`record`."""
+        c = self.config
+        if c.colour_shift is None:
+            return None
+        h = self.colour.setdefault(room, deque(maxlen=c.colour_window))
+        h.append((int(clock), float(shift)))
+        if len(h) == c.colour_window and float(np.median([s for _, s in h])) >= c.colour_shift:
+            return self._declared(room, h[0][0])
+        return None
+
+    def _declared(self, room: int, since: int) -> int:
+        self.history.pop(room, None)
+        self.colour.pop(room, None)
+        return since
+
     def state(self) -> dict[str, list[list[int]]]:
-        """JSON-able history (saved with the map)."""
+        """JSON-able failure history (saved with the map)."""
         return {str(r): [[c, int(ok)] for c, ok in h] for r, h in sorted(self.history.items())}
 
-    def restore(self, state: dict[str, list[list[int]]]) -> None:
-        w = self.config.window
+    def colour_state(self) -> dict[str, list[list[float]]]:
+        """JSON-able colour history (saved with the map)."""
+        return {str(r): [[c, s] for c, s in h] for r, h in sorted(self.colour.items())}
+
+    def restore(
+        self, state: dict[str, list[list[int]]], colour: dict[str, list[list[float]]] | None = None
+    ) -> None:
+        w, cw = self.config.window, self.config.colour_window
         self.history = {
             int(r): deque(((int(c), bool(ok)) for c, ok in h), maxlen=w) for r, h in state.items()
+        }
+        self.colour = {
+            int(r): deque(((int(c), float(s)) for c, s in h), maxlen=cw) for r, h in (colour or {}).items()
         }

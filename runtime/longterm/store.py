@@ -3,6 +3,7 @@
 Everything the map holds is in these numpy arrays plus the compressed local features of each
 experience (:class:`~homeloc.runtime.loop_closure.StoredFeatures`, the loop-closure map's): its
 memory (``nbytes``) is exactly the arrays the map file stores, so the budget is what the robot keeps.
+The places' colour memory (``colours``) counts with the places table as fixed bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from homeloc.runtime.longterm.colour import BINS, colour_distance
 from homeloc.runtime.loop_closure.stored_features import StoredFeatures
 
 NO_POSE = np.full((3, 4), np.nan, np.float32)
@@ -30,6 +32,14 @@ PLACE_COLUMNS = {
     "place_anchor": (np.float32, (3, 4)),  # pose of the place's first experience (NaN: unknown)
     "place_room": (np.int64, ()),
 }
+# the places' colour memory (the change layer's, :mod:`.colour`): signatures of frames seen at each
+# place, kept apart from the experiences so that forgetting an experience keeps what its light
+# looked like; a place keeps up to ChangeConfig.colour_per_place of them
+COLOUR_COLUMNS = {
+    "colour_place": (np.int64, ()),  # place id
+    "colour_clock": (np.int64, ()),  # map clock of the frame
+    "colour_signature": (np.uint16, (BINS * BINS,)),
+}
 
 
 def _empty(columns: dict, extra: dict | None = None) -> dict[str, np.ndarray]:
@@ -43,6 +53,7 @@ class Tables:
 
     cols: dict[str, np.ndarray] = field(default_factory=lambda: _empty(EXPERIENCE_COLUMNS))
     places: dict[str, np.ndarray] = field(default_factory=lambda: _empty(PLACE_COLUMNS))
+    colours: dict[str, np.ndarray] = field(default_factory=lambda: _empty(COLOUR_COLUMNS))
     features: dict[int, StoredFeatures] = field(default_factory=dict)
     descriptors: np.ndarray | None = None  # N x D float32, unit norm (None before the first)
 
@@ -73,6 +84,28 @@ class Tables:
         for name, (dtype, shape) in PLACE_COLUMNS.items():
             value = np.asarray(row[name], dtype).reshape(1, *shape)
             self.places[name] = np.concatenate([self.places[name], value])
+
+    def add_colour(self, place_id: int, clock: int, signature: np.ndarray, keep: int) -> None:
+        """Remember ``signature`` at ``place_id``; past ``keep`` of the place's, the older of its two
+        most alike goes (the memory keeps the range of looks, not the most recent ones)."""
+        row = {"colour_place": place_id, "colour_clock": clock, "colour_signature": signature}
+        for name, (dtype, shape) in COLOUR_COLUMNS.items():
+            value = np.asarray(row[name], dtype).reshape(1, *shape)
+            self.colours[name] = np.concatenate([self.colours[name], value])
+        mine = np.flatnonzero(self.colours["colour_place"] == place_id)
+        if len(mine) <= keep:
+            return
+        sig = self.colours["colour_signature"][mine]
+        d = np.stack([colour_distance(x, sig) for x in sig])
+        d[np.diag_indices(len(mine))] = np.inf
+        a, b = np.unravel_index(np.argmin(d), d.shape)  # the first most alike pair
+        clocks = self.colours["colour_clock"][mine]
+        self.drop_colours(np.array([mine[a] if clocks[a] <= clocks[b] else mine[b]]))
+
+    def drop_colours(self, positions: np.ndarray) -> None:
+        keep = np.ones(len(self.colours["colour_place"]), bool)
+        keep[positions] = False
+        self.colours = {name: a[keep] for name, a in self.colours.items()}
 
     def drop(self, positions: np.ndarray) -> list[int]:
         """Remove experiences at ``positions``; returns their keyframe ids."""
@@ -107,5 +140,5 @@ class Tables:
 
     @property
     def fixed_bytes(self) -> int:
-        """Bytes that do not belong to one experience: the places table."""
-        return int(sum(a.nbytes for a in self.places.values()))
+        """Bytes that do not belong to one experience: the places table and their colour memory."""
+        return int(sum(a.nbytes for a in self.places.values()) + sum(a.nbytes for a in self.colours.values()))

@@ -14,6 +14,7 @@ from homeloc.eval.evaluate_longterm import (
     LongTermEvalConfig,
     PlaceJudge,
     change_detection,
+    change_line,
     day_rows,
     run_longterm,
     within,
@@ -73,6 +74,17 @@ def test_change_detection_against_the_schedule():
     odo = [{"home": "h", "day": d, "method": "odometry", "major_changes": []} for d in (5, 7, 9)]
     r = change_detection(schedule, infos + odo, within_days=3, rooms={"h": 2}, method="odometry")
     assert (r["events"], r["detected"], r["declared"], r["chance"]) == (2, 0, 0, 0.0)
+    # by signal: days recorded before the signals existed count as the failures' declarations
+    assert change_detection(schedule, infos)["by_signal"] == {"failures": {"declared": 2, "unexplained": 1,
+                                                                           "detected": 1}}  # fmt: skip
+    infos[1] |= {"major_change_signals": ["colour"]}
+    infos[2] |= {"major_change_signals": ["failures"]}
+    r = change_detection(schedule, infos, within_days=3, rooms={"h": 2})
+    assert r["by_signal"] == {"colour": {"declared": 1, "unexplained": 0, "detected": 1},
+                              "failures": {"declared": 1, "unexplained": 1, "detected": 0}}  # fmt: skip
+    line = change_line(r, "longterm")
+    assert line.endswith("By signal: colour: 1 declared, 0 unexplained, 1 detected; "
+                         "failures: 1 declared, 1 unexplained, 0 detected.")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -466,6 +478,9 @@ def test_a_replay_with_kidnaps_names_the_frames_the_robot_was_carried_to(tmp_pat
         len(r["major_changes"]) for r in summary["odometry"]
     )
     assert "Major changes (longterm map)" in table and "Major changes (odometry map)" in table
+    for r in summary["days"] + summary["odometry"]:  # what declared each change, beside it
+        assert len(r["major_change_signals"]) == len(r["major_changes"])
+        assert set(r["major_change_signals"]) <= {"failures", "colour"}
 
 
 def test_a_replay_with_slips_names_the_frames_the_wheels_slipped_to(tmp_path):
