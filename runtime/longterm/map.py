@@ -349,12 +349,15 @@ class LongTermMap:
     def _colour_shift(self, colour: np.ndarray | None, pose: np.ndarray | None, room: int) -> float | None:
         """Distance of ``colour`` to the closest signature remembered at the places around ``pose``
         (:meth:`_colour_places`); None without signature or pose, or with fewer than
-        ``ChangeConfig.colour_min_refs`` signatures there."""
+        ``ChangeConfig.colour_min_refs`` signatures there, or there since the room's last declaration."""
         c, cols = self.change_config, self._t.colours
         if colour is None or pose is None or c.colour_shift is None:
             return None
         near = np.isin(cols["colour_place"], self._colour_places(pose, room))
-        if near.sum() < c.colour_min_refs:
+        # after a declaration, only once the new look is remembered (a false declaration keeps the
+        # old memory and needs no more; a true one would fire again under each light not seen since)
+        since = cols["colour_clock"] >= self._changes.declared.get(room, -1)
+        if near.sum() < c.colour_min_refs or (near & since).sum() < c.colour_min_refs:
             return None
         return float(colour_distance(colour, cols["colour_signature"][near]).min())
 
@@ -392,10 +395,6 @@ class LongTermMap:
         c = self._t.cols
         in_room = self._t.place_room_of(c["place"]) == room
         c["stale"][in_room & (c["last_used"] < since)] = 1
-        # the room's colour memory restarts too: the old looks no longer say what the room looks like
-        cols = self._t.colours
-        old = np.isin(cols["colour_place"], self.places_of_room(room)) & (cols["colour_clock"] < since)
-        self._t.drop_colours(np.flatnonzero(old))
 
     def add_experience(
         self,

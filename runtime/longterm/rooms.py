@@ -98,12 +98,15 @@ class ChangeMonitor:
 
     Colour (:meth:`record_colour`): the median colour shift of the room's last
     ``config.colour_window`` frames reaches ``config.colour_shift`` (a repainted room: "Session 24").
+    ``declared``: the clock of each room's last declaration (either signal): the map counts colour
+    shifts there again only once it has seen the room's new look (:meth:`.LongTermMap.observe`).
     """
 
     def __init__(self, config: ChangeConfig) -> None:
         self.config = config
         self.history: dict[int, deque[tuple[int, bool]]] = {}
         self.colour: dict[int, deque[tuple[int, float]]] = {}
+        self.declared: dict[int, int] = {}
 
     def record(self, room: int, localized: bool, clock: int) -> int | None:
         """Record one frame's outcome in ``room`` at map time ``clock``; when it completes a major
@@ -113,7 +116,7 @@ class ChangeMonitor:
         h.append((int(clock), bool(localized)))
         failed = sum(not ok for _, ok in h)
         if len(h) == self.config.window and failed >= self.config.major_share * self.config.window:
-            return self._declared(room, h[0][0])
+            return self._declared(room, h[0][0], clock)
         return None
 
     def record_colour(self, room: int, shift: float, clock: int) -> int | None:
@@ -124,29 +127,32 @@ class ChangeMonitor:
         h = self.colour.setdefault(room, deque(maxlen=c.colour_window))
         h.append((int(clock), float(shift)))
         if len(h) == c.colour_window and float(np.median([s for _, s in h])) >= c.colour_shift:
-            return self._declared(room, h[0][0])
+            return self._declared(room, h[0][0], clock)
         return None
 
-    def _declared(self, room: int, since: int) -> int:
+    def _declared(self, room: int, since: int, clock: int) -> int:
         self.history.pop(room, None)
         self.colour.pop(room, None)
+        self.declared[room] = int(clock)
         return since
 
     def state(self) -> dict[str, list[list[int]]]:
         """JSON-able failure history (saved with the map)."""
         return {str(r): [[c, int(ok)] for c, ok in h] for r, h in sorted(self.history.items())}
 
-    def colour_state(self) -> dict[str, list[list[float]]]:
-        """JSON-able colour history (saved with the map)."""
-        return {str(r): [[c, s] for c, s in h] for r, h in sorted(self.colour.items())}
+    def colour_state(self) -> dict[str, dict]:
+        """JSON-able colour history and declaration clocks (saved with the map)."""
+        return {"shifts": {str(r): [[c, s] for c, s in h] for r, h in sorted(self.colour.items())},
+                "declared": {str(r): c for r, c in sorted(self.declared.items())}}  # fmt: skip
 
-    def restore(
-        self, state: dict[str, list[list[int]]], colour: dict[str, list[list[float]]] | None = None
-    ) -> None:
+    def restore(self, state: dict[str, list[list[int]]], colour: dict[str, dict] | None = None) -> None:
         w, cw = self.config.window, self.config.colour_window
         self.history = {
             int(r): deque(((int(c), bool(ok)) for c, ok in h), maxlen=w) for r, h in state.items()
         }
+        colour = colour or {}
+        self.declared = {int(r): int(c) for r, c in colour.get("declared", {}).items()}
         self.colour = {
-            int(r): deque(((int(c), float(s)) for c, s in h), maxlen=cw) for r, h in (colour or {}).items()
+            int(r): deque(((int(c), float(s)) for c, s in h), maxlen=cw)
+            for r, h in colour.get("shifts", {}).items()
         }

@@ -100,12 +100,9 @@ class Tables:
         d[np.diag_indices(len(mine))] = np.inf
         a, b = np.unravel_index(np.argmin(d), d.shape)  # the first most alike pair
         clocks = self.colours["colour_clock"][mine]
-        self.drop_colours(np.array([mine[a] if clocks[a] <= clocks[b] else mine[b]]))
-
-    def drop_colours(self, positions: np.ndarray) -> None:
         keep = np.ones(len(self.colours["colour_place"]), bool)
-        keep[positions] = False
-        self.colours = {name: a[keep] for name, a in self.colours.items()}
+        keep[mine[a] if clocks[a] <= clocks[b] else mine[b]] = False
+        self.colours = {name: x[keep] for name, x in self.colours.items()}
 
     def drop(self, positions: np.ndarray) -> list[int]:
         """Remove experiences at ``positions``; returns their keyframe ids."""

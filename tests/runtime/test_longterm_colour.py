@@ -87,7 +87,12 @@ def test_a_repainted_room_is_declared_changed_by_its_colour():
     assert [(u.major_change, u.change_signal) for u in ups] == [(None, None), (0, "colour")]
     stale = [int(m.experience(k)["stale"]) for k in m.keyframe_ids]
     assert stale == [1] * 10 + [0, 0]  # the old paint's experiences; the two of the new paint stay
-    assert len(m._t.colours["colour_place"]) == 2  # the colour memory restarts with the new paint
+    assert len(m._t.colours["colour_place"]) == 12  # the old looks stay remembered
+    assert m._changes.declared == {0: m.clock}
+    # the new paint under lights not seen since: no second declaration before its look is remembered
+    again = [m.observe(*p.view(0, 30 + k), pose=at, colour=colour_signature(room_image(BLUE, LIGHTS[3], seed=sd)))
+             for k, (p, at, sd) in enumerate([(a, AT_A, 0), (b, AT_B, 5)] * 2)]  # fmt: skip
+    assert [u.major_change for u in again] == [None] * 4
 
 
 def test_a_full_place_forgets_the_older_of_its_two_most_alike_looks():
@@ -129,6 +134,7 @@ def test_colour_signatures_and_history_persist_and_version_1_maps_load(tmp_path)
     m2 = LongTermMap.load(p)
     assert all(np.array_equal(m2._t.colours[k], v) for k, v in m._t.colours.items())
     assert m2._changes.colour == m._changes.colour and len(m2._t.colours["colour_place"]) == 9
+    assert m2._changes.colour_state() == m._changes.colour_state()
     # what session 23's runtime wrote: format 1, no colour memory, no colour history
     meta, arrays = mapstore.read(p)
     for k in ("colour_place", "colour_clock", "colour_signature"):
