@@ -22,8 +22,13 @@ SPAN = 1.0  # log-chromaticity offsets from the frame's median kept (+-1: factor
 SCALE = 65535  # a signature is stored as uint16 counts summing to SCALE
 MIN_SHARE = 0.0065  # the share of pixels with a colour a frame needs (about 500 of 320 x 240)
 DARK = 0.03  # linear R + G + B below this: too dark to read a colour
-CLIPPED = 0.98  # an sRGB channel above this: clipped, its colour is not the surface's
+CLIPPED = 0.98  # an sRGB channel at or above this: clipped, its colour is not the surface's
 NONE = np.zeros(BINS * BINS, np.uint16)  # no signature (the shape and type of one)
+
+# per byte value: linear light (sRGB ~ gamma 2.2, near enough for a white balance) and its log
+_LINEAR = (np.arange(256, dtype=np.float32) / np.float32(255.0)) ** np.float32(2.2)
+_LOG = np.log(_LINEAR + np.float32(1e-4))
+_CLIPPED_BYTE = int(np.ceil(CLIPPED * 255))
 
 
 def colour_signature(image: np.ndarray) -> np.ndarray | None:
@@ -32,16 +37,18 @@ def colour_signature(image: np.ndarray) -> np.ndarray | None:
     im = np.asarray(image)
     if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
         raise ValueError(f"a colour signature needs an H x W x 3 uint8 RGB image, got {im.dtype} {im.shape}")
-    srgb = im.astype(np.float32) / 255.0
-    lin = srgb**2.2  # near enough to linear light for a white balance
-    ok = (lin.sum(axis=2) > DARK) & (srgb.max(axis=2) < CLIPPED)
+    r, g, b = (im[..., k].ravel() for k in range(3))
+    ok = (_LINEAR[r] + _LINEAR[g] + _LINEAR[b] > DARK) & (np.maximum(np.maximum(r, g), b) < _CLIPPED_BYTE)
     if ok.sum() < MIN_SHARE * ok.size:
         return None
-    r, g, b = (lin[..., k][ok] + 1e-4 for k in range(3))
-    u, v = np.log(r / g), np.log(b / g)
-    edges = np.linspace(-SPAN, SPAN, BINS + 1)
-    h, _, _ = np.histogram2d(u - np.median(u), v - np.median(v), [edges, edges])
-    return _quantized(h.ravel())
+    r, g, b = r[ok], g[ok], b[ok]
+    u, v = _LOG[r] - _LOG[g], _LOG[b] - _LOG[g]
+    scale = BINS / (2 * SPAN)
+    iu = np.floor((u - np.median(u) + SPAN) * scale).astype(np.int64)
+    iv = np.floor((v - np.median(v) + SPAN) * scale).astype(np.int64)
+    inside = (iu >= 0) & (iu < BINS) & (iv >= 0) & (iv < BINS)
+    h = np.bincount(iu[inside] * BINS + iv[inside], minlength=BINS * BINS)
+    return _quantized(h.astype(np.float64))
 
 
 def _quantized(h: np.ndarray) -> np.ndarray:

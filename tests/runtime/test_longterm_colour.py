@@ -44,6 +44,26 @@ def test_the_signature_ignores_the_light_and_sees_new_paint():
         colour_signature(np.zeros((24, 32), np.uint8))
 
 
+def _reference_signature(image):
+    """The signature written out plainly (float powers, logs, histogram2d), as first measured."""
+    srgb = image.astype(np.float32) / 255.0
+    lin = srgb**2.2
+    ok = (lin.sum(axis=2) > 0.03) & (srgb.max(axis=2) < 0.98)
+    r, g, b = (lin[..., k][ok] + 1e-4 for k in range(3))
+    u, v = np.log(r / g), np.log(b / g)
+    edges = np.linspace(-1.0, 1.0, 17)
+    h, _, _ = np.histogram2d(u - np.median(u), v - np.median(v), [edges, edges])
+    return h.ravel() / h.sum()
+
+
+def test_the_table_lookups_compute_the_plain_formula():
+    rng = np.random.default_rng(3)
+    images = [room_image(BEIGE, (0.6, 0.5, 0.3), seed=2), rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)]
+    for im in images:
+        got = colour_signature(im).astype(np.float64) / SCALE
+        assert np.abs(got - _reference_signature(im)).sum() < 0.002
+
+
 def test_the_monitor_declares_a_colour_change_once_from_the_median_of_its_window():
     c = ChangeMonitor(ChangeConfig(colour_shift=0.4, colour_window=2))
     assert [c.record_colour(0, s, t) for t, s in enumerate([0.1, 0.5, 0.2, 0.45])] == [
