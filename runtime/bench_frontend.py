@@ -67,7 +67,22 @@ def frontend_rows(model: Path | None, repeats: int) -> list[tuple[str, str]]:
     rows.append(
         ("homography MAGSAC++", f"{median_ms(lambda: fe.estimate_homography(f0, f1, m), repeats):.2f} ms")
     )
-    return rows + reliability_rows(model, img, repeats)
+    return rows + reliability_rows(model, img, repeats) + colour_rows(model, img, repeats)
+
+
+def colour_rows(model: Path, img: np.ndarray, repeats: int) -> list[tuple[str, str]]:
+    """Cost of a frame's colour signature (the long-term map's change layer, runtime.longterm.colour)
+    at 640x480, timed round-robin with keypoint extraction (1 thread)."""
+    from homeloc.runtime.frontend import Frontend
+    from homeloc.runtime.longterm.colour import colour_signature
+
+    rgb = np.ascontiguousarray(np.stack([img, img[::-1], np.roll(img, 40, axis=1)], axis=2))  # many colours
+    fe = Frontend(model, threads=1)
+    t = time_round_robin(
+        {"colour": lambda: colour_signature(rgb), "extract": lambda: fe.extract(img)}, repeats
+    )
+    return [("colour signature 640x480 (long-term change layer)",
+             f"{t['colour']:.1f} ms = {t['colour'] / t['extract']:.2f}x keypoint extraction ({t['extract']:.1f} ms)")]  # fmt: skip
 
 
 def reliability_rows(model: Path, img: np.ndarray, repeats: int) -> list[tuple[str, str]]:
