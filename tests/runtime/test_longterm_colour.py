@@ -146,6 +146,14 @@ def test_the_colour_check_needs_references_a_pose_and_can_be_off():
         m.observe(*a.view(0, 30), pose=AT_A, colour=np.zeros(10))
 
 
+def test_an_rgb_frame_brings_its_own_signature_and_a_descriptor_none():
+    from homeloc.runtime.longterm.map import _colour_of
+
+    rgb = room_image(BEIGE)
+    assert np.array_equal(_colour_of(rgb, None), colour_signature(rgb))
+    assert _colour_of(np.ones(16, np.float32), None) is None and _colour_of(rgb[..., 0], None) is None
+
+
 def test_colour_signatures_and_history_persist_and_version_1_maps_load(tmp_path):
     a, b, m = _colour_map()
     _seen_under_every_light(m, a, b)
