@@ -306,7 +306,7 @@ class LongTermMap:
 
         pose: the robot's current camera-to-map pose estimate (4 x 4, its odometry since the last
         localization), used to file a new experience under a place and a room and to find the
-        experiences its colour is compared with; kf_id: the id a new experience gets (default: one
+        places whose remembered colours its colour is compared with; kf_id: the id a new experience gets (default: one
         more than the largest so far); motion: the odometry since the previous frame
         (:meth:`localize`); colour: the frame's :func:`.colour.colour_signature` (default: computed
         when ``x`` is an RGB image; None for a descriptor: no colour check)."""

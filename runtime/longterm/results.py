@@ -46,8 +46,9 @@ class Update:
 
 @dataclass(frozen=True)
 class LongTermStats:
-    """Memory and contents; ``total_bytes`` = ``fixed_bytes`` (places table) + the experiences'
-    rows, descriptors and stored local features: the arrays the map file holds."""
+    """Memory and contents; ``total_bytes`` = ``fixed_bytes`` (places table and their colour
+    memory) + the experiences' rows, descriptors and stored local features: the arrays the map
+    file holds."""
 
     experiences: int
     places: int

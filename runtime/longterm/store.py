@@ -100,9 +100,9 @@ class Tables:
         d[np.diag_indices(len(mine))] = np.inf
         a, b = np.unravel_index(np.argmin(d), d.shape)  # the first most alike pair
         clocks = self.colours["colour_clock"][mine]
-        keep = np.ones(len(self.colours["colour_place"]), bool)
-        keep[mine[a] if clocks[a] <= clocks[b] else mine[b]] = False
-        self.colours = {name: x[keep] for name, x in self.colours.items()}
+        kept = np.ones(len(self.colours["colour_place"]), bool)
+        kept[mine[a] if clocks[a] <= clocks[b] else mine[b]] = False
+        self.colours = {name: x[kept] for name, x in self.colours.items()}
 
     def drop(self, positions: np.ndarray) -> list[int]:
         """Remove experiences at ``positions``; returns their keyframe ids."""
