@@ -134,8 +134,7 @@ class ChangeConfig:
         colour_min_refs: a frame's shift counts only when at least this many signatures are
             remembered around its pose: a place seen under few lights has not shown its range yet.
         colour_per_place: signatures a place remembers (528 bytes each with its place and clock,
-            within the budget); past
-            it, the older of the two most alike is forgotten.
+            within the budget); past it, the older of the two most alike is forgotten.
 
     The colour defaults were chosen on four rendered homes and checked on five others
     (docs/evaluate.md, "Session 24").
