@@ -53,7 +53,7 @@ from homeloc.eval.longterm_methods import (
 )
 from homeloc.eval.longterm_targets import target_check, targets_line
 from homeloc.eval.longterm_timing import timing_line, timing_summary
-from homeloc.eval.plots import plot_longterm
+from homeloc.eval.plots import plot_changes, plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
 from homeloc.runtime.longterm import OdometryConfig, PlaceConfig, SearchConfig
@@ -579,6 +579,11 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         **({"odometry": summary["odometry"]} if "odometry" in summary else {}),
     }
     plot_longterm(out / "longterm.png", curves | summary["baselines"], config.budget_bytes)
+    if len(summary["homes"]) == 1:  # rooms are a home's own: several homes would share the rows
+        declared = {m: [(r["day"], room, sig) for r in rows
+                        for room, sig in zip(r["major_changes"], r["major_change_signals"], strict=True)]
+                    for m, rows in curves.items()}  # fmt: skip
+        plot_changes(out / "changes.png", summary["change_detection"]["rows"], declared)
     write_pairs_csv(out / "frames.csv", [_flat(r) for r in frames])
     write_table(out / "table.md", longterm_table(summary))
     return out

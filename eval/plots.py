@@ -197,3 +197,40 @@ def plot_longterm(path: Path, days: dict[str, list[dict]], budget_bytes: int | N
     ax0.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     ax1.legend(fontsize=7)
     return _save(fig, path)
+
+
+KIND_MARKERS = {"rearrange": "^", "decorations": "*", "repaint": "s"}  # scheduled large changes
+SIGNAL_MARKERS = {"failures": "x", "colour": "o"}  # what declared a change (runtime Update.change_signal)
+
+
+def plot_changes(path: Path, events: list[dict], declared: dict[str, list[tuple[int, int, str]]]) -> Path:
+    """One home's major changes by day (x) and room (y): the renderer's scheduled large changes
+    (``events``: the ``change_detection`` rows, kind, room, day and detected; grey, filled when the
+    first map of ``declared`` detected it, hollow when not) and each map's declarations
+    (``declared``: map name -> (day, room, signal), one row of markers per map just above its room)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    for kind, marker in KIND_MARKERS.items():
+        for hit in (True, False):
+            e = [r for r in events if r["kind"].startswith(kind) and r["detected"] == hit]
+            if e:
+                ax.scatter([r["day"] for r in e], [r["room"] for r in e], marker=marker, s=150,
+                           facecolors="0.6" if hit else "none", edgecolors="0.3",
+                           label=f"{kind} ({'detected' if hit else 'missed'})")  # fmt: skip
+    for k, (name, decl) in enumerate(declared.items()):
+        color = f"C{k}"
+        for signal, marker in SIGNAL_MARKERS.items():
+            d = [(day, room) for day, room, s in decl if s == signal]
+            if d:
+                ax.scatter([x for x, _ in d], [y + 0.18 * (k + 1) for _, y in d], marker=marker, s=30,
+                           color=color, label=f"{name}: declared ({signal})")  # fmt: skip
+    rooms = sorted({r["room"] for r in events} | {room for decl in declared.values() for _, room, _ in decl})
+    ax.set_yticks(rooms, [f"room {r}" for r in rooms])
+    ax.set_ylim(min(rooms, default=0) - 0.5, max(rooms, default=0) + 0.5 + 0.18 * len(declared))
+    ax.set_xlabel("day")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    else:
+        ax.text(0.5, 0.5, "no large change scheduled, none declared", ha="center", transform=ax.transAxes)
+    return _save(fig, path)

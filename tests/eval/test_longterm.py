@@ -113,7 +113,7 @@ def test_replay_writes_every_output_and_keeps_the_budget(reference):
     assert s["days"][1]["success_by_lighting"] == {"noon": s["days"][1]["success"]}
     assert all(r["map_bytes"] <= 60_000 for r in s["days"] + s["baselines"]["append"])
     assert s["baselines"]["static"][2]["keyframes"] == 3  # day 0 only
-    for name in ("summary.json", "table.md", "longterm.png", "frames.csv", "config.yaml"):
+    for name in ("summary.json", "table.md", "longterm.png", "changes.png", "frames.csv", "config.yaml"):
         assert (data / "out" / name).is_file(), name
     assert "static success" in (data / "out" / "table.md").read_text()
     # the noise floor: every frame after the mapping day with negatives has one; seen <= correct

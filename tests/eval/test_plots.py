@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from homeloc.eval.plots import WEEKLY_AFTER_DAYS, block_means, plot_longterm
+from homeloc.eval.plots import WEEKLY_AFTER_DAYS, block_means, plot_changes, plot_longterm
 
 
 def test_block_means_keep_day_zero_alone_and_average_weeks():
@@ -36,3 +36,12 @@ def test_plot_longterm_writes_a_png(tmp_path, days):
     out = plot_longterm(tmp_path / "longterm.png", maps, budget_bytes=50_000)
     img = cv2.imread(str(out))
     assert img is not None and img.shape[0] > 200 and img.shape[1] > 400
+
+
+def test_plot_changes_writes_a_png_with_or_without_declarations(tmp_path):
+    events = [{"kind": "repaint", "room": 1, "day": 7, "detected": True},
+              {"kind": "rearrange", "room": 0, "day": 10, "detected": False}]  # fmt: skip
+    declared = {"longterm": [(3, 0, "failures"), (7, 1, "colour")], "odometry": [(8, 1, "colour")]}
+    for name, ev, decl in (("some", events, declared), ("none", [], {"odometry": []})):
+        img = cv2.imread(str(plot_changes(tmp_path / f"{name}.png", ev, decl)))
+        assert img is not None and img.shape[0] > 150 and img.shape[1] > 400
