@@ -42,7 +42,7 @@ from homeloc.runtime.longterm.rooms import (
     Rooms,
     centre_distance,
     nearest_place,
-    view_angle_deg,
+    places_near,
 )
 from homeloc.runtime.longterm.store import Tables
 from homeloc.runtime.loop_closure.config import VerifyConfig
@@ -337,23 +337,18 @@ class LongTermMap:
         forgotten = self.forget()
         return Update(loc, added, place, tuple(forgotten), None if since is None else room, signal)
 
-    def _colour_places(self, pose: np.ndarray | None, room: int) -> np.ndarray:
-        """Ids of the places of ``room`` whose anchor is within the place radius and angle of ``pose``."""
-        pl, p = self._t.places, self.place_config
-        if pose is None or not len(pl["place_ids"]):
-            return pl["place_ids"][:0]
-        a = pl["place_anchor"]
-        ok = (pl["place_room"] == room) & (centre_distance(a, pose[:3]) <= p.radius_m)  # NaN compares False
-        return pl["place_ids"][ok & (view_angle_deg(a, pose[:3]) <= p.angle_deg)]
-
     def _colour_shift(self, colour: np.ndarray | None, pose: np.ndarray | None, room: int) -> float | None:
         """Distance of ``colour`` to the closest signature remembered at the places around ``pose``
-        (:meth:`_colour_places`); None without signature or pose, or with fewer than
+        (:func:`.rooms.places_near`); None without signature or pose, or with fewer than
         ``ChangeConfig.colour_min_refs`` signatures there, or there since the room's last declaration."""
         c, cols = self.change_config, self._t.colours
         if colour is None or pose is None or c.colour_shift is None:
             return None
-        near = np.isin(cols["colour_place"], self._colour_places(pose, room))
+        pl = self._t.places
+        around = pl["place_ids"][
+            places_near(pl["place_anchor"], pl["place_room"], pose, room, self.place_config)
+        ]
+        near = np.isin(cols["colour_place"], around)
         # after a declaration, only once the new look is remembered (a false declaration keeps the
         # old memory and needs no more; a true one would fire again under each light not seen since)
         since = cols["colour_clock"] >= self._changes.declared.get(room, -1)

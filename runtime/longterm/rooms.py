@@ -68,19 +68,28 @@ def centre_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(a)[..., :3, 3] - np.asarray(b)[..., :3, 3], axis=-1)
 
 
+def places_near(
+    anchors: np.ndarray, place_rooms: np.ndarray, pose: np.ndarray | None, room: int, config: PlaceConfig
+) -> np.ndarray:
+    """Mask over ``anchors`` (P x 3 x 4, NaN for places without a pose): the places of ``room``
+    within ``config.radius_m`` and ``config.angle_deg`` of ``pose`` (all False without a pose)."""
+    if pose is None or not len(anchors):
+        return np.zeros(len(anchors), bool)
+    pose = np.asarray(pose, np.float64)[:3]
+    d, a = centre_distance(anchors, pose), view_angle_deg(anchors, pose)
+    return (place_rooms == room) & (d <= config.radius_m) & (a <= config.angle_deg)  # NaN compares False
+
+
 def nearest_place(
     anchors: np.ndarray, place_rooms: np.ndarray, pose: np.ndarray | None, room: int, config: PlaceConfig
 ) -> int | None:
-    """Position (in ``anchors``: P x 3 x 4, NaN for places without a pose) of the place of ``room``
-    nearest to ``pose`` within ``config.radius_m`` and ``config.angle_deg``; None when there is none."""
-    if pose is None or not len(anchors):
-        return None
-    pose = np.asarray(pose, np.float64)[:3]
-    d, a = centre_distance(anchors, pose), view_angle_deg(anchors, pose)
-    ok = (place_rooms == room) & (d <= config.radius_m) & (a <= config.angle_deg)  # NaN compares False
+    """Position (in ``anchors``) of the place of :func:`places_near` nearest to ``pose``; None when
+    there is none."""
+    ok = places_near(anchors, place_rooms, pose, room, config)
     if not ok.any():
         return None
-    return int(np.flatnonzero(ok)[np.argmin(d[ok])])
+    d = centre_distance(anchors[ok], np.asarray(pose, np.float64)[:3])
+    return int(np.flatnonzero(ok)[np.argmin(d)])
 
 
 class ChangeMonitor:

@@ -42,6 +42,12 @@ COLOUR_COLUMNS = {
 }
 
 
+def _appended(table: dict[str, np.ndarray], columns: dict, row: dict) -> dict[str, np.ndarray]:
+    """``table`` with one more row (``row``: column name -> value, cast to the column's type)."""
+    return {name: np.concatenate([table[name], np.asarray(row[name], dtype).reshape(1, *shape)])
+            for name, (dtype, shape) in columns.items()}  # fmt: skip
+
+
 def _empty(columns: dict, extra: dict | None = None) -> dict[str, np.ndarray]:
     out = {name: np.zeros((0, *shape), dtype) for name, (dtype, shape) in columns.items()}
     return out | (extra or {})
@@ -67,9 +73,7 @@ class Tables:
         return int(hit[0])
 
     def append(self, row: dict, descriptor: np.ndarray, features: StoredFeatures | None) -> None:
-        for name, (dtype, shape) in EXPERIENCE_COLUMNS.items():
-            value = np.asarray(row[name], dtype).reshape(1, *shape)
-            self.cols[name] = np.concatenate([self.cols[name], value])
+        self.cols = _appended(self.cols, EXPERIENCE_COLUMNS, row)
         d = descriptor.astype(np.float32)[None]
         self.descriptors = d if self.descriptors is None else np.concatenate([self.descriptors, d])
         if features is not None:
@@ -81,17 +85,13 @@ class Tables:
             "place_anchor": NO_POSE if anchor is None else anchor[:3],
             "place_room": room,
         }
-        for name, (dtype, shape) in PLACE_COLUMNS.items():
-            value = np.asarray(row[name], dtype).reshape(1, *shape)
-            self.places[name] = np.concatenate([self.places[name], value])
+        self.places = _appended(self.places, PLACE_COLUMNS, row)
 
     def add_colour(self, place_id: int, clock: int, signature: np.ndarray, keep: int) -> None:
         """Remember ``signature`` at ``place_id``; past ``keep`` of the place's, the older of its two
         most alike goes (the memory keeps the range of looks, not the most recent ones)."""
         row = {"colour_place": place_id, "colour_clock": clock, "colour_signature": signature}
-        for name, (dtype, shape) in COLOUR_COLUMNS.items():
-            value = np.asarray(row[name], dtype).reshape(1, *shape)
-            self.colours[name] = np.concatenate([self.colours[name], value])
+        self.colours = _appended(self.colours, COLOUR_COLUMNS, row)
         mine = np.flatnonzero(self.colours["colour_place"] == place_id)
         if len(mine) <= keep:
             return
