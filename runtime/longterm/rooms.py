@@ -100,10 +100,11 @@ class ChangeMonitor:
     room, at least ``config.major_share`` failed to localize (rearranged furniture). A minor change
     (a bag on the floor) still localizes, or fails on a single frame, and never reaches the share.
     Frames at places the map does not know yet are not recorded: failing there is no change.
-    Measured on rendered homes (docs/evaluate.md, "Session 23"), this signal is weak: without a pose
-    prior most declarations follow frames under light the map has not seen yet, and they detect
-    the scheduled large changes little better than as many random declarations; with the prior
-    almost every frame localizes and none is declared.
+    Measured on rendered homes (docs/evaluate.md, "Session 23", "Session 25"), this signal is weak:
+    without a pose prior most declarations follow frames under light the map has not seen yet, and
+    they detect the scheduled large changes no better than as many random declarations; with the
+    prior almost every frame localizes and none is declared. Off by default
+    (``config.major_share`` None).
 
     Colour (:meth:`record_colour`): the median colour shift of the room's last
     ``config.colour_window`` frames reaches ``config.colour_shift`` (a repainted room: "Session 24").
@@ -120,7 +121,9 @@ class ChangeMonitor:
     def record(self, room: int, localized: bool, clock: int) -> int | None:
         """Record one frame's outcome in ``room`` at map time ``clock``; when it completes a major
         change, the clock of the oldest frame of the window (the room has looked different since
-        then at the latest), else None."""
+        then at the latest), else None (always with ``config.major_share`` None: the signal is off)."""
+        if self.config.major_share is None:
+            return None
         h = self.history.setdefault(room, deque(maxlen=self.config.window))
         h.append((int(clock), bool(localized)))
         failed = sum(not ok for _, ok in h)

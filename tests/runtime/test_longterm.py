@@ -146,6 +146,9 @@ def test_change_monitor_tells_major_from_minor_changes():
     restored = ChangeMonitor(ChangeConfig(window=4, major_share=0.5))
     restored.restore(c.state())
     assert restored.history == c.history
+    off = ChangeMonitor(ChangeConfig(window=4))  # the failure signal is off by default (session 25)
+    assert ChangeConfig().major_share is None
+    assert [off.record(1, False, t) for t in range(8)] == [None] * 8 and not off.history
 
 
 def test_a_major_change_makes_the_old_experiences_of_the_room_stale():
