@@ -61,7 +61,21 @@ def option_message(message: str, parser: ArgumentParser | None = None) -> str:
     message = re.sub(
         r"Expected a typing\.Literal\[(.*)\]\. Got value: (.*)", r"must be one of \1, got \2", message
     )
-    return one_line(message)
+    return _optional(one_line(message))
+
+
+def _optional(message: str) -> str:
+    """An optional option (``X | None``) out of X's range: jsonargparse lists every Union subtype's
+    error; say the range and the value, as for X alone (``--share: must be > 0 and <= 1 or null, got 0``)."""
+    m = re.search(
+        r"Does not validate against any of the Union subtypes .*?does not conform to restriction (.+?) - "
+        r"Expected a <class 'NoneType'>.*Given value: (.*)$",
+        message,
+    )
+    if m is None:
+        return message
+    bound = re.sub(r"v\s*([<>=!]+)\s*", r"\1 ", m.group(1))
+    return f"{message[: m.start()]}must be {bound} or null, got {m.group(2)}"
 
 
 def _restriction(m: re.Match) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from jsonargparse import ActionConfigFile
-from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, restricted_number_type
 
 from homeloc.data_synthesis.cli_errors import (
     NonNegativeInt,
@@ -25,6 +25,8 @@ from homeloc.data_synthesis.cli_errors import (
 from homeloc.data_synthesis.cli_errors import OneLineParser as ArgumentParser  # every parser: one-line errors
 from homeloc.data_synthesis.formats.errors import DataError
 from homeloc.eval.errors import EvalError
+
+Share = restricted_number_type("Share", float, [(">", 0), ("<=", 1)])  # in (0, 1]
 
 SPEC_HELP = (
     "dataset: a path whose kind is detected from its layout, or KIND:PATH with KIND one of "
@@ -294,6 +296,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--verify-rotation", type=bool, default=True, help="with K, every map's verification also fits a rotation-only model and keeps it where it explains more matches (views from one spot; VerifyConfig.rotation); false: the essential matrix alone, as before session 20")  # fmt: skip
     p.add_argument("--refresh-below", type=ClosedUnitInterval | None, default=None, help="long-term map: a frame localized with a confidence below this also becomes an experience (default: the runtime's PlaceConfig)")  # fmt: skip
     p.add_argument("--stale-penalty", type=NonNegativeFloat | None, default=None, help="long-term map: usefulness removed from experiences of a room declared changed (0: changes do not affect forgetting; default: the runtime's)")  # fmt: skip
+    p.add_argument("--change-failures", type=Share | None, default=None, help="long-term maps: also declare a room changed when at least this share of its last frames at known places fail to localize (the failure signal, ChangeConfig.major_share; default: the runtime's, off since session 25; 0.5: the setting measured)")  # fmt: skip
     _flag(
         p, "--per-place", "long-term map: retrieve the best experience of each place (SearchConfig.per_place)"
     )

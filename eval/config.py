@@ -122,6 +122,7 @@ class LongTermEvalConfig:
     refresh_below: float | None = None
     per_place: bool = False
     stale_penalty: float | None = None
+    change_failures: float | None = None
     verify_top: int = 3
     min_confidence: float | None = None
     max_stored_features: int | None = None

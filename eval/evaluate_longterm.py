@@ -56,7 +56,7 @@ from homeloc.eval.longterm_timing import timing_line, timing_summary
 from homeloc.eval.plots import plot_changes, plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
-from homeloc.runtime.longterm import OdometryConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm import ChangeConfig, OdometryConfig, PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.colour import colour_signature
 from homeloc.runtime.longterm.config import MIN_FIT_INLIERS
 from homeloc.runtime.longterm.odometry import Motion, relaxed
@@ -223,6 +223,7 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         _search(config),
         config.stale_penalty,
         odo,
+        None if config.change_failures is None else ChangeConfig(major_share=config.change_failures),
     )
     done = progress.get("day", -1)
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]

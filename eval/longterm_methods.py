@@ -33,7 +33,14 @@ import numpy as np
 from homeloc.data_synthesis.formats.longterm import LongTermHome
 from homeloc.data_synthesis.render.patrol_path import driven
 from homeloc.runtime.features import Features
-from homeloc.runtime.longterm import BudgetConfig, LongTermMap, OdometryConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm import (
+    BudgetConfig,
+    ChangeConfig,
+    LongTermMap,
+    OdometryConfig,
+    PlaceConfig,
+    SearchConfig,
+)
 from homeloc.runtime.longterm.odometry import Motion, noisy_motion, planar, relative_motion
 from homeloc.runtime.loop_closure import LoopClosureDetector, VerifyConfig
 
@@ -76,7 +83,7 @@ class LongTerm(Method):
     def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None,
                  place: PlaceConfig | None = None, verify: VerifyConfig | None = None,
                  search: SearchConfig | None = None, stale_penalty: float | None = None,
-                 odometry: OdometryConfig | None = None) -> None:  # fmt: skip
+                 odometry: OdometryConfig | None = None, change: ChangeConfig | None = None) -> None:  # fmt: skip
         if path is not None:
             self.map = LongTermMap.load(path, places, frontend)
         else:
@@ -84,8 +91,8 @@ class LongTerm(Method):
             search = search or SearchConfig(top_k=max(5, verify.top))
             b = BudgetConfig(max_bytes=budget)
             b = b if stale_penalty is None else replace(b, stale_penalty=stale_penalty)
-            self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=b,
-                                   place=place, verify=verify, search=search, odometry=odometry)  # fmt: skip
+            self.map = LongTermMap(places, frontend, K=K, rooms=rooms, budget=b, place=place, verify=verify,
+                                   search=search, odometry=odometry, change=change)  # fmt: skip
         self.major_changes: list[int] = []
         self.change_signals: list[str] = []  # what declared each (runtime Update.change_signal)
 
@@ -175,24 +182,25 @@ class Append(_Detector):
 def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
                  saved: dict[str, str | os.PathLike] | None = None, place: PlaceConfig | None = None,
                  verify: VerifyConfig | None = None, search: SearchConfig | None = None,
-                 stale_penalty: float | None = None, odometry: OdometryConfig | None = None) -> dict[str, Method]:  # fmt: skip
+                 stale_penalty: float | None = None, odometry: OdometryConfig | None = None,
+                 change: ChangeConfig | None = None) -> dict[str, Method]:  # fmt: skip
     """The three maps, new or restored from ``saved`` (method name -> map file); ``place``: the
     long-term map's PlaceConfig; ``verify``: every map's verification (each retrieves at least 5
     candidates); None: the runtime defaults; ``search``: the long-term map's SearchConfig (None:
     the default with ``top_k`` = max(5, verify.top)); ``stale_penalty``: its
     BudgetConfig.stale_penalty (None: the default); ``odometry``: also the ``odometry`` map, the
-    long-term map with this pose prior (None: not run)."""
+    long-term map with this pose prior (None: not run); ``change``: both long-term maps'
+    ChangeConfig (None: the default)."""
     saved = saved or {}
+    settings = dict(place=place, verify=verify, search=search, stale_penalty=stale_penalty, change=change)
     methods = {
-        "longterm": LongTerm(
-            places, frontend, K, rooms, budget, saved.get("longterm"), place, verify, search, stale_penalty
-        ),
+        "longterm": LongTerm(places, frontend, K, rooms, budget, saved.get("longterm"), **settings),
         "static": Static(places, frontend, K, budget, saved.get("static"), verify, first_day=first_day),
         "append": Append(places, frontend, K, budget, saved.get("append"), verify),
     }
     if odometry is not None:
-        methods["odometry"] = LongTerm(places, frontend, K, rooms, budget, saved.get("odometry"), place, verify,
-                                       search, stale_penalty, odometry)  # fmt: skip
+        methods["odometry"] = LongTerm(places, frontend, K, rooms, budget, saved.get("odometry"), odometry=odometry,
+                                       **settings)  # fmt: skip
     return {name: methods[name] for name in METHODS if name in methods}
 
 

@@ -90,6 +90,11 @@ ROWS = [
         r"--threads: must be > 0, got 0"),
     Row("h-threshold-negative", "evaluate", matching("--methods", "orb", "--h-threshold", "-1"), 2,
         r"--h-threshold: must be > 0, got -1"),
+    # optional options (X | None): the range and the value, not every Union subtype's error
+    Row("refresh-below-above-one", "evaluate", ("longterm", "--data", "{out}", "--refresh-below", "2"), 2,
+        r"--refresh-below: must be >= 0 and <= 1 or null, got 2 \(see"),
+    Row("change-failures-zero", "evaluate", ("longterm", "--data", "{out}", "--change-failures", "0"), 2,
+        r"--change-failures: must be > 0 and <= 1 or null, got 0 \(see"),
     Row("opset-too-old", "export", ("--checkpoint", "{evil}", "--kind", "keypoints", "--out", "{out}",
                                     "--opset", "12"), 2, r"--opset: must be >= 17, got 12"),  # fmt: skip
     # 3. valid photos accepted; one unreadable source image skipped and counted, --strict stops

@@ -218,7 +218,7 @@ def test_one_pass_descriptors_and_agreement_reach_every_map(tmp_path, capsys):
     data = make_home(tmp_path)
     config = LongTermEvalConfig(data=str(data), out=tmp_path / "o", budget_bytes=60_000, max_days=2,
                                 places_model="frontend", agree_confidence=0.2, agree_deg=20.0,
-                                max_stored_features=768, refresh_below=1.0)  # fmt: skip
+                                max_stored_features=768, refresh_below=1.0, change_failures=0.5)  # fmt: skip
     s = json.loads((run_longterm(config) / "summary.json").read_text())
     assert s["days"][1]["success"] > 0 and s["baselines"]["append"][1]["success"] > 0
     state = tmp_path / "o" / "state" / "home_00000"
@@ -228,6 +228,7 @@ def test_one_pass_descriptors_and_agreement_reach_every_map(tmp_path, capsys):
     dim = int(fe.metadata["homeloc.global_dim"])  # the shipped frontend's global size
     assert (m.search_config.agree_confidence, m.search_config.agree_deg, m.dim) == (0.2, 20.0, dim)
     assert (m.verify_config.max_stored_features, m.place_config.refresh_below) == (768, 1.0)
+    assert m.change_config.major_share == 0.5  # --change-failures: the failure signal, off by default
     assert (
         cli.main(["longterm", "--data", str(data), "--out", str(tmp_path / "b"), "--agree-count", "1"]) == 1
     )
