@@ -74,13 +74,16 @@ def _optional(message: str) -> str:
     )
     if m is None:
         return message
-    bound = re.sub(r"v\s*([<>=!]+)\s*", r"\1 ", m.group(1))
-    return f"{message[: m.start()]}must be {bound} or null, got {m.group(2)}"
+    return f"{message[: m.start()]}must be {_bound(m.group(1))} or null, got {m.group(2)}"
 
 
 def _restriction(m: re.Match) -> str:
-    bound = re.sub(r"v\s*([<>=!]+)\s*", r"\1 ", m.group(2))  # "v>=0 and v<=1" -> ">= 0 and <= 1"
-    return f"must be {bound}, got {m.group(1)}"
+    return f"must be {_bound(m.group(2))}, got {m.group(1)}"
+
+
+def _bound(restriction: str) -> str:
+    """jsonargparse's restriction in words: "v>=0 and v<=1" -> ">= 0 and <= 1"."""
+    return re.sub(r"v\s*([<>=!]+)\s*", r"\1 ", restriction)
 
 
 def one_line(text: object) -> str:
