@@ -142,6 +142,8 @@ class LongTermEvalConfig:
     prior_agree_min_inliers: int | None = None
     prior_single_confidence: float | None = None
     prior_conflict_by_position: bool | None = None
+    prior_conflict_radii: float | None = None
+    prior_view_sigma_deg: float | None = None
     prior_recentre: bool | None = None
     prior_recentre_shrinks: bool | None = None
     prior_rotation_px: float | None = None

@@ -166,6 +166,10 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, single_confidence=config.prior_single_confidence)
     if config.prior_conflict_by_position is not None:
         o = replace(o, conflict_by_position=config.prior_conflict_by_position)
+    if config.prior_conflict_radii is not None:
+        o = replace(o, conflict_radii=config.prior_conflict_radii)
+    if config.prior_view_sigma_deg is not None:
+        o = replace(o, view_sigma_deg=config.prior_view_sigma_deg)
     if config.prior_recentre is not None:
         o = replace(o, recentre=config.prior_recentre)
     if config.prior_recentre_shrinks is not None:

@@ -255,13 +255,29 @@ class OdometryConfig:
             1 m) would have taken one wrong experience.
         conflict_by_position: accepted experiences (and better ones implying another heading)
             conflict, i.e. the frame is ambiguous, only when their positions differ by more than
-            ``PlaceConfig.radius_m``; at one position the reported experience is the one viewing
+            ``conflict_radii`` place radii; at one position the reported experience is the one viewing
             nearest the predicted heading when the nearest one views beyond ``PlaceConfig.angle_deg``
             from it. False: another view direction beyond ``angle_deg`` conflicts too (before
             session 10). The experiences of one spot seen in directions 50 deg apart both verify
             with the predicted heading; they say nothing against where the robot is. Replays, with
             ``single_confidence`` 0.05: home 1901 154 -> 155, render_train 148 -> 151, the other
             homes unchanged, 0 false.
+        conflict_radii: accepted experiences conflict beyond this many place radii
+            (``PlaceConfig.radius_m``) apart: two
+            experiences that are both within the place radius of the frame, both right, can be up to
+            two radii apart (session 26; 1: before it). A robot that keyframes densely stores spots
+            a metre or so apart that see much the same; at one radius, its right experiences
+            conflicted with each other. On a home patrolled with 32 frames a day (dense_1930, 2 MB)
+            57 of its 89 frames missed were ambiguous that way and 27 more lost the prior after
+            it; see docs/evaluate.md, "Session 26".
+        view_sigma_deg: the spread (one standard deviation, degrees) of the view directions from
+            which one spot is revisited, added to the prior's heading sigma when ``nearest_heading``
+            ranks experiences (the renderer's patrol turns the camera by up to ~30 deg between
+            visits of a waypoint); 0: the prior's sigma alone (before session 26). An experience's
+            heading is not the frame's: ranked by the prior's few degrees, the view direction
+            outweighed a metre of position: on the dense home, in 8 of the 10 false localizations
+            left by ``conflict_radii`` 2 (days 1-20) the experience reported was a neighbour beyond
+            the place radius while a right one had verified too.
         recentre: a weak localization (accepted through the prior, below the strict score) moves
             the prior's position toward its experience's by the Kalman gain sigma_m^2 / (sigma_m^2 +
             seed_sigma_m^2), keeping sigma_m (before session 10 it only reset the misses). Only strict
@@ -360,6 +376,8 @@ class OdometryConfig:
     agree_max_sigma_m: float = 0.75
     single_confidence: float | None = 0.05
     conflict_by_position: bool = True
+    conflict_radii: float = 2.0
+    view_sigma_deg: float = 20.0
     recentre: bool = True
     recentre_shrinks: bool = True
     rotation_px: float | None = 4.0
@@ -371,12 +389,15 @@ class OdometryConfig:
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
-                     "gate_sigmas", "heading_sigmas", "dock_sigma_m", "dock_sigma_deg", "fit_sigma_deg"):  # fmt: skip
+                     "gate_sigmas", "heading_sigmas", "dock_sigma_m", "dock_sigma_deg", "fit_sigma_deg",
+                     "view_sigma_deg"):  # fmt: skip
             v = getattr(self, name)
             _check(name, v >= 0 and math.isfinite(v), v, ">= 0")
         _check("max_sigma_m", self.max_sigma_m > 0, self.max_sigma_m, "> 0")
         _check("max_sigma_deg", 0 < self.max_sigma_deg <= 180, self.max_sigma_deg, "in (0, 180]")
         _check("max_misses", self.max_misses >= 1, self.max_misses, ">= 1")
+        ok = self.conflict_radii > 0 and math.isfinite(self.conflict_radii)
+        _check("conflict_radii", ok, self.conflict_radii, "> 0")
         a = self.agree_confidence
         _check("agree_confidence", a is None or 0 <= a <= 1, a, "in [0, 1] or None")
         _check("agree_count", self.agree_count >= 2, self.agree_count, ">= 2")

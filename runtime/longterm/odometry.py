@@ -193,7 +193,7 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     each verifying at ``cfg.agree_confidence`` with the predicted heading and :func:`agree_floor`
     inliers. Returns (loop or None,
     ambiguous: another accepted experience is not the same place as the best, i.e. its pose is
-    further than the place radius or view angle from the best's, or a verification of another
+    further than ``cfg.conflict_radii`` place radii (or the view angle) from the best's, or a verification of another
     place's experience implying another heading scored higher than the best, or on agreement
     reached ``cfg.agree_confidence``,
     the rotation the loop's verification implies (:func:`measured_rotation`; None without a loop)).
@@ -252,7 +252,7 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
     best, at = max(ok, key=lambda x: x[0].confidence)
 
     def elsewhere(q: np.ndarray, a: np.ndarray) -> np.ndarray:  # poses q not at the place of pose a
-        far = _dist(q, a) > place.radius_m
+        far = _dist(q, a) > cfg.conflict_radii * place.radius_m
         # cfg.conflict_by_position: at one position another view direction is not another spot
         return far if cfg.conflict_by_position else far | (_turn_deg(q[:, 2], a[2]) > place.angle_deg)
 
@@ -297,11 +297,14 @@ def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
 def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig):
     """The (loop, position) pair of ``found`` whose experience lies nearest the prior's pose: in
     position, and with ``cfg.nearest_heading`` in position and heading, each in units of the
-    prior's sigma (views of one spot differ only in heading; see :class:`.config.OdometryConfig`)."""
+    prior's sigma (the heading's widened by ``cfg.view_sigma_deg``; views of one spot differ only
+    in heading; see :class:`.config.OdometryConfig`)."""
     q = planar(t.cols["pose"][[p for _, p in found]])
     cost = (_dist(q, prior.pose) / max(prior.sigma_m, 1e-9)) ** 2
     if cfg.nearest_heading:
-        cost = cost + (_turn_deg(q[:, 2], prior.pose[2]) / max(prior.sigma_deg, 1e-9)) ** 2
+        # an experience's heading is not the frame's: one spot is revisited from other directions
+        sd = math.hypot(prior.sigma_deg, cfg.view_sigma_deg)
+        cost = cost + (_turn_deg(q[:, 2], prior.pose[2]) / max(sd, 1e-9)) ** 2
     return found[int(np.argmin(cost))]
 
 

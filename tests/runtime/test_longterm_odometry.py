@@ -1,6 +1,7 @@
 """The pose prior from odometry (runtime.longterm.odometry): planar motion, the noise model, the
 prior's growth and bounds, and a synthetic sequence where the prior excludes a lookalike place."""
 
+import itertools
 import math
 
 import numpy as np
@@ -107,15 +108,26 @@ def test_the_odometry_setting_is_saved_and_the_prior_is_not(tmp_path):
 
 def test_two_places_verifying_near_the_prior_are_ambiguous():
     seed_place, a = Place(1), Place(0)
-    # the prior's heading tolerance alone (no fit error allowed): 30 deg is another heading
-    m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
-                    odometry=OdometryConfig(fit_sigma_deg=0.0), learn=False)  # fmt: skip
-    m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
-    m.add_experience(1, *a.view(0), pose=pose_at(1.5, 1.5))
-    m.add_experience(2, *a.view(0), pose=pose_at(2.6, 1.5))  # 1.1 m away: another place, also in the gate
-    g, f = weaker(a.view(1), keep=60)
-    assert m.observe(*seed_place.view(1)).localization.kf_id == 0
-    assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None and m.prior is None
+    got = {}
+    # experience 2 at 1.1 m from experience 1 (a neighbouring keyframe of a dense patrol: both may be
+    # within the place radius of the frame) or 2.05 m (no frame is within the radius of both); both
+    # are in the gate around the predicted position (1.55, 1.45), 1.5 m wide
+    for (x1, x2), radii in itertools.product(((1.5, 2.6), (0.6, 2.65)), (1.0, 2.0)):
+        # the prior's heading tolerance alone (no fit error allowed): 30 deg is another heading
+        odo = OdometryConfig(fit_sigma_deg=0.0, conflict_radii=radii)
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=odo, learn=False)  # fmt: skip
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        m.add_experience(1, *a.view(0), pose=pose_at(x1, 1.5))
+        m.add_experience(2, *a.view(0), pose=pose_at(x2, 1.5))
+        g, f = weaker(a.view(1), keep=60)
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+        got[round(x2 - x1, 2), radii] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization, m.prior
+    assert all(loc is None and prior is None for loc, prior in (got[1.1, 1.0], got[2.05, 1.0], got[2.05, 2.0]))
+    loc, prior = got[1.1, 2.0]  # the default: both can be the frame's place; the nearest is reported
+    assert loc.kf_id == 1 and loc.searched == "prior" and prior is not None
+    with pytest.raises(ValueError, match="conflict_radii must be > 0"):
+        OdometryConfig(conflict_radii=0.0)
 
 
 def test_a_better_match_implying_another_heading_is_ambiguous_only_at_another_place():
@@ -126,13 +138,14 @@ def test_a_better_match_implying_another_heading_is_ambiguous_only_at_another_pl
         m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
                         odometry=OdometryConfig(fit_sigma_deg=0.0), learn=False)  # fmt: skip
         m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
-        m.add_experience(1, *weaker(a.view(0), keep=90), pose=pose_at(1.5, 1.5))  # agrees with the odometry
+        m.add_experience(1, *weaker(a.view(0), keep=90), pose=pose_at(0.9, 1.5))  # agrees with the odometry
         g, f = weaker(a.view(1), keep=120)
         assert m.observe(*seed_place.view(1)).localization.kf_id == 0
         assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization.kf_id == 1
         # matches better and implies a 30 deg turn: an experience of the same place (within the
-        # place's radius and view angle of experience 1), or one 1.1 m away (another place)
-        m.add_experience(2, *a.view(0), pose=pose_at(1.5 if where == "same place" else 2.6, 1.5, 30))
+        # place's radius and view angle of experience 1), or one 2.05 m away (another place: no
+        # frame is within the place radius of both; OdometryConfig.conflict_radii)
+        m.add_experience(2, *a.view(0), pose=pose_at(0.9 if where == "same place" else 2.95, 1.5, 30))
         assert m.observe(*seed_place.view(1)).localization.kf_id == 0
         got[where] = (m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization, m.prior)
     loc, prior = got["same place"]  # a fit of the same place cannot say the robot is elsewhere
@@ -404,6 +417,26 @@ def test_of_one_spots_views_the_one_nearest_the_priors_heading_is_reported():
         m.dock(pose_at(1, 1, -5))
         got[by_heading] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
     assert got[False].kf_id == 0 and got[True].kf_id == 1 and got[True].searched == "prior"
+
+
+def test_the_nearest_experience_weighs_its_view_direction_by_how_revisits_spread():
+    """An experience's heading is not the frame's (a spot is revisited from directions ~20 deg
+    apart): at the predicted position viewing 25 deg off, it is nearer than one 0.25 m away
+    viewing along the predicted heading, unless the prior's few degrees alone weigh the heading."""
+    a = Place(0)
+    g, f = weaker(a.view(1), keep=60)
+    got = {}
+    for view in (0.0, OdometryConfig().view_sigma_deg):
+        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, view_sigma_deg=view)
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
+                        verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
+        m.add_experience(0, *a.view(0), pose=pose_at(1.54, 1.45, 20))  # predicted: (1.54, 1.45), -5 deg
+        m.add_experience(1, *a.view(0), pose=pose_at(1.79, 1.45, -5))
+        m.dock(pose_at(1, 1, -5))
+        got[view] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+    assert got[0.0].kf_id == 1 and got[20.0].kf_id == 0 and got[20.0].searched == "prior"
+    with pytest.raises(ValueError, match="view_sigma_deg must be >= 0"):
+        OdometryConfig(view_sigma_deg=-1.0)
 
 
 def test_the_cross_check_trusts_a_strict_localization_elsewhere_over_a_weak_one_near_the_prior():
