@@ -123,7 +123,9 @@ def test_two_places_verifying_near_the_prior_are_ambiguous():
         g, f = weaker(a.view(1), keep=60)
         assert m.observe(*seed_place.view(1)).localization.kf_id == 0
         got[round(x2 - x1, 2), radii] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization, m.prior
-    assert all(loc is None and prior is None for loc, prior in (got[1.1, 1.0], got[2.05, 1.0], got[2.05, 2.0]))
+    assert all(
+        loc is None and prior is None for loc, prior in (got[1.1, 1.0], got[2.05, 1.0], got[2.05, 2.0])
+    )
     loc, prior = got[1.1, 2.0]  # the default: both can be the frame's place; the nearest is reported
     assert loc.kf_id == 1 and loc.searched == "prior" and prior is not None
     with pytest.raises(ValueError, match="conflict_radii must be > 0"):
