@@ -150,6 +150,7 @@ class LongTermEvalConfig:
     prior_recentre_heading: bool | None = None
     prior_nearest_heading: bool | None = None
     prior_cross_check: bool | None = None
+    prior_cross_check_strongest: bool | None = None
     prior_still_check: bool | None = None
     odometry_kidnap: float = 0.0
     odometry_slip: float = 0.0

@@ -182,6 +182,8 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, nearest_heading=config.prior_nearest_heading)
     if config.prior_cross_check is not None:
         o = replace(o, cross_check=config.prior_cross_check)
+    if config.prior_cross_check_strongest is not None:
+        o = replace(o, cross_check_strongest=config.prior_cross_check_strongest)
     if config.prior_still_check is False:
         o = replace(o, still_m=None)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)

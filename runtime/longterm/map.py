@@ -179,10 +179,13 @@ class LongTermMap:
         if not len(self):
             return None
         if self.prior is not None:
-            loop, ambiguous, R = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
-                                             self.place_config, self.search_config.top_k)  # fmt: skip
+            loop, ambiguous, R, strongest = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
+                                                        self.place_config, self.search_config.top_k)  # fmt: skip
             self.prior = None if ambiguous else self.prior
-            if loop is not None and o.cross_check and loop.confidence < self.verify_config.min_confidence:
+            # weak: no accepted experience verified strictly (OdometryConfig.cross_check_strongest),
+            # else the one reported, the nearest, is
+            score = strongest if o.cross_check_strongest else (None if loop is None else loop.confidence)
+            if loop is not None and o.cross_check and score < self.verify_config.min_confidence:
                 # a weak localization stands on the prior alone; odometry that failed unseen (the
                 # robot carried, wheels slipping) shows as a strict localization at another place
                 strict = self._strict_elsewhere(d, f, self._t.position(loop.kf_id))

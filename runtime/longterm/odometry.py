@@ -185,7 +185,7 @@ class PosePrior:
 
 
 def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
-                place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool, np.ndarray | None]:  # fmt: skip
+                place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool, np.ndarray | None, float | None]:  # fmt: skip
     """The best experience among the prior's candidates (:meth:`PosePrior.candidates`, the
     ``top_k`` closest by global descriptor ``d``; ``verify.top`` of them verified) accepted at
     ``cfg.min_confidence`` with the predicted heading or, when none is, on agreement: at least
@@ -196,19 +196,21 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     further than ``cfg.conflict_radii`` place radii (or the view angle) from the best's, or a verification of another
     place's experience implying another heading scored higher than the best, or on agreement
     reached ``cfg.agree_confidence``,
-    the rotation the loop's verification implies (:func:`measured_rotation`; None without a loop)).
+    the rotation the loop's verification implies (:func:`measured_rotation`; None without a loop),
+    the best score among the accepted experiences, all within ``cfg.conflict_radii`` place radii
+    of the loop's (None without a loop): the loop reported is the nearest, not always the best).
     t: the map's :class:`.store.Tables`."""
-    loop, ambiguous, rotations = _search_near(prior, d, f, t, verify, K, cfg, place, top_k)
-    return loop, ambiguous, None if loop is None else rotations.get(loop.kf_id)
+    loop, ambiguous, rotations, strongest = _search_near(prior, d, f, t, verify, K, cfg, place, top_k)
+    return loop, ambiguous, None if loop is None else rotations.get(loop.kf_id), strongest
 
 
 def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
-                 place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool, dict]:  # fmt: skip
+                 place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool, dict, float | None]:  # fmt: skip
     """:func:`search_near`, with the measured rotation of every loop it verified (kf id -> R)."""
     rotations: dict = {}
     pool = np.flatnonzero(prior.candidates(t.cols["pose"], cfg, place))
     if not len(pool):
-        return None, False, rotations
+        return None, False, rotations, None
     scores = t.descriptors[pool] @ d
     order = np.argsort(-scores, kind="stable")[: min(top_k, verify.top)]
     strict = min(verify.min_confidence, cfg.min_confidence)  # accepted alone among the candidates
@@ -248,8 +250,10 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
     elif ok:  # a strong match conflicts only with a stronger one (below the floor: weak evidence)
         other = [(lp, p) for lp, p in other if lp.confidence >= strict]
     if not ok:
-        return _single(prior, weak, passed, t, cfg), False, rotations
+        single = _single(prior, weak, passed, t, cfg)
+        return single, False, rotations, None if single is None else single.confidence
     best, at = max(ok, key=lambda x: x[0].confidence)
+    strongest = best.confidence
 
     def elsewhere(q: np.ndarray, a: np.ndarray) -> np.ndarray:  # poses q not at the place of pose a
         far = _dist(q, a) > cfg.conflict_radii * place.radius_m
@@ -261,16 +265,16 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
     # often trade rotation for translation (OdometryConfig.fit_sigma_deg).
     better = [p for lp, p in other if agreed or lp.confidence > best.confidence]
     if better and elsewhere(planar(t.cols["pose"][better]), planar(t.cols["pose"][at])).any():
-        return None, True, rotations
+        return None, True, rotations, None
     q = planar(t.cols["pose"][[p for _, p in ok]])
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
         best, at = _nearest(ok, t, prior, cfg)
     if np.any(elsewhere(q, planar(t.cols["pose"][at]))):
-        return None, True, rotations
+        return None, True, rotations, None
     if cfg.conflict_by_position and _turn_deg(planar(t.cols["pose"][at])[2], prior.pose[2]) > place.angle_deg:
         # one position seen in several directions: the one viewing nearest the predicted heading
         best = ok[int(np.argmin(_turn_deg(q[:, 2], prior.pose[2])))][0]
-    return best, False, rotations
+    return best, False, rotations, strongest
 
 
 def measured_rotation(f: Features, kf: Features, loop: LoopClosure, v: VerifyConfig, K, cfg: OdometryConfig):

@@ -370,6 +370,8 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_conflict_by_position=False).conflict_by_position is False
     assert odo().conflict_radii == 2.0 and odo(prior_conflict_radii=1.0).conflict_radii == 1.0
     assert odo().view_sigma_deg == 20.0 and odo(prior_view_sigma_deg=0).view_sigma_deg == 0
+    assert odo().cross_check_strongest is True
+    assert odo(prior_cross_check_strongest=False).cross_check_strongest is False
     assert odo().recentre is True and odo(prior_recentre=False).recentre is False
     assert odo().recentre_shrinks is True and odo(prior_recentre_shrinks=False).recentre_shrinks is False
     assert odo().rotation_px == 4.0 and odo(prior_rotation_px=0).rotation_px is None  # 0: E's R

@@ -462,6 +462,26 @@ def test_the_cross_check_trusts_a_strict_localization_elsewhere_over_a_weak_one_
     np.testing.assert_allclose(prior.pose[:2], [21, 1], atol=1e-6)  # the prior seeded anew there
 
 
+def test_the_cross_check_leaves_a_spot_where_another_experience_verified_strictly():
+    """The nearest experience of a spot is reported even when weak; when another accepted one of
+    the spot verified strictly, a strict match elsewhere does not overrule it (session 26)."""
+    b = Place(0)
+    got = {}
+    for strongest in (False, True):
+        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, cross_check_strongest=strongest)
+        m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=odo, learn=False)  # fmt: skip
+        g, f = weaker(b.view(0), keep=60)
+        g = unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape)))
+        m.add_experience(0, g, f, pose=pose_at(1.54, 1.45))  # weak, at the predicted position
+        m.add_experience(1, *b.view(0), pose=pose_at(2.44, 1.45))  # strict, 0.9 m on: the same spot
+        m.add_experience(2, *b.view(0), pose=pose_at(21, 1))  # strict too, in room 2
+        m.dock(pose_at(1, 1, -5))
+        got[strongest] = m.observe(*b.view(1), motion=(0.5, 0.5, 0.0)).localization
+    assert got[False].kf_id == 2 and got[False].searched != "prior"  # overruled by room 2
+    assert got[True].kf_id == 0 and got[True].searched == "prior" and got[True].confidence < 0.95
+
+
 def test_the_cross_check_keeps_a_weak_localization_the_strict_search_confirms():
     seed_place, a = Place(1), Place(0)
     m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
