@@ -263,9 +263,8 @@ class OdometryConfig:
             ``single_confidence`` 0.05: home 1901 154 -> 155, render_train 148 -> 151, the other
             homes unchanged, 0 false.
         conflict_radii: accepted experiences conflict beyond this many place radii
-            (``PlaceConfig.radius_m``) apart: two
-            experiences that are both within the place radius of the frame, both right, can be up to
-            two radii apart (session 26; 1: before it). A robot that keyframes densely stores spots
+            (``PlaceConfig.radius_m``) apart: two experiences that are both within the place radius
+            of the frame, both right, can be up to two radii apart (session 26; 1: before it). A robot that keyframes densely stores spots
             a metre or so apart that see much the same; at one radius, its right experiences
             conflicted with each other. On a home patrolled with 32 frames a day (dense_1930, 2 MB)
             57 of its 89 frames missed were ambiguous that way and 27 more lost the prior after
