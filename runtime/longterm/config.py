@@ -267,8 +267,8 @@ class OdometryConfig:
             of the frame, both right, can be up to two radii apart (session 26; 1: before it). A robot that keyframes densely stores spots
             a metre or so apart that see much the same; at one radius, its right experiences
             conflicted with each other. On a home patrolled with 32 frames a day (dense_1930, 2 MB)
-            57 of its 89 frames missed were ambiguous that way and 27 more lost the prior after
-            it; see docs/evaluate.md, "Session 26".
+            57 of its 89 frames not right were ambiguous that way and 26 more had lost the prior to
+            such an ambiguity; see docs/evaluate.md, "Session 26".
         view_sigma_deg: the spread (one standard deviation, degrees) of the view directions from
             which one spot is revisited, added to the prior's heading sigma when ``nearest_heading``
             ranks experiences (the renderer's patrol turns the camera by up to ~30 deg between
