@@ -183,9 +183,13 @@ class LongTermMap:
                                                         self.place_config, self.search_config.top_k)  # fmt: skip
             self.prior = None if ambiguous else self.prior
             # weak: no accepted experience verified strictly (OdometryConfig.cross_check_strongest),
-            # else the one reported, the nearest, is
-            score = strongest if o.cross_check_strongest else (None if loop is None else loop.confidence)
-            if loop is not None and o.cross_check and score < self.verify_config.min_confidence:
+            # else the one reported, the nearest, did not
+            if (
+                loop is not None
+                and o.cross_check
+                and (strongest if o.cross_check_strongest else loop.confidence)
+                < self.verify_config.min_confidence
+            ):
                 # a weak localization stands on the prior alone; odometry that failed unseen (the
                 # robot carried, wheels slipping) shows as a strict localization at another place
                 strict = self._strict_elsewhere(d, f, self._t.position(loop.kf_id))
