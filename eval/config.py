@@ -144,6 +144,9 @@ class LongTermEvalConfig:
     prior_conflict_by_position: bool | None = None
     prior_conflict_radii: float | None = None
     prior_view_sigma_deg: float | None = None
+    prior_nearest_weak: bool | None = None
+    prior_fuse_strict: bool | None = None
+    prior_nearest_place_units: bool | None = None
     prior_recentre: bool | None = None
     prior_recentre_shrinks: bool | None = None
     prior_rotation_px: float | None = None

@@ -277,6 +277,16 @@ class OdometryConfig:
             outweighed a metre of position: on the dense home, in 8 of the 10 false localizations
             left by ``conflict_radii`` 2 (days 1-20) the experience reported was a neighbour beyond
             the place radius while a right one had verified too.
+        nearest_weak: once an experience verified strictly enough among the prior's candidates,
+            ``nearest`` picks the experience reported among every one of that place (within
+            ``conflict_radii`` of it) that verified with the predicted heading at
+            ``agree_confidence``, not only among the strong ones: the strong verification says the
+            prior holds, the prior says which view of the place is nearest (session 27; False:
+            among the strong ones only). Odometry-map replays of days 1-20, right / false of 640:
+            dense_1931 607 / 8 -> 616 / 8 (10 -> 11 of 20 days; 6 of the 8 falses gone, 6 others
+            where the map had since diverged), dense_1930 640 / 0 and a third dense home held out
+            (dense_1932) 638 / 0 both ways; the five 8-frame homes and 10 % wheel slip on four of
+            them unchanged.
         recentre: a weak localization (accepted through the prior, below the strict score) moves
             the prior's position toward its experience's by the Kalman gain sigma_m^2 / (sigma_m^2 +
             seed_sigma_m^2), keeping sigma_m (before session 10 it only reset the misses). Only strict
@@ -383,6 +393,9 @@ class OdometryConfig:
     conflict_by_position: bool = True
     conflict_radii: float = 2.0
     view_sigma_deg: float = 20.0
+    nearest_weak: bool = True
+    fuse_strict: bool = False
+    nearest_place_units: bool = False
     recentre: bool = True
     recentre_shrinks: bool = True
     rotation_px: float | None = 4.0

@@ -250,7 +250,7 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
     elif ok:  # a strong match conflicts only with a stronger one (below the floor: weak evidence)
         other = [(lp, p) for lp, p in other if lp.confidence >= strict]
     if not ok:
-        single = _single(prior, weak, passed, t, cfg)
+        single = _single(prior, weak, passed, t, cfg, place)
         return single, False, rotations, None if single is None else single.confidence
     best, at = max(ok, key=lambda x: x[0].confidence)
     strongest = best.confidence
@@ -268,9 +268,16 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
         return None, True, rotations, None
     q = planar(t.cols["pose"][[p for _, p in ok]])
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
-        best, at = _nearest(ok, t, prior, cfg)
+        best, at = _nearest(ok, t, prior, cfg, place)
     if np.any(elsewhere(q, planar(t.cols["pose"][at]))):
         return None, True, rotations, None
+    if cfg.nearest and cfg.nearest_weak and not agreed and weak:
+        # the place is settled: its weaker views count too (a strong match a metre away does not
+        # make the robot stand there; OdometryConfig.nearest_weak)
+        far = elsewhere(planar(t.cols["pose"][[p for _, p in weak]]), planar(t.cols["pose"][at]))
+        ok = ok + [x for x, out in zip(weak, far, strict=True) if not out]
+        q = planar(t.cols["pose"][[p for _, p in ok]])
+        best, at = _nearest(ok, t, prior, cfg, place)
     if cfg.conflict_by_position and _turn_deg(planar(t.cols["pose"][at])[2], prior.pose[2]) > place.angle_deg:
         # one position seen in several directions: the one viewing nearest the predicted heading
         best = ok[int(np.argmin(_turn_deg(q[:, 2], prior.pose[2])))][0]
@@ -298,12 +305,18 @@ def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.hypot(q[:, 0] - a[0], q[:, 1] - a[1])
 
 
-def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig):
+def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig, place: PlaceConfig):
     """The (loop, position) pair of ``found`` whose experience lies nearest the prior's pose: in
     position, and with ``cfg.nearest_heading`` in position and heading, each in units of the
-    prior's sigma (the heading's widened by ``cfg.view_sigma_deg``; views of one spot differ only
-    in heading; see :class:`.config.OdometryConfig`)."""
+    place's size (``place.radius_m``, ``place.angle_deg``) with ``cfg.nearest_place_units``, else of
+    the prior's sigma (the heading's widened by ``cfg.view_sigma_deg``); views of one spot differ
+    only in heading; see :class:`.config.OdometryConfig`."""
     q = planar(t.cols["pose"][[p for _, p in found]])
+    if cfg.nearest_place_units:
+        cost = (_dist(q, prior.pose) / place.radius_m) ** 2
+        if cfg.nearest_heading:
+            cost = cost + (_turn_deg(q[:, 2], prior.pose[2]) / place.angle_deg) ** 2
+        return found[int(np.argmin(cost))]
     cost = (_dist(q, prior.pose) / max(prior.sigma_m, 1e-9)) ** 2
     if cfg.nearest_heading:
         # an experience's heading is not the frame's: one spot is revisited from other directions
@@ -317,7 +330,9 @@ def _turn_deg(a, b):
     return np.degrees(np.abs(wrap(np.asarray(a) - b)))
 
 
-def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryConfig) -> LoopClosure | None:
+def _single(
+    prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryConfig, place: PlaceConfig
+) -> LoopClosure | None:
     """The last resort of :func:`search_near` when nothing else localized: the weak verification
     (``weak``: (loop, position) pairs implying the predicted heading) nearest the predicted position
     that scores ``cfg.single_confidence``, while the prior's position is known to
@@ -329,7 +344,7 @@ def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryCon
     singles = [(lp, p) for lp, p in weak if lp.confidence >= c]
     if not singles:
         return None
-    loop, at = _nearest(singles, t, prior, cfg)
+    loop, at = _nearest(singles, t, prior, cfg, place)
     doubt = _dist(planar(t.cols["pose"][passed]), planar(t.cols["pose"][at])) > cfg.agree_radius_m
     return None if doubt.any() else loop
 
@@ -355,6 +370,22 @@ def agree_floor(prior: PosePrior, min_inliers: int, cfg: OdometryConfig) -> int:
     return min(min_inliers, low)
 
 
+def _fused(prior: PosePrior, loc, cfg: OdometryConfig) -> PosePrior:
+    """The prior after a strict localization through it (``OdometryConfig.fuse_strict``): the seed
+    :meth:`PosePrior.seed` would give, as a measurement (``seed_sigma_m``, ``seed_sigma_deg``)
+    fused with the prior by the Kalman update; a prior surer than a seed keeps most of what it
+    knew (a seed would put the robot at the experience, which can be a metre from the frame)."""
+    seed = PosePrior.seed(loc.pose, getattr(loc.geometry, "R", None), cfg)
+    if seed is None or not np.isfinite(seed.pose).all():
+        return replace(prior, misses=0)
+    g = prior.sigma_m**2 / (prior.sigma_m**2 + seed.sigma_m**2)
+    pose = prior.pose.copy()
+    pose[:2] += g * (seed.pose[:2] - pose[:2])
+    h = prior.sigma_deg**2 / (prior.sigma_deg**2 + seed.sigma_deg**2) if prior.sigma_deg > 0 else 0.0
+    pose[2] = float(wrap(pose[2] + h * float(wrap(seed.pose[2] - pose[2]))))
+    return PosePrior(pose, prior.sigma_m * math.sqrt(1.0 - g), prior.sigma_deg * math.sqrt(1.0 - h))
+
+
 def next_prior(
     prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig, R: np.ndarray | None = None
 ) -> PosePrior | None:
@@ -366,6 +397,8 @@ def next_prior(
     rotation the weak verification measured (:func:`search_near`), implies), one miss more when the
     frame did not localize (None)."""
     if loc is not None and loc.confidence >= strict:
+        if cfg.fuse_strict and prior is not None and getattr(loc, "searched", None) == "prior":
+            return _fused(prior, loc, cfg)
         return PosePrior.seed(loc.pose, getattr(loc.geometry, "R", None), cfg)
     if prior is None:
         return None

@@ -349,6 +349,33 @@ def test_a_weak_localization_moves_the_prior_toward_its_experience_and_shrinks_i
     assert next_prior(prior, None, 0.5, ODO) is None  # a third miss in a row: dropped, as before
 
 
+def test_a_strict_localization_through_the_prior_is_fused_with_it_not_reseeded():
+    """A prior surer than a seed keeps what it knew (fuse_strict): the seed at the experience is
+    a measurement of it; a strict localization found without the prior still seeds."""
+    from types import SimpleNamespace
+
+    from homeloc.runtime.longterm.odometry import next_prior
+
+    prior = PosePrior(np.array([0.0, 0.0, 0.0]), 0.1, 3.0, misses=1)
+    geometry = SimpleNamespace(R=np.eye(3))  # the frame views as its experience: 10 deg
+    strict = SimpleNamespace(
+        confidence=0.9, pose=pose_at(0.8, 0.0, 10)[:3], geometry=geometry, searched="prior"
+    )
+    cfg = OdometryConfig(fuse_strict=True)
+    fused = next_prior(prior, strict, 0.6, cfg)
+    g = 0.1**2 / (0.1**2 + cfg.seed_sigma_m**2)
+    h = 3.0**2 / (3.0**2 + cfg.seed_sigma_deg**2)
+    assert np.allclose(fused.pose, [0.8 * g, 0.0, math.radians(10) * h])
+    assert fused.sigma_m == pytest.approx((1 / 0.1**2 + 1 / cfg.seed_sigma_m**2) ** -0.5)
+    assert fused.sigma_deg == pytest.approx((1 / 3.0**2 + 1 / cfg.seed_sigma_deg**2) ** -0.5)
+    assert fused.misses == 0
+    seed = (0.8, cfg.seed_sigma_m, cfg.seed_sigma_deg)
+    for off in (OdometryConfig(fuse_strict=False), cfg):  # off, or found by the global search: seeds
+        loc = strict if not off.fuse_strict else SimpleNamespace(**{**vars(strict), "searched": "rooms"})
+        out = next_prior(prior, loc, 0.6, off)
+        assert (out.pose[0], out.sigma_m, out.sigma_deg) == pytest.approx(seed)
+
+
 def test_the_heading_of_a_verification_comes_from_a_rotation_only_fit():
     """A revisit from nearly its experience's spot: the essential matrix's R is ill-conditioned
     there, so the heading check reads the rotation fitted to all the verification's matches."""
@@ -439,6 +466,47 @@ def test_the_nearest_experience_weighs_its_view_direction_by_how_revisits_spread
     assert got[0.0].kf_id == 1 and got[20.0].kf_id == 0 and got[20.0].searched == "prior"
     with pytest.raises(ValueError, match="view_sigma_deg must be >= 0"):
         OdometryConfig(view_sigma_deg=-1.0)
+
+
+def test_a_weaker_view_of_the_place_nearer_the_prior_is_reported():
+    """A strong match settles the place; among the views of it that verified with the predicted
+    heading, the one nearest the prior is reported (session 27), unless it lies at another place."""
+    a = Place(0)
+    got = {}
+    for weak_too, radii in ((False, 2.0), (True, 2.0), (True, 1.0)):
+        odo = OdometryConfig(
+            fit_sigma_deg=40.0, dock_sigma_deg=10.0, nearest_weak=weak_too, conflict_radii=radii
+        )
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
+                        verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
+        # predicted: (1.54, 1.45), -5 deg; 18 inliers at ~0.15 is below the verifier's inlier floor
+        m.add_experience(0, *weaker(a.view(0), keep=15), pose=pose_at(1.04, 1.45, -5))  # weak, 0.5 m
+        m.add_experience(1, *weaker(a.view(0), keep=60), pose=pose_at(2.49, 1.45, -5))  # strong, 0.95 m
+        m.dock(pose_at(1, 1, -5))
+        got[weak_too, radii] = m.observe(*a.view(1), motion=(0.5, 0.5, 0.0)).localization
+    assert got[False, 2.0].kf_id == 1 and got[False, 2.0].searched == "prior"
+    weak = got[True, 2.0]
+    assert weak.kf_id == 0 and weak.searched == "prior" and weak.inliers < VerifyConfig().min_inliers
+    assert got[True, 1.0].kf_id == 1  # 1.45 m from the strong one: beyond one radius, another place
+
+
+def test_the_nearest_experience_in_units_of_the_place():
+    """With nearest_place_units the experiences are ranked in units of the place's size (radius_m
+    1 m, angle_deg 45): 25 deg of view direction is further than 0.25 m of position, whatever the
+    prior's sigmas (a tight prior made a view 44 deg off, 0.15 m away, nearer than one 0.38 m away
+    viewing 4 deg off, session 27)."""
+    a = Place(0)
+    g, f = weaker(a.view(1), keep=60)
+    got = {}
+    for units in (False, True):
+        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, nearest_place_units=units)
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
+                        verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
+        m.add_experience(0, *a.view(0), pose=pose_at(1.54, 1.45, 20))  # predicted: (1.54, 1.45), -5 deg
+        m.add_experience(1, *a.view(0), pose=pose_at(1.79, 1.45, -5))
+        m.dock(pose_at(1, 1, -5))
+        got[units] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+    assert got[False].kf_id == 0 and got[True].kf_id == 1 and got[True].searched == "prior"
 
 
 def test_the_cross_check_trusts_a_strict_localization_elsewhere_over_a_weak_one_near_the_prior():
