@@ -146,7 +146,6 @@ class LongTermEvalConfig:
     prior_view_sigma_deg: float | None = None
     prior_nearest_weak: bool | None = None
     prior_fuse_strict: bool | None = None
-    prior_nearest_place_units: bool | None = None
     prior_recentre: bool | None = None
     prior_recentre_shrinks: bool | None = None
     prior_rotation_px: float | None = None

@@ -174,8 +174,6 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, nearest_weak=config.prior_nearest_weak)
     if config.prior_fuse_strict is not None:
         o = replace(o, fuse_strict=config.prior_fuse_strict)
-    if config.prior_nearest_place_units is not None:
-        o = replace(o, nearest_place_units=config.prior_nearest_place_units)
     if config.prior_recentre is not None:
         o = replace(o, recentre=config.prior_recentre)
     if config.prior_recentre_shrinks is not None:

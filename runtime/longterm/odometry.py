@@ -13,7 +13,9 @@ places verify (ambiguous), or when the motion is unknown (None) or claims the ro
 while the frame does not show it (:func:`claims_still`, :func:`sees_again`: a robot carried
 unseen). Only a strict localization seeds it, never one the prior made possible: a weak one only
 corrects it, by a Kalman update of the position and heading that takes the frame as near its
-experience and viewing as its verification measured (:func:`next_prior`; see :class:`.config.OdometryConfig` ``recentre``). A robot at
+experience and viewing as its verification measured (:func:`next_prior`; see :class:`.config.OdometryConfig` ``recentre``), and a
+strict one found through the prior updates it likewise, as a measurement with the seed's sigmas
+(``fuse_strict``): a prior surer than a seed keeps what it knew. A robot at
 its charging dock (a pose known since the map was made) restarts the prior there, tightly
 (:meth:`PosePrior.docked`): the first frames of a round need no strict localization.
 
@@ -250,7 +252,7 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
     elif ok:  # a strong match conflicts only with a stronger one (below the floor: weak evidence)
         other = [(lp, p) for lp, p in other if lp.confidence >= strict]
     if not ok:
-        single = _single(prior, weak, passed, t, cfg, place)
+        single = _single(prior, weak, passed, t, cfg)
         return single, False, rotations, None if single is None else single.confidence
     best, at = max(ok, key=lambda x: x[0].confidence)
     strongest = best.confidence
@@ -268,7 +270,7 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
         return None, True, rotations, None
     q = planar(t.cols["pose"][[p for _, p in ok]])
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
-        best, at = _nearest(ok, t, prior, cfg, place)
+        best, at = _nearest(ok, t, prior, cfg)
     if np.any(elsewhere(q, planar(t.cols["pose"][at]))):
         return None, True, rotations, None
     if cfg.nearest and cfg.nearest_weak and not agreed and weak:
@@ -277,7 +279,7 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
         far = elsewhere(planar(t.cols["pose"][[p for _, p in weak]]), planar(t.cols["pose"][at]))
         ok = ok + [x for x, out in zip(weak, far, strict=True) if not out]
         q = planar(t.cols["pose"][[p for _, p in ok]])
-        best, at = _nearest(ok, t, prior, cfg, place)
+        best, at = _nearest(ok, t, prior, cfg)
     if cfg.conflict_by_position and _turn_deg(planar(t.cols["pose"][at])[2], prior.pose[2]) > place.angle_deg:
         # one position seen in several directions: the one viewing nearest the predicted heading
         best = ok[int(np.argmin(_turn_deg(q[:, 2], prior.pose[2])))][0]
@@ -305,18 +307,12 @@ def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.hypot(q[:, 0] - a[0], q[:, 1] - a[1])
 
 
-def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig, place: PlaceConfig):
+def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig):
     """The (loop, position) pair of ``found`` whose experience lies nearest the prior's pose: in
     position, and with ``cfg.nearest_heading`` in position and heading, each in units of the
-    place's size (``place.radius_m``, ``place.angle_deg``) with ``cfg.nearest_place_units``, else of
-    the prior's sigma (the heading's widened by ``cfg.view_sigma_deg``); views of one spot differ
-    only in heading; see :class:`.config.OdometryConfig`."""
+    prior's sigma (the heading's widened by ``cfg.view_sigma_deg``; views of one spot differ only
+    in heading; see :class:`.config.OdometryConfig`)."""
     q = planar(t.cols["pose"][[p for _, p in found]])
-    if cfg.nearest_place_units:
-        cost = (_dist(q, prior.pose) / place.radius_m) ** 2
-        if cfg.nearest_heading:
-            cost = cost + (_turn_deg(q[:, 2], prior.pose[2]) / place.angle_deg) ** 2
-        return found[int(np.argmin(cost))]
     cost = (_dist(q, prior.pose) / max(prior.sigma_m, 1e-9)) ** 2
     if cfg.nearest_heading:
         # an experience's heading is not the frame's: one spot is revisited from other directions
@@ -330,9 +326,7 @@ def _turn_deg(a, b):
     return np.degrees(np.abs(wrap(np.asarray(a) - b)))
 
 
-def _single(
-    prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryConfig, place: PlaceConfig
-) -> LoopClosure | None:
+def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryConfig) -> LoopClosure | None:
     """The last resort of :func:`search_near` when nothing else localized: the weak verification
     (``weak``: (loop, position) pairs implying the predicted heading) nearest the predicted position
     that scores ``cfg.single_confidence``, while the prior's position is known to
@@ -344,7 +338,7 @@ def _single(
     singles = [(lp, p) for lp, p in weak if lp.confidence >= c]
     if not singles:
         return None
-    loop, at = _nearest(singles, t, prior, cfg, place)
+    loop, at = _nearest(singles, t, prior, cfg)
     doubt = _dist(planar(t.cols["pose"][passed]), planar(t.cols["pose"][at])) > cfg.agree_radius_m
     return None if doubt.any() else loop
 
@@ -390,7 +384,8 @@ def next_prior(
     prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig, R: np.ndarray | None = None
 ) -> PosePrior | None:
     """The prior after a frame: seeded anew by a strict localization ``loc`` (a
-    :class:`.results.Localization` with confidence >= ``strict``), kept by a weaker one (misses
+    :class:`.results.Localization` with confidence >= ``strict``; with ``cfg.fuse_strict`` one
+    found through the prior is fused with it instead, :func:`_fused`), kept by a weaker one (misses
     reset; with ``cfg.recentre`` its position moves toward the experience's, with
     ``cfg.recentre_shrinks`` its sigma shrinks by the same Kalman update, and with
     ``cfg.recentre_heading`` its heading is updated likewise from the heading that ``R``, the

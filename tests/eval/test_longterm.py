@@ -371,8 +371,7 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo().conflict_radii == 2.0 and odo(prior_conflict_radii=1.0).conflict_radii == 1.0
     assert odo().view_sigma_deg == 20.0 and odo(prior_view_sigma_deg=0).view_sigma_deg == 0
     assert odo().nearest_weak is True and odo(prior_nearest_weak=False).nearest_weak is False
-    assert odo(prior_fuse_strict=True).fuse_strict is True
-    assert odo(prior_nearest_place_units=True).nearest_place_units is True
+    assert odo().fuse_strict is True and odo(prior_fuse_strict=False).fuse_strict is False
     assert odo().cross_check_strongest is True
     assert odo(prior_cross_check_strongest=False).cross_check_strongest is False
     assert odo().recentre is True and odo(prior_recentre=False).recentre is False

@@ -490,25 +490,6 @@ def test_a_weaker_view_of_the_place_nearer_the_prior_is_reported():
     assert got[True, 1.0].kf_id == 1  # 1.45 m from the strong one: beyond one radius, another place
 
 
-def test_the_nearest_experience_in_units_of_the_place():
-    """With nearest_place_units the experiences are ranked in units of the place's size (radius_m
-    1 m, angle_deg 45): 25 deg of view direction is further than 0.25 m of position, whatever the
-    prior's sigmas (a tight prior made a view 44 deg off, 0.15 m away, nearer than one 0.38 m away
-    viewing 4 deg off, session 27)."""
-    a = Place(0)
-    g, f = weaker(a.view(1), keep=60)
-    got = {}
-    for units in (False, True):
-        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, nearest_place_units=units)
-        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
-                        verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
-        m.add_experience(0, *a.view(0), pose=pose_at(1.54, 1.45, 20))  # predicted: (1.54, 1.45), -5 deg
-        m.add_experience(1, *a.view(0), pose=pose_at(1.79, 1.45, -5))
-        m.dock(pose_at(1, 1, -5))
-        got[units] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
-    assert got[False].kf_id == 0 and got[True].kf_id == 1 and got[True].searched == "prior"
-
-
 def test_the_cross_check_trusts_a_strict_localization_elsewhere_over_a_weak_one_near_the_prior():
     seed_place, b = Place(1), Place(0)
     got = {}
