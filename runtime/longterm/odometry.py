@@ -364,6 +364,21 @@ def agree_floor(prior: PosePrior, min_inliers: int, cfg: OdometryConfig) -> int:
     return min(min_inliers, low)
 
 
+def _measured(prior: PosePrior, xy: np.ndarray, sigma_m: float, yaw: float | None, sigma_deg: float):
+    """The Kalman update of ``prior`` by a measured position ``xy`` (one sigma ``sigma_m``) and,
+    unless None (or the prior's heading is exact), heading ``yaw`` (``sigma_deg``): (pose,
+    sigma_m, sigma_deg) after it."""
+    g = prior.sigma_m**2 / (prior.sigma_m**2 + sigma_m**2)
+    pose = prior.pose.copy()
+    pose[:2] += g * (xy - pose[:2])
+    out_deg = prior.sigma_deg
+    if yaw is not None and prior.sigma_deg > 0:
+        h = prior.sigma_deg**2 / (prior.sigma_deg**2 + sigma_deg**2)
+        pose[2] = float(wrap(pose[2] + h * float(wrap(yaw - pose[2]))))
+        out_deg = prior.sigma_deg * math.sqrt(1.0 - h)
+    return pose, prior.sigma_m * math.sqrt(1.0 - g), out_deg
+
+
 def _fused(prior: PosePrior, loc, cfg: OdometryConfig) -> PosePrior:
     """The prior after a strict localization through it (``OdometryConfig.fuse_strict``): the seed
     :meth:`PosePrior.seed` would give, as a measurement (``seed_sigma_m``, ``seed_sigma_deg``)
@@ -372,12 +387,7 @@ def _fused(prior: PosePrior, loc, cfg: OdometryConfig) -> PosePrior:
     seed = PosePrior.seed(loc.pose, getattr(loc.geometry, "R", None), cfg)
     if seed is None or not np.isfinite(seed.pose).all():
         return replace(prior, misses=0)
-    g = prior.sigma_m**2 / (prior.sigma_m**2 + seed.sigma_m**2)
-    pose = prior.pose.copy()
-    pose[:2] += g * (seed.pose[:2] - pose[:2])
-    h = prior.sigma_deg**2 / (prior.sigma_deg**2 + seed.sigma_deg**2) if prior.sigma_deg > 0 else 0.0
-    pose[2] = float(wrap(pose[2] + h * float(wrap(seed.pose[2] - pose[2]))))
-    return PosePrior(pose, prior.sigma_m * math.sqrt(1.0 - g), prior.sigma_deg * math.sqrt(1.0 - h))
+    return PosePrior(*_measured(prior, seed.pose[:2], seed.sigma_m, float(seed.pose[2]), seed.sigma_deg))
 
 
 def next_prior(
@@ -405,16 +415,9 @@ def next_prior(
     # the weak localization as a measurement of the position (sigma seed_sigma_m: the frame is
     # somewhere around its experience): the mean moves by the Kalman gain; with cfg.recentre_shrinks
     # the variance shrinks by it too (the Kalman update), else the sigma is kept (before session 11)
-    gain = prior.sigma_m**2 / (prior.sigma_m**2 + cfg.seed_sigma_m**2)
-    pose = prior.pose.copy()
-    pose[:2] += gain * (e[:2] - pose[:2])
-    sigma = prior.sigma_m * math.sqrt(1.0 - gain) if cfg.recentre_shrinks else prior.sigma_m
-    sigma_deg = prior.sigma_deg
+    # the heading the verification implies, as a measurement with the fit's own error
+    # (fit_sigma_deg); it passed the heading check, so it is within a few sigma of the prior's
     yaw = _implied_yaw(loc.pose, R) if cfg.recentre_heading and R is not None else None
-    if yaw is not None and prior.sigma_deg > 0:
-        # the heading the verification implies, as a measurement with the fit's own error
-        # (fit_sigma_deg); it passed the heading check, so it is within a few sigma of the prior's
-        g = prior.sigma_deg**2 / (prior.sigma_deg**2 + cfg.fit_sigma_deg**2)
-        pose[2] = float(wrap(pose[2] + g * float(wrap(yaw - pose[2]))))
-        sigma_deg = prior.sigma_deg * math.sqrt(1.0 - g)
+    pose, sigma, sigma_deg = _measured(prior, e[:2], cfg.seed_sigma_m, yaw, cfg.fit_sigma_deg)
+    sigma = sigma if cfg.recentre_shrinks else prior.sigma_m
     return replace(prior, pose=pose, sigma_m=sigma, sigma_deg=sigma_deg, misses=0)
