@@ -146,6 +146,8 @@ class LongTermEvalConfig:
     prior_view_sigma_deg: float | None = None
     prior_nearest_weak: bool | None = None
     prior_fuse_strict: bool | None = None
+    prior_view_sigma_m: float | None = None
+    prior_cross_check_radii: float | None = None
     prior_recentre: bool | None = None
     prior_recentre_shrinks: bool | None = None
     prior_rotation_px: float | None = None

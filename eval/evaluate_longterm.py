@@ -174,6 +174,10 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, nearest_weak=config.prior_nearest_weak)
     if config.prior_fuse_strict is not None:
         o = replace(o, fuse_strict=config.prior_fuse_strict)
+    if config.prior_view_sigma_m is not None:
+        o = replace(o, view_sigma_m=config.prior_view_sigma_m)
+    if config.prior_cross_check_radii is not None:
+        o = replace(o, cross_check_radii=config.prior_cross_check_radii)
     if config.prior_recentre is not None:
         o = replace(o, recentre=config.prior_recentre)
     if config.prior_recentre_shrinks is not None:

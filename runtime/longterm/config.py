@@ -277,6 +277,19 @@ class OdometryConfig:
             outweighed a metre of position: on the dense home, in 8 of the 10 false localizations
             left by ``conflict_radii`` 2 (days 1-20) the experience reported was a neighbour beyond
             the place radius while a right one had verified too.
+        view_sigma_m: the spread (one standard deviation, metres) of the positions from which one
+            spot is revisited, added to the prior's position sigma when ``nearest`` ranks
+            experiences, as ``view_sigma_deg`` is to its heading (session 28; 0: the prior's sigma
+            alone). 0.44 m is ``view_sigma_deg`` in the ground truth's own exchange of a metre for
+            45 deg (one place), not a fitted value. Keyframes stand apart along a patrol: under a
+            prior known to centimetres, position alone outweighed the view direction, and on
+            dense_1932 a view 48 deg off the frame's 0.15 m away was reported over right ones
+            0.38-0.50 m away (a false localization). With ``cross_check_radii`` 2 (alone it cost
+            dense_1931 two false localizations, both that cross-check), odometry-map replays of
+            days 1-20, right / false of 640: dense_1932 636 / 1 -> 638 / 0 (19 -> 20 of 20 days),
+            dense_1931 621 / 1 -> 623 / 1 (16 -> 14 days: night_lamp frames verifying at the margin
+            moved both ways), dense_1930 640 / 0 both ways; the five 8-frame homes and 10 % wheel
+            slip on four unchanged; 10 % kidnaps on four 575 / 0 -> 579 / 0.
         nearest_weak: once an experience verified strictly enough among the prior's candidates,
             ``nearest`` picks the experience reported among every one of that place (within
             ``conflict_radii`` of it) that verified with the predicted heading at
@@ -365,6 +378,11 @@ class OdometryConfig:
             view of the spot while another verified strictly: on a second home patrolled with 32
             frames a day (dense_1931) 4 of the 10 false localizations left were the cross-check
             overruling such a spot with a strict match 1.1-4.8 m away.
+        cross_check_radii: the cross-check's strict localization must lie further than this many
+            place radii from the weak one to overrule it (session 28; 1: one radius, sessions
+            21-27), as the prior's conflicts need ``conflict_radii``: the frame just driven past,
+            1.1 m back along the line of sight, verifies strictly and is no other place. See
+            ``view_sigma_m`` for the replays.
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
             previous frame (what it saw from the same spot); if it does not, or there is none since
@@ -407,6 +425,7 @@ class OdometryConfig:
     conflict_by_position: bool = True
     conflict_radii: float = 2.0
     view_sigma_deg: float = 20.0
+    view_sigma_m: float = 0.44
     nearest_weak: bool = True
     fuse_strict: bool = True
     recentre: bool = True
@@ -416,20 +435,22 @@ class OdometryConfig:
     nearest_heading: bool = True
     cross_check: bool = True
     cross_check_strongest: bool = True
+    cross_check_radii: float = 2.0
     still_m: float | None = 0.05
     still_deg: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
                      "gate_sigmas", "heading_sigmas", "dock_sigma_m", "dock_sigma_deg", "fit_sigma_deg",
-                     "view_sigma_deg"):  # fmt: skip
+                     "view_sigma_deg", "view_sigma_m"):  # fmt: skip
             v = getattr(self, name)
             _check(name, v >= 0 and math.isfinite(v), v, ">= 0")
         _check("max_sigma_m", self.max_sigma_m > 0, self.max_sigma_m, "> 0")
         _check("max_sigma_deg", 0 < self.max_sigma_deg <= 180, self.max_sigma_deg, "in (0, 180]")
         _check("max_misses", self.max_misses >= 1, self.max_misses, ">= 1")
-        ok = self.conflict_radii > 0 and math.isfinite(self.conflict_radii)
-        _check("conflict_radii", ok, self.conflict_radii, "> 0")
+        for name in ("conflict_radii", "cross_check_radii"):
+            v = getattr(self, name)
+            _check(name, v > 0 and math.isfinite(v), v, "> 0")
         a = self.agree_confidence
         _check("agree_confidence", a is None or 0 <= a <= 1, a, "in [0, 1] or None")
         _check("agree_count", self.agree_count >= 2, self.agree_count, ">= 2")

@@ -209,7 +209,8 @@ class LongTermMap:
         ok = np.isfinite(t.cols["pose"].reshape(len(self), -1)).all(axis=1)
         far = np.zeros(len(self), bool)
         far[ok] = (
-            centre_distance(t.cols["pose"][ok][:, :3], t.cols["pose"][at][:3]) > self.place_config.radius_m
+            centre_distance(t.cols["pose"][ok][:, :3], t.cols["pose"][at][:3])
+            > self.odometry_config.cross_check_radii * self.place_config.radius_m
         )
         scores = t.descriptors @ d
         pool = np.flatnonzero(far & (scores > scores[at]))

@@ -313,7 +313,9 @@ def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig):
     prior's sigma (the heading's widened by ``cfg.view_sigma_deg``; views of one spot differ only
     in heading; see :class:`.config.OdometryConfig`)."""
     q = planar(t.cols["pose"][[p for _, p in found]])
-    cost = (_dist(q, prior.pose) / max(prior.sigma_m, 1e-9)) ** 2
+    # an experience's position is not the frame's either: keyframes stand apart along the patrol
+    sm = math.hypot(prior.sigma_m, cfg.view_sigma_m)
+    cost = (_dist(q, prior.pose) / max(sm, 1e-9)) ** 2
     if cfg.nearest_heading:
         # an experience's heading is not the frame's: one spot is revisited from other directions
         sd = math.hypot(prior.sigma_deg, cfg.view_sigma_deg)

@@ -451,12 +451,13 @@ def test_of_one_spots_views_the_one_nearest_the_priors_heading_is_reported():
 def test_the_nearest_experience_weighs_its_view_direction_by_how_revisits_spread():
     """An experience's heading is not the frame's (a spot is revisited from directions ~20 deg
     apart): at the predicted position viewing 25 deg off, it is nearer than one 0.25 m away
-    viewing along the predicted heading, unless the prior's few degrees alone weigh the heading."""
+    viewing along the predicted heading, unless the prior's few degrees alone weigh the heading
+    (positions weighed by the prior's sigma alone: ``view_sigma_m`` 0)."""
     a = Place(0)
     g, f = weaker(a.view(1), keep=60)
     got = {}
     for view in (0.0, OdometryConfig().view_sigma_deg):
-        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, view_sigma_deg=view)
+        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, view_sigma_deg=view, view_sigma_m=0.0)
         m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
                         verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
         m.add_experience(0, *a.view(0), pose=pose_at(1.54, 1.45, 20))  # predicted: (1.54, 1.45), -5 deg
@@ -466,6 +467,28 @@ def test_the_nearest_experience_weighs_its_view_direction_by_how_revisits_spread
     assert got[0.0].kf_id == 1 and got[20.0].kf_id == 0 and got[20.0].searched == "prior"
     with pytest.raises(ValueError, match="view_sigma_deg must be >= 0"):
         OdometryConfig(view_sigma_deg=-1.0)
+
+
+def test_the_nearest_experience_weighs_its_position_by_how_revisits_spread():
+    """An experience's position is not the frame's either (keyframes stand apart along a patrol):
+    under a prior known to centimetres, a view 30 deg off the predicted heading 0.1 m from the
+    predicted position is nearer than one 0.4 m away viewing along it, unless revisits spread by
+    ``view_sigma_m``; then the view direction decides."""
+    a = Place(0)
+    g, f = weaker(a.view(1), keep=60)
+    got = {}
+    for spread in (0.0, 0.44):
+        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, view_sigma_m=spread)
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
+                        verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
+        m.add_experience(0, *a.view(0), pose=pose_at(1.54, 1.55, 25))  # predicted: (1.54, 1.45), -5 deg
+        m.add_experience(1, *a.view(0), pose=pose_at(1.94, 1.45, -5))
+        m.dock(pose_at(1, 1, -5))
+        assert m.prior.sigma_m < 0.1
+        got[spread] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+    assert got[0.0].kf_id == 0 and got[0.44].kf_id == 1 and got[0.44].searched == "prior"
+    with pytest.raises(ValueError, match="view_sigma_m must be >= 0"):
+        OdometryConfig(view_sigma_m=-1.0)
 
 
 def test_a_weaker_view_of_the_place_nearer_the_prior_is_reported():
@@ -509,6 +532,27 @@ def test_the_cross_check_trusts_a_strict_localization_elsewhere_over_a_weak_one_
     loc, prior = got[True]
     assert loc.kf_id == 2 and loc.searched != "prior" and loc.confidence >= 0.95
     np.testing.assert_allclose(prior.pose[:2], [21, 1], atol=1e-6)  # the prior seeded anew there
+
+
+def test_the_cross_check_overrules_a_weak_localization_only_beyond_its_radii():
+    """A strict match 1.5 m from the weak localization (facing away, so not among the prior's
+    candidates) is another place at one place radius, and the same place at two."""
+    seed_place, b = Place(1), Place(0)
+    got = {}
+    for radii in (1.0, 2.0):
+        m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=OdometryConfig(cross_check_radii=radii), learn=False)  # fmt: skip
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        g, f = weaker(b.view(0), keep=60)
+        g = unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape)))
+        m.add_experience(1, g, f, pose=pose_at(1.5, 1.5))
+        m.add_experience(2, *b.view(0), pose=pose_at(3.0, 1.5, 180))
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+        got[radii] = m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization
+    assert got[1.0].kf_id == 2 and got[1.0].searched != "prior" and got[1.0].confidence >= 0.95
+    assert got[2.0].kf_id == 1 and got[2.0].searched == "prior" and got[2.0].confidence < 0.95
+    with pytest.raises(ValueError, match="cross_check_radii must be > 0"):
+        OdometryConfig(cross_check_radii=0.0)
 
 
 def test_the_cross_check_leaves_a_spot_where_another_experience_verified_strictly():
