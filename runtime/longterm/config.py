@@ -383,6 +383,10 @@ class OdometryConfig:
             21-27), as the prior's conflicts need ``conflict_radii``: the frame just driven past,
             1.1 m back along the line of sight, verifies strictly and is no other place. See
             ``view_sigma_m`` for the replays.
+        cross_check_doubt: a strict localization between one place radius and
+            ``cross_check_radii`` from the weak one makes the frame ambiguous instead of nothing:
+            it is not localized and the prior is dropped (either the odometry slipped a metre or
+            two, or the strict match is the spot just driven past).
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
             previous frame (what it saw from the same spot); if it does not, or there is none since
@@ -436,6 +440,7 @@ class OdometryConfig:
     cross_check: bool = True
     cross_check_strongest: bool = True
     cross_check_radii: float = 2.0
+    cross_check_doubt: bool = False
     still_m: float | None = 0.05
     still_deg: float = 2.0
 

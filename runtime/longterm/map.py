@@ -192,16 +192,23 @@ class LongTermMap:
             ):
                 # a weak localization stands on the prior alone; odometry that failed unseen (the
                 # robot carried, wheels slipping) shows as a strict localization at another place
-                strict = self._strict_elsewhere(d, f, self._t.position(loop.kf_id))
+                at = self._t.position(loop.kf_id)
+                radii = 1.0 if o.cross_check_doubt else o.cross_check_radii
+                strict = self._strict_elsewhere(d, f, at, radii)
+                if strict is not None and o.cross_check_doubt and centre_distance(
+                    strict.pose[:3], self._t.cols["pose"][at][:3]
+                ) <= o.cross_check_radii * self.place_config.radius_m:
+                    self.prior = None  # slipped odometry or the spot just driven past: no telling
+                    return self._settle(None)
                 if strict is not None:
                     return self._settle(strict)  # seeds the prior anew there
             if loop is not None or ambiguous:
                 return self._settle(None if loop is None else self._localization(loop, "prior"), R)
         return self._settle(self._global(d, f, room))
 
-    def _strict_elsewhere(self, d: np.ndarray, f: Features, at: int) -> Localization | None:
-        """A strict localization (the global acceptance score) to an experience further than a
-        place's radius from the one at position ``at`` whose global descriptor is closer to ``d``
+    def _strict_elsewhere(self, d: np.ndarray, f: Features, at: int, radii: float) -> Localization | None:
+        """A strict localization (the global acceptance score) to an experience further than
+        ``radii`` place radii from the one at position ``at`` whose global descriptor is closer to ``d``
         than that one's (a place that also looks more like the frame: without this condition the
         check overruled right weak localizations with wrong strict ones, docs/evaluate.md "Session
         21"): the search of :meth:`_search` over those experiences only."""
@@ -209,8 +216,7 @@ class LongTermMap:
         ok = np.isfinite(t.cols["pose"].reshape(len(self), -1)).all(axis=1)
         far = np.zeros(len(self), bool)
         far[ok] = (
-            centre_distance(t.cols["pose"][ok][:, :3], t.cols["pose"][at][:3])
-            > self.odometry_config.cross_check_radii * self.place_config.radius_m
+            centre_distance(t.cols["pose"][ok][:, :3], t.cols["pose"][at][:3]) > radii * self.place_config.radius_m
         )
         scores = t.descriptors @ d
         pool = np.flatnonzero(far & (scores > scores[at]))

@@ -536,21 +536,26 @@ def test_the_cross_check_trusts_a_strict_localization_elsewhere_over_a_weak_one_
 
 def test_the_cross_check_overrules_a_weak_localization_only_beyond_its_radii():
     """A strict match 1.5 m from the weak localization (facing away, so not among the prior's
-    candidates) is another place at one place radius, and the same place at two."""
+    candidates) is another place at one place radius and the same place at two; with
+    ``cross_check_doubt`` it makes the frame ambiguous."""
     seed_place, b = Place(1), Place(0)
     got = {}
-    for radii in (1.0, 2.0):
+    for radii, doubt in ((1.0, False), (2.0, False), (2.0, True)):
+        odo = OdometryConfig(cross_check_radii=radii, cross_check_doubt=doubt)
         m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
-                        odometry=OdometryConfig(cross_check_radii=radii), learn=False)  # fmt: skip
+                        odometry=odo, learn=False)  # fmt: skip
         m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
         g, f = weaker(b.view(0), keep=60)
         g = unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape)))
         m.add_experience(1, g, f, pose=pose_at(1.5, 1.5))
         m.add_experience(2, *b.view(0), pose=pose_at(3.0, 1.5, 180))
         assert m.observe(*seed_place.view(1)).localization.kf_id == 0
-        got[radii] = m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization
-    assert got[1.0].kf_id == 2 and got[1.0].searched != "prior" and got[1.0].confidence >= 0.95
-    assert got[2.0].kf_id == 1 and got[2.0].searched == "prior" and got[2.0].confidence < 0.95
+        got[radii, doubt] = (m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization, m.prior)
+    loc, _ = got[1.0, False]
+    assert loc.kf_id == 2 and loc.searched != "prior" and loc.confidence >= 0.95
+    loc, prior = got[2.0, False]
+    assert loc.kf_id == 1 and loc.searched == "prior" and loc.confidence < 0.95 and prior is not None
+    assert got[2.0, True] == (None, None)  # doubt: slipped odometry or the spot driven past
     with pytest.raises(ValueError, match="cross_check_radii must be > 0"):
         OdometryConfig(cross_check_radii=0.0)
 
