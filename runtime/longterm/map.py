@@ -195,9 +195,12 @@ class LongTermMap:
                 at = self._t.position(loop.kf_id)
                 radii = 1.0 if o.cross_check_doubt else o.cross_check_radii
                 strict = self._strict_elsewhere(d, f, at, radii)
-                if strict is not None and o.cross_check_doubt and centre_distance(
-                    strict.pose[:3], self._t.cols["pose"][at][:3]
-                ) <= o.cross_check_radii * self.place_config.radius_m:
+                if (
+                    strict is not None
+                    and o.cross_check_doubt
+                    and centre_distance(strict.pose[:3], self._t.cols["pose"][at][:3])
+                    <= o.cross_check_radii * self.place_config.radius_m
+                ):
                     self.prior = None  # slipped odometry or the spot just driven past: no telling
                     return self._settle(None)
                 if strict is not None:
@@ -216,7 +219,8 @@ class LongTermMap:
         ok = np.isfinite(t.cols["pose"].reshape(len(self), -1)).all(axis=1)
         far = np.zeros(len(self), bool)
         far[ok] = (
-            centre_distance(t.cols["pose"][ok][:, :3], t.cols["pose"][at][:3]) > radii * self.place_config.radius_m
+            centre_distance(t.cols["pose"][ok][:, :3], t.cols["pose"][at][:3])
+            > radii * self.place_config.radius_m
         )
         scores = t.descriptors @ d
         pool = np.flatnonzero(far & (scores > scores[at]))
