@@ -178,6 +178,8 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, view_sigma_m=config.prior_view_sigma_m)
     if config.prior_cross_check_radii is not None:
         o = replace(o, cross_check_radii=config.prior_cross_check_radii)
+    if config.prior_cross_check_doubt is not None:
+        o = replace(o, cross_check_doubt=config.prior_cross_check_doubt)
     if config.prior_recentre is not None:
         o = replace(o, recentre=config.prior_recentre)
     if config.prior_recentre_shrinks is not None:
