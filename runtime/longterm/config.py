@@ -386,8 +386,8 @@ class OdometryConfig:
             1.1 m back along the line of sight, verifies strictly and is no other place. See
             ``view_sigma_m`` for the replays.
         cross_check_doubt: a strict localization between one place radius and
-            ``cross_check_radii`` from the weak one makes the frame ambiguous instead of nothing:
-            it is not localized and the prior is dropped (either the odometry slipped a metre or
+            ``cross_check_radii`` from the weak one makes the frame ambiguous (off: the weak
+            localization stands): it is not localized and the prior is dropped (either the odometry slipped a metre or
             two, or the strict match is the spot just driven past). Measured, off: with 30 % of
             odometry steps slipping, four 8-frame homes 624 / 6 -> 623 / 4 (one radius: 627 / 4);
             dense_1931 623 / 1 -> 621 / 1; 10 % kidnaps and dense_1932 unchanged.

@@ -310,8 +310,8 @@ def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
 def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig):
     """The (loop, position) pair of ``found`` whose experience lies nearest the prior's pose: in
     position, and with ``cfg.nearest_heading`` in position and heading, each in units of the
-    prior's sigma (the heading's widened by ``cfg.view_sigma_deg``; views of one spot differ only
-    in heading; see :class:`.config.OdometryConfig`)."""
+    prior's sigma, widened by how revisits of one spot spread (``cfg.view_sigma_m``,
+    ``cfg.view_sigma_deg``; see :class:`.config.OdometryConfig`)."""
     q = planar(t.cols["pose"][[p for _, p in found]])
     # an experience's position is not the frame's either: keyframes stand apart along the patrol
     sm = math.hypot(prior.sigma_m, cfg.view_sigma_m)
