@@ -149,6 +149,7 @@ class LongTermEvalConfig:
     prior_view_sigma_m: float | None = None
     prior_cross_check_radii: float | None = None
     prior_cross_check_doubt: bool | None = None
+    prior_cross_check_colocated: float | None = None
     prior_recentre: bool | None = None
     prior_recentre_shrinks: bool | None = None
     prior_rotation_px: float | None = None

@@ -180,6 +180,8 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         o = replace(o, cross_check_radii=config.prior_cross_check_radii)
     if config.prior_cross_check_doubt is not None:
         o = replace(o, cross_check_doubt=config.prior_cross_check_doubt)
+    if config.prior_cross_check_colocated is not None:  # 0: off (any strict match overrules)
+        o = replace(o, cross_check_colocated=config.prior_cross_check_colocated or None)
     if config.prior_recentre is not None:
         o = replace(o, recentre=config.prior_recentre)
     if config.prior_recentre_shrinks is not None:

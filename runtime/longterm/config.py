@@ -391,6 +391,16 @@ class OdometryConfig:
             two, or the strict match is the spot just driven past). Measured, off: with 30 % of
             odometry steps slipping, four 8-frame homes 624 / 6 -> 623 / 4 (one radius: 627 / 4);
             dense_1931 623 / 1 -> 621 / 1; 10 % kidnaps and dense_1932 unchanged.
+        cross_check_colocated: the cross-check's strict localization overrules the weak one only
+            when it says the robot stands at that experience, not only that it sees its view: a
+            rotation-only fit (``rotation_px``) must explain at least this share of the strict
+            verification's inliers (None: any strict match overrules, sessions 21-28). From one
+            spot the views of a scene differ by a rotation; from a metre or more along the line
+            of sight they differ by parallax, which the rotation cannot explain, and such a view
+            verifies strictly too (session 29: of the cross-check's 23 overrules in sessions 28-29's
+            replays, the 6 that turned a right weak localization false were strict matches 1.1-4.9 m
+            away, a rotation explaining 0.15-0.72 of their inliers; the 14 that corrected a slipped
+            prior were matches of the spot itself, 0.40-1.61). Needs K (else off).
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
             previous frame (what it saw from the same spot); if it does not, or there is none since
@@ -445,6 +455,7 @@ class OdometryConfig:
     cross_check_strongest: bool = True
     cross_check_radii: float = 2.0
     cross_check_doubt: bool = False
+    cross_check_colocated: float | None = None
     still_m: float | None = 0.05
     still_deg: float = 2.0
 
@@ -474,6 +485,8 @@ class OdometryConfig:
         _check("rotation_px", px is None or (px > 0 and math.isfinite(px)), px, "> 0 or None")
         r = self.min_inlier_ratio
         _check("min_inlier_ratio", r is None or 0 <= r <= 1, r, "in [0, 1] or None")
+        cc = self.cross_check_colocated
+        _check("cross_check_colocated", cc is None or (cc >= 0 and math.isfinite(cc)), cc, ">= 0 or None")
         st = self.still_m
         _check("still_m", st is None or (st >= 0 and math.isfinite(st)), st, ">= 0 or None")
         _check("still_deg", 0 <= self.still_deg <= 180, self.still_deg, "in [0, 180]")

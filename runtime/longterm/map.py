@@ -31,6 +31,7 @@ from homeloc.runtime.longterm.odometry import (
     OdometryConfig,
     PosePrior,
     claims_still,
+    colocated,
     next_prior,
     search_near,
     sees_again,
@@ -195,6 +196,9 @@ class LongTermMap:
                 at = self._t.position(loop.kf_id)
                 radii = 1.0 if o.cross_check_doubt else o.cross_check_radii
                 strict = self._strict_elsewhere(d, f, at, radii)
+                if strict is not None and not colocated(f, self._t.features[strict.kf_id].features(),
+                                                        strict.inliers, self.verify_config, self.K, o):  # fmt: skip
+                    strict = None  # the view seen from elsewhere along its line of sight: no other place
                 if (
                     strict is not None
                     and o.cross_check_doubt

@@ -302,6 +302,20 @@ def measured_rotation(f: Features, kf: Features, loop: LoopClosure, v: VerifyCon
     return rot.R if rot.ok and rot.num_inliers >= MIN_ROTATION_INLIERS else R
 
 
+def colocated(f: Features, kf: Features, inliers: int, v: VerifyConfig, K, cfg: OdometryConfig) -> bool:
+    """Does a strict verification of frame ``f`` against keyframe ``kf`` (``inliers`` inliers,
+    verified with ``v``) say the frame was taken where the keyframe was: a rotation-only fit
+    (``cfg.rotation_px``) over its matches explains at least ``cfg.cross_check_colocated`` of the
+    inliers? True when the check is off (None) or cannot be made (no K, ``rotation_px`` None)."""
+    share = cfg.cross_check_colocated
+    if share is None or K is None or cfg.rotation_px is None:
+        return True
+    q, _ = query_features(f, v)
+    m = match_features(q, kf, v.max_distance)
+    rot = estimate_rotation(q, kf, m, K, cfg.rotation_px) if len(m) >= MIN_ROTATION_INLIERS else None
+    return rot is not None and rot.ok and rot.num_inliers >= share * max(int(inliers), 1)
+
+
 def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
     """Planar distances (metres) of poses ``q`` (N x 3: x, y, yaw) from the position of ``a``."""
     return np.hypot(q[:, 0] - a[0], q[:, 1] - a[1])

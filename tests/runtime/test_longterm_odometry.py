@@ -9,7 +9,7 @@ import pytest
 
 from homeloc.runtime.features import Features
 from homeloc.runtime.longterm import LongTermMap, OdometryConfig, PlaceConfig, PosePrior
-from homeloc.runtime.longterm.odometry import compose, noisy_motion, planar, relative_motion, wrap
+from homeloc.runtime.longterm.odometry import colocated, compose, noisy_motion, planar, relative_motion, wrap
 from homeloc.runtime.loop_closure import VerifyConfig
 from tests.runtime.test_longterm import ROOMS, Place, pose_at, unit
 
@@ -558,6 +558,38 @@ def test_the_cross_check_overrules_a_weak_localization_only_beyond_its_radii():
     assert got[2.0, True] == (None, None)  # doubt: slipped odometry or the spot driven past
     with pytest.raises(ValueError, match="cross_check_radii must be > 0"):
         OdometryConfig(cross_check_radii=0.0)
+
+
+def test_the_cross_check_overrules_only_with_a_view_taken_where_its_experience_was():
+    """With ``cross_check_colocated`` a strict match elsewhere overrules the weak localization
+    only when a rotation explains enough of its inliers (the frame was taken at that experience's
+    spot): b's own view does (a rotation explains all), b's second view, taken from elsewhere
+    (parallax: a rotation explains 0.43 of its inliers), does not at 0.6."""
+    seed_place, b = Place(1), Place(0)
+    got = {}
+    for frame, share in ((1, None), (1, 0.6), (0, 0.6), (1, 0.3)):
+        odo = OdometryConfig(cross_check_colocated=share)
+        m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=odo, learn=False)  # fmt: skip
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        g, f = weaker(b.view(0), keep=60)
+        g = unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape)))
+        m.add_experience(1, g, f, pose=pose_at(1.5, 1.5))
+        m.add_experience(2, *b.view(0), pose=pose_at(21, 1))
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+        got[frame, share] = m.observe(*b.view(frame), motion=(0.1, 0.0, 0.0)).localization
+    assert got[1, None].kf_id == 2 and got[1, None].searched != "prior"  # any strict match overrules
+    # seen from elsewhere along the line of sight: the weak one stands
+    assert got[1, 0.6].kf_id == 1 and got[1, 0.6].searched == "prior"
+    assert got[0, 0.6].kf_id == 2 and got[0, 0.6].searched != "prior"  # taken at b's spot
+    assert got[1, 0.3].kf_id == 2  # 0.43 of the inliers is enough at 0.3
+    with pytest.raises(ValueError, match="cross_check_colocated must be >= 0 or None"):
+        OdometryConfig(cross_check_colocated=-0.1)
+    f, kf, v = b.view(1)[1], b.view(0)[1], VerifyConfig()
+    check = OdometryConfig(cross_check_colocated=0.6)
+    assert not colocated(f, kf, 150, v, b.K, check)
+    assert colocated(f, kf, 150, v, None, check)  # no K: no check
+    assert colocated(f, kf, 150, v, b.K, OdometryConfig(cross_check_colocated=0.6, rotation_px=None))
 
 
 def test_the_cross_check_leaves_a_spot_where_another_experience_verified_strictly():
