@@ -399,8 +399,12 @@ class OdometryConfig:
             of sight they differ by parallax, which the rotation cannot explain, and such a view
             verifies strictly too (session 29: of the cross-check's 23 overrules in sessions 28-29's
             replays, the 6 that turned a right weak localization false were strict matches 1.1-4.9 m
-            away, a rotation explaining 0.15-0.72 of their inliers; the 14 that corrected a slipped
-            prior were matches of the spot itself, 0.40-1.61). Needs K (else off).
+            away, a rotation explaining 0.15-0.26 of their inliers but one, 0.72; the 14 that
+            corrected a slipped prior were matches of the spot itself, 0.40-1.61). 0.33 lies between;
+            replays with it, right / false of 640: dense_1934 636 / 1 -> 638 / 0 (its false of
+            session 28, a strict match 2.13 m away); dense_1931 (without faults, 10 % and 30 %
+            slip), a sixth dense home held out (dense_1935, 634 / 0), 10 % and 30 % slip and 10 %
+            kidnaps on four 8-frame homes: unchanged frame for frame. Needs K (else off).
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
             previous frame (what it saw from the same spot); if it does not, or there is none since
@@ -455,7 +459,7 @@ class OdometryConfig:
     cross_check_strongest: bool = True
     cross_check_radii: float = 2.0
     cross_check_doubt: bool = False
-    cross_check_colocated: float | None = None
+    cross_check_colocated: float | None = 0.33
     still_m: float | None = 0.05
     still_deg: float = 2.0
 

@@ -375,6 +375,7 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_view_sigma_m=0.3).view_sigma_m == 0.3
     assert odo(prior_cross_check_radii=1.5).cross_check_radii == 1.5
     assert odo().cross_check_doubt is False and odo(prior_cross_check_doubt=True).cross_check_doubt is True
+    assert odo().cross_check_colocated == 0.33
     assert odo(prior_cross_check_colocated=0.4).cross_check_colocated == 0.4
     assert odo(prior_cross_check_colocated=0).cross_check_colocated is None  # 0: off
     assert odo().cross_check_strongest is True
