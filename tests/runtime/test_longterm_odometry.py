@@ -534,22 +534,30 @@ def test_the_cross_check_trusts_a_strict_localization_elsewhere_over_a_weak_one_
     np.testing.assert_allclose(prior.pose[:2], [21, 1], atol=1e-6)  # the prior seeded anew there
 
 
+def _carried_map(odo: OdometryConfig, strict_pose: np.ndarray) -> tuple[LongTermMap, Place]:
+    """A map (strict score 0.95) whose prior was seeded at place 1's experience (0); place b's view
+    is stored twice: weakened and retrieved less well near the prior (1), as it is at
+    ``strict_pose`` (2). The robot then observes b (``b.view(...)``), odometry saying it barely moved."""
+    seed_place, b = Place(1), Place(0)
+    m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                    odometry=odo, learn=False)  # fmt: skip
+    m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+    g, f = weaker(b.view(0), keep=60)
+    g = unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape)))
+    m.add_experience(1, g, f, pose=pose_at(1.5, 1.5))
+    m.add_experience(2, *b.view(0), pose=strict_pose)
+    assert m.observe(*seed_place.view(1)).localization.kf_id == 0  # strict: seeds the prior
+    return m, b
+
+
 def test_the_cross_check_overrules_a_weak_localization_only_beyond_its_radii():
     """A strict match 1.5 m from the weak localization (facing away, so not among the prior's
     candidates) is another place at one place radius and the same place at two; with
     ``cross_check_doubt`` it makes the frame ambiguous."""
-    seed_place, b = Place(1), Place(0)
     got = {}
     for radii, doubt in ((1.0, False), (2.0, False), (2.0, True)):
         odo = OdometryConfig(cross_check_radii=radii, cross_check_doubt=doubt)
-        m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
-                        odometry=odo, learn=False)  # fmt: skip
-        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
-        g, f = weaker(b.view(0), keep=60)
-        g = unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape)))
-        m.add_experience(1, g, f, pose=pose_at(1.5, 1.5))
-        m.add_experience(2, *b.view(0), pose=pose_at(3.0, 1.5, 180))
-        assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+        m, b = _carried_map(odo, pose_at(3.0, 1.5, 180))
         got[radii, doubt] = (m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization, m.prior)
     loc, _ = got[1.0, False]
     assert loc.kf_id == 2 and loc.searched != "prior" and loc.confidence >= 0.95
@@ -565,18 +573,9 @@ def test_the_cross_check_overrules_only_with_a_view_taken_where_its_experience_w
     only when a rotation explains enough of its inliers (the frame was taken at that experience's
     spot): b's own view does (a rotation explains all), b's second view, taken from elsewhere
     (parallax: a rotation explains 0.43 of its inliers), does not at 0.6."""
-    seed_place, b = Place(1), Place(0)
     got = {}
     for frame, share in ((1, None), (1, 0.6), (0, 0.6), (1, 0.3)):
-        odo = OdometryConfig(cross_check_colocated=share)
-        m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
-                        odometry=odo, learn=False)  # fmt: skip
-        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
-        g, f = weaker(b.view(0), keep=60)
-        g = unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape)))
-        m.add_experience(1, g, f, pose=pose_at(1.5, 1.5))
-        m.add_experience(2, *b.view(0), pose=pose_at(21, 1))
-        assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+        m, b = _carried_map(OdometryConfig(cross_check_colocated=share), pose_at(21, 1))
         got[frame, share] = m.observe(*b.view(frame), motion=(0.1, 0.0, 0.0)).localization
     assert got[1, None].kf_id == 2 and got[1, None].searched != "prior"  # any strict match overrules
     # seen from elsewhere along the line of sight: the weak one stands
