@@ -403,8 +403,9 @@ class OdometryConfig:
             corrected a slipped prior were matches of the spot itself, 0.40-1.61). 0.33 lies between;
             replays with it, right / false of 640: dense_1934 636 / 1 -> 638 / 0 (its false of
             session 28, a strict match 2.13 m away); dense_1931 (without faults, 10 % and 30 %
-            slip), a sixth dense home held out (dense_1935, 634 / 0), 10 % and 30 % slip and 10 %
-            kidnaps on four 8-frame homes: unchanged frame for frame. Needs K (else off).
+            slip), a sixth dense home held out (dense_1935, 634 / 0), the five 8-frame homes, the
+            90-day home (712 / 0), 10 % and 30 % slip and 10 % kidnaps on four 8-frame homes:
+            unchanged frame for frame. Needs K (else off).
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
             previous frame (what it saw from the same spot); if it does not, or there is none since
