@@ -148,54 +148,25 @@ def _search(config: LongTermEvalConfig) -> SearchConfig:
                         agree_deg=config.agree_deg)  # fmt: skip
 
 
+# --prior-<name> options that override OdometryConfig.<name> as given (None: the runtime's)
+PRIOR_OPTIONS = ("agree_confidence", "single_confidence", "conflict_by_position", "conflict_radii",
+                 "view_sigma_deg", "nearest_weak", "fuse_strict", "view_sigma_m", "cross_check_radii",
+                 "cross_check_doubt", "recentre", "recentre_shrinks", "recentre_heading", "nearest_heading",
+                 "cross_check", "cross_check_strongest")  # fmt: skip
+# ... and those where 0 turns the setting off (None): the verifier's inlier floor, E's R, any strict match
+PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated")
+
+
 def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
     """The ``odometry`` map's pose prior (None: ``--odometry`` off): the runtime defaults with the
-    evaluation's overrides."""
+    evaluation's overrides (``--prior-single-confidence 1`` is off too: no verification scores 1)."""
     if not config.odometry:
         return None
     o = OdometryConfig()
     o = o if config.fit_sigma_deg is None else replace(o, fit_sigma_deg=config.fit_sigma_deg)
-    o = (
-        o
-        if config.prior_agree_confidence is None
-        else replace(o, agree_confidence=config.prior_agree_confidence)
-    )
-    if config.prior_agree_min_inliers is not None:  # 0: the verifier's floor (off)
-        o = replace(o, agree_min_inliers=config.prior_agree_min_inliers or None)
-    if config.prior_single_confidence is not None:  # 1: off (no verification scores 1)
-        o = replace(o, single_confidence=config.prior_single_confidence)
-    if config.prior_conflict_by_position is not None:
-        o = replace(o, conflict_by_position=config.prior_conflict_by_position)
-    if config.prior_conflict_radii is not None:
-        o = replace(o, conflict_radii=config.prior_conflict_radii)
-    if config.prior_view_sigma_deg is not None:
-        o = replace(o, view_sigma_deg=config.prior_view_sigma_deg)
-    if config.prior_nearest_weak is not None:
-        o = replace(o, nearest_weak=config.prior_nearest_weak)
-    if config.prior_fuse_strict is not None:
-        o = replace(o, fuse_strict=config.prior_fuse_strict)
-    if config.prior_view_sigma_m is not None:
-        o = replace(o, view_sigma_m=config.prior_view_sigma_m)
-    if config.prior_cross_check_radii is not None:
-        o = replace(o, cross_check_radii=config.prior_cross_check_radii)
-    if config.prior_cross_check_doubt is not None:
-        o = replace(o, cross_check_doubt=config.prior_cross_check_doubt)
-    if config.prior_cross_check_colocated is not None:  # 0: off (any strict match overrules)
-        o = replace(o, cross_check_colocated=config.prior_cross_check_colocated or None)
-    if config.prior_recentre is not None:
-        o = replace(o, recentre=config.prior_recentre)
-    if config.prior_recentre_shrinks is not None:
-        o = replace(o, recentre_shrinks=config.prior_recentre_shrinks)
-    if config.prior_rotation_px is not None:  # 0: E's R (off)
-        o = replace(o, rotation_px=config.prior_rotation_px or None)
-    if config.prior_recentre_heading is not None:
-        o = replace(o, recentre_heading=config.prior_recentre_heading)
-    if config.prior_nearest_heading is not None:
-        o = replace(o, nearest_heading=config.prior_nearest_heading)
-    if config.prior_cross_check is not None:
-        o = replace(o, cross_check=config.prior_cross_check)
-    if config.prior_cross_check_strongest is not None:
-        o = replace(o, cross_check_strongest=config.prior_cross_check_strongest)
+    given = {name: getattr(config, f"prior_{name}") for name in PRIOR_OPTIONS + PRIOR_ZERO_OFF}
+    given = {name: (v or None) if name in PRIOR_ZERO_OFF else v for name, v in given.items() if v is not None}
+    o = replace(o, **given)
     if config.prior_still_check is False:
         o = replace(o, still_m=None)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
