@@ -292,14 +292,8 @@ def measured_rotation(f: Features, kf: Features, loop: LoopClosure, v: VerifyCon
     (``cfg.rotation_px``; see :class:`.config.OdometryConfig`), else (off, fewer than
     ``MIN_ROTATION_INLIERS`` inliers, no K) the essential matrix's R (None: unknown)."""
     R = getattr(loop.geometry, "R", None)
-    if cfg.rotation_px is None or K is None:
-        return R
-    q, _ = query_features(f, v)
-    m = match_features(q, kf, v.max_distance)
-    if len(m) < MIN_ROTATION_INLIERS:
-        return R
-    rot = estimate_rotation(q, kf, m, K, cfg.rotation_px)
-    return rot.R if rot.ok and rot.num_inliers >= MIN_ROTATION_INLIERS else R
+    rot = _rotation_fit(f, kf, v, K, cfg.rotation_px)
+    return rot.R if rot is not None and rot.num_inliers >= MIN_ROTATION_INLIERS else R
 
 
 def colocated(f: Features, kf: Features, inliers: int, v: VerifyConfig, K, cfg: OdometryConfig) -> bool:
@@ -310,10 +304,22 @@ def colocated(f: Features, kf: Features, inliers: int, v: VerifyConfig, K, cfg: 
     share = cfg.cross_check_colocated
     if share is None or K is None or cfg.rotation_px is None:
         return True
+    rot = _rotation_fit(f, kf, v, K, cfg.rotation_px)
+    return rot is not None and rot.num_inliers >= share * max(int(inliers), 1)
+
+
+def _rotation_fit(f: Features, kf: Features, v: VerifyConfig, K, px: float | None):
+    """The rotation-only fit (``px`` pixels) over the matches a verification with ``v`` makes
+    between frame ``f`` and keyframe ``kf``; None without K or ``px``, with fewer than
+    ``MIN_ROTATION_INLIERS`` matches, or when the fit fails."""
+    if px is None or K is None:
+        return None
     q, _ = query_features(f, v)
     m = match_features(q, kf, v.max_distance)
-    rot = estimate_rotation(q, kf, m, K, cfg.rotation_px) if len(m) >= MIN_ROTATION_INLIERS else None
-    return rot is not None and rot.ok and rot.num_inliers >= share * max(int(inliers), 1)
+    if len(m) < MIN_ROTATION_INLIERS:
+        return None
+    rot = estimate_rotation(q, kf, m, K, px)
+    return rot if rot.ok else None
 
 
 def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
