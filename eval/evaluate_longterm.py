@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import time
 from dataclasses import fields, replace
@@ -155,6 +156,15 @@ PRIOR_OPTIONS = ("agree_confidence", "single_confidence", "conflict_by_position"
                  "cross_check", "cross_check_strongest")  # fmt: skip
 # ... and those where 0 turns the setting off (None): the verifier's inlier floor, E's R, any strict match
 PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated")
+# ... and those where inf turns it off (None; 0 is a setting): the candidates' gate
+PRIOR_INF_OFF = ("weak_gate_sigmas",)
+
+
+def _off(name: str, v):
+    """An override of ``OdometryConfig.<name>``, None where its value means off (PRIOR_ZERO_OFF, PRIOR_INF_OFF)."""
+    if name in PRIOR_ZERO_OFF:
+        return v or None
+    return None if name in PRIOR_INF_OFF and v == math.inf else v
 
 
 def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
@@ -164,8 +174,10 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         return None
     o = OdometryConfig()
     o = o if config.fit_sigma_deg is None else replace(o, fit_sigma_deg=config.fit_sigma_deg)
-    given = {name: getattr(config, f"prior_{name}") for name in PRIOR_OPTIONS + PRIOR_ZERO_OFF}
-    given = {name: (v or None) if name in PRIOR_ZERO_OFF else v for name, v in given.items() if v is not None}
+    given = {
+        name: getattr(config, f"prior_{name}") for name in PRIOR_OPTIONS + PRIOR_ZERO_OFF + PRIOR_INF_OFF
+    }
+    given = {name: _off(name, v) for name, v in given.items() if v is not None}
     o = replace(o, **given)
     if config.prior_still_check is False:
         o = replace(o, still_m=None)

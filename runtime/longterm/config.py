@@ -406,6 +406,13 @@ class OdometryConfig:
             slip), a sixth dense home held out (dense_1935, 634 / 0), the five 8-frame homes, the
             90-day home (712 / 0), 10 % and 30 % slip and 10 % kidnaps on four 8-frame homes:
             unchanged frame for frame. Needs K (else off).
+        weak_gate_sigmas: a localization through the prior that no strict verification supports
+            (every accepted experience below ``VerifyConfig.min_confidence``) reports its
+            experience only when it lies within ``PlaceConfig.radius_m + weak_gate_sigmas *
+            sigma_m`` of the predicted position, a narrower gate than the candidates'
+            (``gate_sigmas``): one further away is more likely not the robot's place than its place
+            (the frame is then not localized by the prior, and the strict global search follows).
+            None: the candidates' gate alone (before session 30).
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
             previous frame (what it saw from the same spot); if it does not, or there is none since
@@ -461,6 +468,7 @@ class OdometryConfig:
     cross_check_radii: float = 2.0
     cross_check_doubt: bool = False
     cross_check_colocated: float | None = 0.33
+    weak_gate_sigmas: float | None = None
     still_m: float | None = 0.05
     still_deg: float = 2.0
 
@@ -492,6 +500,8 @@ class OdometryConfig:
         _check("min_inlier_ratio", r is None or 0 <= r <= 1, r, "in [0, 1] or None")
         cc = self.cross_check_colocated
         _check("cross_check_colocated", cc is None or (cc >= 0 and math.isfinite(cc)), cc, ">= 0 or None")
+        w = self.weak_gate_sigmas
+        _check("weak_gate_sigmas", w is None or (w >= 0 and math.isfinite(w)), w, ">= 0 or None")
         st = self.still_m
         _check("still_m", st is None or (st >= 0 and math.isfinite(st)), st, ">= 0 or None")
         _check("still_deg", 0 <= self.still_deg <= 180, self.still_deg, "in [0, 180]")

@@ -3,6 +3,7 @@ prior's growth and bounds, and a synthetic sequence where the prior excludes a l
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -670,3 +671,28 @@ def test_a_robot_that_stood_still_by_its_odometry_must_see_what_it_saw():
     assert not claims_still((0.0, 0.0, 0.0), OdometryConfig(still_m=None))
     with pytest.raises(ValueError, match="still_m must be"):
         OdometryConfig(still_m=-1.0)
+
+
+def test_a_weak_localization_reports_no_experience_beyond_the_narrower_weak_gate():
+    """Below the strict score, an experience further than ``radius_m + weak_gate_sigmas * sigma_m``
+    from the predicted position is not reported (session 30); within it, or with the option off, it is."""
+    a = Place(0)
+    odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_m=0.3, dock_sigma_deg=10.0)
+    motion = (0.5, 0.5, 0.0)
+    predicted = PosePrior.docked(pose_at(1, 1, -5), odo).moved(motion, odo)
+    assert 0.3 < predicted.sigma_m < 0.35  # candidates within 1.3-1.35 m, weak ones within 1.15-1.18 m at 0.5
+    got = {}
+    for gate, off_m in itertools.product((None, 0.5), (1.05, 1.25)):
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
+                        verify=VerifyConfig(min_confidence=0.95), odometry=replace(odo, weak_gate_sigmas=gate))  # fmt: skip
+        x, y = predicted.pose[:2]
+        m.add_experience(0, *weaker(a.view(0), keep=60), pose=pose_at(x + off_m, y, -5))
+        m.dock(pose_at(1, 1, -5))
+        got[gate, off_m] = m.observe(*a.view(1), motion=motion).localization
+    for key in ((None, 1.05), (None, 1.25), (0.5, 1.05)):
+        loc = got[key]
+        assert loc is not None and loc.kf_id == 0 and loc.searched == "prior", key
+        assert loc.confidence < 0.95  # weak: no strict verification supports it
+    assert got[0.5, 1.25] is None
+    with pytest.raises(ValueError, match="weak_gate_sigmas"):
+        OdometryConfig(weak_gate_sigmas=-1.0)
