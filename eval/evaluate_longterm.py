@@ -156,8 +156,8 @@ PRIOR_OPTIONS = ("agree_confidence", "single_confidence", "conflict_by_position"
                  "cross_check", "cross_check_strongest")  # fmt: skip
 # ... and those where 0 turns the setting off (None): the verifier's inlier floor, E's R, any strict match
 PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated")
-# ... and those where inf turns it off (None; 0 is a setting): the candidates' gate
-PRIOR_INF_OFF = ("weak_gate_sigmas",)
+# ... and those where inf turns it off (None; 0 is a setting): no gate beyond the candidates'
+PRIOR_INF_OFF = ("weak_gate_sigmas", "strict_gate_sigmas")
 
 
 def _off(name: str, v):

@@ -413,6 +413,13 @@ class OdometryConfig:
             (``gate_sigmas``): one further away is more likely not the robot's place than its place
             (the frame is then not localized by the prior, and the strict global search follows).
             None: the candidates' gate alone (before session 30).
+        strict_gate_sigmas: while the prior holds, a strict localization found without it (the
+            global search when no candidate of the prior localized, or the cross-check's) is
+            accepted only within ``PlaceConfig.radius_m + strict_gate_sigmas * sigma_m`` of the
+            predicted position; further away the frame is not localized (a miss: the prior is
+            dropped after ``max_misses`` of them, and the global search takes over). Odometry that
+            slipped leaves the prior a metre or two off; a strict match many sigmas further away is
+            a lookalike (session 30). None: no bound (before session 30).
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
             previous frame (what it saw from the same spot); if it does not, or there is none since
@@ -469,6 +476,7 @@ class OdometryConfig:
     cross_check_doubt: bool = False
     cross_check_colocated: float | None = 0.33
     weak_gate_sigmas: float | None = None
+    strict_gate_sigmas: float | None = None
     still_m: float | None = 0.05
     still_deg: float = 2.0
 
@@ -500,8 +508,9 @@ class OdometryConfig:
         _check("min_inlier_ratio", r is None or 0 <= r <= 1, r, "in [0, 1] or None")
         cc = self.cross_check_colocated
         _check("cross_check_colocated", cc is None or (cc >= 0 and math.isfinite(cc)), cc, ">= 0 or None")
-        w = self.weak_gate_sigmas
-        _check("weak_gate_sigmas", w is None or (w >= 0 and math.isfinite(w)), w, ">= 0 or None")
+        for name in ("weak_gate_sigmas", "strict_gate_sigmas"):
+            w = getattr(self, name)
+            _check(name, w is None or (w >= 0 and math.isfinite(w)), w, ">= 0 or None")
         st = self.still_m
         _check("still_m", st is None or (st >= 0 and math.isfinite(st)), st, ">= 0 or None")
         _check("still_deg", 0 <= self.still_deg <= 180, self.still_deg, "in [0, 180]")

@@ -32,6 +32,7 @@ from homeloc.runtime.longterm.odometry import (
     PosePrior,
     claims_still,
     colocated,
+    in_gate,
     next_prior,
     search_near,
     sees_again,
@@ -170,6 +171,7 @@ class LongTermMap:
         d, f = self._inputs(x, features)
         self.clock += 1
         o = self.odometry_config
+        r = self.place_config.radius_m
         previous, self._previous = self._previous, f
         if self.prior is not None and motion is not None and claims_still(motion, o):
             # it stood still by the odometry, yet sees something else (or, just docked, has no frame
@@ -199,6 +201,8 @@ class LongTermMap:
                 if strict is not None and not colocated(f, self._t.features[strict.kf_id].features(),
                                                         strict.inliers, self.verify_config, self.K, o):  # fmt: skip
                     strict = None  # the view seen from elsewhere along its line of sight: no other place
+                if strict is not None and not in_gate(self.prior, strict.pose, r, o.strict_gate_sigmas):
+                    strict = None  # too far from a prior that holds: a lookalike, not a slip
                 if (
                     strict is not None
                     and o.cross_check_doubt
@@ -211,7 +215,10 @@ class LongTermMap:
                     return self._settle(strict)  # seeds the prior anew there
             if loop is not None or ambiguous:
                 return self._settle(None if loop is None else self._localization(loop, "prior"), R)
-        return self._settle(self._global(d, f, room))
+        loc = self._global(d, f, room)
+        if loc is not None and o is not None and not in_gate(self.prior, loc.pose, r, o.strict_gate_sigmas):
+            loc = None  # too far from a prior that holds (OdometryConfig.strict_gate_sigmas): a miss
+        return self._settle(loc)
 
     def _strict_elsewhere(self, d: np.ndarray, f: Features, at: int, radii: float) -> Localization | None:
         """A strict localization (the global acceptance score) to an experience further than

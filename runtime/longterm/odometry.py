@@ -202,29 +202,29 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     the best score among the accepted experiences, all within ``cfg.conflict_radii`` place radii
     of the loop's (None without a loop): the loop reported is the nearest, not always the best).
     A loop below ``verify.min_confidence`` (no accepted experience verified strictly) whose
-    experience lies outside :func:`weak_in_gate` is not reported (None, not ambiguous).
+    experience lies outside the weak gate (:func:`in_gate`, ``cfg.weak_gate_sigmas``) is not
+    reported (None, not ambiguous).
     t: the map's :class:`.store.Tables`."""
     loop, ambiguous, rotations, strongest = _search_near(prior, d, f, t, verify, K, cfg, place, top_k)
     if (
         loop is not None
         and strongest < verify.min_confidence
-        and not weak_in_gate(prior, t.cols["pose"][t.position(loop.kf_id)], cfg, place)
+        and not in_gate(prior, t.cols["pose"][t.position(loop.kf_id)], place.radius_m, cfg.weak_gate_sigmas)
     ):
         return None, False, None, None  # a place the robot is more likely outside than in
     return loop, ambiguous, None if loop is None else rotations.get(loop.kf_id), strongest
 
 
-def weak_in_gate(
-    prior: PosePrior, experience_pose: np.ndarray, cfg: OdometryConfig, place: PlaceConfig
+def in_gate(
+    prior: PosePrior | None, experience_pose: np.ndarray, radius_m: float, sigmas: float | None
 ) -> bool:
-    """May a localization below the strict score report the experience at ``experience_pose`` (3 x 4)?
-    Only when it lies within ``place.radius_m + cfg.weak_gate_sigmas * prior.sigma_m`` of the predicted
-    position (True when ``cfg.weak_gate_sigmas`` is None: the candidates' own gate, ``gate_sigmas``)."""
-    k = cfg.weak_gate_sigmas
-    if k is None:
+    """Does the experience at ``experience_pose`` (3 x 4) lie within ``radius_m + sigmas *
+    prior.sigma_m`` of the predicted position? True without a prior or a gate (``sigmas`` None):
+    ``OdometryConfig.weak_gate_sigmas`` and ``strict_gate_sigmas``."""
+    if prior is None or sigmas is None:
         return True
     e = planar(experience_pose)
-    return bool(math.hypot(e[0] - prior.pose[0], e[1] - prior.pose[1]) <= place.radius_m + k * prior.sigma_m)
+    return bool(math.hypot(e[0] - prior.pose[0], e[1] - prior.pose[1]) <= radius_m + sigmas * prior.sigma_m)
 
 
 def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,

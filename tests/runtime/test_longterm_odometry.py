@@ -696,3 +696,27 @@ def test_a_weak_localization_reports_no_experience_beyond_the_narrower_weak_gate
     assert got[0.5, 1.25] is None
     with pytest.raises(ValueError, match="weak_gate_sigmas"):
         OdometryConfig(weak_gate_sigmas=-1.0)
+
+
+def test_a_strict_match_far_beyond_a_holding_prior_is_not_taken_until_the_prior_is_dropped():
+    """``strict_gate_sigmas`` (session 30): while the prior holds, neither the global search nor the
+    cross-check accepts a strict localization beyond ``radius_m + strict_gate_sigmas * sigma_m`` of
+    the predicted position; once ``max_misses`` frames in a row have not localized, the prior is
+    dropped and the global search takes it."""
+    seed_place, b = Place(1), Place(0)
+    got = {}
+    for gate in (None, 8.0):
+        m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=OdometryConfig(strict_gate_sigmas=gate), learn=False)  # fmt: skip
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        m.add_experience(2, *b.view(0), pose=pose_at(21, 1))  # a lookalike 20 m away, in room 2
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0  # strict: seeds the prior
+        got[gate] = [m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization for _ in range(4)]
+    assert [loc.kf_id for loc in got[None]] == [2, 2, 2, 2]  # the lookalike, at once
+    assert got[8.0][:3] == [None, None, None]  # the prior (sigma ~0.5 m) holds: 20 m is beyond 5 m
+    assert got[8.0][3].kf_id == 2 and got[8.0][3].searched != "prior"  # dropped after 3 misses
+    # the cross-check: a weak localization near the prior is not overruled from beyond the gate
+    for gate in (None, 8.0):
+        m, b = _carried_map(replace(ODO, strict_gate_sigmas=gate), pose_at(21, 1))
+        got[gate] = m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization
+    assert got[None].kf_id == 2 and got[8.0].kf_id == 1 and got[8.0].searched == "prior"
