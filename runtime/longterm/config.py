@@ -414,12 +414,20 @@ class OdometryConfig:
             (the frame is then not localized by the prior, and the strict global search follows).
             None: the candidates' gate alone (before session 30).
         strict_gate_sigmas: while the prior holds, a strict localization found without it (the
-            global search when no candidate of the prior localized, or the cross-check's) is
-            accepted only within ``PlaceConfig.radius_m + strict_gate_sigmas * sigma_m`` of the
-            predicted position; further away the frame is not localized (a miss: the prior is
-            dropped after ``max_misses`` of them, and the global search takes over). Odometry that
-            slipped leaves the prior a metre or two off; a strict match many sigmas further away is
-            a lookalike (session 30). None: no bound (before session 30).
+            global search when no candidate of the prior localized, or the cross-check's against a
+            weak one) is taken only within ``PlaceConfig.radius_m + strict_gate_sigmas * sigma_m``
+            of the predicted position. Further away, neither it nor the weak localization it
+            contradicts is taken: the frame is a miss, and after ``max_misses`` of them in a row the
+            prior is dropped and the global search takes over (a robot carried unseen is found
+            again then). None: no bound (before session 30). Slipped odometry leaves the prior a
+            metre or two off; in the 105 odometry-map replays of sessions 28-29 the strict
+            localizations found without a prior that held were right up to 4.2 sigmas beyond the
+            place radius (slips) and false from 8.3 (a match 1.87 m away, session 28's setting) to
+            21 (10 % slip on dense_1931: a lookalike 4.9 m away, facing the other way, that
+            overruled a right weak localization). 8 lies between; replays with it, right / false
+            of 640: 10 % slip on dense_1931 588 / 9 -> 589 / 7 (12 -> 13 of 20 days); 30 % slip on
+            it unchanged frame for frame, as predicted: no other replay of session 29's setting had
+            such a localization beyond 4.2 sigmas.
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
             previous frame (what it saw from the same spot); if it does not, or there is none since
@@ -476,7 +484,7 @@ class OdometryConfig:
     cross_check_doubt: bool = False
     cross_check_colocated: float | None = 0.33
     weak_gate_sigmas: float | None = None
-    strict_gate_sigmas: float | None = None
+    strict_gate_sigmas: float | None = 8.0
     still_m: float | None = 0.05
     still_deg: float = 2.0
 

@@ -202,7 +202,9 @@ class LongTermMap:
                                                         strict.inliers, self.verify_config, self.K, o):  # fmt: skip
                     strict = None  # the view seen from elsewhere along its line of sight: no other place
                 if strict is not None and not in_gate(self.prior, strict.pose, r, o.strict_gate_sigmas):
-                    strict = None  # too far from a prior that holds: a lookalike, not a slip
+                    # too far from the prior to be a slip, yet it contradicts the weak localization:
+                    # neither is taken (a miss; contradicted max_misses times, the prior is dropped)
+                    return self._settle(None)
                 if (
                     strict is not None
                     and o.cross_check_doubt

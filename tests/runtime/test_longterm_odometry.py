@@ -519,7 +519,8 @@ def test_the_cross_check_trusts_a_strict_localization_elsewhere_over_a_weak_one_
     got = {}
     for check in (False, True):
         m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
-                        odometry=OdometryConfig(cross_check=check), learn=False)  # fmt: skip
+                        odometry=OdometryConfig(cross_check=check, strict_gate_sigmas=None),  # 20 m: beyond the gate
+                        learn=False)  # fmt: skip
         m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
         g, f = weaker(b.view(0), keep=60)  # a lookalike by the prior, retrieved less well than b itself
         g = unit(g + 0.3 * unit(np.random.default_rng(5).standard_normal(g.shape)))
@@ -576,7 +577,10 @@ def test_the_cross_check_overrules_only_with_a_view_taken_where_its_experience_w
     (parallax: a rotation explains 0.43 of its inliers), does not at 0.6."""
     got = {}
     for frame, share in ((1, None), (1, 0.6), (0, 0.6), (1, 0.3)):
-        m, b = _carried_map(OdometryConfig(cross_check_colocated=share), pose_at(21, 1))
+        # 20 m from the prior: beyond strict_gate_sigmas, off here (the cross-check alone)
+        m, b = _carried_map(
+            OdometryConfig(cross_check_colocated=share, strict_gate_sigmas=None), pose_at(21, 1)
+        )
         got[frame, share] = m.observe(*b.view(frame), motion=(0.1, 0.0, 0.0)).localization
     assert got[1, None].kf_id == 2 and got[1, None].searched != "prior"  # any strict match overrules
     # seen from elsewhere along the line of sight: the weak one stands
@@ -598,7 +602,8 @@ def test_the_cross_check_leaves_a_spot_where_another_experience_verified_strictl
     b = Place(0)
     got = {}
     for strongest in (False, True):
-        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, cross_check_strongest=strongest)
+        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, cross_check_strongest=strongest,
+                             strict_gate_sigmas=None)  # room 2 lies beyond the gate: the cross-check alone  # fmt: skip
         m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
                         odometry=odo, learn=False)  # fmt: skip
         g, f = weaker(b.view(0), keep=60)
@@ -715,8 +720,10 @@ def test_a_strict_match_far_beyond_a_holding_prior_is_not_taken_until_the_prior_
     assert [loc.kf_id for loc in got[None]] == [2, 2, 2, 2]  # the lookalike, at once
     assert got[8.0][:3] == [None, None, None]  # the prior (sigma ~0.5 m) holds: 20 m is beyond 5 m
     assert got[8.0][3].kf_id == 2 and got[8.0][3].searched != "prior"  # dropped after 3 misses
-    # the cross-check: a weak localization near the prior is not overruled from beyond the gate
+    # the cross-check: a strict match beyond the gate does not overrule a weak localization near the
+    # prior, nor does the weak one stand against it: neither is taken, until the prior is dropped
     for gate in (None, 8.0):
         m, b = _carried_map(replace(ODO, strict_gate_sigmas=gate), pose_at(21, 1))
-        got[gate] = m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization
-    assert got[None].kf_id == 2 and got[8.0].kf_id == 1 and got[8.0].searched == "prior"
+        got[gate] = [m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization for _ in range(4)]
+    assert [loc.kf_id for loc in got[None]] == [2, 2, 2, 2]
+    assert got[8.0][:3] == [None, None, None] and got[8.0][3].kf_id == 2
