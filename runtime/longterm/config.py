@@ -415,9 +415,10 @@ class OdometryConfig:
             None (the default): the candidates' gate alone. Measured at 0.5 (session 30), on
             odometry-map replays of dense_1931, right / false of 640 (days met of 20): without
             faults 623 / 1 (14) -> 622 / 0 (14), its one false gone; under noise x2 610 / 6 (14)
-            -> 601 / 3 (12); under 10 % slip 588 / 9 (12) -> 585 / 6 (10). Of the other replays
-            of session 29's setting, those where it acts would lose right weak localizations
-            only (noise x2 on dense_1935, slip on dev and 1913); the rest have none beyond it.
+            -> 601 / 3 (12); under 10 % slip 588 / 9 (12) -> 585 / 6 (10). In the other replays
+            of session 29's setting the localizations it would refuse are right ones (noise x2 on
+            dense_1935: 2; slip on dev: 3, on 1913: 1) but on 30 % slip on dense_1931 (3 right, 1
+            false); the rest have none beyond it.
             Each false it removes costs about three right localizations and, under faults, days:
             off.
         strict_gate_sigmas: while the prior holds, a strict localization found without it (the
