@@ -160,6 +160,7 @@ class LongTermEvalConfig:
     prior_cross_check: bool | None = None
     prior_cross_check_strongest: bool | None = None
     prior_still_check: bool | None = None
+    prior_still_at_dock: bool | None = None
     odometry_kidnap: float = 0.0
     odometry_slip: float = 0.0
     evidence_negatives: int = 4

