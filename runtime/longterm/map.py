@@ -173,16 +173,18 @@ class LongTermMap:
         o = self.odometry_config
         r = self.place_config.radius_m
         previous, self._previous = self._previous, f
+        at_dock = False  # just docked and claims it stood still: the frame must confirm it (below)
         if self.prior is not None and motion is not None and claims_still(motion, o):
             # it stood still by the odometry, yet sees something else: moved unseen. Just docked
-            # there is no frame to compare: with still_at_dock it is believed (still at the dock)
-            if previous is None and not o.still_at_dock:
-                motion = None
-            elif previous is not None and not sees_again(f, previous, self.verify_config, self.K):
+            # there is no frame to compare with: the dock's own experiences must confirm it
+            at_dock = previous is None and o.still_at_dock
+            if not at_dock and (previous is None or not sees_again(f, previous, self.verify_config, self.K)):
                 motion = None
         self.prior = None if o is None or self.prior is None else self.prior.moved(motion, o)
         if not len(self):
             return None
+        if at_dock and self.prior is not None and not self._stood_at_dock(d, f):
+            self.prior = None  # carried off the dock unseen, as far as the frame tells
         if self.prior is not None:
             loop, ambiguous, R, strongest = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
                                                         self.place_config, self.search_config.top_k)  # fmt: skip
@@ -223,6 +225,19 @@ class LongTermMap:
         if loc is not None and o is not None and not in_gate(self.prior, loc.pose, r, o.strict_gate_sigmas):
             loc = None  # too far from a prior that holds (OdometryConfig.strict_gate_sigmas): a miss
         return self._settle(loc)
+
+    def _stood_at_dock(self, d: np.ndarray, f: Features) -> bool:
+        """Does frame ``f`` confirm a docked robot's claim to have stood still
+        (``OdometryConfig.still_at_dock``): it localizes through the dock's prior to an experience
+        that a rotation-only fit explains (:func:`.odometry.colocated`: taken where the robot
+        claims to stand, not a metre or two away)?"""
+        o = self.odometry_config
+        loop, ambiguous, _, _ = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
+                                            self.place_config, self.search_config.top_k)  # fmt: skip
+        if loop is None or ambiguous:
+            return False
+        kf = self._t.features[loop.kf_id].features()
+        return colocated(f, kf, loop.inliers, self.verify_config, self.K, o)
 
     def _strict_elsewhere(self, d: np.ndarray, f: Features, at: int, radii: float) -> Localization | None:
         """A strict localization (the global acceptance score) to an experience further than
