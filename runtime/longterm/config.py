@@ -449,15 +449,18 @@ class OdometryConfig:
             not caught. None: off.
         still_at_dock: just docked (no frame since :meth:`.LongTermMap.dock`), odometry that claims
             the robot stood still is believed when the frame confirms it: it localizes through the
-            dock's prior to an experience that a rotation-only fit explains
-            (:func:`.odometry.colocated`, ``cross_check_colocated``: taken where the robot claims
-            to stand); otherwise the prior is dropped, as when the robot was carried off (False,
+            dock's prior to an experience of the dock's spot (within ``agree_radius_m``) that a
+            rotation-only fit explains (:func:`.odometry.colocated`, ``cross_check_colocated``:
+            taken where the robot claims to stand); otherwise the prior is dropped, as when the
+            robot was carried off (False,
             before session 30: always dropped, there being no previous frame to compare with). A
             robot may take its first frame on the dock's doorstep: on dense_1936 the first frames
             of three rounds were 0.02-0.05 m from the dock, the prior was dropped there, and five
             frames went unlocalized (days 12 and 18 missed the target). Believed without the
             confirmation, the claim turned 10 % kidnaps on four 8-frame homes from 579 / 0 into
-            585 / 8 (robots carried off the dock to the first waypoint, 1-2 m on).
+            585 / 8 (robots carried off the dock to the first waypoint, 1-2 m on); confirmed by
+            any experience a rotation explains, 1914's still gave 3 false (the first waypoint's
+            own experience, 1.2 m from the dock, confirmed it).
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong

@@ -229,13 +229,15 @@ class LongTermMap:
     def _stood_at_dock(self, d: np.ndarray, f: Features) -> bool:
         """Does frame ``f`` confirm a docked robot's claim to have stood still
         (``OdometryConfig.still_at_dock``): it localizes through the dock's prior to an experience
-        that a rotation-only fit explains (:func:`.odometry.colocated`: taken where the robot
-        claims to stand, not a metre or two away)?"""
+        of the dock's spot (within ``agree_radius_m`` of it) that a rotation-only fit explains
+        (:func:`.odometry.colocated`: taken where the robot claims to stand, not a metre away)?"""
         o = self.odometry_config
         loop, ambiguous, _, _ = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
                                             self.place_config, self.search_config.top_k)  # fmt: skip
         if loop is None or ambiguous:
             return False
+        if not in_gate(self.prior, self._t.cols["pose"][self._t.position(loop.kf_id)], o.agree_radius_m, 0.0):
+            return False  # a view of another spot near the dock: the robot may have been carried there
         kf = self._t.features[loop.kf_id].features()
         return colocated(f, kf, loop.inliers, self.verify_config, self.K, o)
 

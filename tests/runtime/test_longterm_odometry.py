@@ -662,17 +662,18 @@ def test_a_robot_that_stood_still_by_its_odometry_must_see_what_it_saw():
     assert got[None].kf_id == 1 and got[None].searched == "prior"  # the weak, wrong one by the old spot
     assert got[0.05].kf_id == 2 and got[0.05].searched != "prior"  # the prior dropped: the strict search
     # just docked, no frame since to compare with: with still_at_dock (the default since session 30)
-    # the claim stands when the frame localizes through the dock's prior to an experience that a
-    # rotation explains (b's second view against its first: 0.43 of the inliers), else (0.6 needed,
-    # or the option off) the prior is dropped as for a robot carried off its dock
-    for at_dock, share in ((False, 0.33), (True, 0.33), (True, 0.6)):
+    # the claim stands when the frame localizes through the dock's prior to an experience of the
+    # dock's spot (within agree_radius_m, 0.3 m) that a rotation explains (b's second view against
+    # its first: 0.43 of the inliers), else (0.6 needed, the experience 0.4 m from the dock, or the
+    # option off) the prior is dropped as for a robot carried off its dock
+    for at_dock, share, y in ((False, 0.33, 1.5), (True, 0.33, 1.5), (True, 0.6, 1.5), (True, 0.33, 1.9)):
         m.odometry_config = replace(m.odometry_config, still_at_dock=at_dock, cross_check_colocated=share)
-        m.dock(pose_at(1.5, 1.5))
-        got[at_dock, share] = m.observe(*b.view(1), motion=(0.0, 0.0, 0.0)).localization, m.prior
-    for key in ((False, 0.33), (True, 0.6)):
+        m.dock(pose_at(1.5, y))
+        got[at_dock, share, y] = m.observe(*b.view(1), motion=(0.0, 0.0, 0.0)).localization, m.prior
+    for key in ((False, 0.33, 1.5), (True, 0.6, 1.5), (True, 0.33, 1.9)):
         loc, _ = got[key]
         assert loc.kf_id == 2 and loc.searched != "prior", key  # the prior dropped: the strict search
-    loc, prior = got[True, 0.33]
+    loc, prior = got[True, 0.33, 1.5]
     assert loc.kf_id == 1 and loc.searched == "prior" and prior is not None  # the dock's prior kept
     m.dock(pose_at(1.5, 1.5))
     loc = m.observe(*weaker(b.view(1), keep=60), motion=(0.5, 0.5, 0.0)).localization  # drove off it
