@@ -219,11 +219,14 @@ def in_gate(
     prior: PosePrior | None, experience_pose: np.ndarray, radius_m: float, sigmas: float | None
 ) -> bool:
     """Does the experience at ``experience_pose`` (3 x 4) lie within ``radius_m + sigmas *
-    prior.sigma_m`` of the predicted position? True without a prior or a gate (``sigmas`` None):
-    ``OdometryConfig.weak_gate_sigmas`` and ``strict_gate_sigmas``."""
+    prior.sigma_m`` of the predicted position? True without a prior or a gate (``sigmas`` None),
+    and for an experience without a pose (NaN: nothing to tell): ``OdometryConfig.weak_gate_sigmas``
+    and ``strict_gate_sigmas``."""
     if prior is None or sigmas is None:
         return True
     e = planar(experience_pose)
+    if not np.isfinite(e[:2]).all():
+        return True
     return bool(math.hypot(e[0] - prior.pose[0], e[1] - prior.pose[1]) <= radius_m + sigmas * prior.sigma_m)
 
 

@@ -10,7 +10,15 @@ import pytest
 
 from homeloc.runtime.features import Features
 from homeloc.runtime.longterm import LongTermMap, OdometryConfig, PlaceConfig, PosePrior
-from homeloc.runtime.longterm.odometry import colocated, compose, noisy_motion, planar, relative_motion, wrap
+from homeloc.runtime.longterm.odometry import (
+    colocated,
+    compose,
+    in_gate,
+    noisy_motion,
+    planar,
+    relative_motion,
+    wrap,
+)
 from homeloc.runtime.loop_closure import VerifyConfig
 from tests.runtime.test_longterm import ROOMS, Place, pose_at, unit
 
@@ -738,3 +746,7 @@ def test_a_strict_match_far_beyond_a_holding_prior_is_not_taken_until_the_prior_
         got[gate] = [m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization for _ in range(4)]
     assert [loc.kf_id for loc in got[None]] == [2, 2, 2, 2]
     assert got[8.0][:3] == [None, None, None] and got[8.0][3].kf_id == 2
+    prior = PosePrior(np.array([1.0, 1.0, 0.0]), 0.5, 5.0)
+    assert in_gate(prior, pose_at(5, 1), 1.0, 8.0) and not in_gate(prior, pose_at(5.1, 1), 1.0, 6.0)
+    assert in_gate(prior, np.full((3, 4), np.nan), 1.0, 0.0)  # no pose: nothing to tell
+    assert in_gate(None, pose_at(50, 1), 1.0, 0.0) and in_gate(prior, pose_at(50, 1), 1.0, None)
