@@ -230,14 +230,19 @@ class LongTermMap:
         """Does frame ``f`` confirm a docked robot's claim to have stood still
         (``OdometryConfig.still_at_dock``): it localizes through the dock's prior to an experience
         of the dock's spot (within ``agree_radius_m`` of it) that a rotation-only fit explains
-        (:func:`.odometry.colocated`: taken where the robot claims to stand, not a metre away)?"""
+        (:func:`.odometry.colocated`: taken where the robot claims to stand, not a metre away),
+        implying the dock's heading within ``heading_sigmas`` of the prior's and a seed's heading
+        error (``seed_sigma_deg``: a verified heading; it claims it did not turn either)?"""
         o = self.odometry_config
-        loop, ambiguous, _, _ = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
+        loop, ambiguous, R, _ = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
                                             self.place_config, self.search_config.top_k)  # fmt: skip
         if loop is None or ambiguous:
             return False
-        if not in_gate(self.prior, self._t.cols["pose"][self._t.position(loop.kf_id)], o.agree_radius_m, 0.0):
+        pose = self._t.cols["pose"][self._t.position(loop.kf_id)]
+        if not in_gate(self.prior, pose, o.agree_radius_m, 0.0):
             return False  # a view of another spot near the dock: the robot may have been carried there
+        if not self.prior.heading_agrees(pose, R, replace(o, fit_sigma_deg=o.seed_sigma_deg)):
+            return False  # turned while it claims it did not: carried (and turned) off the dock
         kf = self._t.features[loop.kf_id].features()
         return colocated(f, kf, loop.inliers, self.verify_config, self.K, o)
 

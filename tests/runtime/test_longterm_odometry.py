@@ -672,16 +672,24 @@ def test_a_robot_that_stood_still_by_its_odometry_must_see_what_it_saw():
     # just docked, no frame since to compare with: with still_at_dock (the default since session 30)
     # the claim stands when the frame localizes through the dock's prior to an experience of the
     # dock's spot (within agree_radius_m, 0.3 m) that a rotation explains (b's second view against
-    # its first: 0.43 of the inliers), else (0.6 needed, the experience 0.4 m from the dock, or the
-    # option off) the prior is dropped as for a robot carried off its dock
-    for at_dock, share, y in ((False, 0.33, 1.5), (True, 0.33, 1.5), (True, 0.6, 1.5), (True, 0.33, 1.9)):
+    # its first: 0.43 of the inliers) with the dock's heading, else (0.6 needed, the experience 0.4 m
+    # from the dock, the dock facing 30 deg away, or the option off) the prior is dropped as for a
+    # robot carried off its dock
+    cases = (
+        (False, 0.33, 1.5, 0),
+        (True, 0.33, 1.5, 0),
+        (True, 0.6, 1.5, 0),
+        (True, 0.33, 1.9, 0),
+        (True, 0.33, 1.5, 30),
+    )
+    for at_dock, share, y, yaw in cases:
         m.odometry_config = replace(m.odometry_config, still_at_dock=at_dock, cross_check_colocated=share)
-        m.dock(pose_at(1.5, y))
-        got[at_dock, share, y] = m.observe(*b.view(1), motion=(0.0, 0.0, 0.0)).localization, m.prior
-    for key in ((False, 0.33, 1.5), (True, 0.6, 1.5), (True, 0.33, 1.9)):
+        m.dock(pose_at(1.5, y, yaw))
+        got[at_dock, share, y, yaw] = m.observe(*b.view(1), motion=(0.0, 0.0, 0.0)).localization, m.prior
+    for key in cases[:1] + cases[2:]:
         loc, _ = got[key]
         assert loc.kf_id == 2 and loc.searched != "prior", key  # the prior dropped: the strict search
-    loc, prior = got[True, 0.33, 1.5]
+    loc, prior = got[True, 0.33, 1.5, 0]
     assert loc.kf_id == 1 and loc.searched == "prior" and prior is not None  # the dock's prior kept
     m.dock(pose_at(1.5, 1.5))
     loc = m.observe(*weaker(b.view(1), keep=60), motion=(0.5, 0.5, 0.0)).localization  # drove off it
