@@ -451,8 +451,9 @@ class OdometryConfig:
             the robot stood still is believed when the frame confirms it: it localizes through the
             dock's prior to an experience of the dock's spot (within ``agree_radius_m``) that a
             rotation-only fit explains (:func:`.odometry.colocated`, ``cross_check_colocated``:
-            taken where the robot claims to stand); otherwise the prior is dropped, as when the
-            robot was carried off (False,
+            taken where the robot claims to stand), implying the dock's heading (within
+            ``heading_sigmas`` of the prior's and ``seed_sigma_deg``); otherwise the prior is
+            dropped, as when the robot was carried off (False,
             before session 30: always dropped, there being no previous frame to compare with). A
             robot may take its first frame on the dock's doorstep: on dense_1936 the first frames
             of three rounds were 0.02-0.05 m from the dock, the prior was dropped there, and five
@@ -460,7 +461,10 @@ class OdometryConfig:
             confirmation, the claim turned 10 % kidnaps on four 8-frame homes from 579 / 0 into
             585 / 8 (robots carried off the dock to the first waypoint, 1-2 m on); confirmed by
             any experience a rotation explains, 1914's still gave 3 false (the first waypoint's
-            own experience, 1.2 m from the dock, confirmed it).
+            own experience, 1.2 m from the dock, confirmed it); without the heading, 10 % kidnaps
+            on dense_1936 kept a dock prior 26 deg off (1 false). With all three conditions, 10 %
+            kidnaps: the four 8-frame homes the same frame for frame, dense_1936 570 / 11 -> 579 /
+            11 (the same false frames), dense_1932 620 / 0 -> 625 / 0.
         min_confidence: verification score accepted among the candidates of the prior (the strict
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
