@@ -183,11 +183,12 @@ class LongTermMap:
         self.prior = None if o is None or self.prior is None else self.prior.moved(motion, o)
         if not len(self):
             return None
-        if at_dock and self.prior is not None and not self._stood_at_dock(d, f):
-            self.prior = None  # carried off the dock unseen, as far as the frame tells
         if self.prior is not None:
             loop, ambiguous, R, strongest = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
                                                         self.place_config, self.search_config.top_k)  # fmt: skip
+            if at_dock and (ambiguous or not self._stood_at_dock(f, loop, R)):
+                self.prior = None  # carried off the dock unseen, as far as the frame tells
+                return self._settle(self._global(d, f, room))
             self.prior = None if ambiguous else self.prior
             # weak: no accepted experience verified strictly (OdometryConfig.cross_check_strongest),
             # else the one reported, the nearest, did not
@@ -226,17 +227,16 @@ class LongTermMap:
             loc = None  # too far from a prior that holds (OdometryConfig.strict_gate_sigmas): a miss
         return self._settle(loc)
 
-    def _stood_at_dock(self, d: np.ndarray, f: Features) -> bool:
-        """Does frame ``f`` confirm a docked robot's claim to have stood still
-        (``OdometryConfig.still_at_dock``): it localizes through the dock's prior to an experience
+    def _stood_at_dock(self, f: Features, loop, R: np.ndarray | None) -> bool:
+        """Does frame ``f``, localized through the dock's prior to ``loop`` (None: not localized;
+        ``R``: the rotation its verification measured), confirm a docked robot's claim to have stood
+        still (``OdometryConfig.still_at_dock``): it localizes through the dock's prior to an experience
         of the dock's spot (within ``agree_radius_m`` of it) that a rotation-only fit explains
         (:func:`.odometry.colocated`: taken where the robot claims to stand, not a metre away),
         implying the dock's heading within ``heading_sigmas`` of the prior's and a seed's heading
         error (``seed_sigma_deg``: a verified heading; it claims it did not turn either)?"""
         o = self.odometry_config
-        loop, ambiguous, R, _ = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
-                                            self.place_config, self.search_config.top_k)  # fmt: skip
-        if loop is None or ambiguous:
+        if loop is None:
             return False
         pose = self._t.cols["pose"][self._t.position(loop.kf_id)]
         if not in_gate(self.prior, pose, o.agree_radius_m, 0.0):
