@@ -141,6 +141,7 @@ class LongTermEvalConfig:
     prior_agree_confidence: float | None = None
     prior_agree_min_inliers: int | None = None
     prior_single_confidence: float | None = None
+    prior_single_doubt_m: float | None = None
     prior_conflict_by_position: bool | None = None
     prior_conflict_radii: float | None = None
     prior_view_sigma_deg: float | None = None
@@ -161,6 +162,7 @@ class LongTermEvalConfig:
     prior_cross_check_strongest: bool | None = None
     prior_still_check: bool | None = None
     prior_still_at_dock: bool | None = None
+    prior_still_share: float | None = None
     odometry_kidnap: float = 0.0
     odometry_slip: float = 0.0
     evidence_negatives: int = 4

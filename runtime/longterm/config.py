@@ -493,6 +493,7 @@ class OdometryConfig:
     agree_min_inliers: int | None = 12
     agree_max_sigma_m: float = 0.75
     single_confidence: float | None = 0.05
+    single_doubt_m: float = 0.3
     conflict_by_position: bool = True
     conflict_radii: float = 2.0
     view_sigma_deg: float = 20.0
@@ -514,6 +515,7 @@ class OdometryConfig:
     still_m: float | None = 0.05
     still_deg: float = 2.0
     still_at_dock: bool = True
+    still_share: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
@@ -537,6 +539,8 @@ class OdometryConfig:
         _check("min_confidence", 0 <= self.min_confidence <= 1, self.min_confidence, "in [0, 1]")
         c = self.single_confidence
         _check("single_confidence", c is None or 0 <= c <= 1, c, "in [0, 1] or None")
+        sd = self.single_doubt_m
+        _check("single_doubt_m", sd >= 0 and math.isfinite(sd), sd, ">= 0")
         px = self.rotation_px
         _check("rotation_px", px is None or (px > 0 and math.isfinite(px)), px, "> 0 or None")
         r = self.min_inlier_ratio
@@ -549,3 +553,5 @@ class OdometryConfig:
         st = self.still_m
         _check("still_m", st is None or (st >= 0 and math.isfinite(st)), st, ">= 0 or None")
         _check("still_deg", 0 <= self.still_deg <= 180, self.still_deg, "in [0, 180]")
+        ss = self.still_share
+        _check("still_share", ss is None or (ss >= 0 and math.isfinite(ss)), ss, ">= 0 or None")

@@ -178,7 +178,9 @@ class LongTermMap:
             # it stood still by the odometry, yet sees something else: moved unseen. Just docked
             # there is no frame to compare with: the dock's own experiences must confirm it
             at_dock = previous is None and o.still_at_dock
-            if not at_dock and (previous is None or not sees_again(f, previous, self.verify_config, self.K)):
+            if not at_dock and (
+                previous is None or not sees_again(f, previous, self.verify_config, self.K, o)
+            ):
                 motion = None
         self.prior = None if o is None or self.prior is None else self.prior.moved(motion, o)
         if not len(self):

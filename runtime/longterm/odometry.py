@@ -87,13 +87,22 @@ def claims_still(m: Motion, cfg: OdometryConfig) -> bool:
     return d <= cfg.still_m and math.degrees(turn) <= cfg.still_deg
 
 
-def sees_again(f: Features, previous: Features, verify: VerifyConfig, K) -> bool:
+def sees_again(
+    f: Features, previous: Features, verify: VerifyConfig, K, cfg: OdometryConfig | None = None
+) -> bool:
     """Does frame ``f`` verify at the strict score against ``previous``, the frame before it (what a
-    robot that stood still sees again)?"""
+    robot that stood still sees again), and, with ``cfg.still_share`` set (and K, ``cfg.rotation_px``),
+    from the same spot: a rotation-only fit over its matches explains at least ``cfg.still_share``
+    of the verification's inliers (a robot carried a metre along its line of sight sees the same
+    things, with parallax)?"""
     q, _ = query_features(f, verify)
     p, _ = query_features(previous, verify)
     v, _, _ = verify_one(q, Candidate(0, 1.0), p, verify, K)
-    return v.accepted
+    share = None if cfg is None else cfg.still_share
+    if not v.accepted or share is None or K is None or cfg.rotation_px is None:
+        return v.accepted
+    rot = _rotation_fit(f, p, verify, K, cfg.rotation_px)
+    return rot is not None and rot.num_inliers >= share * max(int(v.inliers), 1)
 
 
 def _sigmas(m: Motion, cfg: OdometryConfig) -> tuple[float, float]:
@@ -376,7 +385,7 @@ def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryCon
     """The last resort of :func:`search_near` when nothing else localized: the weak verification
     (``weak``: (loop, position) pairs implying the predicted heading) nearest the predicted position
     that scores ``cfg.single_confidence``, while the prior's position is known to
-    ``cfg.agree_max_sigma_m`` and no experience further than ``cfg.agree_radius_m`` from it passed
+    ``cfg.agree_max_sigma_m`` and no experience further than ``cfg.single_doubt_m`` from it passed
     the verifier's floors at any score (a second spot that verifies at all is reason to doubt)."""
     c = cfg.single_confidence
     if c is None or prior.sigma_m > cfg.agree_max_sigma_m:
@@ -385,7 +394,7 @@ def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryCon
     if not singles:
         return None
     loop, at = _nearest(singles, t, prior, cfg)
-    doubt = _dist(planar(t.cols["pose"][passed]), planar(t.cols["pose"][at])) > cfg.agree_radius_m
+    doubt = _dist(planar(t.cols["pose"][passed]), planar(t.cols["pose"][at])) > cfg.single_doubt_m
     return None if doubt.any() else loop
 
 

@@ -294,28 +294,33 @@ def test_one_weak_match_localizes_under_a_tight_prior_only_when_no_other_spot_ve
               verify=VerifyConfig(min_confidence=0.95))  # fmt: skip
     g, f = weaker(a.view(1), keep=40)
     got, priors = {}, {}
-    for single in (None, 0.25):
+    for single, doubt_m in ((None, 0.3), (0.25, 0.3), (0.25, 1.0)):
         for case in ("alone", "another spot verifies", "the same spot verifies", "wide prior"):
             odo = OdometryConfig(min_confidence=0.5, agree_confidence=0.25, single_confidence=single,
-                                 agree_max_sigma_m=0.01 if case == "wide prior" else 0.75)  # fmt: skip
+                                 single_doubt_m=doubt_m, agree_max_sigma_m=0.01 if case == "wide prior" else 0.75)  # fmt: skip
             m = LongTermMap(**kw, odometry=odo)
             m.add_experience(0, *weaker(a.view(0), keep=25, seed=1), pose=pose_at(1.4, 1.5))  # ~0.3 alone
             if case.endswith("verifies"):  # 0.8 m along the line of sight or 0.2 m away, weaker still
                 x = 2.2 if case == "another spot verifies" else 1.6
                 m.add_experience(1, *weaker(a.view(0), keep=20, seed=2), pose=pose_at(x, 1.5))
             m.dock(pose_at(1, 1, -5))  # position known to 0.05 m
-            got[single, case] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+            got[single, case, doubt_m] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
             priors[single, case] = m.prior
-    assert all(got[None, c] is None for c in ("alone", "another spot verifies", "wide prior"))  # off
-    loc = got[0.25, "alone"]
+    assert all(got[None, c, 0.3] is None for c in ("alone", "another spot verifies", "wide prior"))  # off
+    loc = got[0.25, "alone", 0.3]
     assert loc is not None and loc.kf_id == 0 and loc.searched == "prior" and 0.25 <= loc.confidence < 0.5
     # a weak match keeps the prior (misses reset) but never seeds it: the dock's 0.05 m grew by the drive
     assert priors[0.25, "alone"] is not None and priors[0.25, "alone"].sigma_m < OdometryConfig().seed_sigma_m
-    assert got[0.25, "another spot verifies"] is None  # a second spot verifying at all: reason to doubt
-    assert got[0.25, "the same spot verifies"].kf_id == 0  # within agree_radius_m: the same spot
-    assert got[0.25, "wide prior"] is None  # the prior's position is less certain than agree_max_sigma_m
+    assert got[0.25, "another spot verifies", 0.3] is None  # a second spot verifying at all: reason to doubt
+    assert got[0.25, "the same spot verifies", 0.3].kf_id == 0  # within single_doubt_m: the same spot
+    assert got[0.25, "wide prior", 0.3] is None  # the prior's position is less certain than agree_max_sigma_m
+    # doubt only from spots further than single_doubt_m: the one 0.8 m away no longer doubts
+    assert got[0.25, "another spot verifies", 1.0].kf_id == 0
+    assert got[0.25, "alone", 1.0].kf_id == 0 and got[0.25, "wide prior", 1.0] is None
     with pytest.raises(ValueError, match="single_confidence must be in"):
         OdometryConfig(single_confidence=1.5)
+    with pytest.raises(ValueError, match="single_doubt_m must be >= 0"):
+        OdometryConfig(single_doubt_m=-0.1)
 
 
 def test_one_position_seen_in_two_directions_is_not_ambiguous():
@@ -703,6 +708,31 @@ def test_a_robot_that_stood_still_by_its_odometry_must_see_what_it_saw():
     assert not claims_still((0.0, 0.0, 0.0), OdometryConfig(still_m=None))
     with pytest.raises(ValueError, match="still_m must be"):
         OdometryConfig(still_m=-1.0)
+
+
+def test_a_robot_that_stood_still_must_see_what_it_saw_from_the_same_spot_with_still_share():
+    """``OdometryConfig.still_share``: the frame must also see the previous one from the same spot, a
+    rotation-only fit explaining that share of the inliers; a robot carried along its line of sight
+    sees the same things with parallax (b's second view against its first: 0.43 of the inliers)."""
+    from homeloc.runtime.longterm.odometry import sees_again
+
+    b = Place(0)
+    (_, f0), (_, f1) = b.view(0), b.view(1)
+    v = VerifyConfig(min_confidence=0.95)
+    for share, moved, still in (
+        (None, True, True),
+        (0.33, True, True),
+        (0.6, False, True),
+        (3.0, False, False),
+    ):
+        o = OdometryConfig(still_share=share)
+        assert sees_again(f1, f0, v, b.K, o) is moved, share  # both verify strictly (0.98, 150 inliers)
+        assert sees_again(f0, f0, v, b.K, o) is still, share  # the same view: a rotation explains all
+    # no K: no fit, the verification alone
+    assert sees_again(f1, f0, v, None, OdometryConfig(still_share=0.6))
+    assert not sees_again(weaker(b.view(0), keep=60)[1], f0, v, b.K)  # under the strict score
+    with pytest.raises(ValueError, match="still_share must be"):
+        OdometryConfig(still_share=-0.1)
 
 
 def test_a_weak_localization_reports_no_experience_beyond_the_narrower_weak_gate():
