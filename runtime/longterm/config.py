@@ -243,7 +243,7 @@ class OdometryConfig:
             prior's position is known to ``agree_max_sigma_m``, the one verification that implies
             the predicted heading, scores this much (and passes ``agree_min_inliers``), nearest the
             predicted position, localizes the frame, unless an experience further than
-            ``agree_radius_m`` from it passed the verifier's floors at any score (a second spot
+            ``single_doubt_m`` from it passed the verifier's floors at any score (a second spot
             verifying at all is reason to doubt). It keeps the prior (never seeds it). None: off.
             The frames the seventh pass still missed were mostly one right experience verifying
             at 0.05-0.1 under a tight prior (first frames after the dock, dim lamps). Replays of the
@@ -253,6 +253,20 @@ class OdometryConfig:
             148 of 175, 0 false localizations in each; on the recorded verifications of those
             replays, accepting at 0.03 (or at 0.05 with a prior up to 1.0 m / conflicts only beyond
             1 m) would have taken one wrong experience.
+        single_doubt_m: the last resort (``single_confidence``) is not taken when an experience
+            further than this (metres) from its experience passed the verifier's floors (session
+            31; 0.3, ``agree_radius_m``'s value, before it). A robot that keyframes densely stores
+            spots a metre or so apart that all see what the frame sees: on the dense homes most
+            frames left unlocalized under a tight prior had one right experience at 0.05-0.1 and
+            a second right one 0.5-1 m from it that verified more weakly still, and that second one
+            vetoed it. 2 m is ``conflict_radii`` place radii, where accepted experiences conflict.
+            Odometry-map replays, right / false of 640 (days met of 20), 0.3 -> 2: dense 1930 640 /
+            0 (20) -> 640 / 0 (20), 1931 623 / 1 (14) -> 636 / 1 (18), 1932 640 / 0 (20) -> 640 / 0
+            (20), 1933 628 / 0 (17) -> 633 / 0 (18), 1934 638 / 0 (20) -> 640 / 0 (20), 1935 634 / 0
+            (18) -> 640 / 0 (20), 1936 636 / 0 (20) -> 639 / 0 (20), 1937 630 / 0 (19) -> 640 / 0
+            (20); 1931 under noise x2 610 / 6 (14) -> 621 / 5 (15), under 10 % slip 589 / 7 (13) ->
+            608 / 5 (17); 1936 under 10 % kidnaps 579 / 11 (12) -> 580 / 12 (13) (docs/evaluate.md,
+            "Session 31").
         conflict_by_position: accepted experiences (and better ones implying another heading)
             conflict, i.e. the frame is ambiguous, only when their positions differ by more than
             ``conflict_radii`` place radii; at one position the reported experience is the one viewing
@@ -447,6 +461,19 @@ class OdometryConfig:
             kidnaps unchanged. A robot that stood still sees what it saw (a light switched on
             meanwhile only costs the prior). Wheel slip, odometry that reports part of a motion, is
             not caught. None: off.
+        still_share: ... and the frame must see the previous one from the same spot: a rotation-only
+            fit (``rotation_px``) over their matches explains at least this share of the
+            verification's inliers (session 31; None: the strict verification alone, as before). A
+            robot carried a metre along its line of sight sees what it saw, with parallax: of the
+            steps 10 % kidnaps turn into "no motion" on dense 1931 and 1933 (114), 33 still verified
+            strictly against the previous frame, a rotation explaining 0.13-0.34 of their inliers;
+            frames taken at one pose (within 5 cm and 2 deg) on one day that verify strictly: 2.15
+            and 3.29 (the fit counts all matches, not only the verification's inliers; those with
+            30 or more inliers that do not verify strictly: 1.0-4.0). 10 % kidnaps, odometry map
+            alone, right / false of 640 (days met of 20), off -> 0.6: dense 1931 529 / 10 (5) -> 537
+            / 8 (5), 1933 572 / 2 (9) -> 580 / 0 (10), 1936 579 / 11 (12) -> 579 / 6 (13). Without
+            faults a robot claims to stand still only at a round's first frame, where there is no
+            previous frame (``still_at_dock``), so nothing changes (docs/evaluate.md, "Session 31").
         still_at_dock: just docked (no frame since :meth:`.LongTermMap.dock`), odometry that claims
             the robot stood still is believed when the frame confirms it: it localizes through the
             dock's prior to an experience of the dock's spot (within ``agree_radius_m``) that a
@@ -493,7 +520,7 @@ class OdometryConfig:
     agree_min_inliers: int | None = 12
     agree_max_sigma_m: float = 0.75
     single_confidence: float | None = 0.05
-    single_doubt_m: float = 0.3
+    single_doubt_m: float = 2.0
     conflict_by_position: bool = True
     conflict_radii: float = 2.0
     view_sigma_deg: float = 20.0
@@ -515,7 +542,7 @@ class OdometryConfig:
     still_m: float | None = 0.05
     still_deg: float = 2.0
     still_at_dock: bool = True
-    still_share: float | None = None
+    still_share: float | None = 0.6
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",

@@ -171,9 +171,11 @@ def test_experiences_of_one_spot_agreeing_weakly_localize_under_the_prior():
               verify=VerifyConfig(min_confidence=0.95))  # fmt: skip
     g, f = weaker(a.view(1), keep=40)
     got = {}
-    for agree in (None, 0.25):
+    for agree, doubt_m in ((None, 0.3), (0.25, 0.3), (0.25, 2.0)):
         for case in ("one spot", "along a line", "lookalike"):
-            m = LongTermMap(**kw, odometry=OdometryConfig(min_confidence=0.5, agree_confidence=agree))
+            # single_doubt_m 0.3: the last resort vetoed by the other spot, agreement alone decides
+            odo = OdometryConfig(min_confidence=0.5, agree_confidence=agree, single_doubt_m=doubt_m)
+            m = LongTermMap(**kw, odometry=odo)
             # two experiences, each verifying below 0.5 (0.31 and 0.45 alone): 0.2 m apart (one
             # spot seen under other light) or 0.8 m apart (spots along the robot's line of sight)
             m.add_experience(0, *weaker(a.view(0), keep=25, seed=1), pose=pose_at(1.4, 1.5))
@@ -185,14 +187,20 @@ def test_experiences_of_one_spot_agreeing_weakly_localize_under_the_prior():
             if case == "lookalike":  # another place verifying as well, in the gate, 1.1 m from experience 1
                 m.add_experience(2, *weaker(a.view(0), keep=30, seed=3), pose=pose_at(0.75, 0.8))
             m.dock(pose_at(1, 1, -5))
-            got[agree, case] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+            got[agree, case, doubt_m] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
     assert all(
-        got[None, case] is None for case in ("one spot", "along a line", "lookalike")
+        got[None, case, 0.3] is None for case in ("one spot", "along a line", "lookalike")
     )  # each alone is too weak
-    loc = got[0.25, "one spot"]
+    loc = got[0.25, "one spot", 0.3]
     assert loc is not None and loc.kf_id in (0, 1) and loc.searched == "prior" and loc.confidence < 0.5
-    assert got[0.25, "along a line"] is None  # not views of one spot: no agreement
-    assert got[0.25, "lookalike"] is None  # the agreeing experiences are not one place: ambiguous
+    assert got[0.25, "along a line", 0.3] is None  # not views of one spot: no agreement
+    assert got[0.25, "lookalike", 0.3] is None  # the agreeing experiences are not one place: ambiguous
+    # with the default single_doubt_m (2 m) a spot 0.8 m along the line, or a lookalike 1.1 m away,
+    # no longer vetoes the last resort: the weak experience nearest the predicted position
+    loc = got[0.25, "along a line", 2.0]
+    assert loc is not None and loc.kf_id == 0 and loc.searched == "prior"
+    loc = got[0.25, "lookalike", 2.0]
+    assert loc is not None and loc.kf_id in (0, 1) and loc.searched == "prior"
     with pytest.raises(ValueError, match="agree_count must be >= 2"):
         OdometryConfig(agree_count=1)
     with pytest.raises(ValueError, match="agree_confidence must be in"):
