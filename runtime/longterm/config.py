@@ -265,8 +265,9 @@ class OdometryConfig:
             (20), 1933 628 / 0 (17) -> 633 / 0 (18), 1934 638 / 0 (20) -> 640 / 0 (20), 1935 634 / 0
             (18) -> 640 / 0 (20), 1936 636 / 0 (20) -> 639 / 0 (20), 1937 630 / 0 (19) -> 640 / 0
             (20); 1931 under noise x2 610 / 6 (14) -> 621 / 5 (15), under 10 % slip 589 / 7 (13) ->
-            608 / 5 (17); 1936 under 10 % kidnaps 579 / 11 (12) -> 580 / 12 (13) (docs/evaluate.md,
-            "Session 31").
+            608 / 5 (17); 1936 under 10 % kidnaps 579 / 11 (12) -> 580 / 12 (13); the 8-frame homes
+            and the 90-day home without a changed verdict. Held out (dense_1938, with
+            ``still_share``): 626 / 1 (16) -> 636 / 1 (19) (docs/evaluate.md, "Session 31").
         conflict_by_position: accepted experiences (and better ones implying another heading)
             conflict, i.e. the frame is ambiguous, only when their positions differ by more than
             ``conflict_radii`` place radii; at one position the reported experience is the one viewing
@@ -471,7 +472,9 @@ class OdometryConfig:
             and 3.29 (the fit counts all matches, not only the verification's inliers; those with
             30 or more inliers that do not verify strictly: 1.0-4.0). 10 % kidnaps, odometry map
             alone, right / false of 640 (days met of 20), off -> 0.6: dense 1931 529 / 10 (5) -> 537
-            / 8 (5), 1933 572 / 2 (9) -> 580 / 0 (10), 1936 579 / 11 (12) -> 579 / 6 (13). Without
+            / 8 (5), 1933 572 / 2 (9) -> 580 / 0 (10), 1936 579 / 11 (12) -> 579 / 6 (13), 1930 619
+            / 0 (17) -> 611 / 0 (17); with ``single_doubt_m`` too, the eight dense homes 4,503 / 33
+            -> 4,549 / 11 and the four 8-frame homes the same frame for frame. Without
             faults a robot claims to stand still only at a round's first frame, where there is no
             previous frame (``still_at_dock``), so nothing changes (docs/evaluate.md, "Session 31").
         still_at_dock: just docked (no frame since :meth:`.LongTermMap.dock`), odometry that claims
