@@ -166,8 +166,8 @@ class LongTermMap:
         usage statistics. room: search prior (default: the room of the last localization); motion:
         odometry ``(dx, dy, dyaw)`` since the previous frame in its body frame (metres, radians; None:
         unknown, the pose prior is dropped, as it is when the motion says the robot stood still but the
-        frame does not verify against the previous one: ``OdometryConfig.still_m``), used with an
-        OdometryConfig only."""
+        frame does not verify against the previous one from the same spot: ``OdometryConfig.still_m``,
+        ``still_share``), used with an OdometryConfig only."""
         d, f = self._inputs(x, features)
         self.clock += 1
         o = self.odometry_config
