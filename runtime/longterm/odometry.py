@@ -98,11 +98,9 @@ def sees_again(
     q, _ = query_features(f, verify)
     p, _ = query_features(previous, verify)
     v, _, _ = verify_one(q, Candidate(0, 1.0), p, verify, K)
-    share = None if cfg is None else cfg.still_share
-    if not v.accepted or share is None or K is None or cfg.rotation_px is None:
+    if not v.accepted or cfg is None or cfg.still_share is None:
         return v.accepted
-    rot = _rotation_fit(f, p, verify, K, cfg.rotation_px)
-    return rot is not None and rot.num_inliers >= share * max(int(v.inliers), 1)
+    return colocated(f, p, v.inliers, verify, K, cfg, cfg.still_share)
 
 
 def _sigmas(m: Motion, cfg: OdometryConfig) -> tuple[float, float]:
@@ -329,12 +327,21 @@ def measured_rotation(f: Features, kf: Features, loop: LoopClosure, v: VerifyCon
     return rot.R if rot is not None and rot.num_inliers >= MIN_ROTATION_INLIERS else R
 
 
-def colocated(f: Features, kf: Features, inliers: int, v: VerifyConfig, K, cfg: OdometryConfig) -> bool:
+def colocated(
+    f: Features,
+    kf: Features,
+    inliers: int,
+    v: VerifyConfig,
+    K,
+    cfg: OdometryConfig,
+    share: float | None = None,
+) -> bool:
     """Does a strict verification of frame ``f`` against keyframe ``kf`` (``inliers`` inliers,
     verified with ``v``) say the frame was taken where the keyframe was: a rotation-only fit
-    (``cfg.rotation_px``) over its matches explains at least ``cfg.cross_check_colocated`` of the
-    inliers? True when the check is off (None) or cannot be made (no K, ``rotation_px`` None)."""
-    share = cfg.cross_check_colocated
+    (``cfg.rotation_px``) over its matches explains at least ``share`` of the inliers (None:
+    ``cfg.cross_check_colocated``)? True when the check is off (None) or cannot be made (no K,
+    ``rotation_px`` None)."""
+    share = cfg.cross_check_colocated if share is None else share
     if share is None or K is None or cfg.rotation_px is None:
         return True
     rot = _rotation_fit(f, kf, v, K, cfg.rotation_px)
