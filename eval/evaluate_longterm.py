@@ -54,6 +54,7 @@ from homeloc.eval.longterm_methods import (
 )
 from homeloc.eval.longterm_targets import target_check, targets_line
 from homeloc.eval.longterm_timing import timing_line, timing_summary
+from homeloc.eval.longterm_visibility import VISIBLE_SHARE, event_visibility, visible
 from homeloc.eval.plots import plot_changes, plot_longterm
 from homeloc.eval.report import markdown_table, write_json, write_pairs_csv, write_table
 from homeloc.runtime.io import atomic_write, read_image
@@ -416,7 +417,7 @@ CHANGE_DAYS = 3
 
 def change_detection(
     schedules: dict[str, list[dict]], infos: list[dict], within_days: int = CHANGE_DAYS,
-    rooms: dict[str, int] | None = None, method: str = "longterm",
+    rooms: dict[str, int] | None = None, method: str = "longterm", visibility: dict[tuple, float | None] | None = None,
 ) -> dict:  # fmt: skip
     """The long-term map's declared major changes against the renderer's schedule of large changes
     (cameras.json ``schedule``: kind, room, start, end): an event (a change starting, or decorations
@@ -429,7 +430,10 @@ def change_detection(
     replacement) from its replayed days and rooms, the baseline a detector must beat. ``method``: the
     map whose declarations count (``longterm`` or ``odometry``). ``by_signal``: per signal that
     declared (failures, colour), its declarations, those no event explains, and the events they
-    detect."""
+    detect. ``visibility`` ((home, kind, room, day) -> changed share of the room's view or None,
+    :func:`.longterm_visibility.event_visibility`): each row gets ``view_change`` and ``visible``
+    (None: not measured), and ``visible`` counts the events the patrol could see, detected and
+    by chance, as above."""
     days = {}
     for x in infos:
         if x["method"] == method:
@@ -460,6 +464,19 @@ def change_detection(
     }  # fmt: skip
     if rooms is not None:
         out["chance"] = round(chance_detected(events, declared, days, rooms, within_days), 3)
+    if visibility is not None:
+        for r, e in zip(rows, events, strict=True):
+            known = e in visibility
+            ch = visibility.get(e)
+            r["view_change"] = None if ch is None else round(ch, 3)
+            r["visible"] = visible(e[1], ch) if known else None
+        seen = [(e, r) for e, r in zip(events, rows, strict=True) if r["visible"]]
+        if any(r["visible"] is not None for r in rows):
+            out["visible"] = {"share": VISIBLE_SHARE, "events": len(seen), "detected": sum(r["detected"] for _, r in seen),
+                              "unknown": sum(r["visible"] is None for r in rows)}  # fmt: skip
+            if rooms is not None:
+                vis = [e for e, _ in seen]
+                out["visible"]["chance"] = round(chance_detected(vis, declared, days, rooms, within_days), 3)
     return out
 
 
@@ -473,9 +490,17 @@ def change_line(cd: dict, method: str) -> str:
     )
     signals = "; ".join(f"{k}: {v['declared']} declared, {v['unexplained']} unexplained, {v['detected']} detected"
                         for k, v in cd.get("by_signal", {}).items())  # fmt: skip
+    v = cd.get("visible")
+    seen = (
+        ""
+        if v is None
+        else (f" In view (a repaint, or the room's view changed by >= {v['share']:.2f} of its pixels): {v['detected']} of "
+              f"{v['events']} detected" + (f", {v['chance']:.1f} by chance" if v.get("chance") is not None else "")
+              + (f"; {v['unknown']} not measured (no changed masks)" if v.get("unknown") else "") + ".")
+    )  # fmt: skip
     return (f"Major changes ({method} map): {cd['detected']} of {cd['events']} scheduled large-change events detected "
             f"within {cd['within_days']} days ({kinds or 'none scheduled'}); {cd['declared']} declared, "
-            f"{cd['unexplained']} with no scheduled event{chance}." + (f" By signal: {signals}." if signals else ""))  # fmt: skip
+            f"{cd['unexplained']} with no scheduled event{chance}." + seen + (f" By signal: {signals}." if signals else ""))  # fmt: skip
 
 
 def chance_detected(
@@ -537,6 +562,7 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         infos += p["days"]
     schedules = {h.name: h.info.get("schedule", []) for h in homes}
     rooms = {h.name: len(h.rooms) for h in homes}
+    visibility = event_visibility(homes, CHANGE_DAYS)
     summary = {
         "days": day_rows(frames, infos, "longterm"),
         "baselines": {
@@ -552,9 +578,13 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         "homes": [h.name for h in homes],
         "first_day": "mapping: every map starts empty; the static map keeps this day's frames",
         "map_file_bytes": {x["method"]: x["file_bytes"] for x in infos if x.get("file_bytes") is not None},
-        "change_detection": change_detection(schedules, infos, rooms=rooms),
+        "change_detection": change_detection(schedules, infos, rooms=rooms, visibility=visibility),
         **(
-            {"odometry_change_detection": change_detection(schedules, infos, rooms=rooms, method="odometry")}
+            {
+                "odometry_change_detection": change_detection(
+                    schedules, infos, rooms=rooms, method="odometry", visibility=visibility
+                )
+            }
             if "odometry" in _names(frames)
             else {}
         ),

@@ -206,17 +206,21 @@ SIGNAL_MARKERS = {"failures": "x", "colour": "o"}  # what declared a change (run
 def plot_changes(path: Path, events: list[dict], declared: dict[str, list[tuple[int, int, str]]]) -> Path:
     """One home's major changes by day (x) and room (y): the renderer's scheduled large changes
     (``events``: the ``change_detection`` rows, kind, room, day and detected; grey, filled when the
-    first map of ``declared`` detected it, hollow when not) and each map's declarations
+    first map of ``declared`` detected it, hollow when not; dotted when its row's ``visible`` is
+    False) and each map's declarations
     (``declared``: map name -> (day, room, signal), one row of markers per map just above its room)."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(10, 3.6))
     for kind, marker in KIND_MARKERS.items():
-        for hit in (True, False):
-            e = [r for r in events if r["kind"].startswith(kind) and r["detected"] == hit]
+        for hit, shown in ((True, True), (False, True), (True, False), (False, False)):
+            # shown False: the patrol's frames hardly saw it (row "visible" False); dotted, pale
+            e = [r for r in events if r["kind"].startswith(kind) and r["detected"] == hit
+                 and (r.get("visible") is not False) == shown]  # fmt: skip
             if e:
                 ax.scatter([r["day"] for r in e], [r["room"] for r in e], marker=marker, s=150,
-                           facecolors="0.6" if hit else "none", edgecolors="0.3",
-                           label=f"{kind} ({'detected' if hit else 'missed'})")  # fmt: skip
+                           facecolors="0.6" if hit else "none", edgecolors="0.3" if shown else "0.7",
+                           linestyles="solid" if shown else "dotted",
+                           label=f"{kind} ({'detected' if hit else 'missed'}{'' if shown else ', not in view'})")  # fmt: skip
     for k, (name, decl) in enumerate(declared.items()):
         color = f"C{k}"
         for signal, marker in SIGNAL_MARKERS.items():

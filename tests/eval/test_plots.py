@@ -40,7 +40,8 @@ def test_plot_longterm_writes_a_png(tmp_path, days):
 
 def test_plot_changes_writes_a_png_with_or_without_declarations(tmp_path):
     events = [{"kind": "repaint", "room": 1, "day": 7, "detected": True},
-              {"kind": "rearrange", "room": 0, "day": 10, "detected": False}]  # fmt: skip
+              {"kind": "rearrange", "room": 0, "day": 10, "detected": False},
+              {"kind": "decorations", "room": 0, "day": 12, "detected": False, "visible": False}]  # fmt: skip
     declared = {"longterm": [(3, 0, "failures"), (7, 1, "colour")], "odometry": [(8, 1, "colour")]}
     for name, ev, decl in (("some", events, declared), ("none", [], {"odometry": []})):
         img = cv2.imread(str(plot_changes(tmp_path / f"{name}.png", ev, decl)))
