@@ -163,6 +163,7 @@ class LongTermEvalConfig:
     prior_still_check: bool | None = None
     prior_still_at_dock: bool | None = None
     prior_still_share: float | None = None
+    prior_ambiguous_keeps: bool | None = None
     odometry_kidnap: float = 0.0
     odometry_slip: float = 0.0
     evidence_negatives: int = 4

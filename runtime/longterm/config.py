@@ -499,6 +499,11 @@ class OdometryConfig:
             ``VerifyConfig.min_confidence`` applies without a prior, and only it seeds one). In a
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
             experiences among the candidates passed the heading check (the false one above did).
+        ambiguous_keeps: a frame whose prior's candidates are ambiguous (two places verify) keeps
+            the prior, one miss more (``max_misses`` still drops it), instead of losing it (False,
+            session 9: keeping it gained 4 frames on render_train and made 1 false). Without the
+            prior a night frame rarely localizes: on dense 1933 two ambiguous night frames cost
+            the two frames after each, and both days the target.
     """
 
     trans_frac: float = 0.03
@@ -546,6 +551,7 @@ class OdometryConfig:
     still_deg: float = 2.0
     still_at_dock: bool = True
     still_share: float | None = 0.6
+    ambiguous_keeps: bool = False
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",

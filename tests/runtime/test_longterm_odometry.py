@@ -141,6 +141,28 @@ def test_two_places_verifying_near_the_prior_are_ambiguous():
         OdometryConfig(conflict_radii=0.0)
 
 
+def test_an_ambiguous_frame_keeps_the_prior_as_a_miss_with_ambiguous_keeps():
+    seed_place, a = Place(1), Place(0)
+    for keeps in (False, True):
+        odo = OdometryConfig(fit_sigma_deg=0.0, ambiguous_keeps=keeps)
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=odo, learn=False)  # fmt: skip
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        m.add_experience(1, *a.view(0), pose=pose_at(0.6, 1.5))  # two places 2.05 m apart verify
+        m.add_experience(2, *a.view(0), pose=pose_at(2.65, 1.5))
+        g, f = weaker(a.view(1), keep=60)
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0
+        moved = m.prior.moved((0.5, 0.5, 0.0), odo)
+        assert m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization is None
+        if not keeps:
+            assert m.prior is None  # the default: the prior may be what is wrong
+            continue
+        assert m.prior.misses == 1 and np.allclose(m.prior.pose, moved.pose)
+        for misses in (2, 3):  # max_misses (3) ambiguous frames in a row still drop it
+            assert m.observe(g, f, motion=(0.1, 0.0, 0.0)).localization is None
+            assert (m.prior is None) == (misses == odo.max_misses)
+
+
 def test_a_better_match_implying_another_heading_is_ambiguous_only_at_another_place():
     seed_place, a = Place(1), Place(0)
     # the prior's heading tolerance alone (no fit error allowed): 30 deg is another heading
