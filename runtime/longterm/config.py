@@ -500,10 +500,16 @@ class OdometryConfig:
             dev-home replay (priors up to 2 m / 40 deg) none of the 20 verifications of wrong
             experiences among the candidates passed the heading check (the false one above did).
         ambiguous_keeps: a frame whose prior's candidates are ambiguous (two places verify) keeps
-            the prior, one miss more (``max_misses`` still drops it), instead of losing it (False,
-            session 9: keeping it gained 4 frames on render_train and made 1 false). Without the
-            prior a night frame rarely localizes: on dense 1933 two ambiguous night frames cost
-            the two frames after each, and both days the target.
+            the prior, one miss more (``max_misses`` still drops it); False: the prior is dropped
+            (before session 32; session 9 had measured keeping it: 4 frames more on render_train
+            and 1 false, an experience 1 m along the view two frames later, before the nearest
+            experience was reported). Without the prior a night frame rarely localizes: on dense
+            1933 two ambiguous night frames each cost the two after them, and both days the
+            target. Replays, odometry map alone: dense 1933 633 / 0 (18 of 20 days) -> 637 / 0
+            (20); the eight other dense homes, the five 8-frame homes, the 90-day home, noise x2,
+            10 % slip and 10 % kidnaps on 1931 and 1938, kidnaps on 1936 and four 8-frame homes,
+            and render_train's homes 0-5 rendered again: the same numbers (docs/evaluate.md,
+            "Session 32").
     """
 
     trans_frac: float = 0.03
@@ -551,7 +557,7 @@ class OdometryConfig:
     still_deg: float = 2.0
     still_at_dock: bool = True
     still_share: float | None = 0.6
-    ambiguous_keeps: bool = False
+    ambiguous_keeps: bool = True
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",

@@ -191,8 +191,8 @@ class LongTermMap:
             if at_dock and (ambiguous or not self._stood_at_dock(f, loop, R)):
                 self.prior = None  # carried off the dock unseen, as far as the frame tells
                 return self._settle(self._global(d, f, room))
-            # two places verify: the prior may be wrong (dropped), or the spot looks like another
-            # one (OdometryConfig.ambiguous_keeps: kept, the frame a miss)
+            # two places verify: the spot looks like another one (OdometryConfig.ambiguous_keeps:
+            # the prior kept, the frame a miss), or the prior is wrong (max_misses drops it)
             self.prior = None if ambiguous and not o.ambiguous_keeps else self.prior
             # weak: no accepted experience verified strictly (OdometryConfig.cross_check_strongest),
             # else the one reported, the nearest, did not

@@ -386,7 +386,7 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_weak_gate_sigmas=0.5).weak_gate_sigmas == 0.5
     assert odo(prior_weak_gate_sigmas=float("inf")).weak_gate_sigmas is None  # inf: off
     assert odo().still_at_dock is True and odo(prior_still_at_dock=False).still_at_dock is False
-    assert odo().ambiguous_keeps is False and odo(prior_ambiguous_keeps=True).ambiguous_keeps is True
+    assert odo().ambiguous_keeps is True and odo(prior_ambiguous_keeps=False).ambiguous_keeps is False
     assert odo().strict_gate_sigmas == 8.0 and odo(prior_strict_gate_sigmas=6).strict_gate_sigmas == 6
     assert odo(prior_strict_gate_sigmas=float("inf")).strict_gate_sigmas is None  # inf: off
     assert odo().cross_check_strongest is True
