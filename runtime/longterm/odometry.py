@@ -8,9 +8,10 @@ frames with growing uncertainty. While the prior holds, only experiences consist
 candidates, and a weaker verification is accepted among them (the lookalike rooms that make weak
 verifications unsafe globally are excluded), when the heading its geometry implies is the one the
 odometry predicts. The prior is dropped (kidnapped: global localization only) when its uncertainty
-exceeds a bound, after ``max_misses`` frames in a row it did not localize, when the candidates of two
-places verify (ambiguous), or when the motion is unknown (None) or claims the robot stood still
-while the frame does not show it (:func:`claims_still`, :func:`sees_again`: a robot carried
+exceeds a bound, after ``max_misses`` frames in a row it did not localize (a frame whose
+candidates of two places verify, ambiguous, is one; before session 32 it dropped the prior:
+``OdometryConfig.ambiguous_keeps``), or when the motion is unknown (None) or claims the robot
+stood still while the frame does not show it (:func:`claims_still`, :func:`sees_again`: a robot carried
 unseen). Only a strict localization seeds it, never one the prior made possible: a weak one only
 corrects it, by a Kalman update of the position and heading that takes the frame as near its
 experience and viewing as its verification measured (:func:`next_prior`; see :class:`.config.OdometryConfig` ``recentre``), and a
