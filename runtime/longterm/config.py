@@ -508,7 +508,7 @@ class OdometryConfig:
             target. Replays, odometry map alone: dense 1933 633 / 0 (18 of 20 days) -> 637 / 0
             (20); the eight other dense homes, the five 8-frame homes, the 90-day home, noise x2,
             10 % slip and 10 % kidnaps on 1931 and 1938, kidnaps on 1936 and four 8-frame homes,
-            and render_train's homes 0-5 rendered again: the same numbers (docs/evaluate.md,
+            and render_train's 14 homes rendered again: the same numbers (docs/evaluate.md,
             "Session 32").
     """
 
