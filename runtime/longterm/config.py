@@ -507,9 +507,9 @@ class OdometryConfig:
             1933 two ambiguous night frames each cost the two after them, and both days the
             target. Replays, odometry map alone: dense 1933 633 / 0 (18 of 20 days) -> 637 / 0
             (20); the eight other dense homes, the five 8-frame homes, the 90-day home, noise x2,
-            10 % slip and 10 % kidnaps on 1931 and 1938, kidnaps on 1936 and four 8-frame homes,
-            and render_train's 14 homes rendered again: the same numbers (docs/evaluate.md,
-            "Session 32").
+            10 % slip and 10 % kidnaps on 1931 and 1938, kidnaps on the seven other dense homes
+            and four 8-frame homes, and render_train's 14 homes rendered again: the same numbers,
+            but one frame more on 1935 under kidnaps (docs/evaluate.md, "Session 32").
     """
 
     trans_frac: float = 0.03
