@@ -26,13 +26,19 @@ VISIBLE_SHARE = 0.1
 COLOUR_KINDS = ("repaint",)  # changes no depth mask can show
 
 
-def changed_shares(home: LongTermHome, room: int, days: range) -> list[float]:
-    """The changed-pixel share of each frame of ``home`` taken in ``room`` on ``days``
-    (frames whose mask is missing or unreadable are left out)."""
+def frame_rooms(home: LongTermHome) -> list[int]:
+    """The room of each frame of ``home`` (its camera centre's, as the evaluator's judge places it)."""
     rooms = Rooms(home.rooms)
+    return [rooms.room_of(f.pose) for f in home.frames]
+
+
+def changed_shares(home: LongTermHome, room: int, days: range, where: list[int] | None = None) -> list[float]:
+    """The changed-pixel share of each frame of ``home`` taken in ``room`` on ``days`` (``where``:
+    :func:`frame_rooms`, computed when None; frames whose mask is missing or unreadable are left out)."""
+    where = frame_rooms(home) if where is None else where
     out = []
-    for f in home.frames:
-        if f.day in days and rooms.room_of(f.pose) == room:
+    for f, r in zip(home.frames, where, strict=True):
+        if f.day in days and r == room:
             try:
                 out.append(float(f.changed().mean()))
             except DatasetError:  # a folder without masks (older renders): no measure
@@ -40,15 +46,19 @@ def changed_shares(home: LongTermHome, room: int, days: range) -> list[float]:
     return out
 
 
-def view_change(home: LongTermHome, kind: str, room: int, day: int, within_days: int) -> float | None:
+def view_change(
+    home: LongTermHome, kind: str, room: int, day: int, within_days: int, where: list[int] | None = None
+) -> float | None:
     """How much of ``room``'s view an event on ``day`` changed: the median changed share of the
     room's frames on ``day`` .. ``day + within_days`` (the days a detection counts) less the median
     over the ``within_days`` days before, in absolute value (decorations taken down lower it). None:
-    a colour change (``COLOUR_KINDS``), or no frames of the room with masks on either side."""
+    a colour change (``COLOUR_KINDS``), or no frames of the room with masks on either side.
+    ``where``: as for :func:`changed_shares`."""
     if kind in COLOUR_KINDS:
         return None
-    before = changed_shares(home, room, range(day - within_days, day))
-    after = changed_shares(home, room, range(day, day + within_days + 1))
+    where = frame_rooms(home) if where is None else where
+    before = changed_shares(home, room, range(day - within_days, day), where)
+    after = changed_shares(home, room, range(day, day + within_days + 1), where)
     if not before or not after:
         return None
     return abs(float(np.median(after)) - float(np.median(before)))
@@ -68,10 +78,11 @@ def event_visibility(homes: list[LongTermHome], within_days: int) -> dict[tuple,
     for h in homes:
         if not (h.root / "changed").is_dir():
             continue
+        where = frame_rooms(h)  # once per home, not per event
         for c in h.info.get("schedule", []):
             for day in (c["start"], c.get("end")):
                 if day is not None:
                     out[(h.name, c["kind"], c["room"], day)] = view_change(
-                        h, c["kind"], c["room"], day, within_days
+                        h, c["kind"], c["room"], day, within_days, where
                     )
     return out
