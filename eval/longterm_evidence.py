@@ -3,7 +3,7 @@
 Under a dim lamp a frame's mutual-nearest-neighbour matches are nearly all wrong, yet the
 essential-matrix fit of a few hundred wrong matches still finds 20-35 "inliers": against frames of
 other rooms such a frame verifies at 0.1-0.3, as high as against its own place (session 13,
-docs/evaluate.md "Noise floor"). A localization the odometry map accepted among its prior's
+docs/longterm_history.md "Noise floor"). A localization the odometry map accepted among its prior's
 candidates at such a score was chosen by the prior, not seen. This pass measures it: per frame
 (after the mapping day), the **noise floor** is the highest verification score of the frame
 against the ``negatives`` earlier frames (earlier days) that are surely not its place (judged

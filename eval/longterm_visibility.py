@@ -1,7 +1,7 @@
 """How much of a room's view a scheduled large change altered, from the renderer's changed masks.
 
 A change the robot's patrol never sees cannot be detected from its frames: on the rendered dense
-homes several rearrangements moved furniture out of every view (docs/evaluate.md, "Session 32").
+homes several rearrangements moved furniture out of every view (docs/longterm_history.md, "Session 32").
 The change detection score (:func:`.evaluate_longterm.change_detection`) therefore also counts
 the events that are visible: those whose room's frames changed by at least ``VISIBLE_SHARE`` of
 their pixels (the room's median share, after against before).
@@ -21,7 +21,7 @@ from homeloc.runtime.longterm.rooms import Rooms
 
 # an event is visible when its room's median changed share moves by at least this much: daily
 # clutter moved it by up to 0.10 (median 0.013, 99th percentile 0.096) over the 156 room-days of
-# the nine dense homes with no scheduled change within 3 days (docs/evaluate.md, "Session 32")
+# the nine dense homes with no scheduled change within 3 days (docs/longterm_history.md, "Session 32")
 VISIBLE_SHARE = 0.1
 COLOUR_KINDS = ("repaint",)  # changes no depth mask can show
 

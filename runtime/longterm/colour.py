@@ -8,7 +8,7 @@ light's colour shifts every pixel alike and cancels), binned on a ``BINS`` x ``B
 ``[-SPAN, SPAN]``. Dark pixels (no colour to read) and clipped ones are left out.
 
 Distance: one minus the histograms' intersection (0: the same colours in the same shares, 1: none
-shared). Measured on rendered homes (docs/evaluate.md, "Session 24"): against the closest of a
+shared). Measured on rendered homes (docs/longterm_history.md, "Session 24"): against the closest of a
 place's earlier frames, a repainted room's frames move further than frames under another day's
 light do; rearranged furniture and decorations do not move it more than light does.
 """

@@ -127,7 +127,7 @@ class ChangeConfig:
             passing) stay below it. None (the default since session 25): off. Measured on nine
             rendered homes, its declarations met the scheduled changes no more often than as many
             random ones would, and three in four fell where nothing large had changed
-            (docs/evaluate.md, "Session 25"); 0.5 is the setting measured.
+            (docs/longterm_history.md, "Session 25"); 0.5 is the setting measured.
         colour_shift: a room whose last ``colour_window`` frames' colour shifts have a median of at
             least this has changed colour (repainted): a frame's shift is the distance of its
             colour signature (:mod:`.colour`) to the closest one remembered at the places around
@@ -140,7 +140,7 @@ class ChangeConfig:
             within the budget); past it, the older of the two most alike is forgotten.
 
     The colour defaults were chosen on four rendered homes and checked on five others
-    (docs/evaluate.md, "Session 24").
+    (docs/longterm_history.md, "Session 24").
     """
 
     window: int = 6
@@ -267,7 +267,7 @@ class OdometryConfig:
             (20); 1931 under noise x2 610 / 6 (14) -> 621 / 5 (15), under 10 % slip 589 / 7 (13) ->
             608 / 5 (17); 1936 under 10 % kidnaps 579 / 11 (12) -> 580 / 12 (13); the 8-frame homes
             and the 90-day home without a changed verdict. Held out (dense_1938, with
-            ``still_share``): 626 / 1 (16) -> 636 / 1 (19) (docs/evaluate.md, "Session 31").
+            ``still_share``): 626 / 1 (16) -> 636 / 1 (19) (docs/longterm_history.md, "Session 31").
         conflict_by_position: accepted experiences (and better ones implying another heading)
             conflict, i.e. the frame is ambiguous, only when their positions differ by more than
             ``conflict_radii`` place radii; at one position the reported experience is the one viewing
@@ -283,7 +283,7 @@ class OdometryConfig:
             a metre or so apart that see much the same; at one radius, its right experiences
             conflicted with each other. On a home patrolled with 32 frames a day (dense_1930, 2 MB)
             57 of its 89 frames not right were ambiguous that way and 26 more had lost the prior to
-            such an ambiguity; see docs/evaluate.md, "Session 26".
+            such an ambiguity; see docs/longterm_history.md, "Session 26".
         view_sigma_deg: the spread (one standard deviation, degrees) of the view directions from
             which one spot is revisited, added to the prior's heading sigma when ``nearest_heading``
             ranks experiences (the renderer's patrol turns the camera by up to ~30 deg between
@@ -476,7 +476,7 @@ class OdometryConfig:
             / 0 (17) -> 611 / 0 (17); with ``single_doubt_m`` too, the eight dense homes 4,503 / 33
             -> 4,549 / 11 and the four 8-frame homes the same frame for frame. Without
             faults a robot claims to stand still only at a round's first frame, where there is no
-            previous frame (``still_at_dock``), so nothing changes (docs/evaluate.md, "Session 31").
+            previous frame (``still_at_dock``), so nothing changes (docs/longterm_history.md, "Session 31").
         still_at_dock: just docked (no frame since :meth:`.LongTermMap.dock`), odometry that claims
             the robot stood still is believed when the frame confirms it: it localizes through the
             dock's prior to an experience of the dock's spot (within ``agree_radius_m``) that a
@@ -509,7 +509,7 @@ class OdometryConfig:
             (20); the eight other dense homes, the five 8-frame homes, the 90-day home, noise x2,
             10 % slip and 10 % kidnaps on 1931 and 1938, kidnaps on the seven other dense homes
             and four 8-frame homes, and render_train's 14 homes rendered again: the same numbers,
-            but one frame more on 1935 under kidnaps (docs/evaluate.md, "Session 32").
+            but one frame more on 1935 under kidnaps (docs/longterm_history.md, "Session 32").
     """
 
     trans_frac: float = 0.03

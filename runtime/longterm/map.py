@@ -254,7 +254,7 @@ class LongTermMap:
         """A strict localization (the global acceptance score) to an experience further than
         ``radii`` place radii from the one at position ``at`` whose global descriptor is closer to ``d``
         than that one's (a place that also looks more like the frame: without this condition the
-        check overruled right weak localizations with wrong strict ones, docs/evaluate.md "Session
+        check overruled right weak localizations with wrong strict ones, docs/longterm_history.md "Session
         21"): the search of :meth:`_search` over those experiences only."""
         t = self._t
         ok = np.isfinite(t.cols["pose"].reshape(len(self), -1)).all(axis=1)

@@ -100,7 +100,7 @@ class ChangeMonitor:
     room, at least ``config.major_share`` failed to localize (rearranged furniture). A minor change
     (a bag on the floor) still localizes, or fails on a single frame, and never reaches the share.
     Frames at places the map does not know yet are not recorded: failing there is no change.
-    Measured on rendered homes (docs/evaluate.md, "Session 23", "Session 25"), this signal is weak:
+    Measured on rendered homes (docs/longterm_history.md, "Session 23", "Session 25"), this signal is weak:
     without a pose prior most declarations follow frames under light the map has not seen yet, and
     they detect the scheduled large changes no better than as many random declarations; with the
     prior almost every frame localizes and none is declared. Off by default

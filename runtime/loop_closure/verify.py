@@ -86,7 +86,7 @@ def estimate_geometry(
     if not config.rotation:
         return pose
     # A revisit from the same spot (a patrol's) has no baseline: E is undefined there and the
-    # cheirality check drops its points at infinity (docs/evaluate.md, "Session 20"). The
+    # cheirality check drops its points at infinity (docs/longterm_history.md, "Session 20"). The
     # rotation-only model is the stricter one (3 degrees of freedom, same threshold), so it
     # wins only where it explains more matches.
     rot = estimate_rotation(f0, f1, matches, K, t)
