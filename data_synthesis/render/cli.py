@@ -75,7 +75,7 @@ def add_render(sub) -> None:
         "--longterm",
         type=LongTermConfig,
         default=LongTermConfig(),
-        help="long-term mode: patrol rounds' lighting pools and the large-change schedule (LongTermConfig)",
+        help="long-term mode: patrol rounds' lighting pools, their sideways wander (lateral_m) and the large-change schedule (LongTermConfig)",
     )
     sub.add_subcommand("render", p, help="render procedural homes under day/night lightings")
 

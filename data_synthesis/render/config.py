@@ -95,6 +95,7 @@ class RenderConfig:
 
 DAY_ROUND = {"sun_morning": 1.0, "sun_noon": 1.0, "sun_evening": 1.0, "overcast": 1.0}
 NIGHT_ROUND = {"dusk": 1.0, "mixed": 0.5, "ceiling": 1.0, "lamps": 1.0, "night_lamp": 1.0}
+MAX_LATERAL_M = 0.3  # furniture and clutter keep furnish.PATH_CLEARANCE (0.35 m) clear of the route
 
 
 @dataclass
@@ -112,6 +113,13 @@ class LongTermConfig:
     rearrange (a room's furniture moved to other walls, persists), decorations (a decorated tree
     in a room, up for decorations_up days (min, max)), repaint (a room's walls get a new plain
     paint colour, persists).
+
+    lateral_m: each round drives its route offset sideways by up to this many metres, a smooth
+    offset of its own (a constant part and a wave of ~3 m along the route; tapered to 0 within
+    0.8 m of a doorway, which the robot crosses through its middle): a robot that goes round a moved
+    chair or cuts a corner, not one that retraces its line to the centimetre. At most 0.3 (furniture
+    and clutter keep 0.35 m clear of the route). 0: every round on the route itself, as before
+    session 33 (and then not written, so earlier renders keep their configuration hash).
     """
 
     rounds: list[dict[str, float]] = field(default_factory=lambda: [dict(DAY_ROUND), dict(NIGHT_ROUND)])
@@ -122,6 +130,7 @@ class LongTermConfig:
     decorations_every: float = 42.0
     decorations_up: tuple[int, int] = (7, 21)
     repaint_every: float = 60.0
+    lateral_m: float = 0.0
 
     def __post_init__(self) -> None:
         self.decorations_up = tuple(int(v) for v in self.decorations_up)
@@ -136,6 +145,10 @@ class LongTermConfig:
             )
         if min(self.rearrange_every, self.decorations_every, self.repaint_every) <= 0:
             raise ValueError("--longterm.*_every must be > 0 days")
+        if not 0.0 <= self.lateral_m <= MAX_LATERAL_M:
+            raise ValueError(
+                f"--longterm.lateral_m must be in [0, {MAX_LATERAL_M}] metres, got {self.lateral_m}"
+            )
         lo, hi = self.decorations_up
         if not 1 <= lo <= hi:
             raise ValueError(
@@ -145,6 +158,8 @@ class LongTermConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["decorations_up"] = list(self.decorations_up)
+        if not self.lateral_m:  # renders made before the field existed keep their hash
+            del d["lateral_m"]
         return d
 
 

@@ -70,9 +70,13 @@ def _frame_files(hdir: Path, name: str) -> list[Path]:
     return [hdir / "rgb" / f"{name}.png", hdir / "depth" / f"{name}.png", hdir / "changed" / f"{name}.png"]
 
 
-def sequence_entries(home: Home, seq: Sequence, cfg: RenderConfig, rng: np.random.Generator) -> list[dict]:
-    """The cameras.json entries of one traversal of the home's path (poses drawn from rng)."""
-    poses = sequence_poses(home.path, home.camera_height, seq.frames, rng)
+def sequence_entries(
+    home: Home, seq: Sequence, cfg: RenderConfig, rng: np.random.Generator, lateral_m: float = 0.0
+) -> list[dict]:
+    """The cameras.json entries of one traversal of the home's path (poses drawn from rng; with
+    ``lateral_m``, wandering up to that far beside it: trajectory.sequence_poses)."""
+    doors = [d[:2] for d in home.doors]
+    poses = sequence_poses(home.path, home.camera_height, seq.frames, rng, lateral_m, doors)
     return [
         {
             "name": f"{seq.name}_f{k:03d}",

@@ -178,10 +178,11 @@ def _render_day(
     for r, name in enumerate(lightings):
         s = day * len(lightings) + r
         seq = Sequence(f"s{s:03d}_day{day:03d}_{name}", s, day, name, patrol.frames_per_round)
-        rows = sequence_entries(state, seq, cfg, home_rng(seed, index, cfg.split, POSES + s))
+        lateral = patrol.longterm.lateral_m
+        rows = sequence_entries(state, seq, cfg, home_rng(seed, index, cfg.split, POSES + s), lateral)
         for row in rows:
             row["round"] = r
-        add_positions(rows, state.path, str(hdir))
+        add_positions(rows, state.path, str(hdir), lateral)
         todo = missing_frames(hdir, rows)
         if todo:
             lighting = make_lighting(name, home_rng(seed, index, cfg.split, LIGHTING + s), state)

@@ -2,17 +2,19 @@
 
 Every round drives the home's path (``trajectory.home_path``: a polyline every 5 cm through every
 room) once, from its start to its end; each frame's camera centre lies on it
-(``trajectory.sequence_poses``) and looks along it, turned by the round's look-around. The robot
+(``trajectory.sequence_poses``), or with ``--longterm.lateral_m`` up to that far beside it, and looks
+along it, turned by the round's look-around. The robot
 docks at the path's start, facing along it (it backs onto its dock and leaves driving forward), and
 returns there after every round. So the robot's odometry between its dock and a frame, or between
 two frames of a round, integrates the path between their positions: the distance along it, the
 path's own turning, and the look-around turn at each end (:func:`driven`).
 
 cameras.json of a long-term home gets ``patrol_path`` = ``{"points": N x 2 (x, y metres),
-"dock_c2w": 4 x 4}`` and every frame ``path_m`` (its position along the path, metres). A folder
-rendered before they were written gets them from ``homeloc-synthesize render-path --data DIR``
-(:func:`add_patrol_path`): the path is rebuilt from the manifest's configuration and seed, every
-frame must lie on it, the images are not touched, and the manifest's digests are updated.
+"dock_c2w": 4 x 4}`` and every frame ``path_m`` (its position along the path, metres: its nearest
+point's). A folder rendered before they were written gets them from ``homeloc-synthesize
+render-path --data DIR`` (:func:`add_patrol_path`): the path is rebuilt from the manifest's
+configuration and seed, every frame must lie on it, the images are not touched, and the manifest's
+digests are updated.
 """
 
 from __future__ import annotations
@@ -83,12 +85,12 @@ def patrol_record(path: np.ndarray, height: float) -> dict:
     return {"points": path.round(DECIMALS).tolist(), "dock_c2w": dock_pose(path, height).round(6).tolist()}
 
 
-def add_positions(rows: list[dict], path: np.ndarray, where: str) -> None:
+def add_positions(rows: list[dict], path: np.ndarray, where: str, lateral_m: float = 0.0) -> None:
     """Set ``path_m`` of every cameras.json frame entry of ``rows``; DatasetError (naming ``where``)
-    when a frame does not lie on the path."""
+    when a frame lies further from the path than ``lateral_m`` (the rounds' sideways wander)."""
     for row in rows:
         s, off = path_position(path, np.asarray(row["pose_c2w"], np.float64)[:2, 3])
-        if off > ON_PATH_M:
+        if off > ON_PATH_M + lateral_m:
             raise DatasetError(
                 f"{where}: frame {row['name']} lies {off:.3f} m off the home's path "
                 "(rendered with another version of the renderer?)"
@@ -123,7 +125,8 @@ def add_patrol_path(data: str | Path) -> list[Path]:
                     f"{root / name}: files do not match the manifest (rerun the render to redo it)"
                 )
             home = make_home(cfg, assets, resolved["seed"], int(name.split("_")[-1]))
-            add_positions(cams["frames"], home.path, str(path))
+            lateral = float(resolved["patrol"].get("longterm", {}).get("lateral_m", 0.0))
+            add_positions(cams["frames"], home.path, str(path), lateral)
             cams["patrol_path"] = patrol_record(home.path, home.camera_height)
             written.append(atomic_write(path, json.dumps(cams, indent=1)))
         # also completes a run killed between the two writes (only this command adds patrol_path)

@@ -3,7 +3,8 @@
 A home's path runs through every room (centre, then 0.6 m before and after the doorway to the
 next room; one room: a loop around its centre), smoothed by a Catmull-Rom spline and resampled
 every 5 cm. A sequence drives that path once; revisits (other days and lightings) drive the same
-path with their own small offsets along it, look-around and pitch/roll.
+path with their own small offsets along it, look-around and pitch/roll, and, with ``lateral_m``,
+their own sideways wander (a long-term patrol's ``--longterm.lateral_m``).
 
 Poses are camera-to-world 4x4 in OpenCV camera axes (x right, y down, z forward), world +Z up.
 K uses the repository's pixel convention: the centre of the top-left pixel is (0, 0).
@@ -12,6 +13,9 @@ K uses the repository's pixel convention: the centre of the top-left pixel is (0
 from __future__ import annotations
 
 import numpy as np
+
+LATERAL_WAVE_M = 3.0  # wavelength (metres along the route) of a round's sideways wander
+DOOR_TAPER_M = 0.8  # the wander fades to 0 this close to a doorway's centre: doorways are 0.9-1.1 m wide
 
 
 def intrinsics(size: tuple[int, int], fov_deg: float) -> np.ndarray:
@@ -97,18 +101,40 @@ def path_heading(path: np.ndarray, i: int) -> float:
     return np.arctan2(tangent[1], tangent[0])
 
 
-def sequence_poses(path: np.ndarray, height: float, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """`count` poses spread along the path (one traversal), with this sequence's small offsets."""
+def lateral_offset(s: float, p: np.ndarray, draws: tuple[float, float, float], lateral_m: float,
+                   doors: np.ndarray) -> float:  # fmt: skip
+    """Sideways offset (metres, + to the left of the route) at position ``s`` along it, point ``p``:
+    half a constant part and half a wave, each drawn in [-1, 1] (``draws``: constant, wave amplitude,
+    wave phase), times ``lateral_m``, tapered to 0 within ``DOOR_TAPER_M`` of a doorway (``doors``:
+    their (x, y) centres)."""
+    base, wave, phase = draws
+    off = lateral_m * (0.5 * base + 0.5 * wave * np.sin(phase + 2 * np.pi * s / LATERAL_WAVE_M))
+    if len(doors):
+        off *= min(1.0, float(np.min(np.linalg.norm(doors - p, axis=1))) / DOOR_TAPER_M)
+    return float(off)
+
+
+def sequence_poses(path: np.ndarray, height: float, count: int, rng: np.random.Generator,
+                   lateral_m: float = 0.0, doors=()) -> list[np.ndarray]:  # fmt: skip
+    """`count` poses spread along the path (one traversal), with this sequence's small offsets; with
+    ``lateral_m`` > 0 also its sideways wander (:func:`lateral_offset`; ``doors``: the home's doorway
+    centres, (x, y) each)."""
     seg = np.r_[0, np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))]
     length = seg[-1]
     look = np.radians(rng.uniform(0, 30))
     phase = rng.uniform(0, 2 * np.pi)
+    # drawn only with a wander, so the poses of renders without one stay what they were
+    draws = (rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(0, 2 * np.pi)) if lateral_m > 0 else None
+    doors = np.asarray(doors, np.float64).reshape(-1, 2)
     poses = []
     for k in range(count):
         s = np.clip((k + 0.5) / count * length + rng.uniform(-0.15, 0.15), 0, length)
         i = int(np.clip(np.searchsorted(seg, s), 1, len(path) - 1))
         t = (s - seg[i - 1]) / max(seg[i] - seg[i - 1], 1e-9)
         p = path[i - 1] + t * (path[i] - path[i - 1])
+        if draws is not None:
+            h = path_heading(path, i)
+            p = p + lateral_offset(s, p, draws, lateral_m, doors) * np.array([-np.sin(h), np.cos(h)])
         yaw = path_heading(path, i) + look * np.sin(phase + 1.3 * s)
         pitch, roll = np.radians(rng.uniform(-4, 8)), np.radians(rng.uniform(-2, 2))
         poses.append(look_pose((p[0], p[1], height + rng.uniform(-0.01, 0.01)), yaw, pitch, roll))

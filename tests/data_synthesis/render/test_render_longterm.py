@@ -24,6 +24,7 @@ from homeloc.data_synthesis.render.layout import home_digest, verify_render
 from homeloc.data_synthesis.render.longterm import home_on_day, in_patrol_view, patrol_views, tree_rooms
 from homeloc.data_synthesis.render.patrol_path import (
     add_patrol_path,
+    add_positions,
     dock_pose,
     driven,
     path_position,
@@ -171,6 +172,39 @@ def test_every_round_of_the_patrol_reaches_every_room():
         assert rooms == {0, 1, 2, 3}
 
 
+def test_rounds_wander_beside_the_route_with_lateral_m_and_cross_doorways_in_the_middle():
+    cfg = tiny_config(rooms=(4, 4))
+    home = make_home(cfg, AssetLibrary("", [], "train"), 0, 2)
+    doors = np.array([d[:2] for d in home.doors])
+
+    def round_xy(s, lateral):
+        rows = sequence_entries(
+            home, Sequence("x", s, s, "sun_noon", 32), cfg, np.random.default_rng(s), lateral
+        )
+        return np.array([np.array(r["pose_c2w"])[:2, 3] for r in rows]), rows
+
+    # no wander: the poses of the renderer before lateral_m existed (the same draws)
+    plain = sequence_entries(home, Sequence("x", 0, 0, "sun_noon", 32), cfg, np.random.default_rng(0))
+    assert round_xy(0, 0.0)[1] == plain
+    offs = []
+    for s in range(6):
+        xy, _ = round_xy(s, 0.25)
+        off = np.array([path_position(home.path, p)[1] for p in xy])
+        near_door = np.min(np.linalg.norm(xy[:, None] - doors[None], axis=2), axis=1)
+        assert off.max() <= 0.25 + 1e-9
+        assert np.all(off <= 0.25 * np.minimum(1.0, (near_door + 0.3) / 0.8) + 1e-3)  # tapered at doorways
+        offs.append(off)
+    offs = np.array(offs)
+    assert np.median(offs) > 0.03 and offs.max() > 0.15  # the rounds do leave the line
+    assert np.std(offs.mean(axis=1)) > 0.01  # each round its own wander
+    with pytest.raises(ValueError, match="--longterm.lateral_m"):
+        LongTermConfig(lateral_m=0.5)
+    with pytest.raises(ValueError, match="--longterm.lateral_m"):
+        LongTermConfig(lateral_m=-0.1)
+    assert "lateral_m" not in LongTermConfig().to_dict()  # earlier renders keep their hash
+    assert LongTermConfig(lateral_m=0.2).to_dict()["lateral_m"] == 0.2
+
+
 @pytest.fixture(scope="module")
 def patrol_render(tmp_path_factory):
     out = tmp_path_factory.mktemp("longterm") / "r"
@@ -304,6 +338,24 @@ def test_patrol_frames_lie_on_the_path_written_beside_them(patrol_render):
         s, off = path_position(path, np.array(f["pose_c2w"])[:2, 3])
         assert off < 1e-3 and s == pytest.approx(f["path_m"], abs=1e-3)
     assert np.allclose(np.array(cams["patrol_path"]["dock_c2w"])[:2, 3], path[0], atol=1e-4)
+
+
+def test_a_wandering_patrol_writes_frames_beside_the_path_and_refuses_frames_further_off(tmp_path):
+    out = tmp_path / "wander"
+    lt = LongTermConfig(**{**SHORT.to_dict(), "lateral_m": 0.2})
+    render_homes(out, 1, 4, seed=3, cfg=tiny_config(spp=1), patrol=Patrol(2, 2, lt))
+    cams = json.loads((out / "home_00000" / "cameras.json").read_text())
+    path = np.array(cams["patrol_path"]["points"])
+    for f in cams["frames"]:
+        s, off = path_position(path, np.array(f["pose_c2w"])[:2, 3])
+        assert off <= 0.2 + 1e-3 and s == pytest.approx(f["path_m"], abs=1e-3)
+    assert cams["patrol"]["longterm"]["lateral_m"] == 0.2
+    pose = np.array(cams["frames"][0]["pose_c2w"])
+    pose[:2, 3] += 0.5 * np.array([-pose[1, 2], pose[0, 2]]) / np.hypot(pose[0, 2], pose[1, 2])  # 0.5 m left
+    far = {**cams["frames"][0], "pose_c2w": pose.tolist()}
+    assert path_position(path, pose[:2, 3])[1] > 0.25
+    with pytest.raises(DatasetError, match="off the home's path"):
+        add_positions([far], path, "x", 0.2)
 
 
 def _rewrite(out, edit):
