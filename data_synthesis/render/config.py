@@ -115,11 +115,12 @@ class LongTermConfig:
     paint colour, persists).
 
     lateral_m: each round drives its route offset sideways by up to this many metres, a smooth
-    offset of its own (a constant part and a wave of ~3 m along the route; tapered to 0 within
-    0.8 m of a doorway, which the robot crosses through its middle): a robot that goes round a moved
-    chair or cuts a corner, not one that retraces its line to the centimetre. At most 0.3 (furniture
-    and clutter keep 0.35 m clear of the route). 0: every round on the route itself, as before
-    session 33 (and then not written, so earlier renders keep their configuration hash).
+    offset of its own (a constant part and a wave of ~3 m along the route, about half of it on
+    average; tapered to 0 within 0.8 m of a doorway, which the robot crosses through its middle): a
+    robot that goes round a moved chair or cuts a corner, not one that retraces its line to the
+    centimetre. At most 0.3 (furniture and clutter keep 0.35 m clear of the route). 0: every round
+    on the route itself, as before session 33 (and then not written, so earlier renders keep their
+    configuration hash).
     """
 
     rounds: list[dict[str, float]] = field(default_factory=lambda: [dict(DAY_ROUND), dict(NIGHT_ROUND)])

@@ -104,11 +104,14 @@ def path_heading(path: np.ndarray, i: int) -> float:
 def lateral_offset(s: float, p: np.ndarray, draws: tuple[float, float, float], lateral_m: float,
                    doors: np.ndarray) -> float:  # fmt: skip
     """Sideways offset (metres, + to the left of the route) at position ``s`` along it, point ``p``:
-    half a constant part and half a wave, each drawn in [-1, 1] (``draws``: constant, wave amplitude,
-    wave phase), times ``lateral_m``, tapered to 0 within ``DOOR_TAPER_M`` of a doorway (``doors``:
-    their (x, y) centres)."""
+    ``lateral_m`` times a constant part plus half a wave, each drawn in [-1, 1] (``draws``: constant,
+    wave amplitude, wave phase), clipped to [-1, 1], so a round keeps to one side for a while (about
+    half ``lateral_m`` off the line on average); tapered to 0 within ``DOOR_TAPER_M`` of a doorway
+    (``doors``: their (x, y) centres)."""
     base, wave, phase = draws
-    off = lateral_m * (0.5 * base + 0.5 * wave * np.sin(phase + 2 * np.pi * s / LATERAL_WAVE_M))
+    off = lateral_m * float(
+        np.clip(base + 0.5 * wave * np.sin(phase + 2 * np.pi * s / LATERAL_WAVE_M), -1, 1)
+    )
     if len(doors):
         off *= min(1.0, float(np.min(np.linalg.norm(doors - p, axis=1))) / DOOR_TAPER_M)
     return float(off)
