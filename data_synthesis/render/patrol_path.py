@@ -2,12 +2,13 @@
 
 Every round drives the home's path (``trajectory.home_path``: a polyline every 5 cm through every
 room) once, from its start to its end; each frame's camera centre lies on it
-(``trajectory.sequence_poses``), or with ``--longterm.lateral_m`` up to that far beside it, and looks
-along it, turned by the round's look-around. The robot
-docks at the path's start, facing along it (it backs onto its dock and leaves driving forward), and
-returns there after every round. So the robot's odometry between its dock and a frame, or between
-two frames of a round, integrates the path between their positions: the distance along it, the
-path's own turning, and the look-around turn at each end (:func:`driven`).
+(``trajectory.sequence_poses``), or with ``--longterm.lateral_m`` up to that far beside it, and
+looks along it, turned by the round's look-around. The robot docks at the path's start, facing
+along it (it backs onto its dock and leaves driving forward), and returns there after every round.
+So the robot's odometry between its dock and a frame, or between two frames of a round, integrates
+the path between their positions: the distance along it, the path's own turning, and the
+look-around turn at each end (:func:`driven`; for a round that wanders beside the path, still the
+path's: the evaluator takes only the size of its simulated odometry noise from it).
 
 cameras.json of a long-term home gets ``patrol_path`` = ``{"points": N x 2 (x, y metres),
 "dock_c2w": 4 x 4}`` and every frame ``path_m`` (its position along the path, metres: its nearest
