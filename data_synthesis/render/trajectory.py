@@ -134,11 +134,10 @@ def sequence_poses(path: np.ndarray, height: float, count: int, rng: np.random.G
         s = np.clip((k + 0.5) / count * length + rng.uniform(-0.15, 0.15), 0, length)
         i = int(np.clip(np.searchsorted(seg, s), 1, len(path) - 1))
         t = (s - seg[i - 1]) / max(seg[i] - seg[i - 1], 1e-9)
-        p = path[i - 1] + t * (path[i] - path[i - 1])
+        p, h = path[i - 1] + t * (path[i] - path[i - 1]), path_heading(path, i)
         if draws is not None:
-            h = path_heading(path, i)
             p = p + lateral_offset(s, p, draws, lateral_m, doors) * np.array([-np.sin(h), np.cos(h)])
-        yaw = path_heading(path, i) + look * np.sin(phase + 1.3 * s)
+        yaw = h + look * np.sin(phase + 1.3 * s)
         pitch, roll = np.radians(rng.uniform(-4, 8)), np.radians(rng.uniform(-2, 2))
         poses.append(look_pose((p[0], p[1], height + rng.uniform(-0.01, 0.01)), yaw, pitch, roll))
     return poses
