@@ -166,6 +166,7 @@ class LongTermEvalConfig:
     prior_ambiguous_keeps: bool | None = None
     odometry_kidnap: float = 0.0
     odometry_slip: float = 0.0
+    odometry_map_poses: str = "exact"
     evidence_negatives: int = 4
     overwrite: bool = False
 

@@ -38,6 +38,7 @@ from homeloc.data_synthesis.formats.longterm import LongTermHome, read_longterm
 from homeloc.data_synthesis.render.products import covisibility
 from homeloc.eval.config import LongTermEvalConfig, prepare_out, set_threads
 from homeloc.eval.errors import EvalError
+from homeloc.eval.longterm_belief import belief_line, belief_summary
 from homeloc.eval.longterm_evidence import FAR_M, floor_frame, noise_floors, seen
 from homeloc.eval.longterm_kidnaps import FAULTS, kidnap_line, kidnap_summary
 from homeloc.eval.longterm_methods import (
@@ -227,6 +228,7 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         config.stale_penalty,
         odo,
         None if config.change_failures is None else ChangeConfig(major_share=config.change_failures),
+        belief=config.odometry_map_poses == "belief",
     )
     done = progress.get("day", -1)
     todo = [i for i, f in enumerate(home.frames) if f.day in days and f.day > done]
@@ -314,6 +316,13 @@ def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = No
         overlap = judge.overlap(i, kf) if v == "false" else None
         rec[name] = {"kf": kf, "verdict": v, "covered": covered, "ms": ms, "false_overlap": overlap,
                      "via": getattr(m, "via", None), "confidence": m.confidence}  # fmt: skip
+        if getattr(m, "map", None) is not None and m.map.odometry_config is not None:
+            # where the pose prior puts the robot after the frame (None: no prior), against the truth
+            err = m.belief_error
+            rec[name] |= {
+                "belief_m": None if err is None else err[0],
+                "belief_deg": None if err is None else err[1],
+            }
     return rec
 
 
@@ -600,6 +609,11 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
             FAULTS[fault][0] in r for r in frames
         ):  # --odometry-kidnap / --odometry-slip: the frames they led to
             summary[fault] = kidnap_summary(frames, share, first_day=summary["days"][0]["day"], fault=fault)
+    belief = belief_summary(frames, first_day=summary["days"][0]["day"])
+    if (
+        belief is not None
+    ):  # the odometry map: how far its prior is from the truth (and, in belief mode, its filing)
+        summary["belief"] = belief | {"map_poses": config.odometry_map_poses}
     summary["ms_per_frame"] = timing_summary(
         frames, [m for m, _ in _table_maps(summary)], summary["days"][0]["day"]
     )
@@ -687,6 +701,8 @@ def longterm_table(summary: dict) -> str:
     foot += [
         x for fault in ("kidnaps", "slips") if fault in summary for x in ("", kidnap_line(summary[fault]))
     ]
+    if "belief" in summary:
+        foot += ["", belief_line(summary["belief"], summary["belief"]["map_poses"])]
     if nf and nf["frames"]:
         foot += ["", f"Seen: correct localizations whose verification score is above the frame's noise floor (its highest "
                  f"score against the {nf['negatives']} most similar earlier frames of other places at least {nf['far_m']} m "

@@ -83,7 +83,9 @@ class LongTerm(Method):
     def __init__(self, places, frontend, K, rooms, budget: int | None, path: Path | None = None,
                  place: PlaceConfig | None = None, verify: VerifyConfig | None = None,
                  search: SearchConfig | None = None, stale_penalty: float | None = None,
-                 odometry: OdometryConfig | None = None, change: ChangeConfig | None = None) -> None:  # fmt: skip
+                 odometry: OdometryConfig | None = None, change: ChangeConfig | None = None,
+                 belief: bool = False) -> None:  # fmt: skip
+        self.belief = belief  # file experiences where the map's prior puts the robot, not at the given pose
         if path is not None:
             self.map = LongTermMap.load(path, places, frontend)
         else:
@@ -97,7 +99,10 @@ class LongTerm(Method):
         self.change_signals: list[str] = []  # what declared each (runtime Update.change_signal)
 
     def step(self, i, day, desc, features, pose, motion=None, colour=None):
-        u = self.map.observe(desc, pose=pose, features=features, kf_id=i, motion=motion, colour=colour)
+        # belief: the rendered pose lends only the camera's mounting (height, tilt), not where it is
+        at = dict(mount=pose) if self.belief else dict(pose=pose)
+        u = self.map.observe(desc, features=features, kf_id=i, motion=motion, colour=colour, **at)
+        self.belief_error = belief_error(self.map.prior, pose)
         self.via = None if u.localization is None else u.localization.searched  # "prior": the pose prior's
         self.confidence = None if u.localization is None else float(u.localization.confidence)
         if u.major_change is not None:
@@ -120,6 +125,16 @@ class LongTerm(Method):
         signals, self.change_signals = self.change_signals, []
         return {"keyframes": s.experiences, "places": s.places, "stale": s.stale, "major_changes": changes,
                 "major_change_signals": signals}  # fmt: skip
+
+
+def belief_error(prior, pose: np.ndarray) -> tuple[float, float] | None:
+    """How far a pose prior (None: none) lies from the true camera-to-map ``pose``: (metres,
+    degrees of heading); None without a prior."""
+    if prior is None:
+        return None
+    t = planar(pose)
+    turn = abs(float(np.degrees(np.angle(np.exp(1j * (prior.pose[2] - t[2]))))))
+    return float(np.hypot(*(prior.pose[:2] - t[:2]))), turn
 
 
 class _Detector(Method):
@@ -183,14 +198,16 @@ def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
                  saved: dict[str, str | os.PathLike] | None = None, place: PlaceConfig | None = None,
                  verify: VerifyConfig | None = None, search: SearchConfig | None = None,
                  stale_penalty: float | None = None, odometry: OdometryConfig | None = None,
-                 change: ChangeConfig | None = None) -> dict[str, Method]:  # fmt: skip
+                 change: ChangeConfig | None = None, belief: bool = False) -> dict[str, Method]:  # fmt: skip
     """The three maps, new or restored from ``saved`` (method name -> map file); ``place``: the
     long-term map's PlaceConfig; ``verify``: every map's verification (each retrieves at least 5
     candidates); None: the runtime defaults; ``search``: the long-term map's SearchConfig (None:
     the default with ``top_k`` = max(5, verify.top)); ``stale_penalty``: its
     BudgetConfig.stale_penalty (None: the default); ``odometry``: also the ``odometry`` map, the
     long-term map with this pose prior (None: not run); ``change``: both long-term maps'
-    ChangeConfig (None: the default)."""
+    ChangeConfig (None: the default); ``belief``: the odometry map files experiences at its own
+    belief (``--odometry-map-poses belief``: :meth:`LongTermMap.observe` ``mount``), not at the
+    rendered pose."""
     saved = saved or {}
     settings = dict(place=place, verify=verify, search=search, stale_penalty=stale_penalty, change=change)
     methods = {
@@ -200,7 +217,7 @@ def make_methods(places, frontend, K, rooms, budget: int | None, first_day: int,
     }
     if odometry is not None:
         methods["odometry"] = LongTerm(places, frontend, K, rooms, budget, saved.get("odometry"), odometry=odometry,
-                                       **settings)  # fmt: skip
+                                       belief=belief, **settings)  # fmt: skip
     return {name: methods[name] for name in METHODS if name in methods}
 
 

@@ -33,6 +33,7 @@ from homeloc.runtime.longterm.odometry import (
     claims_still,
     colocated,
     in_gate,
+    mounted,
     next_prior,
     search_near,
     sees_again,
@@ -147,6 +148,13 @@ class LongTermMap:
         if self.dim is not None and len(d) != self.dim:
             raise ValueError(f"descriptor has {len(d)} dimensions, the map has {self.dim}")
         return d, features
+
+    def belief(self, mount: np.ndarray) -> np.ndarray | None:
+        """Where the robot believes it is: the 4 x 4 camera-to-map pose of the pose prior's position
+        and heading (:attr:`prior`), with the height and tilt of ``mount`` (the camera's mounting,
+        as a camera-to-map pose: :func:`.odometry.mounted`); None without a prior (lost, or no
+        OdometryConfig)."""
+        return None if self.prior is None else mounted(self.prior.pose, _checked_pose(mount))
 
     def dock(self, pose: np.ndarray) -> None:
         """The robot is at its charging dock, a known camera-to-map pose (4 x 4 / 3 x 4): the pose
@@ -359,23 +367,27 @@ class LongTermMap:
     # ---------------------------------------------------------------------------- learn
     def observe(
         self, x: np.ndarray, features: Features | None = None, pose: np.ndarray | None = None, kf_id: int | None = None,
-        motion: Motion | None = None, colour: np.ndarray | None = None,
+        motion: Motion | None = None, colour: np.ndarray | None = None, mount: np.ndarray | None = None,
     ) -> Update:  # fmt: skip
         """Localize a frame and update the map as a robot does on every keyframe.
 
-        pose: the robot's current camera-to-map pose estimate (4 x 4, its odometry since the last
-        localization), used to file a new experience under a place and a room and to find the
-        places whose remembered colours its colour is compared with; kf_id: the id a new experience gets (default: one
-        more than the largest so far); motion: the odometry since the previous frame
-        (:meth:`localize`); colour: the frame's :func:`.colour.colour_signature` (default: computed
-        when ``x`` is an RGB image; None for a descriptor: no colour check)."""
+        pose: the robot's current camera-to-map pose estimate (4 x 4, e.g. its SLAM's), used to file a
+        new experience under a place and a room and to find the places whose remembered colours its
+        colour is compared with; kf_id: the id a new experience gets (default: one more than the
+        largest so far); motion: the odometry since the previous frame (:meth:`localize`); colour:
+        the frame's :func:`.colour.colour_signature` (default: computed when ``x`` is an RGB image;
+        None for a descriptor: no colour check); mount: without ``pose``, the map's own belief after
+        this frame's localization stands for it (:meth:`belief` with this camera mounting: a robot
+        with only odometry and this map; None while the prior is dropped, when a new experience is
+        filed without a pose: it can be found globally, never through a prior)."""
         colour = _colour_of(x, colour)
         d, f = self._inputs(x, features)
         pose = _checked_pose(pose)
-        known = self._known_place(
-            pose
-        )  # failing at a known place hints at a change; at a new one it does not
         loc = self.localize(d, f, motion=motion)
+        if pose is None and mount is not None:
+            pose = self.belief(mount)
+        # failing at a known place hints at a change; at a new one it does not (localize adds no place)
+        known = self._known_place(pose)
         room = self.rooms.room_of(pose) if pose is not None else (self.last_room if loc is None else loc.room)
         room = NO_ROOM if room is None else room
         since = self._changes.record(room, loc is not None, self.clock) if loc is not None or known else None

@@ -55,6 +55,20 @@ def planar(poses: np.ndarray) -> np.ndarray:
     return out[0] if one else out
 
 
+def mounted(p: np.ndarray, mount: np.ndarray) -> np.ndarray:
+    """The 4 x 4 camera-to-map pose at planar pose ``p`` (``(x, y, yaw)``) of a camera mounted as in
+    ``mount`` (a camera-to-map pose of it, 4 x 4 / 3 x 4): its height and its tilt about the
+    horizontal axes come from ``mount``, its position and heading from ``p``
+    (``planar(mounted(p, m)) == p``). A robot knows how its camera is mounted, not where it is."""
+    m = np.asarray(mount, np.float64)
+    turn = float(wrap(p[2] - planar(m)[2]))
+    c, s = math.cos(turn), math.sin(turn)
+    out = np.eye(4)
+    out[:3, :3] = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ m[:3, :3]
+    out[:3, 3] = (p[0], p[1], m[2, 3])
+    return out
+
+
 def wrap(a):
     """Angles (radians) in [-pi, pi)."""
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi

@@ -570,3 +570,27 @@ def test_kidnap_summary_splits_the_frames_by_the_last_kidnap():
     assert s["groups"] == k["groups"] and s["frames"] == ["d1"] and s["fault"] == "slips"
     assert kidnap_summary(frames, 0.2)["frames"] == []  # no kidnap keys: no kidnaps
     assert "Slips (--odometry-slip 0.2)" in kidnap_line(s) and "slipped to 0 / 1 / 0 of 1" in kidnap_line(s)
+
+
+def test_the_odometry_map_may_file_experiences_where_its_prior_puts_the_robot(tmp_path):
+    from homeloc.runtime.longterm import LongTermMap
+    from homeloc.runtime.longterm.odometry import planar
+
+    data = make_home(tmp_path)
+    (home,) = read_longterm(data)
+    kw = dict(data=str(data), budget_bytes=60_000, odometry=True, refresh_below=1.0, odometry_dock=True,
+              max_days=2)  # fmt: skip
+    off = {}
+    for poses in ("exact", "belief"):
+        out = run_longterm(LongTermEvalConfig(out=tmp_path / poses, odometry_map_poses=poses, **kw))
+        b = json.loads((out / "summary.json").read_text())["belief"]
+        assert b["map_poses"] == poses and 0 < b["held"] <= 1 and b["m_median"] >= 0
+        assert f"--odometry-map-poses {poses}" in (out / "table.md").read_text()
+        assert "odometry_belief_m" in (out / "frames.csv").read_text().splitlines()[0]
+        state = out / "state" / "home_00000"
+        m = LongTermMap.load(state / json.loads((state / "progress.json").read_text())["maps"]["odometry"])
+        filed = np.stack([planar(m.experience(k)["pose"]) for k in m.keyframe_ids])
+        true = np.stack([planar(home.frames[int(k)].pose) for k in m.keyframe_ids])
+        off[poses] = np.hypot(*(filed[:, :2] - true[:, :2]).T)
+    assert np.allclose(off["exact"], 0.0)  # the rendered pose: a SLAM map without error
+    assert np.nanmax(off["belief"]) > 0.005  # the prior's own estimate, noisy odometry and all

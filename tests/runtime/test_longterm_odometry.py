@@ -818,3 +818,44 @@ def test_a_strict_match_far_beyond_a_holding_prior_is_not_taken_until_the_prior_
     assert in_gate(prior, pose_at(5, 1), 1.0, 8.0) and not in_gate(prior, pose_at(5.1, 1), 1.0, 6.0)
     assert in_gate(prior, np.full((3, 4), np.nan), 1.0, 0.0)  # no pose: nothing to tell
     assert in_gate(None, pose_at(50, 1), 1.0, 0.0) and in_gate(prior, pose_at(50, 1), 1.0, None)
+
+
+def _tilted(x, y, yaw_deg, tilt_deg):
+    """pose_at, the camera pitched down by ``tilt_deg`` about its own x axis."""
+    t = np.radians(tilt_deg)
+    pitch = np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]])
+    T = pose_at(x, y, yaw_deg)
+    T[:3, :3] = T[:3, :3] @ pitch
+    return T
+
+
+def test_a_planar_pose_is_mounted_with_the_cameras_height_and_tilt():
+    from homeloc.runtime.longterm.odometry import mounted
+
+    mount = _tilted(5.0, -2.0, 70, 12)
+    np.testing.assert_allclose(mounted(planar(mount), mount), mount, atol=1e-12)  # its own pose back
+    p = np.array([1.0, 2.0, math.radians(-30)])
+    T = mounted(p, mount)
+    np.testing.assert_allclose(planar(T), p, atol=1e-12)
+    assert T[2, 3] == mount[2, 3] and np.allclose(T[:3, :3].T @ T[:3, :3], np.eye(3))
+    assert T[2, 2] == pytest.approx(mount[2, 2])  # the optical axis dips as much: the tilt is kept
+
+
+def test_without_a_pose_a_new_experience_is_filed_where_the_prior_puts_the_robot():
+    a, b, c = Place(0), Place(1), Place(2)
+    m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), odometry=ODO)
+    mount = _tilted(9.0, 9.0, 45, 10)  # the camera's mounting: where it is says nothing here
+    assert m.belief(mount) is None  # no prior yet
+    m.dock(pose_at(1, 1))
+    u = m.observe(*a.view(0), motion=(0.5, 0.0, math.radians(20)), mount=mount, kf_id=5)
+    assert u.added == 5 and u.localization is None  # an empty map: nothing to localize against
+    filed = m.experience(5)["pose"]
+    np.testing.assert_allclose(planar(filed), [1.5, 1.0, math.radians(20)], atol=1e-9)
+    np.testing.assert_allclose(filed, m.belief(mount)[:3], atol=1e-12)
+    assert filed[2, 3] == pytest.approx(0.8) and filed[2, 2] == pytest.approx(mount[2, 2])
+    # a given pose wins over the belief
+    m.observe(*b.view(0), pose=pose_at(3, 3), motion=(0.1, 0.0, 0.0), mount=mount, kf_id=6)
+    np.testing.assert_allclose(m.experience(6)["pose"], pose_at(3, 3)[:3])
+    # kidnapped (motion unknown) and nothing verifies: the robot does not know where it is
+    u = m.observe(*c.view(0), motion=None, mount=mount, kf_id=7)
+    assert u.added == 7 and m.prior is None and np.isnan(m.experience(7)["pose"]).all()
