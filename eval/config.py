@@ -153,6 +153,7 @@ class LongTermEvalConfig:
     prior_cross_check_colocated: float | None = None
     prior_weak_gate_sigmas: float | None = None
     prior_strict_gate_sigmas: float | None = None
+    prior_strict_heading_sigmas: float | None = None
     prior_recentre: bool | None = None
     prior_recentre_shrinks: bool | None = None
     prior_rotation_px: float | None = None

@@ -160,7 +160,7 @@ PRIOR_OPTIONS = ("agree_confidence", "single_confidence", "single_doubt_m", "con
 # ... and those where 0 turns the setting off (None): the verifier's inlier floor, E's R, any strict match
 PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated", "still_share")
 # ... and those where inf turns it off (None; 0 is a setting): no gate beyond the candidates'
-PRIOR_INF_OFF = ("weak_gate_sigmas", "strict_gate_sigmas")
+PRIOR_INF_OFF = ("weak_gate_sigmas", "strict_gate_sigmas", "strict_heading_sigmas")
 
 
 def _off(name: str, v):

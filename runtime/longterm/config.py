@@ -451,6 +451,14 @@ class OdometryConfig:
             of 640: 10 % slip on dense_1931 588 / 9 -> 589 / 7 (12 -> 13 of 20 days); 30 % slip on
             it unchanged frame for frame, as predicted: no other replay of session 29's setting had
             such a localization beyond 4.2 sigmas.
+        strict_heading_sigmas: while the prior holds, a strict localization found by the global
+            search (no candidate of the prior localized) is taken only when the heading its
+            verification implies lies within ``strict_heading_sigmas * hypot(sigma_deg,
+            fit_sigma_deg)`` of the predicted heading; otherwise the frame is a miss, as beyond
+            ``strict_gate_sigmas``. The position gate alone let a match of a spot a step away,
+            viewing 90 deg off, re-seed a prior that was 0.02 m and 3 deg right: on the mapping day
+            of the wandering dense home 1943 (session 34) the prior then carried that heading
+            through the round, 12 false localizations. None: no bound (before session 34).
         still_m, still_deg: odometry that reports at most ``still_m`` driven and ``still_deg`` turned
             claims the robot stood still, so the frame must verify at the strict score against the
             previous frame (what it saw from the same spot); if it does not, or there is none since
@@ -553,6 +561,7 @@ class OdometryConfig:
     cross_check_colocated: float | None = 0.33
     weak_gate_sigmas: float | None = None
     strict_gate_sigmas: float | None = 8.0
+    strict_heading_sigmas: float | None = None
     still_m: float | None = 0.05
     still_deg: float = 2.0
     still_at_dock: bool = True
@@ -589,7 +598,7 @@ class OdometryConfig:
         _check("min_inlier_ratio", r is None or 0 <= r <= 1, r, "in [0, 1] or None")
         cc = self.cross_check_colocated
         _check("cross_check_colocated", cc is None or (cc >= 0 and math.isfinite(cc)), cc, ">= 0 or None")
-        for name in ("weak_gate_sigmas", "strict_gate_sigmas"):
+        for name in ("weak_gate_sigmas", "strict_gate_sigmas", "strict_heading_sigmas"):
             w = getattr(self, name)
             _check(name, w is None or (w >= 0 and math.isfinite(w)), w, ">= 0 or None")
         st = self.still_m

@@ -237,6 +237,12 @@ class LongTermMap:
         loc = self._global(d, f, room)
         if loc is not None and o is not None and not in_gate(self.prior, loc.pose, r, o.strict_gate_sigmas):
             loc = None  # too far from a prior that holds (OdometryConfig.strict_gate_sigmas): a miss
+        if (
+            loc is not None
+            and self.prior is not None
+            and self.prior.heading_contradicts(loc.pose, getattr(loc.geometry, "R", None), o)
+        ):
+            loc = None  # facing where a prior that holds says it cannot (strict_heading_sigmas): a miss
         return self._settle(loc)
 
     def _stood_at_dock(self, f: Features, loop, R: np.ndarray | None) -> bool:

@@ -200,6 +200,18 @@ class PosePrior:
         out[ok] = near & (ang <= place.angle_deg + cfg.gate_sigmas * self.sigma_deg)
         return out
 
+    def heading_contradicts(
+        self, experience_pose: np.ndarray, R: np.ndarray | None, cfg: OdometryConfig
+    ) -> bool:
+        """Does a strict verification (rotation ``R`` against an experience) imply a heading further
+        than ``cfg.strict_heading_sigmas`` x hypot(the prior's heading sigma, ``fit_sigma_deg``) from
+        the predicted one? False when the bound is off (None) or the heading unknown."""
+        if cfg.strict_heading_sigmas is None:
+            return False
+        yaw = _implied_yaw(experience_pose, R)
+        tol = cfg.strict_heading_sigmas * math.hypot(self.sigma_deg, cfg.fit_sigma_deg)
+        return yaw is not None and math.degrees(abs(float(wrap(yaw - self.pose[2])))) > tol
+
     def heading_agrees(self, experience_pose: np.ndarray, R: np.ndarray | None, cfg: OdometryConfig) -> bool:
         """Does a verification (rotation ``R`` against an experience) imply the predicted heading,
         within ``heading_sigmas`` of the prior's and the fit's own error (``fit_sigma_deg``)?"""

@@ -3,6 +3,7 @@ shipped models (every output, the budget, resuming after a kill), change detecti
 
 import csv
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -472,6 +473,13 @@ def test_the_cross_check_and_kidnap_options_reach_the_odometry_map():
     assert args.prior_still_check is False
     with pytest.raises(SystemExit):
         cli._longterm_parser().parse_args(["--data", "x", "--odometry-kidnap", "1.5"])
+    heading = cli._longterm_parser().parse_args(["--data", "x", "--prior-strict-heading-sigmas", "3"])
+    assert odo(prior_strict_heading_sigmas=heading.prior_strict_heading_sigmas).strict_heading_sigmas == 3.0
+    assert odo(prior_strict_heading_sigmas=math.inf).strict_heading_sigmas is None  # inf: off
+    poses = cli._longterm_parser().parse_args(["--data", "x", "--odometry-map-poses", "belief"])
+    assert poses.odometry_map_poses == "belief"
+    with pytest.raises(SystemExit):
+        cli._longterm_parser().parse_args(["--data", "x", "--odometry-map-poses", "guess"])
 
 
 def test_a_replay_with_kidnaps_names_the_frames_the_robot_was_carried_to(tmp_path):

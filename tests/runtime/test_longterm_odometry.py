@@ -859,3 +859,30 @@ def test_without_a_pose_a_new_experience_is_filed_where_the_prior_puts_the_robot
     # kidnapped (motion unknown) and nothing verifies: the robot does not know where it is
     u = m.observe(*c.view(0), motion=None, mount=mount, kf_id=7)
     assert u.added == 7 and m.prior is None and np.isnan(m.experience(7)["pose"]).all()
+
+
+def test_a_strict_match_facing_where_a_holding_prior_rules_out_is_not_taken():
+    """``strict_heading_sigmas`` (session 34): while the prior holds, the global search's strict
+    localization is taken only when the heading it implies is within ``strict_heading_sigmas`` x
+    hypot(the prior's heading sigma, ``fit_sigma_deg``) of the predicted one."""
+    seed_place, b = Place(1), Place(0)
+    got = {}
+    for sigmas in (None, 3.0):
+        odo = OdometryConfig(strict_heading_sigmas=sigmas)
+        m = LongTermMap(K=b.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(min_confidence=0.95),
+                        odometry=odo, learn=False)  # fmt: skip
+        m.add_experience(0, *seed_place.view(0), pose=pose_at(1, 1))
+        m.add_experience(2, *b.view(0), pose=pose_at(1.3, 1, 90))  # a step away, viewing 90 deg off
+        assert m.observe(*seed_place.view(1)).localization.kf_id == 0  # strict: seeds the prior (heading ~0)
+        got[sigmas] = [m.observe(*b.view(1), motion=(0.1, 0.0, 0.0)).localization for _ in range(4)]
+    assert [loc.kf_id for loc in got[None]] == [2, 2, 2, 2]  # within the position gate: taken at once
+    assert got[3.0][:3] == [None, None, None]  # the heading contradicts the prior: misses
+    assert got[3.0][3].kf_id == 2  # dropped after 3 misses: the global search takes it
+    prior = PosePrior(np.array([1.0, 1.0, 0.0]), 0.5, 5.0)
+    on = OdometryConfig(strict_heading_sigmas=3.0)  # 3 x hypot(5, 20) = 61.8 deg
+    assert prior.heading_contradicts(pose_at(1, 1, 65), np.eye(3), on)
+    assert not prior.heading_contradicts(pose_at(1, 1, 55), np.eye(3), on)
+    assert not prior.heading_contradicts(pose_at(1, 1, 90), None, on)  # no rotation: nothing to tell
+    assert not prior.heading_contradicts(pose_at(1, 1, 90), np.eye(3), ODO)  # off
+    with pytest.raises(ValueError, match="strict_heading_sigmas"):
+        OdometryConfig(strict_heading_sigmas=-1.0)
