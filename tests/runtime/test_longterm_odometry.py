@@ -879,10 +879,11 @@ def test_a_strict_match_facing_where_a_holding_prior_rules_out_is_not_taken():
     assert got[3.0][:3] == [None, None, None]  # the heading contradicts the prior: misses
     assert got[3.0][3].kf_id == 2  # dropped after 3 misses: the global search takes it
     prior = PosePrior(np.array([1.0, 1.0, 0.0]), 0.5, 5.0)
-    on = OdometryConfig(strict_heading_sigmas=3.0)  # 3 x hypot(5, 20) = 61.8 deg
+    on = OdometryConfig()  # the default, 3: 3 x hypot(5, 20) = 61.8 deg
     assert prior.heading_contradicts(pose_at(1, 1, 65), np.eye(3), on)
     assert not prior.heading_contradicts(pose_at(1, 1, 55), np.eye(3), on)
     assert not prior.heading_contradicts(pose_at(1, 1, 90), None, on)  # no rotation: nothing to tell
-    assert not prior.heading_contradicts(pose_at(1, 1, 90), np.eye(3), ODO)  # off
+    off = OdometryConfig(strict_heading_sigmas=None)
+    assert not prior.heading_contradicts(pose_at(1, 1, 90), np.eye(3), off)
     with pytest.raises(ValueError, match="strict_heading_sigmas"):
         OdometryConfig(strict_heading_sigmas=-1.0)
