@@ -198,6 +198,9 @@ def test_keypoints_int8_qdq_keeps_float_critical_nodes(tmp_path, kp_ckpt):
     ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
     assert "DynamicQuantizeLinear" not in ops and "ConvInteger" not in ops  # static, never dynamic
     assert read_metadata(int8)["homeloc.kind"] == "keypoints"  # metadata carried over
+    w = [onnx.numpy_helper.to_array(t) for t in onnx.load(str(int8)).graph.initializer
+         if t.data_type == onnx.TensorProto.INT8]  # fmt: skip
+    assert w and max(int(np.abs(x.astype(np.int32)).max()) for x in w) <= 64  # reduce_range: 7-bit weights
 
     image = synthetic_images(1, 96, 128, seed=9)[0]
     a = postprocess(*_session(fp32).run(None, {"image": image}), max_keypoints=128)
