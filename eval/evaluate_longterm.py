@@ -609,10 +609,9 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
             FAULTS[fault][0] in r for r in frames
         ):  # --odometry-kidnap / --odometry-slip: the frames they led to
             summary[fault] = kidnap_summary(frames, share, first_day=summary["days"][0]["day"], fault=fault)
+    # the odometry map: how far its prior is from the truth (and, in belief mode, its filing)
     belief = belief_summary(frames, first_day=summary["days"][0]["day"])
-    if (
-        belief is not None
-    ):  # the odometry map: how far its prior is from the truth (and, in belief mode, its filing)
+    if belief is not None:
         summary["belief"] = belief | {"map_poses": config.odometry_map_poses}
     summary["ms_per_frame"] = timing_summary(
         frames, [m for m, _ in _table_maps(summary)], summary["days"][0]["day"]

@@ -41,7 +41,7 @@ from homeloc.runtime.longterm import (
     PlaceConfig,
     SearchConfig,
 )
-from homeloc.runtime.longterm.odometry import Motion, noisy_motion, planar, relative_motion
+from homeloc.runtime.longterm.odometry import Motion, noisy_motion, planar, relative_motion, wrap
 from homeloc.runtime.loop_closure import LoopClosureDetector, VerifyConfig
 
 METHODS = ("longterm", "odometry", "static", "append")  # the order of tables and plots
@@ -133,7 +133,7 @@ def belief_error(prior, pose: np.ndarray) -> tuple[float, float] | None:
     if prior is None:
         return None
     t = planar(pose)
-    turn = abs(float(np.degrees(np.angle(np.exp(1j * (prior.pose[2] - t[2]))))))
+    turn = abs(float(np.degrees(wrap(prior.pose[2] - t[2]))))
     return float(np.hypot(*(prior.pose[:2] - t[:2]))), turn
 
 
