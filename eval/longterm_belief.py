@@ -15,7 +15,7 @@ def belief_summary(frames: list[dict], first_day: int = 0, method: str = "odomet
     the share of frames with a prior (``held``) and the median and 90th percentile of its position
     (metres) and heading (degrees) error; the same over the mapping day (``mapping_day``: the
     poses the first experiences are filed at in belief mode). None when no record has the fields."""
-    rows = [r[method] for r in frames if method in r and "belief_m" in r[method]]
+    rows = [r for r in frames if method in r and "belief_m" in r[method]]
     if not rows:
         return None
 
@@ -29,8 +29,8 @@ def belief_summary(frames: list[dict], first_day: int = 0, method: str = "odomet
         return {"frames": len(recs), "held": round(len(m) / max(len(recs), 1), 3),
                 "m_median": q(m, 50), "m_p90": q(m, 90), "deg_median": q(d, 50), "deg_p90": q(d, 90)}  # fmt: skip
 
-    later = [r[method] for r in frames if method in r and "belief_m" in r[method] and r["day"] > first_day]
-    first = [r[method] for r in frames if method in r and "belief_m" in r[method] and r["day"] <= first_day]
+    later = [r[method] for r in rows if r["day"] > first_day]
+    first = [r[method] for r in rows if r["day"] <= first_day]
     return {"method": method, **stats(later), "mapping_day": stats(first)}
 
 

@@ -206,18 +206,21 @@ class PosePrior:
         """Does a strict verification (rotation ``R`` against an experience) imply a heading further
         than ``cfg.strict_heading_sigmas`` x hypot(the prior's heading sigma, ``fit_sigma_deg``) from
         the predicted one? False when the bound is off (None) or the heading unknown."""
-        if cfg.strict_heading_sigmas is None:
+        off = self._heading_off_deg(experience_pose, R)
+        if cfg.strict_heading_sigmas is None or off is None:
             return False
-        yaw = _implied_yaw(experience_pose, R)
-        tol = cfg.strict_heading_sigmas * math.hypot(self.sigma_deg, cfg.fit_sigma_deg)
-        return yaw is not None and math.degrees(abs(float(wrap(yaw - self.pose[2])))) > tol
+        return off > cfg.strict_heading_sigmas * math.hypot(self.sigma_deg, cfg.fit_sigma_deg)
 
     def heading_agrees(self, experience_pose: np.ndarray, R: np.ndarray | None, cfg: OdometryConfig) -> bool:
         """Does a verification (rotation ``R`` against an experience) imply the predicted heading,
         within ``heading_sigmas`` of the prior's and the fit's own error (``fit_sigma_deg``)?"""
+        off = self._heading_off_deg(experience_pose, R)
+        return off is not None and off <= cfg.heading_sigmas * math.hypot(self.sigma_deg, cfg.fit_sigma_deg)
+
+    def _heading_off_deg(self, experience_pose: np.ndarray, R: np.ndarray | None) -> float | None:
+        """Degrees between the predicted heading and the one a verification implies (None: unknown)."""
         yaw = _implied_yaw(experience_pose, R)
-        tol = cfg.heading_sigmas * math.hypot(self.sigma_deg, cfg.fit_sigma_deg)
-        return yaw is not None and math.degrees(abs(float(wrap(yaw - self.pose[2])))) <= tol
+        return None if yaw is None else math.degrees(abs(float(wrap(yaw - self.pose[2]))))
 
 
 def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
