@@ -72,7 +72,7 @@ def export(
 ) -> dict:
     """fp32 + int8 ONNX in ``out``; returns {"fp32": path, "int8": path, "calibration": {...}}."""
     from homeloc.export.calibration import calibration_images
-    from homeloc.export.quantize import FLOAT_MODULES, QUANTIZED_OPS, quantize_int8
+    from homeloc.export.quantize import RECIPES, quantize_int8
 
     out.mkdir(parents=True, exist_ok=True)
     fp32, int8 = out / "frontend.fp32.onnx", out / "frontend.int8.onnx"
@@ -85,12 +85,7 @@ def export(
     if num == 0:
         return {"fp32": fp32, "int8": None, "calibration": None}
     images = calibration_images(calibration, num, (480, 640), gray=True, seed=seed, night_share=0.5)
-    # NetVLAD stays float (the place model lost recall with it in int8), so do the grid cell means
-    # (exact averages); the projections (4096 -> 256, grid cells -> grid_dim) are quantized as in the
-    # place model
-    float_head = ("head/pool", "head/attention", "head/grid_pool")
-    quantize_int8(fp32, int8, [c.array for c in images], float_modules=(*FLOAT_MODULES, *float_head),
-                  op_types=(*QUANTIZED_OPS, "Gemm", "MatMul"))  # fmt: skip
+    quantize_int8(fp32, int8, [c.array for c in images], *RECIPES["frontend"])
     set_metadata(int8, metadata_for(info["loaded"], "int8") | info["extra"])
     check_onnx(int8)
     calib = {
@@ -99,6 +94,7 @@ def export(
         "size": "480x640",
         "seed": seed,
         "night_share": 0.5,
+        "reduce_range": True,  # quantize_int8's default: 7-bit weights
     }
     return {"fp32": fp32, "int8": int8, "calibration": calib}
 
@@ -141,8 +137,11 @@ def parity(
 
 
 def parity_markdown(report: dict) -> str:
+    from homeloc.export.parity.report import requantized_line
+
     rows = "\n".join(f"| {k} | {v} |" for k, v in report.items() if not isinstance(v, dict))
-    return f"# Frontend (keypoints + global) parity\n\n| check | value |\n|---|---|\n{rows}\n"
+    note = f"{requantized_line(report['requantized'])}\n\n" if report.get("requantized") else ""
+    return f"# Frontend (keypoints + global) parity\n\n{note}| check | value |\n|---|---|\n{rows}\n"
 
 
 def _run_logs(checkpoint: Path, prefix: str = "") -> list[tuple[Path, str]]:

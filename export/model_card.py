@@ -4,6 +4,11 @@ Writes runtime/assets/MODEL_CARD.md and model_card.json from what is measured, n
 architecture, parameters and GMACs of the shipped torch weights, file sizes, the parity reports
 written by export, the training provenance, and each `homeloc-evaluate` report folder's table and
 resolved config (so every table says the command that reproduces it).
+
+``--keep NAME`` keeps a report section of the card being replaced where its data is not on this
+machine (e.g. rendered place sets). A kept section says which shipped model files changed since it
+was measured (each report records the sha256 of the shipped models it measured): its rows of those
+files are of the previous ones.
 """
 
 from __future__ import annotations
@@ -52,7 +57,51 @@ def _command(cfg_path: Path) -> str:
     return first.split("rerun with:", 1)[1].strip() if "rerun with:" in first else f"(see {cfg_path})"
 
 
-def build_card(reports: dict[str, Path], assets: Path = ASSETS) -> Path:
+def _model_hashes(manifest: dict) -> dict[str, str]:
+    """{shipped ONNX file: sha256} of a MANIFEST.json: what an evaluation of the shipped models ran."""
+    return {
+        n: h for entry in manifest.values() for n, h in entry.get("files", {}).items() if n.endswith(".onnx")
+    }
+
+
+def previous_sections(assets: Path = ASSETS) -> dict[str, dict]:
+    """The report sections of the card in ``assets``: {name: its model_card.json entry + "table"
+    (the markdown under its heading) + "measured_with" (the shipped ONNX hashes it measured)}.
+    Cards written before tables were stored in the JSON give them from MODEL_CARD.md."""
+    path = assets / "model_card.json"
+    if not path.is_file():
+        return {}
+    card = json.loads(path.read_text())
+    reports = card.get("reports", {})
+    md = (assets / "MODEL_CARD.md").read_text().splitlines() if (assets / "MODEL_CARD.md").is_file() else []
+    heads = [i for i, line in enumerate(md) if line.startswith("## ") and line[3:] in reports]
+    out = {}
+    for name, entry in reports.items():
+        entry = dict(entry)
+        if "table" not in entry:
+            i = next((i for i in heads if md[i][3:] == name), None)
+            if i is None:
+                continue
+            end = next((j for j in heads if j > i), len(md))
+            body = "\n".join(md[i + 1 : end]).strip().split("\n")
+            if body[0].startswith("`"):  # the rerun command
+                entry.setdefault("command", body.pop(0).strip("`"))
+            entry["table"] = "\n".join(body).strip()
+        entry.setdefault("measured_with", _model_hashes(card.get("shipped", {})))
+        out[name] = entry
+    return out
+
+
+def build_card(reports: dict[str, Path], assets: Path = ASSETS, keep: dict[str, dict] | None = None) -> Path:
+    """Write MODEL_CARD.md and model_card.json in ``assets``; ``reports`` are evaluate output
+    folders, ``keep`` sections of ``previous_sections``. Sections come in the previous card's order,
+    then new ones in the order given."""
+    keep = keep or {}
+    before = (
+        json.loads((assets / "model_card.json").read_text()).get("reports", {})
+        if (assets / "model_card.json").is_file()
+        else {}
+    )
     arch = _architecture(assets)
     sizes = {
         p.name: round(p.stat().st_size / 1e6, 3)
@@ -103,13 +152,37 @@ def build_card(reports: dict[str, Path], assets: Path = ASSETS) -> Path:
             md.append(
                 f"- seed {c.get('seed_everything')}; data: `{json.dumps({k: data[k] for k in sorted(data) if k in ('sources', 'synthesized', 'nordland', 'synth_config', 'val_scenes')})}`"
             )
-    for name, d in reports.items():
-        d = Path(d)
-        cfg_path = d / "config.yaml"
-        cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
-        summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").exists() else {}
-        card["reports"][name] = {"dir": str(d), "config": cfg, "summary": summary}
-        md += ["", f"## {name}", "", f"`{_command(cfg_path)}`", "", (d / "table.md").read_text().strip()]
+    now = _model_hashes(manifest)
+    order = [n for n in before if n in keep or n in reports] + [
+        n for n in [*keep, *reports] if n not in before
+    ]
+    order = list(dict.fromkeys(order))
+    for name in order:
+        if name in reports:
+            d = Path(reports[name])
+            cfg_path = d / "config.yaml"
+            cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
+            summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").exists() else {}
+            table = (d / "table.md").read_text().strip()
+            entry = {"dir": str(d), "config": cfg, "summary": summary, "command": _command(cfg_path),
+                     "table": table, "measured_with": now}  # fmt: skip
+            md += ["", f"## {name}", "", f"`{entry['command']}`", "", table]
+        else:
+            entry = keep[name]
+            changed = sorted(n for n, h in entry["measured_with"].items() if now.get(n) != h)
+            entry = {**entry, "kept": True, "changed_since": changed}
+            md += ["", f"## {name}", ""]
+            md += [f"`{entry['command']}`", ""] if entry.get("command") else []
+            md.append(
+                "Kept from the previous card (its data is not on the machine that built this one). "
+                + (
+                    f"Changed since it was measured: {', '.join(changed)}; its rows of those files are of the previous ones."
+                    if changed
+                    else "The shipped models it measured are unchanged."
+                )
+            )
+            md += ["", entry["table"]]
+        card["reports"][name] = entry
     atomic_write(assets / "model_card.json", json.dumps(card, indent=1, default=str))
     return atomic_write(assets / "MODEL_CARD.md", "\n".join(md) + "\n")
 
@@ -122,7 +195,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--report", nargs="*", default=[], help="NAME=DIR of homeloc-evaluate outputs, in order")
     p.add_argument("--assets", type=Path, default=ASSETS)
+    p.add_argument(
+        "--keep",
+        nargs="*",
+        default=[],
+        help="NAME of a report section of the current card to keep (its data is not here); it says "
+        "which shipped models changed since it was measured",
+    )
+    p.add_argument(
+        "--keep-rest",
+        action="store_true",
+        help="keep every section of the current card that no --report replaces",
+    )
     a = p.parse_args(argv)
+    previous = previous_sections(a.assets) if a.keep or a.keep_rest else {}
+    for name in a.keep:
+        if name not in previous:
+            p.error(f"--keep {name!r}: the card in {a.assets} has no such section")
     reports = {}
     for r in a.report:  # checked before anything is written: a half-built card is worse than none
         name, sep, folder = r.partition("=")
@@ -131,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (Path(folder) / "table.md").is_file():
             p.error(f"--report {r!r}: {folder} holds no table.md (not a homeloc-evaluate output folder)")
         reports[name] = Path(folder)
-    print(build_card(reports, a.assets))
+    kept = {n: e for n, e in previous.items() if n not in reports and (a.keep_rest or n in a.keep)}
+    print(build_card(reports, a.assets, kept))
     return 0
 
 

@@ -221,13 +221,7 @@ def quantize_checkpoint(
 ) -> dict[str, Any]:
     """Calibrate and write ``<kind>.int8.onnx``; returns what the calibration set was."""
     from homeloc.export.calibration import NIGHT_PRESETS, calibration_images
-    from homeloc.export.quantize import (
-        FLOAT_MODULES,
-        PLACES_FLOAT_MODULES,
-        PLACES_QUANTIZED_OPS,
-        QUANTIZED_OPS,
-        quantize_int8,
-    )
+    from homeloc.export.quantize import RECIPES, quantize_int8
 
     keypoints = loaded.kind == "keypoints"
     size = loaded.input_size if not keypoints else (config.calibration_size or (480, 640))
@@ -243,8 +237,7 @@ def quantize_checkpoint(
         paths["fp32"],
         paths["int8"],
         [c.array for c in images],
-        float_modules=FLOAT_MODULES if keypoints else PLACES_FLOAT_MODULES,
-        op_types=QUANTIZED_OPS if keypoints else PLACES_QUANTIZED_OPS,
+        *RECIPES[loaded.kind],
     )
     return {
         "sources": list(config.calibration),
@@ -253,6 +246,7 @@ def quantize_checkpoint(
         "night": sum(c.preset is not None for c in images),
         "presets": list(NIGHT_PRESETS),
         "seed": config.seed,
+        "reduce_range": True,  # quantize_int8's default: 7-bit weights
     }
 
 

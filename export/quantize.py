@@ -44,6 +44,18 @@ PLACES_FLOAT_MODULES: tuple[str, ...] = ("pool",)
 # keypoint:edge trunk 6.5 -> 1.5 ms, resnet18 38 -> 9.7 ms, but mobilenetv3_small 1.4-1.6 ms fp32
 # vs 1.6-2.0 ms int8 (depthwise convs and float hard-swish between Q/DQ pairs): no int8 gain there.
 PLACES_QUANTIZED_OPS: tuple[str, ...] = (*QUANTIZED_OPS, "GlobalAveragePool", "Mul", "Gemm", "MatMul")
+# The one-pass frontend (export.frontend): the keypoint part exactly as the keypoint model, so its
+# outputs equal keypoints.int8.onnx's; NetVLAD and the grid cell means (exact averages) stay float
+# as in the place model, the projections are quantized.
+FRONTEND_FLOAT_MODULES: tuple[str, ...] = (*FLOAT_MODULES, "head/pool", "head/attention", "head/grid_pool")
+FRONTEND_QUANTIZED_OPS: tuple[str, ...] = (*QUANTIZED_OPS, "Gemm", "MatMul")
+
+# What each shipped kind keeps float and may quantize: {kind: (float_modules, op_types)}.
+RECIPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "keypoints": (FLOAT_MODULES, QUANTIZED_OPS),
+    "places": (PLACES_FLOAT_MODULES, PLACES_QUANTIZED_OPS),
+    "frontend": (FRONTEND_FLOAT_MODULES, FRONTEND_QUANTIZED_OPS),
+}
 
 
 def node_in_modules(name: str, modules: Iterable[str]) -> bool:

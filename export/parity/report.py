@@ -64,9 +64,21 @@ def _provenance_lines(prov: dict[str, Any]) -> list[str]:
         lines.append(
             f"int8 calibration: {c.get('images')} images from {', '.join(c.get('sources') or ['synthetic'])} at "
             f"{c.get('size')}, {c.get('night')} relit ({', '.join(c.get('presets') or [])}), seed {c.get('seed')}"
+            + (", 7-bit weights" if c.get("reduce_range") else "")
         )
+    if prov.get("requantized"):
+        lines.append(requantized_line(prov["requantized"]))
     lines.append("")
     return lines
+
+
+def requantized_line(r: dict[str, Any]) -> str:
+    """One line saying an int8 file was quantized again from the shipped fp32 one (export.requantize)."""
+    bits = "7-bit" if r.get("reduce_range") else "8-bit"
+    return (
+        f"int8 quantized again from the shipped fp32 model by `{r.get('by')}` ({bits} weights), "
+        f"replacing the int8 file with sha256 `{str(r.get('replaces_int8_sha256'))[:12]}`"
+    )
 
 
 def _target_lines(targets: list[dict[str, Any]]) -> list[str]:
