@@ -13,7 +13,9 @@ the frontend's parity compares its keypoint outputs with the new ``keypoints.int
 - measure its parity report again against the shipped torch weights (``<kind>.pt``; the frontend:
   ``keypoints.pt`` + ``frontend_head.pt``), refusing weights other than those the fp32 model records,
 - and only when every kind succeeded, replace ``<kind>.int8.onnx`` and ``<kind>.parity.{json,md}``
-  and their sha256 in MANIFEST.json.
+  and then their sha256 in MANIFEST.json. A run killed while replacing them leaves files that
+  disagree with MANIFEST.json (the runtime refuses them, naming the file); running it again makes
+  the same int8 files and finishes the job.
 
 The fp32 models, torch weights and training provenance are not touched: the trained weights are the
 same. The parity report's provenance gains ``requantized`` (the int8 file it replaces, the weight
@@ -77,6 +79,15 @@ def calibration_record(kind: str, report: dict, source: Path) -> dict:
         "seed": int(cal["seed"]),
         "night_share": share,
     }
+
+
+def _shipped_hash(assets: Path, name: str) -> str:
+    """The sha256 that ``assets/MANIFEST.json`` records for ``name``."""
+    manifest = _read_json(assets / "MANIFEST.json")
+    for entry in manifest.values():
+        if name in entry.get("files", {}):
+            return entry["files"][name]
+    raise RequantizeError(f"{assets / 'MANIFEST.json'}: lists no {name}")
 
 
 def _copy_metadata(src: Path, dst: Path) -> None:
@@ -148,7 +159,9 @@ def requantize_one(kind: str, assets: Path, work: Path, reduce_range: bool = Tru
     stamp = {
         "by": "homeloc.export.requantize",
         "reduce_range": reduce_range,
-        "replaces_int8_sha256": file_sha256(assets / f"{kind}.int8.onnx"),
+        # the file MANIFEST.json vouches for: after an interrupted run the file on disk may already
+        # be this run's (the files are replaced one by one, MANIFEST.json last)
+        "replaces_int8_sha256": _shipped_hash(assets, f"{kind}.int8.onnx"),
         "int8_sha256": file_sha256(int8),
     }
     log.info("%s: measuring parity", kind)

@@ -153,3 +153,17 @@ def test_a_report_without_calibration_is_named(tmp_path):
         path,
     )
     assert rec == {"sources": ["skimage"], "n": 200, "size": (480, 640), "seed": 0, "night_share": 0.5}
+
+
+def test_a_run_killed_while_shipping_is_finished_by_running_again(shipped, tmp_path):
+    _, original = shipped
+    assets = _copy(original, tmp_path)
+    first = rq.requantize(assets, ("keypoints",))
+    # killed after the files were replaced, before MANIFEST.json was written
+    shutil.copy(original / "MANIFEST.json", assets / "MANIFEST.json")
+    again = rq.requantize(assets, ("keypoints",))
+    assert again["keypoints.int8.onnx"] == first["keypoints.int8.onnx"]  # the same bytes
+    stamp = json.loads((assets / "keypoints.parity.json").read_text())["provenance"]["requantized"]
+    assert stamp["replaces_int8_sha256"] == file_sha256(original / "keypoints.int8.onnx")
+    manifest = json.loads((assets / "MANIFEST.json").read_text())
+    assert all(file_sha256(assets / n) == h for n, h in manifest["keypoints"]["files"].items())
