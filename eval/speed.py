@@ -89,6 +89,7 @@ def measure(methods: dict[str, object], image: np.ndarray, warmup: int, runs: in
 def run_speed(config: SpeedConfig) -> Path:
     """Time every method on one image of --size; writes DIR/summary.json and DIR/table.md."""
     from homeloc.eval import report
+    from homeloc.runtime.machine import cpu_line
 
     set_threads(config.threads)
     h, w = parse_size(config.size)
@@ -115,6 +116,7 @@ def run_speed(config: SpeedConfig) -> Path:
         f"input: {src}, resized to {w}x{h}; budget {config.max_keypoints} keypoints",
         "ms/frame: the whole extract() (preprocessing, network, NMS/top-k, descriptors); ms net: the dense network alone",
         "GMACs: conv/linear multiply-accumulates of the dense network (hook counter); size: weights file (ONNX file for *-onnx)",
+        f"CPU: {cpu_line()}",
     ]
     report.write_table(out / "table.md", report.speed_table(summary, title, notes))
     return out

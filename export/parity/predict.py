@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from homeloc.export.timing import ort_session, time_interleaved
+from homeloc.runtime.machine import cpu_line
 
 BACKENDS = ("torch", "onnx_fp32", "onnx_int8")
 Backend = Callable[[np.ndarray], Any]
@@ -124,6 +125,7 @@ def latency_table(
     out: dict[str, Any] = {
         "load_average_1min": round(os.getloadavg()[0], 2),
         "cpu_count": os.cpu_count(),
+        "cpu": cpu_line(),
         "size": f"{image.shape[2]}x{image.shape[3]}",
         "batch": int(image.shape[0]),
         "runs": runs,

@@ -180,8 +180,8 @@ def _latency_lines(report: dict[str, Any]) -> list[str]:
         "## Latency and size",
         "",
         f"Median ms per {lat['size']} input (batch {lat.get('batch', 1)}) over {lat['runs']} interleaved runs after warm-up; "
-        f"CPU ({lat.get('cpu_count')} cores, 1-min load average {lat.get('load_average_1min')} when timing started: "
-        "other processes share them), ONNX Runtime with 1 inter-op thread.",
+        f"CPU ({lat.get('cpu') or str(lat.get('cpu_count')) + ' cores'}, 1-min load average {lat.get('load_average_1min')} "
+        "when timing started: other processes share them), ONNX Runtime with 1 inter-op thread.",
         "",
         "| backend | " + " | ".join(f"{k.split('_')[1]} thread(s) ms" for k in thread_keys) + " | file MB |",
         "|---|" + "---|" * len(thread_keys) + "---|",

@@ -180,6 +180,7 @@ def test_speed_cli_tiny(tmp_path):
     )
     s = json.loads((out / "summary.json").read_text())["orb"]
     assert s["ms"] > 0 and s["size_mb"] is None and s["gmacs"] is None
+    assert "CPU: " in (out / "table.md").read_text() and "int8 dot product" in (out / "table.md").read_text()
 
 
 def test_parse_size_and_count_macs():
