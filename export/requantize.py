@@ -90,18 +90,6 @@ def _shipped_hash(assets: Path, name: str) -> str:
     raise RequantizeError(f"{assets / 'MANIFEST.json'}: lists no {name}")
 
 
-def _copy_metadata(src: Path, dst: Path) -> None:
-    """``dst`` takes every metadata_prop of ``src`` (the old int8 file's identity and threshold)."""
-    import onnx
-
-    old = onnx.load(str(src), load_external_data=False)
-    new = onnx.load(str(dst))
-    del new.metadata_props[:]
-    new.metadata_props.extend(old.metadata_props)
-    new.producer_name, new.producer_version = old.producer_name, old.producer_version
-    atomic_write(dst, new.SerializeToString())
-
-
 def _torch_model(kind: str, assets: Path):
     """The shipped torch network of ``kind``, checked against the weights the fp32 model records."""
     from homeloc.export.onnx_export import read_metadata
@@ -131,6 +119,7 @@ def requantize_one(kind: str, assets: Path, work: Path, reduce_range: bool = Tru
     Raises RequantizeError naming a missing or mismatched shipped file.
     """
     from homeloc.export.calibration import calibration_images
+    from homeloc.export.onnx_export import read_metadata, set_metadata
     from homeloc.export.quantize import RECIPES, quantize_int8
 
     for name in (f"{kind}.fp32.onnx", f"{kind}.int8.onnx"):
@@ -155,7 +144,8 @@ def requantize_one(kind: str, assets: Path, work: Path, reduce_range: bool = Tru
         "%s: quantizing %s (%d calibration images, reduce_range=%s)", kind, fp32, len(images), reduce_range
     )
     quantize_int8(fp32, int8, [c.array for c in images], *RECIPES[kind], reduce_range=reduce_range)
-    _copy_metadata(assets / f"{kind}.int8.onnx", int8)
+    # the old int8 file's identity (model version, weight hashes) and detection threshold
+    set_metadata(int8, read_metadata(assets / f"{kind}.int8.onnx"))
     stamp = {
         "by": "homeloc.export.requantize",
         "reduce_range": reduce_range,
@@ -186,19 +176,14 @@ def requantize_one(kind: str, assets: Path, work: Path, reduce_range: bool = Tru
 
 
 def _model_parity(kind: str, loaded, fp32: Path, int8: Path, old: dict) -> dict:
-    """The keypoint or place parity report, with the data and settings the old report used."""
-    from homeloc.export import parity
+    """The keypoint or place parity report (``pipeline.run_parity``) on the data the old report used."""
+    from homeloc.export.pipeline import ExportConfig, run_parity
 
-    if kind == "keypoints":
-        data = (old.get("accuracy") or {}).get("data") or parity.DEFAULT_KEYPOINT_DATA
-        n = (old.get("accuracy") or {}).get("pairs") or 32
-        pairs, skipped = parity.load_keypoint_pairs(data, n, 0)
-        return parity.keypoint_parity(
-            loaded.model, fp32, int8, pairs, skipped=skipped, data=data,
-            max_keypoints=old.get("max_keypoints", 1024), resize=old.get("resize", 640),
-        )  # fmt: skip
-    data = (old.get("accuracy") or {}).get("data") or parity.DEFAULT_PLACE_DATA
-    return parity.place_parity(loaded.model, fp32, int8, loaded.input_size, data=data)
+    acc = old.get("accuracy") or {}
+    config = ExportConfig(checkpoint=Path(f"{kind}.pt"), kind=kind, out=int8.parent, int8=True,
+                          parity_data=acc.get("data"), parity_pairs=acc.get("pairs") or 32,
+                          max_keypoints=old.get("max_keypoints") or 1024)  # fmt: skip
+    return run_parity(loaded, config, {"fp32": fp32, "int8": int8})
 
 
 def _frontend_parity(
