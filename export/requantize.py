@@ -19,7 +19,10 @@ the frontend's parity compares its keypoint outputs with the new ``keypoints.int
 
 The fp32 models, torch weights and training provenance are not touched: the trained weights are the
 same. The parity report's provenance gains ``requantized`` (the int8 file it replaces, the weight
-range). The evaluation reports of the model card measured the old int8 files: run ``make card``.
+range), and MANIFEST.json lists the replaced file's graph hash under the kind's ``"replaces"``
+(written before any file is replaced): maps built with the replaced file keep loading
+(``runtime.assets.replaced_graphs``). The evaluation reports of the model card measured the old
+int8 files: run ``make card``.
 """
 
 from __future__ import annotations
@@ -88,6 +91,37 @@ def _shipped_hash(assets: Path, name: str) -> str:
         if name in entry.get("files", {}):
             return entry["files"][name]
     raise RequantizeError(f"{assets / 'MANIFEST.json'}: lists no {name}")
+
+
+def replaced_graph(assets: Path, name: str) -> str | None:
+    """The graph hash of ``assets/name`` when it is the file MANIFEST.json vouches for (the one a
+    re-quantization replaces), else None: after a run killed while shipping, the file on disk is
+    already that run's, and the replaced one was listed before it was replaced (:func:`ship`)."""
+    from homeloc.runtime.assets import graph_sha256
+
+    path = assets / name
+    return graph_sha256(path) if file_sha256(path) == _shipped_hash(assets, name) else None
+
+
+def record_replaced(assets: Path, replaced: dict[str, str], new_graphs: dict[str, str]) -> None:
+    """List in ``assets/MANIFEST.json``, under each file's kind, ``"replaces": {name: [graph hashes]}``
+    the graph hashes ``replaced`` ({shipped name: graph hash}) that file replaces; a file never lists
+    its own graph (``new_graphs``: {shipped name: its new graph hash})."""
+    manifest_path = assets / "MANIFEST.json"
+    manifest = _read_json(manifest_path)
+    owner = {name: kind for kind, entry in manifest.items() for name in entry.get("files", {})}
+    for name, graph in replaced.items():
+        if name not in owner:
+            raise RequantizeError(f"{manifest_path}: lists no {name}")
+        listed = manifest[owner[name]].setdefault("replaces", {}).setdefault(name, [])
+        if graph not in listed:
+            listed.append(graph)
+        listed[:] = [g for g in listed if g != new_graphs.get(name)]
+        if not listed:  # a re-quantization that gave the same graph replaced nothing
+            del manifest[owner[name]]["replaces"][name]
+        if not manifest[owner[name]]["replaces"]:
+            del manifest[owner[name]]["replaces"]
+    atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def _torch_model(kind: str, assets: Path):
@@ -209,8 +243,15 @@ def _frontend_parity(
     return report
 
 
-def ship(files: dict[str, Path], assets: Path) -> dict[str, str]:
-    """Copy ``files`` ({shipped name: path}) into ``assets`` and update their MANIFEST.json hashes."""
+def ship(files: dict[str, Path], assets: Path, replaced: dict[str, str] | None = None) -> dict[str, str]:
+    """Copy ``files`` ({shipped name: path}) into ``assets`` and update their MANIFEST.json hashes.
+    ``replaced`` ({shipped name: graph hash of the file it replaces}) is listed first
+    (:func:`record_replaced`): a map built with the replaced file loads whatever happens next."""
+    from homeloc.runtime.assets import graph_sha256
+
+    if replaced:
+        new_graphs = {name: graph_sha256(files[name]) for name in replaced if name in files}
+        record_replaced(assets, replaced, new_graphs)
     manifest_path = assets / "MANIFEST.json"
     manifest = _read_json(manifest_path)
     owner = {name: kind for kind, entry in manifest.items() for name in entry.get("files", {})}
@@ -235,10 +276,14 @@ def requantize(
     with tempfile.TemporaryDirectory(prefix="homeloc-requant-") as tmp:
         work = Path(work or tmp)
         work.mkdir(parents=True, exist_ok=True)
+        # before anything is replaced: the graphs the maps built so far were built with
+        replaced = {
+            name: g for k in order if (g := replaced_graph(assets, name := f"{k}.int8.onnx")) is not None
+        }
         files: dict[str, Path] = {}
         for kind in order:
             files |= requantize_one(kind, assets, work, reduce_range)
-        return ship(files, assets)
+        return ship(files, assets, replaced)
 
 
 def main(argv: list[str] | None = None) -> int:

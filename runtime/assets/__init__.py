@@ -52,13 +52,10 @@ def verify_shipped(path: Path) -> None:
     """Check a shipped file against its sha256 in ASSETS_DIR/MANIFEST.json; ValueError naming the
     file on a mismatch (a modified or damaged model). Files the manifest does not list (and
     checkouts without a manifest) are not checked. Hashes are remembered per (size, mtime)."""
-    manifest = ASSETS_DIR / MANIFEST
-    if not manifest.is_file():
+    listed = _manifest()
+    if listed is None:
         return
-    try:
-        listed = json.loads(manifest.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{manifest}: unreadable manifest of the shipped models ({e})") from None
+    manifest = ASSETS_DIR / MANIFEST
     expected = _listed_hash(listed, path.name)
     if expected is None:
         return
@@ -68,6 +65,36 @@ def verify_shipped(path: Path) -> None:
             f"{path}: sha256 {actual[:12]}... does not match {manifest} ({expected[:12]}...): the shipped "
             "model was modified or damaged; reinstall it"
         )
+
+
+def replaced_graphs(path: str | os.PathLike) -> frozenset[str]:
+    """Graph hashes (:func:`graph_sha256`) of the earlier files that the shipped model at ``path``
+    replaced when the same trained weights were quantized again: ``homeloc.export.requantize``
+    lists them in MANIFEST.json under the kind's ``"replaces"``. A map built with one of those
+    files takes this one (its descriptors come from the same weights; docs/export.md, "Maps built
+    with the replaced files"). Empty for a file outside ASSETS_DIR or not listed; the file itself
+    is checked against the manifest (ValueError naming it when modified)."""
+    p = Path(path).resolve()
+    listed = _manifest()
+    if listed is None or p.parent != ASSETS_DIR.resolve():
+        return frozenset()
+    verify_shipped(p)
+    out: set[str] = set()
+    for entry in listed.values():
+        if isinstance(entry, dict):
+            out.update(entry.get("replaces", {}).get(p.name, ()))
+    return frozenset(out)
+
+
+def _manifest() -> dict | None:
+    """ASSETS_DIR/MANIFEST.json, None without one; ValueError naming it when unreadable."""
+    manifest = ASSETS_DIR / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        return json.loads(manifest.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{manifest}: unreadable manifest of the shipped models ({e})") from None
 
 
 def _listed_hash(listed: dict, name: str) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from homeloc.runtime.assets import graph_sha256
+from homeloc.runtime.assets import graph_sha256, replaced_graphs
 from homeloc.runtime.features import Features
 from homeloc.runtime.frontend import Frontend
 from homeloc.runtime.hashing import file_sha256
@@ -148,7 +148,10 @@ class MapModels:
         known = self.info.get(kind)
         if known is None:
             self.info[kind] = info
-        elif known.get("identity") != info["identity"] or _weights_changed(known, info):
+        elif known.get("identity") != info["identity"] or (
+            # a shipped file that replaced the map's when the same weights were quantized again
+            _weights_changed(known, info) and known.get("graph_sha256") not in replaced_graphs(path)
+        ):
             raise ValueError(
                 f"{path}: this {kind} model differs from the one the map was built with "
                 f"({_differs(known, info)}); its descriptors are not "
@@ -170,5 +173,6 @@ def _differs(known: dict, info: dict) -> str:
         return f"{info['identity'][:20]} vs {str(known.get('identity'))[:20]}"
     return (
         f"its weights hash {info['graph_sha256'][:12]} vs {str(known.get('graph_sha256'))[:12]} although "
-        "its metadata matches: a modified file"
+        "its metadata matches: a modified file, or one quantized again that does not list the map's "
+        "as replaced in runtime/assets/MANIFEST.json"
     )

@@ -15,6 +15,7 @@ from homeloc.export.onnx_export import read_metadata
 from homeloc.export.pipeline import ExportConfig, export_model
 from homeloc.models.global_head import GlobalHead
 from homeloc.models.keypoints import KeypointNet
+from homeloc.runtime.assets import graph_sha256
 from homeloc.runtime.hashing import file_sha256
 
 
@@ -106,6 +107,9 @@ def test_requantize_ships_7_bit_int8_with_new_parity_and_manifest(shipped, tmp_p
         assert w and max(int(np.abs(x.astype(np.int32)).max()) for x in w) <= 64
         # the old file's identity (model version, weight hashes, threshold) is kept
         assert read_metadata(assets / f"{kind}.int8.onnx") == read_metadata(original / f"{kind}.int8.onnx")
+        # maps built with the replaced file keep loading (runtime.assets.replaced_graphs)
+        name = f"{kind}.int8.onnx"
+        assert manifest[kind]["replaces"] == {name: [graph_sha256(original / name)]}
     kp = json.loads((assets / "keypoints.parity.json").read_text())
     stamp = kp["provenance"]["requantized"]
     assert stamp["reduce_range"] is True and stamp["replaces_int8_sha256"] == before["keypoints.int8.onnx"]
@@ -159,11 +163,24 @@ def test_a_run_killed_while_shipping_is_finished_by_running_again(shipped, tmp_p
     _, original = shipped
     assets = _copy(original, tmp_path)
     first = rq.requantize(assets, ("keypoints",))
-    # killed after the files were replaced, before MANIFEST.json was written
-    shutil.copy(original / "MANIFEST.json", assets / "MANIFEST.json")
+    # killed after the files were replaced, before their hashes were written to MANIFEST.json (the
+    # replaced graph was listed before any file was replaced)
+    written = json.loads((assets / "MANIFEST.json").read_text())
+    manifest = json.loads((original / "MANIFEST.json").read_text())
+    manifest["keypoints"]["replaces"] = written["keypoints"]["replaces"]
+    (assets / "MANIFEST.json").write_text(json.dumps(manifest))
     again = rq.requantize(assets, ("keypoints",))
     assert again["keypoints.int8.onnx"] == first["keypoints.int8.onnx"]  # the same bytes
     stamp = json.loads((assets / "keypoints.parity.json").read_text())["provenance"]["requantized"]
     assert stamp["replaces_int8_sha256"] == file_sha256(original / "keypoints.int8.onnx")
     manifest = json.loads((assets / "MANIFEST.json").read_text())
     assert all(file_sha256(assets / n) == h for n, h in manifest["keypoints"]["files"].items())
+    old_graph = graph_sha256(original / "keypoints.int8.onnx")
+    assert manifest["keypoints"]["replaces"] == {"keypoints.int8.onnx": [old_graph]}
+
+
+def test_a_re_quantization_to_the_same_graph_lists_nothing(shipped, tmp_path):
+    _, original = shipped
+    assets = _copy(original, tmp_path)
+    rq.requantize(assets, ("keypoints",), reduce_range=False)  # the shipped full-range file again
+    assert "replaces" not in json.loads((assets / "MANIFEST.json").read_text())["keypoints"]

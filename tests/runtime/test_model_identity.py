@@ -89,3 +89,34 @@ def test_the_shipped_models_match_their_manifest():
     for kind in assets.KINDS:
         for precision in assets.PRECISIONS:
             assets.shipped_model(kind, precision)
+
+
+def test_a_map_takes_the_shipped_file_that_replaced_its_model(tmp_path, monkeypatch, tampered):
+    """A shipped model quantized again (export.requantize) lists the graph it replaced in the
+    manifest; maps built with that graph take it, other maps still refuse a changed graph."""
+    built = MapModels(SHIPPED, None)
+    built.check(None)
+    saved = json.loads(json.dumps(built.info))  # what a map built with the old file holds
+    shutil.copy(tampered, tmp_path / "places.int8.onnx")  # the same metadata, other weights
+    new = tmp_path / "places.int8.onnx"
+    manifest = {"places": {"files": {"places.int8.onnx": file_sha256(new)}}}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(assets, "ASSETS_DIR", tmp_path)
+    later = MapModels(new, None)
+    later.info = json.loads(json.dumps(saved))
+    with pytest.raises(ValueError, match="a modified file, or one quantized again"):
+        later.check(256)  # not listed as replaced: refused
+    manifest["places"]["replaces"] = {"places.int8.onnx": [graph_sha256(SHIPPED)]}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    assert assets.replaced_graphs(new) == {graph_sha256(SHIPPED)}
+    later = MapModels(new, None)
+    later.info = json.loads(json.dumps(saved))
+    later.check(256)  # listed: the map takes it
+    assert later.info["places"]["graph_sha256"] == graph_sha256(SHIPPED)  # and still records its own
+    # a copy outside the shipped folder lists nothing
+    shutil.copy(new, tmp_path / "elsewhere.onnx")
+    assert assets.replaced_graphs(tmp_path / "elsewhere.onnx") == frozenset()
+    # a listed file modified afterwards is refused, naming it
+    _tampered(tampered, new, note="edited")
+    with pytest.raises(ValueError, match=r"places.int8.onnx: sha256 .* does not match"):
+        assets.replaced_graphs(new)
