@@ -103,24 +103,30 @@ def replaced_graph(assets: Path, name: str) -> str | None:
     return graph_sha256(path) if file_sha256(path) == _shipped_hash(assets, name) else None
 
 
+def _entries(manifest: dict, manifest_path: Path, names) -> dict[str, dict]:
+    """{shipped name: the manifest entry (kind) listing it}; RequantizeError naming one it lacks."""
+    owner = {name: entry for entry in manifest.values() for name in entry.get("files", {})}
+    for name in names:
+        if name not in owner:
+            raise RequantizeError(f"{manifest_path}: lists no {name}")
+    return {name: owner[name] for name in names}
+
+
 def record_replaced(assets: Path, replaced: dict[str, str], new_graphs: dict[str, str]) -> None:
     """List in ``assets/MANIFEST.json``, under each file's kind, ``"replaces": {name: [graph hashes]}``
     the graph hashes ``replaced`` ({shipped name: graph hash}) that file replaces; a file never lists
     its own graph (``new_graphs``: {shipped name: its new graph hash})."""
     manifest_path = assets / "MANIFEST.json"
     manifest = _read_json(manifest_path)
-    owner = {name: kind for kind, entry in manifest.items() for name in entry.get("files", {})}
-    for name, graph in replaced.items():
-        if name not in owner:
-            raise RequantizeError(f"{manifest_path}: lists no {name}")
-        listed = manifest[owner[name]].setdefault("replaces", {}).setdefault(name, [])
-        if graph not in listed:
-            listed.append(graph)
-        listed[:] = [g for g in listed if g != new_graphs.get(name)]
-        if not listed:  # a re-quantization that gave the same graph replaced nothing
-            del manifest[owner[name]]["replaces"][name]
-        if not manifest[owner[name]]["replaces"]:
-            del manifest[owner[name]]["replaces"]
+    for name, entry in _entries(manifest, manifest_path, replaced).items():
+        replaces = entry.get("replaces", {})
+        listed = [
+            g for g in dict.fromkeys([*replaces.get(name, []), replaced[name]]) if g != new_graphs.get(name)
+        ]
+        # a re-quantization that gave the same graph replaced nothing: no empty entries
+        entry["replaces"] = {k: v for k, v in {**replaces, name: listed}.items() if v}
+        if not entry["replaces"]:
+            del entry["replaces"]
     atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
 
 
@@ -254,14 +260,11 @@ def ship(files: dict[str, Path], assets: Path, replaced: dict[str, str] | None =
         record_replaced(assets, replaced, new_graphs)
     manifest_path = assets / "MANIFEST.json"
     manifest = _read_json(manifest_path)
-    owner = {name: kind for kind, entry in manifest.items() for name in entry.get("files", {})}
-    for name in files:
-        if name not in owner:
-            raise RequantizeError(f"{manifest_path}: lists no {name}")
+    entries = _entries(manifest, manifest_path, files)
     hashes = {}
     for name, src in files.items():
         atomic_write(assets / name, src.read_bytes())
-        hashes[name] = manifest[owner[name]]["files"][name] = file_sha256(assets / name)
+        hashes[name] = entries[name]["files"][name] = file_sha256(assets / name)
     atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     return hashes
 
