@@ -130,6 +130,7 @@ class LongTermEvalConfig:
     agree_confidence: float | None = None
     agree_count: int = 2
     agree_deg: float | None = None
+    strict_deg: float | None = None
     odometry: bool = False
     odometry_noise: float = 1.0
     odometry_seed: int = 0

@@ -146,9 +146,10 @@ def _verify(config: LongTermEvalConfig) -> VerifyConfig:
 def _search(config: LongTermEvalConfig) -> SearchConfig:
     """The long-term map's retrieval and acceptance: the runtime defaults with the evaluation's
     overrides (at least 5 candidates, at least as many as are verified)."""
-    return SearchConfig(top_k=max(5, config.verify_top), per_place=config.per_place,
-                        agree_confidence=config.agree_confidence, agree_count=config.agree_count,
-                        agree_deg=config.agree_deg)  # fmt: skip
+    s = SearchConfig(top_k=max(5, config.verify_top), per_place=config.per_place,
+                     agree_confidence=config.agree_confidence, agree_count=config.agree_count,
+                     agree_deg=config.agree_deg)  # fmt: skip
+    return s if config.strict_deg is None else replace(s, strict_deg=config.strict_deg)
 
 
 # --prior-<name> options that override OdometryConfig.<name> as given (None: the runtime's)

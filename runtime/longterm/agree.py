@@ -50,6 +50,14 @@ def consistent(
     return [k for k in kf_ids if rotations.get(k) is not None and rotation_deg(r0, rotations[k]) <= max_deg]
 
 
+def disagree(kf_ids: Sequence[int], rotations: Mapping[int, np.ndarray | None], max_deg: float) -> bool:
+    """Do two of ``kf_ids`` imply frame rotations (``rotations``: kf_id -> 3 x 3 or None, unknown
+    ones skipped) more than ``max_deg`` apart? Views of the spot the frame was taken at agree on
+    how it faces; a lookalike matched under another rotation does not."""
+    known = [rotations[k] for k in kf_ids if rotations.get(k) is not None]
+    return any(rotation_deg(a, b) > max_deg for i, a in enumerate(known) for b in known[i + 1 :])
+
+
 def agreeing_place(
     log: Sequence[Verification], place_of: Mapping[int, int], agree_confidence: float, agree_count: int,
     rotations: Mapping[int, np.ndarray | None] | None = None, agree_deg: float | None = None,

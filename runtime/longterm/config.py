@@ -65,6 +65,15 @@ class SearchConfig:
         agree_deg: the agreeing experiences must imply the same orientation of the frame in the
             map (their stored poses composed with the verified relative rotations) within this
             angle (degrees); None: no such check. Needs poses and essential-matrix verification (K).
+        strict_deg: when two candidates that verify at the acceptance score imply orientations of
+            the frame in the map further apart than this (degrees), the search localizes nothing:
+            one of them is a lookalike, and the score does not tell which (a false localization is
+            worse than none). None (or 180): no such check, as before session 37. Session 37, a
+            kidnapped robot on 1943: three experiences verified at 0.82-0.88; the right one implied
+            the frame's heading within 2 deg, the two others 81 and 91 deg off, and the most
+            confident of them seeded the pose prior, through which 11 more frames localized
+            falsely. Replays: 10 % kidnaps on 1943 558 / 12 -> 569 / 0 of 640; every replay without
+            kidnaps the same frame for frame (docs/longterm_history.md, "Session 37").
     """
 
     top_k: int = 5
@@ -75,9 +84,12 @@ class SearchConfig:
     agree_count: int = 2
     agree_in_rooms: bool = False
     agree_deg: float | None = None
+    strict_deg: float | None = 30.0
 
     def __post_init__(self) -> None:
         _check("top_k", self.top_k >= 1, self.top_k, ">= 1")
+        sd = self.strict_deg
+        _check("strict_deg", sd is None or 0 < sd <= 180, sd, "in (0, 180] or None")
         _check("min_score", -1.0 <= self.min_score <= 1.0, self.min_score, "a cosine in [-1, 1]")
         a = self.agree_confidence
         _check("agree_confidence", a is None or 0 <= a <= 1, a, "in [0, 1] or None")

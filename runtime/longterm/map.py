@@ -22,7 +22,7 @@ import numpy as np
 
 from homeloc.runtime.features import Features
 from homeloc.runtime.frontend import Frontend
-from homeloc.runtime.longterm.agree import accepts, frame_rotation
+from homeloc.runtime.longterm.agree import accepts, disagree, frame_rotation
 from homeloc.runtime.longterm.colour import NONE, colour_distance, colour_signature
 from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
@@ -357,6 +357,9 @@ class LongTermMap:
         place_of = {x.kf_id: int(self._t.cols["place"][self._t.position(x.kf_id)]) for x in log}
         rotations = {x.kf_id: frame_rotation(self._t.cols["pose"][self._t.position(x.kf_id)],
                                              getattr(x.geometry, "R", None)) for x in loops}  # fmt: skip
+        strict = [x.kf_id for x in loops if x.confidence >= self.verify_config.min_confidence]
+        if s.strict_deg is not None and disagree(strict, rotations, s.strict_deg):
+            return None  # a lookalike among the strict matches, and no telling which
         if not accepts(log, loop.confidence, place_of[loop.kf_id], place_of, self.verify_config.min_confidence,
                        agree_at, s.agree_count, rotations, s.agree_deg):  # fmt: skip
             return None

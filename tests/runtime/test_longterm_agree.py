@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 
 from homeloc.runtime.longterm import LongTermMap, PlaceConfig, SearchConfig
-from homeloc.runtime.longterm.agree import accepts, agreeing_place, consistent, frame_rotation, rotation_deg
+from homeloc.runtime.longterm.agree import (
+    accepts,
+    agreeing_place,
+    consistent,
+    disagree,
+    frame_rotation,
+    rotation_deg,
+)
 from homeloc.runtime.loop_closure import VerifyConfig
 from homeloc.runtime.loop_closure.results import Verification
 from tests.runtime.test_longterm import ROOMS, Place, pose_at
@@ -103,3 +110,27 @@ def test_the_map_checks_the_orientation_the_agreeing_experiences_imply():
         m.add_experience(1, *a.view(0), pose=pose_at(1.1, 1, yaw), place=0)  # one view, stored 40 deg off
     assert same.localize(*a.view(1)).place == 0
     assert turned.localize(*a.view(1)) is None
+
+
+def test_strict_matches_disagree_when_they_imply_other_frame_orientations():
+    rot = {1: pose_at(0, 0, 0)[:3, :3], 2: pose_at(0, 0, 5)[:3, :3], 3: pose_at(0, 0, 90)[:3, :3], 4: None}
+    assert not disagree([1, 2, 4], rot, 30.0)  # 5 deg apart; an unknown rotation says nothing
+    assert disagree([1, 2, 3], rot, 30.0) and not disagree([1, 2, 3], rot, 95.0)
+    assert not disagree([3], rot, 30.0) and not disagree([], rot, 30.0)
+
+
+def test_a_search_whose_strict_matches_imply_other_orientations_localizes_nothing():
+    """SearchConfig.strict_deg: one view filed twice, the second 90 deg off (a lookalike matched
+    under another rotation): each verifies strictly, and the map cannot tell which is right."""
+    a = Place(0)
+    kw = dict(K=a.K, place=PlaceConfig(min_keypoints=10))
+    maps = {deg: LongTermMap(**kw, search=SearchConfig(strict_deg=deg)) for deg in (None, 30.0)}
+    turned = LongTermMap(**kw, search=SearchConfig(strict_deg=30.0))
+    for m, yaw in ((maps[None], 90.0), (maps[30.0], 90.0), (turned, 10.0)):
+        m.add_experience(0, *a.view(0), pose=pose_at(1, 1))
+        m.add_experience(1, *a.view(0), pose=pose_at(3, 1, yaw))
+    assert maps[None].localize(*a.view(1)) is not None  # off: the most confident is reported
+    assert maps[30.0].localize(*a.view(1)) is None
+    assert turned.localize(*a.view(1)) is not None  # 10 deg apart: views of one spot may differ so
+    with pytest.raises(ValueError, match="strict_deg"):
+        SearchConfig(strict_deg=0.0)
