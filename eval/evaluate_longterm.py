@@ -505,7 +505,7 @@ def change_line(cd: dict, method: str) -> str:
     seen = (
         ""
         if v is None
-        else (f" In view (a repaint, or the room's view changed by >= {v['share']:.2f} of its pixels): {v['detected']} of "
+        else (f" In view (a repaint of a room seen before it, or the room's view changed by >= {v['share']:.2f} of its pixels): {v['detected']} of "
               f"{v['events']} detected" + (f", {v['chance']:.1f} by chance" if v.get("chance") is not None else "")
               + (f"; {v['unknown']} not measured (no changed masks)" if v.get("unknown") else "") + ".")
     )  # fmt: skip

@@ -8,7 +8,8 @@ their pixels (the room's median share, after against before).
 
 The masks (``changed/<name>.png``) mark the pixels whose depth differs from day 0's from the same
 pose, so they see geometry only: a repaint alters no depth and is taken as visible (its walls
-are in every view of the room).
+are in every view of the room) when the patrol saw the room before it and sees it in the days a
+detection counts; a room first seen after its repaint has not changed for the robot.
 """
 
 from __future__ import annotations
@@ -52,11 +53,15 @@ def view_change(
     """How much of ``room``'s view an event on ``day`` changed: the median changed share of the
     room's frames on ``day`` .. ``day + within_days`` (the days a detection counts) less the median
     over the ``within_days`` days before, in absolute value (decorations taken down lower it). None:
-    a colour change (``COLOUR_KINDS``), or no frames of the room with masks on either side.
+    no frames of the room with masks on either side, or a colour change (``COLOUR_KINDS``: no mask
+    shows it) of a room the patrol saw before ``day`` and sees on ``day`` .. ``day + within_days``;
+    a colour change of a room unseen on either side changed nothing the robot saw: 0.0.
     ``where``: as for :func:`changed_shares`."""
-    if kind in COLOUR_KINDS:
-        return None
     where = frame_rooms(home) if where is None else where
+    if kind in COLOUR_KINDS:
+        days = [f.day for f, r in zip(home.frames, where, strict=True) if r == room]
+        seen = any(d < day for d in days) and any(day <= d <= day + within_days for d in days)
+        return None if seen else 0.0
     before = changed_shares(home, room, range(day - within_days, day), where)
     after = changed_shares(home, room, range(day, day + within_days + 1), where)
     if not before or not after:
@@ -66,8 +71,9 @@ def view_change(
 
 def visible(kind: str, change: float | None) -> bool:
     """Is an event of ``kind`` that changed ``change`` of its room's view (:func:`view_change`)
-    one the patrol could see? Colour changes always; others from ``VISIBLE_SHARE``."""
-    return kind in COLOUR_KINDS or (change is not None and change >= VISIBLE_SHARE)
+    one the patrol could see? From ``VISIBLE_SHARE``; a colour change, which no mask measures
+    (None), when :func:`view_change` found the room seen on both sides."""
+    return kind in COLOUR_KINDS if change is None else change >= VISIBLE_SHARE
 
 
 def event_visibility(homes: list[LongTermHome], within_days: int) -> dict[tuple, float | None]:

@@ -43,6 +43,9 @@ def test_view_change_is_the_rooms_changed_share_after_against_before(tmp_path):
     assert view_change(home, "rearrange", 0, 0, within_days=2) is None
     assert view_change(home, "repaint", 0, 3, within_days=2) is None
     assert visible("repaint", None) and not visible("rearrange", None)
+    # a repaint of a room the patrol had not seen before (day 0: nothing before it) changed nothing it knew
+    assert view_change(home, "repaint", 0, 0, within_days=2) == 0.0 and not visible("repaint", 0.0)
+    assert view_change(home, "repaint", 0, 9, within_days=2) == 0.0  # ... or does not see after it
     assert visible("rearrange", VISIBLE_SHARE) and not visible("rearrange", VISIBLE_SHARE - 0.01)
 
 
@@ -78,8 +81,9 @@ def test_change_detection_counts_the_events_in_view_apart():
     # rearrangement's window (days 5-8, room 1) holds days 5 and 7, the repaint's (8-11, room 0) day 9
     want = (1 - (1 - 2 / 6) ** 2) + (1 - (1 - 1 / 6) ** 2)
     assert r["visible"]["chance"] == pytest.approx(want, abs=1e-3)
-    assert "In view (a repaint, or the room's view changed by >= 0.10 of its pixels): 2 of 2 detected" in (
-        change_line(r, "longterm")
+    assert (
+        "In view (a repaint of a room seen before it, or the room's view changed by >= 0.10 of its pixels): 2 of 2 detected"
+        in (change_line(r, "longterm"))
     )
     # an event the masks do not cover is not counted either way; without visibility, no such fields
     r = change_detection(schedule, infos, within_days=3, visibility={("h", "rearrange", 1, 5): 0.3})
