@@ -26,7 +26,8 @@ class PlaceConfig:
             experience: it could not be verified against later, so it would only cost memory.
         refresh_below: a frame that localizes with a confidence below this also becomes an
             experience of the place it localized to (its appearance is drifting away from the
-            stored ones; 0: only frames that fail to localize are added).
+            stored ones; 0: only frames that fail to localize are added), or, when the frame's
+            pose lies outside that place, of the place at its pose (:meth:`.LongTermMap.observe`).
     """
 
     radius_m: float = 1.0
@@ -146,6 +147,15 @@ class ChangeConfig:
             its pose (anchors within the place radius and angle, in its room). A bag on the floor
             moves it little, new light little too (the light's colour cancels); None: off.
         colour_window: the frames whose colour shifts are judged together.
+        colour_min_age: a remembered signature is compared with only once it is at least this
+            many frames old (map clock ticks; 1: everything remembered before the frame; 32: a
+            day of the dense renders' patrol). The frames of one patrol stand 0.5-0.7 m apart, so a
+            repainted room's first frame files its new look where the next frames look for the old
+            one, and they shift little. Session 38 (docs/longterm_history.md), over the odometry
+            map's frames of six rendered homes (23 scheduled large changes, 6 repaints): window 2,
+            age 1 (before) declared 28 changes, 20 with no scheduled change, and detected 5 of the
+            repaints; window 4, age 32: 15 declared, 6 unexplained, 5 repaints. A map saved
+            before session 38 loads with age 1, as it ran.
         colour_min_refs: a frame's shift counts only when at least this many signatures are
             remembered around its pose: a place seen under few lights has not shown its range yet.
         colour_per_place: signatures a place remembers (528 bytes each with its place and clock,
@@ -158,7 +168,8 @@ class ChangeConfig:
     window: int = 6
     major_share: float | None = None
     colour_shift: float | None = 0.4
-    colour_window: int = 2
+    colour_window: int = 4
+    colour_min_age: int = 32
     colour_min_refs: int = 6
     colour_per_place: int = 24
 
@@ -169,6 +180,7 @@ class ChangeConfig:
         ok = self.colour_shift is None or 0 < self.colour_shift <= 1
         _check("colour_shift", ok, self.colour_shift, "in (0, 1] or None")
         _check("colour_window", self.colour_window >= 1, self.colour_window, ">= 1")
+        _check("colour_min_age", self.colour_min_age >= 1, self.colour_min_age, ">= 1")
         _check("colour_min_refs", self.colour_min_refs >= 1, self.colour_min_refs, ">= 1")
         ok = self.colour_per_place >= 1
         _check("colour_per_place", ok, self.colour_per_place, ">= 1")

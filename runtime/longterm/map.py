@@ -411,15 +411,30 @@ class LongTermMap:
         weak = loc is not None and loc.confidence < self.place_config.refresh_below
         if (loc is None or weak) and self.learn and len(f) >= self.place_config.min_keypoints:
             added = self._next_id() if kf_id is None else kf_id
-            place = self.add_experience(added, d, f, pose, place=loc.place if weak else None, colour=colour)
+            at = self._refresh_place(loc, pose, room) if weak else None
+            place = self.add_experience(added, d, f, pose, place=at, colour=colour)
         elif colour is not None and self.learn:
             self._remember_colour(colour, pose, room, None if loc is None else loc.place)
         forgotten = self.forget()
         return Update(loc, added, place, tuple(forgotten), None if since is None else room, signal)
 
+    def _refresh_place(self, loc: Localization, pose: np.ndarray | None, room: int) -> int | None:
+        """The place a weakly localized frame's new experience joins: the localization's when the
+        frame's pose is unknown or lies within that place (``PlaceConfig.radius_m`` and
+        ``angle_deg`` of its anchor); else None, the place nearest the pose or a new one there.
+        Filed by the localization alone, a patrol whose every frame localizes weakly to the last
+        one chains a whole home into one place (sessions 19-37: the odometry map held one place on
+        three of six rendered homes), and the places layer (rooms, colours, forgetting) is lost."""
+        if pose is None:
+            return loc.place
+        pl = self._t.places
+        near = places_near(pl["place_anchor"], pl["place_room"], pose, room, self.place_config)
+        return loc.place if loc.place in set(pl["place_ids"][near].tolist()) else None
+
     def _colour_shift(self, colour: np.ndarray | None, pose: np.ndarray | None, room: int) -> float | None:
         """Distance of ``colour`` to the closest signature remembered at the places around ``pose``
-        (:func:`.rooms.places_near`); None without signature or pose, or with fewer than
+        (:func:`.rooms.places_near`) at least ``ChangeConfig.colour_min_age`` frames ago; None
+        without signature or pose, or with fewer than
         ``ChangeConfig.colour_min_refs`` signatures there, or there since the room's last declaration."""
         c, cols = self.change_config, self._t.colours
         if colour is None or pose is None or c.colour_shift is None:
@@ -428,7 +443,8 @@ class LongTermMap:
         around = pl["place_ids"][
             places_near(pl["place_anchor"], pl["place_room"], pose, room, self.place_config)
         ]
-        near = np.isin(cols["colour_place"], around)
+        old = cols["colour_clock"] <= self.clock - c.colour_min_age  # not this patrol's own (ChangeConfig)
+        near = np.isin(cols["colour_place"], around) & old
         # after a declaration, only once the new look is remembered (a false declaration keeps the
         # old memory and needs no more; a true one would fire again under each light not seen since)
         since = cols["colour_clock"] >= self._changes.declared.get(room, -1)

@@ -63,6 +63,8 @@ def _configs(settings: dict) -> dict:
     kinds = {"place": PlaceConfig, "search": SearchConfig, "budget": BudgetConfig, "change": ChangeConfig,
              "verify": VerifyConfig}  # fmt: skip
     odometry = settings.get("odometry")  # absent in maps written before the pose prior existed
+    # a map written before session 38 compared each frame with every signature: it keeps doing so
+    settings = settings | {"change": {"colour_min_age": 1} | settings["change"]}
     return {name: cls(**settings[name]) for name, cls in kinds.items()} | {
         "learn": bool(settings["learn"]), "odometry": None if odometry is None else OdometryConfig(**odometry)}  # fmt: skip
 

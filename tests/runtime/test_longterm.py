@@ -236,10 +236,18 @@ def test_a_weak_localization_can_refresh_the_place():
         K=a.K, place=PlaceConfig(min_keypoints=10, refresh_below=1.0)
     )  # every match is "weak"
     strict.observe(*a.view(0), pose=pose_at(1, 1))
-    u = strict.observe(
-        *a.view(1), pose=pose_at(9, 9)
-    )  # far from the place by pose: filed by the localization
+    u = strict.observe(*a.view(1), pose=pose_at(1.5, 1))  # within the place: filed by the localization
     assert u.localization.kf_id == 0 and u.added == 1 and u.place == u.localization.place == 0
+    u = strict.observe(*a.view(0), pose=pose_at(9, 9))  # far from it by pose: a place of its own there
+    assert (
+        u.localization is not None
+        and u.localization.place == 0
+        and u.added == 2
+        and u.place == 1
+        and strict.stats().places == 2
+    )
+    u = strict.observe(*a.view(1))  # no pose: filed by the localization
+    assert u.localization is not None and u.added == 3 and u.place == u.localization.place
     with pytest.raises(ValueError, match="place 7 is not in the map"):
         strict.add_experience(9, *a.view(0), place=7)
 

@@ -81,7 +81,8 @@ def test_the_monitor_declares_a_colour_change_once_from_the_median_of_its_window
 
 def _colour_map(**change):
     a, b = Place(0), Place(1)
-    config = ChangeConfig(window=50, major_share=1.0, colour_window=2, colour_min_refs=3, **change)
+    config = ChangeConfig(**{"window": 50, "major_share": 1.0, "colour_window": 2, "colour_min_refs": 3,
+                             "colour_min_age": 1} | change)  # fmt: skip
     return a, b, LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), change=config)
 
 
@@ -113,6 +114,20 @@ def test_a_repainted_room_is_declared_changed_by_its_colour():
     again = [m.observe(*p.view(0, 30 + k), pose=at, colour=colour_signature(room_image(BLUE, LIGHTS[3], seed=sd)))
              for k, (p, at, sd) in enumerate([(a, AT_A, 0), (b, AT_B, 5)] * 2)]  # fmt: skip
     assert [u.major_change for u in again] == [None] * 4
+
+
+def test_a_patrol_compares_its_colours_with_older_ones_only():
+    # the repainted room seen twice in a row at one place: compared with every signature, the second
+    # frame finds the first one's new look and the room is not declared; with those older than 3
+    # frames (colour_min_age), it is
+    for age, want in ((1, [None, None]), (3, [None, 0])):
+        a, b, m = _colour_map(colour_min_age=age)
+        _seen_under_every_light(m, a, b)
+        ups = [m.observe(*a.view(0, 20 + k), pose=AT_A, colour=colour_signature(room_image(BLUE, LIGHTS[k])))
+               for k in range(2)]  # fmt: skip
+        assert [u.major_change for u in ups] == want, age
+    with pytest.raises(ValueError, match="colour_min_age must be >= 1"):
+        ChangeConfig(colour_min_age=0)
 
 
 def test_a_full_place_forgets_the_older_of_its_two_most_alike_looks():
@@ -172,3 +187,14 @@ def test_colour_signatures_and_history_persist_and_version_1_maps_load(tmp_path)
     old = LongTermMap.load(tmp_path / "v1.hlmap")
     assert old.keyframe_ids.tolist() == m.keyframe_ids.tolist()
     assert len(old._t.colours["colour_place"]) == 0 and old._changes.colour == {}
+
+
+def test_a_map_saved_before_colour_min_age_keeps_comparing_with_every_signature(tmp_path):
+    a, b, m = _colour_map(colour_min_age=5)
+    p = m.save(tmp_path / "home.hlmap")
+    assert LongTermMap.load(p).change_config.colour_min_age == 5  # saved, restored
+    meta, arrays = mapstore.read(p)
+    meta["settings"]["change"].pop("colour_min_age")  # what sessions 24-37 wrote
+    mapstore.write(tmp_path / "old.hlmap", meta, arrays)
+    assert LongTermMap.load(tmp_path / "old.hlmap").change_config.colour_min_age == 1
+    assert ChangeConfig().colour_min_age == 32 and ChangeConfig().colour_window == 4  # new maps
