@@ -151,10 +151,10 @@ class ChangeConfig:
             many frames old (map clock ticks; 1: everything remembered before the frame; 32: a
             day of the dense renders' patrol). The frames of one patrol stand 0.5-0.7 m apart, so a
             repainted room's first frame files its new look where the next frames look for the old
-            one, and they shift little. Session 38 (docs/longterm_history.md), over the odometry
-            map's frames of six rendered homes (23 scheduled large changes, 6 repaints): window 2,
+            one, and they shift little. Session 38 (docs/longterm_history.md), replays of the
+            odometry map on six rendered homes (23 scheduled large changes, 6 repaints): window 2,
             age 1 (before) declared 28 changes, 20 with no scheduled change, and detected 5 of the
-            repaints; window 4, age 32: 15 declared, 6 unexplained, 5 repaints. A map saved
+            repaints; window 4, age 32: 15 declared, 7 unexplained, 5 repaints. A map saved
             before session 38 loads with age 1, as it ran.
         colour_min_refs: a frame's shift counts only when at least this many signatures are
             remembered around its pose: a place seen under few lights has not shown its range yet.
