@@ -118,8 +118,8 @@ def test_a_repainted_room_is_declared_changed_by_its_colour():
 
 def test_a_patrol_compares_its_colours_with_older_ones_only():
     # the repainted room seen twice in a row at one place: compared with every signature, the second
-    # frame finds the first one's new look and the room is not declared; with those older than 3
-    # frames (colour_min_age), it is
+    # frame finds the first one's new look and the room is not declared; with those at least 3
+    # frames old (colour_min_age), it is
     for age, want in ((1, [None, None]), (3, [None, 0])):
         a, b, m = _colour_map(colour_min_age=age)
         _seen_under_every_light(m, a, b)
