@@ -292,6 +292,7 @@ def _longterm_parser() -> ArgumentParser:
     p.add_argument("--max-days", type=PositiveInt | None, default=None, help="replay only the first N days (default: all)")  # fmt: skip
     p.add_argument("--verify-top", type=PositiveInt, default=3, help="candidates every map verifies per frame (the loop-closure default: 3)")  # fmt: skip
     p.add_argument("--min-confidence", type=ClosedUnitInterval | None, default=None, help="every map's acceptance score threshold (default: the runtime's, 0.6)")  # fmt: skip
+    p.add_argument("--descriptor-bits", type=int, choices=(8, 4), default=8, help="how every map codes the descriptors it keeps (VerifyConfig.descriptor_bits): 8 (int8) or 4 (two a byte: about 1.8x the keyframes in the same budget)")  # fmt: skip
     p.add_argument("--max-stored-features", type=PositiveInt | None, default=None, help="keypoints every map keeps per keyframe and verifies with (VerifyConfig.max_stored_features; default: the runtime's, 512)")  # fmt: skip
     p.add_argument("--verify-rotation", type=bool, default=True, help="with K, every map's verification also fits a rotation-only model and keeps it where it explains more matches (views from one spot; VerifyConfig.rotation); false: the essential matrix alone, as before session 20")  # fmt: skip
     p.add_argument("--refresh-below", type=ClosedUnitInterval | None, default=None, help="long-term map: a frame localized with a confidence below this also becomes an experience (default: the runtime's PlaceConfig)")  # fmt: skip

@@ -126,6 +126,7 @@ class LongTermEvalConfig:
     verify_top: int = 3
     min_confidence: float | None = None
     max_stored_features: int | None = None
+    descriptor_bits: int = 8
     verify_rotation: bool = True
     agree_confidence: float | None = None
     agree_count: int = 2

@@ -137,7 +137,9 @@ def _models(config: LongTermEvalConfig):
 
 def _verify(config: LongTermEvalConfig) -> VerifyConfig:
     """Every map's verification: the runtime defaults with the evaluation's overrides."""
-    v = VerifyConfig(top=config.verify_top, rotation=config.verify_rotation)
+    v = VerifyConfig(
+        top=config.verify_top, rotation=config.verify_rotation, descriptor_bits=config.descriptor_bits
+    )
     if config.max_stored_features is not None:
         v = replace(v, max_stored_features=config.max_stored_features)
     return v if config.min_confidence is None else replace(v, min_confidence=config.min_confidence)

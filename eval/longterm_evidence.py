@@ -38,10 +38,10 @@ class FloorFrame:
 
 
 def floor_frame(features: Features, descriptor: np.ndarray, verify: VerifyConfig) -> FloorFrame:
-    """The frame as a map would store it (``verify.max_stored_features`` keypoints, int8 descriptors)."""
+    """The frame as a map would store it (``verify.max_stored_features`` keypoints, descriptors coded in ``verify.descriptor_bits``)."""
     return FloorFrame(
         np.asarray(descriptor, np.float32),
-        StoredFeatures.compress(features, verify.max_stored_features).features(),
+        StoredFeatures.compress(features, verify.max_stored_features, verify.descriptor_bits).features(),
     )
 
 

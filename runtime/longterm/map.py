@@ -523,7 +523,9 @@ class LongTermMap:
         row = {"ids": kf_id, "place": place, "pose": np.full((3, 4), np.nan) if pose is None else pose[:3],
                "created": self.clock, "last_used": self.clock, "matches": 0, "stale": 0}  # fmt: skip
         v = self.verify_config
-        stored = StoredFeatures.compress(f, v.max_stored_features) if v.store_features else None
+        stored = (
+            StoredFeatures.compress(f, v.max_stored_features, v.descriptor_bits) if v.store_features else None
+        )
         self._t.append(row, d, stored)
         if colour is not None and self.change_config.colour_shift is not None:
             self._t.add_colour(place, self.clock, colour, self.change_config.colour_per_place)

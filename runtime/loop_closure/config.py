@@ -127,6 +127,9 @@ class VerifyConfig:
         max_distance: descriptor distance limit of the local matches (None: mutual NN only).
         store_features: keep local features of keyframes for verification.
         max_stored_features: keypoints kept per keyframe (best scores).
+        descriptor_bits: how the kept descriptors are coded (:mod:`.stored_features`): 8 (int8,
+            ``5 + D`` bytes a keypoint) or 4 (two levels a byte, ``5 + D / 2``: about 1.8x the
+            keyframes in the same bytes, each verifying a little worse; docs/evaluate.md, "Session 39").
         rotation: with the essential matrix, also fit a rotation-only model at the same threshold
             and keep whichever explains more matches (views from one spot, where the essential
             matrix's cheirality check drops the points at infinity).
@@ -143,6 +146,7 @@ class VerifyConfig:
     store_features: bool = True
     max_stored_features: int = 512
     rotation: bool = True
+    descriptor_bits: int = 8
 
     def __post_init__(self) -> None:
         if self.method not in VERIFICATIONS:
@@ -150,6 +154,8 @@ class VerifyConfig:
         _at_least("min_inliers", self.min_inliers, 0)
         _at_least("verify_top (VerifyConfig.top)", self.top, 0)
         _at_least("max_stored_features", self.max_stored_features, 1)
+        if self.descriptor_bits not in (8, 4) or isinstance(self.descriptor_bits, bool):
+            raise ValueError(f"descriptor_bits must be 8 or 4, got {self.descriptor_bits!r}")
         for name in ("min_inlier_ratio", "min_spread", "min_confidence"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
@@ -209,6 +215,7 @@ LEGACY_OPTIONS: dict[str, tuple[str, str]] = {
     "max_distance": ("verify", "max_distance"),
     "store_features": ("verify", "store_features"),
     "max_stored_features": ("verify", "max_stored_features"),
+    "descriptor_bits": ("verify", "descriptor_bits"),
     "duplicate_score": ("pruning", "duplicate_score"),
     "min_inlier_ratio": ("verify", "min_inlier_ratio"),
     "min_spread": ("verify", "min_spread"),
@@ -302,3 +309,4 @@ class FlatOptions:
     min_spread = _FlatOption()
     min_confidence = _FlatOption()
     verify_rotation = _FlatOption()
+    descriptor_bits = _FlatOption()

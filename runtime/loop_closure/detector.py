@@ -95,6 +95,7 @@ class LoopClosureDetector(FlatOptions):
         min_spread: float = 0.25,
         min_confidence: float = MIN_CONFIDENCE,
         verify_rotation: bool = True,
+        descriptor_bits: int = 8,
         *,
         retrieval: RetrievalConfig | None = None,
         temporal: TemporalConfig | None = None,
@@ -198,7 +199,9 @@ class LoopClosureDetector(FlatOptions):
             raise ValueError(f"features must be runtime.frontend.Features, got {type(features).__name__}")
         self._add(np.array([kf_id], np.int64), desc[None])
         if features is not None and v.store_features:
-            self._features[kf_id] = StoredFeatures.compress(features, v.max_stored_features)
+            self._features[kf_id] = StoredFeatures.compress(
+                features, v.max_stored_features, v.descriptor_bits
+            )
 
     def add_descriptors(self, kf_ids, descriptors: np.ndarray) -> None:
         """Add many keyframes from their global descriptors (N ids, N x D float)."""

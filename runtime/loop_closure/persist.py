@@ -97,5 +97,9 @@ def restore_index(saved: SavedMap, index: DescriptorIndex, num_ids: int) -> Desc
 
 
 def restore_features(saved: SavedMap, ids: np.ndarray) -> dict[int, StoredFeatures]:
-    """kf_id -> stored local features of the keyframes that have them."""
-    return unpack_features(saved.arrays, ids)
+    """kf_id -> stored local features of the keyframes that have them (MapFormatError naming the
+    file for a coding this runtime does not read)."""
+    try:
+        return unpack_features(saved.arrays, ids)
+    except ValueError as e:
+        raise mapstore.MapFormatError(f"{saved.path}: {e}") from None

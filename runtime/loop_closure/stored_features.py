@@ -1,7 +1,11 @@
 """Local features of a keyframe as the map stores them for geometric verification.
 
 At most ``max_stored_features`` keypoints (best scores) are kept, compressed: positions as uint16
-quarter pixels, descriptors as int8 and scores as uint8: ``5 + D`` bytes per keypoint.
+quarter pixels, scores as uint8 and descriptors as int8 (``5 + D`` bytes per keypoint) or, with
+``bits`` 4, as two 4-bit levels per byte (``5 + D / 2`` bytes: a map holds about 1.8x the keyframes
+in the same bytes). The 4-bit levels are steps of ``STEP4`` of the unit-norm descriptor, in
+[-8, 7]: the frontend's 64-D descriptors have 99.9 % of their components within 0.41 (a dense
+rendered home's day-0 frames, session 39), so few are clipped at 0.56.
 """
 
 from __future__ import annotations
@@ -13,24 +17,49 @@ import numpy as np
 from homeloc.runtime.features import Features
 
 KEYPOINT_SCALE = 4.0  # stored keypoints: uint16 in 1/4 px (images up to 16383 px)
+STEP4 = 0.08  # a 4-bit descriptor level, in units of the unit-norm descriptor
+BITS = (8, 4)  # descriptor codings a map can store
+
+
+def _pack4(d: np.ndarray) -> np.ndarray:
+    """n x D unit-norm float descriptors (D even) -> n x D/2 uint8, two 4-bit levels per byte."""
+    q = (np.clip(np.rint(d / STEP4), -8, 7) + 8).astype(np.uint8)
+    return (q[:, 0::2] << 4) | q[:, 1::2]
+
+
+def _unpack4(packed: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_pack4` (up to the levels): n x D float32."""
+    q = np.empty((len(packed), 2 * packed.shape[1]), np.float32)
+    q[:, 0::2], q[:, 1::2] = packed >> 4, packed & 15
+    return (q - 8.0) * STEP4
 
 
 @dataclass
 class StoredFeatures:
     keypoints: np.ndarray  # n x 2 uint16, 1/KEYPOINT_SCALE px
-    descriptors: np.ndarray  # n x D int8, round(127 * d)
+    descriptors: np.ndarray  # bits 8: n x D int8, round(127 * d); bits 4: n x D/2 uint8 (_pack4)
     scores: np.ndarray  # n uint8, round(255 * s)
+    bits: int = 8
 
     @classmethod
-    def compress(cls, f: Features, max_features: int) -> StoredFeatures:
+    def compress(cls, f: Features, max_features: int, bits: int = 8) -> StoredFeatures:
+        """The ``max_features`` best-scoring keypoints of ``f``, descriptors coded in ``bits`` (8 or 4;
+        4 needs an even descriptor size)."""
+        if bits not in BITS:
+            raise ValueError(f"descriptor bits must be one of {BITS}, got {bits!r}")
         order = np.argsort(-f.scores, kind="stable")[:max_features]
         kp = np.clip(np.rint(f.keypoints[order] * KEYPOINT_SCALE), 0, 65535).astype(np.uint16)
-        desc = np.clip(np.rint(f.descriptors[order] * 127.0), -127, 127).astype(np.int8)
+        if bits == 4:
+            if f.descriptors.shape[1] % 2:
+                raise ValueError(f"4-bit descriptors need an even size, got {f.descriptors.shape[1]}")
+            desc = _pack4(f.descriptors[order])
+        else:
+            desc = np.clip(np.rint(f.descriptors[order] * 127.0), -127, 127).astype(np.int8)
         sc = np.clip(np.rint(f.scores[order] * 255.0), 0, 255).astype(np.uint8)
-        return cls(kp, desc, sc)
+        return cls(kp, desc, sc, bits)
 
     def features(self) -> Features:
-        d = self.descriptors.astype(np.float32)
+        d = _unpack4(self.descriptors) if self.bits == 4 else self.descriptors.astype(np.float32)
         d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
         return Features(
             self.keypoints.astype(np.float32) / KEYPOINT_SCALE, self.scores.astype(np.float32) / 255.0, d
@@ -44,9 +73,13 @@ class StoredFeatures:
 def pack_features(ids: np.ndarray, features: dict[int, StoredFeatures]) -> dict[str, np.ndarray]:
     """The map-file arrays of the keyframes (in `ids` order) that have stored features:
     ``feat_positions`` (positions in `ids`), ``feat_counts`` and, when any, the concatenated
-    ``feat_keypoints`` / ``feat_descriptors`` / ``feat_scores``."""
+    ``feat_keypoints`` / ``feat_descriptors`` / ``feat_scores``, and ``feat_bits`` (one value:
+    the descriptors' coding) when it is 4 (files without it hold int8: every map before session 39)."""
     with_feat = [i for i, k in enumerate(ids) if int(k) in features]
     feats = [features[int(ids[i])] for i in with_feat]
+    bits = {f.bits for f in feats}
+    if len(bits) > 1:  # a map codes every keyframe alike (its VerifyConfig.descriptor_bits)
+        raise ValueError(f"keyframes with descriptors coded in {sorted(bits)} bits cannot share a map file")
     arrays = {
         "feat_positions": np.array(with_feat, np.int64),
         "feat_counts": np.array([len(f.scores) for f in feats], np.int64),
@@ -55,16 +88,24 @@ def pack_features(ids: np.ndarray, features: dict[int, StoredFeatures]) -> dict[
         arrays["feat_keypoints"] = np.concatenate([f.keypoints for f in feats])
         arrays["feat_descriptors"] = np.concatenate([f.descriptors for f in feats])
         arrays["feat_scores"] = np.concatenate([f.scores for f in feats])
+        if bits == {4}:
+            arrays["feat_bits"] = np.array([4], np.int64)
     return arrays
 
 
 def unpack_features(arrays: dict[str, np.ndarray], ids: np.ndarray) -> dict[int, StoredFeatures]:
     """Inverse of `pack_features`: kf_id -> stored features."""
     out: dict[int, StoredFeatures] = {}
+    bits = int(arrays["feat_bits"][0]) if "feat_bits" in arrays else 8
+    if bits not in BITS:
+        raise ValueError(f"stored descriptors coded in {bits} bits (this runtime reads {BITS})")
     if len(arrays["feat_positions"]):
         ends = np.cumsum(arrays["feat_counts"])
         for p, s, e in zip(arrays["feat_positions"], ends - arrays["feat_counts"], ends, strict=True):
             out[int(ids[p])] = StoredFeatures(
-                arrays["feat_keypoints"][s:e], arrays["feat_descriptors"][s:e], arrays["feat_scores"][s:e]
+                arrays["feat_keypoints"][s:e],
+                arrays["feat_descriptors"][s:e],
+                arrays["feat_scores"][s:e],
+                bits,
             )
     return out

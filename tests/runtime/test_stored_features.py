@@ -1,0 +1,109 @@
+"""Stored local features: the int8 and 4-bit descriptor codings, the map file's arrays, and maps
+(loop-closure and long-term) that keep 4-bit descriptors."""
+
+import numpy as np
+import pytest
+
+from homeloc.runtime import mapstore
+from homeloc.runtime.features import Features
+from homeloc.runtime.longterm import LongTermMap, PlaceConfig
+from homeloc.runtime.loop_closure import LoopClosureDetector
+from homeloc.runtime.loop_closure.config import VerifyConfig
+from homeloc.runtime.loop_closure.stored_features import StoredFeatures, pack_features, unpack_features
+from tests.runtime.test_longterm import ROOMS, Place, pose_at
+
+
+def _features(n=600, dim=64, seed=0):
+    rng = np.random.default_rng(seed)
+    d = rng.standard_normal((n, dim)).astype(np.float32)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return Features(
+        rng.uniform(0, 300, (n, 2)).astype(np.float32), rng.uniform(0, 1, n).astype(np.float32), d
+    )
+
+
+def test_four_bit_descriptors_take_half_the_bytes_and_keep_their_direction():
+    f = _features()
+    s8, s4 = StoredFeatures.compress(f, 512), StoredFeatures.compress(f, 512, bits=4)
+    assert (s8.bits, s4.bits) == (8, 4)
+    assert s8.nbytes == 512 * (4 + 64 + 1) and s4.nbytes == 512 * (4 + 32 + 1)
+    top = np.argsort(-f.scores, kind="stable")[:512]
+    d4 = s4.features().descriptors
+    assert d4.shape == (512, 64)
+    np.testing.assert_allclose(np.linalg.norm(d4, axis=1), 1.0, rtol=1e-5)
+    # each kept descriptor still points where it did (cosine to the original)
+    assert np.sum(d4 * f.descriptors[top], axis=1).min() > 0.95
+    # and its nearest neighbour among the originals is itself
+    assert (np.argmax(d4 @ f.descriptors[top].T, axis=1) == np.arange(512)).all()
+    np.testing.assert_array_equal(s4.features().keypoints, s8.features().keypoints)
+
+
+def test_bad_codings_are_refused():
+    with pytest.raises(ValueError, match="descriptor bits must be one of"):
+        StoredFeatures.compress(_features(), 512, bits=2)
+    with pytest.raises(ValueError, match="even size"):
+        StoredFeatures.compress(_features(dim=63), 512, bits=4)
+    with pytest.raises(ValueError, match="descriptor_bits must be 8 or 4"):
+        VerifyConfig(descriptor_bits=6)
+    mixed = {1: StoredFeatures.compress(_features(), 50), 2: StoredFeatures.compress(_features(), 50, bits=4)}
+    with pytest.raises(ValueError, match="cannot share a map file"):
+        pack_features(np.array([1, 2]), mixed)
+
+
+def test_the_file_arrays_keep_the_coding_and_files_without_it_are_int8():
+    ids = np.array([4, 9])
+    s4 = {k: StoredFeatures.compress(_features(seed=k), 100, bits=4) for k in ids.tolist()}
+    arrays = pack_features(ids, s4)
+    assert arrays["feat_bits"].tolist() == [4]
+    back = unpack_features(arrays, ids)
+    assert back[9].bits == 4
+    np.testing.assert_array_equal(back[9].descriptors, s4[9].descriptors)
+    s8 = {k: StoredFeatures.compress(_features(seed=k), 100) for k in ids.tolist()}
+    arrays = pack_features(ids, s8)
+    assert "feat_bits" not in arrays  # the arrays every map before 4-bit coding wrote
+    assert unpack_features(arrays, ids)[4].bits == 8
+    with pytest.raises(ValueError, match="coded in 3 bits"):
+        unpack_features(pack_features(ids, s4) | {"feat_bits": np.array([3])}, ids)
+
+
+def test_a_long_term_map_with_four_bit_descriptors_localizes_saves_and_loads(tmp_path):
+    a, b = Place(0), Place(1)
+
+    def build(bits):
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10),
+                        verify=VerifyConfig(descriptor_bits=bits))  # fmt: skip
+        m.observe(*a.view(0), pose=pose_at(1, 1))
+        m.observe(*b.view(0), pose=pose_at(21, 1))
+        return m
+
+    m8, m4 = build(8), build(4)
+    saved = m8.stats().bytes_per_experience - m4.stats().bytes_per_experience
+    assert saved == a.n * 16 / 2  # half of each kept keypoint's 16-D descriptor
+    assert m4.localize(*a.view(1)).kf_id == 0 and m4.localize(*b.view(1)).kf_id == 1
+    p = m4.save(tmp_path / "home.hlmap")
+    m = LongTermMap.load(p)
+    assert (
+        m.verify_config.descriptor_bits == 4
+        and m.save(tmp_path / "again.hlmap").read_bytes() == p.read_bytes()
+    )
+    assert m.observe(*b.view(1), pose=pose_at(21, 1)).localization.kf_id == 1
+    meta, arrays = mapstore.read(p)
+    mapstore.write(tmp_path / "odd.hlmap", meta, arrays | {"feat_bits": np.array([5], np.int64)})
+    with pytest.raises(mapstore.MapFormatError, match="odd.hlmap: long-term map content not understood"):
+        LongTermMap.load(tmp_path / "odd.hlmap")
+
+
+def test_a_loop_closure_map_with_four_bit_descriptors_round_trips(tmp_path):
+    a, b = Place(0), Place(1)
+    det = LoopClosureDetector(index="flat", train_size=None, K=a.K, min_inliers=25, descriptor_bits=4)
+    det.add_keyframe(5, a.view(0)[0], features=a.f0)
+    det.add_keyframe(7, b.view(0)[0], features=b.f0)
+    loaded = LoopClosureDetector.load(det.save(tmp_path / "m.hlmap"))
+    assert loaded.descriptor_bits == 4 and loaded.config == det.config
+    np.testing.assert_array_equal(loaded.features_of(7).descriptors, det.features_of(7).descriptors)
+    m = LongTermMap.load(tmp_path / "m.hlmap")  # and it becomes a long-term map that keeps the coding
+    assert m.verify_config.descriptor_bits == 4 and m.localize(*b.view(1)).kf_id == 7
+    meta, arrays = mapstore.read(tmp_path / "m.hlmap")
+    mapstore.write(tmp_path / "odd.hlmap", meta, arrays | {"feat_bits": np.array([5], np.int64)})
+    with pytest.raises(mapstore.MapFormatError, match="odd.hlmap: stored descriptors coded in 5 bits"):
+        LoopClosureDetector.load(tmp_path / "odd.hlmap")
