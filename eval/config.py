@@ -126,7 +126,7 @@ class LongTermEvalConfig:
     verify_top: int = 3
     min_confidence: float | None = None
     max_stored_features: int | None = None
-    descriptor_bits: int = 8
+    descriptor_bits: int = 4  # the long-term map's default (runtime.longterm.config.DESCRIPTOR_BITS)
     verify_rotation: bool = True
     agree_confidence: float | None = None
     agree_count: int = 2

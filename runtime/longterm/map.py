@@ -24,7 +24,13 @@ from homeloc.runtime.features import Features
 from homeloc.runtime.frontend import Frontend
 from homeloc.runtime.longterm.agree import accepts, disagree, frame_rotation
 from homeloc.runtime.longterm.colour import NONE, colour_distance, colour_signature
-from homeloc.runtime.longterm.config import BudgetConfig, ChangeConfig, PlaceConfig, SearchConfig
+from homeloc.runtime.longterm.config import (
+    DESCRIPTOR_BITS,
+    BudgetConfig,
+    ChangeConfig,
+    PlaceConfig,
+    SearchConfig,
+)
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
 from homeloc.runtime.longterm.odometry import (
     Motion,
@@ -67,7 +73,8 @@ class LongTermMap:
         K: 3 x 3 intrinsics (essential-matrix verification; None: fundamental matrix).
         rooms: R x 4 room rectangles [x0, y0, x1, y1] of the floor plan (metres; may be empty).
         place, search, budget, change, verify: settings (:mod:`.config`; None: the defaults;
-            VerifyConfig is the loop closure's, with the same calibrated acceptance score).
+            VerifyConfig is the loop closure's, with the same calibrated acceptance score; the
+            default keeps 4-bit descriptors, :data:`.config.DESCRIPTOR_BITS`).
         learn: add experiences when a frame fails to localize (False: a fixed map).
         odometry: the pose prior from odometry (:mod:`.odometry`; None: off, every frame is
             localized globally).
@@ -92,7 +99,7 @@ class LongTermMap:
         self.search_config = search or SearchConfig()
         self.budget_config = budget or BudgetConfig()
         self.change_config = change or ChangeConfig()
-        self.verify_config = verify or VerifyConfig()
+        self.verify_config = verify or VerifyConfig(descriptor_bits=DESCRIPTOR_BITS)
         self.learn = bool(learn)
         self.odometry_config = odometry
         # the robot's belief from odometry; not saved: a reload is a kidnap

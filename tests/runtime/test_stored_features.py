@@ -107,3 +107,28 @@ def test_a_loop_closure_map_with_four_bit_descriptors_round_trips(tmp_path):
     mapstore.write(tmp_path / "odd.hlmap", meta, arrays | {"feat_bits": np.array([5], np.int64)})
     with pytest.raises(mapstore.MapFormatError, match="odd.hlmap: stored descriptors coded in 5 bits"):
         LoopClosureDetector.load(tmp_path / "odd.hlmap")
+
+
+def test_the_long_term_map_keeps_four_bits_by_default_and_older_maps_stay_int8(tmp_path):
+    a = Place(0)
+    m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10))
+    assert m.verify_config.descriptor_bits == 4
+    m.observe(*a.view(0), pose=pose_at(1, 1))
+    assert m._t.features[0].bits == 4
+    p = m.save(tmp_path / "new.hlmap")
+    assert LongTermMap.load(p).verify_config.descriptor_bits == 4
+    old = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig())
+    old.observe(*a.view(0), pose=pose_at(1, 1))
+    meta, arrays = mapstore.read(old.save(tmp_path / "int8.hlmap"))
+    settings = meta["settings"] | {
+        "verify": {k: v for k, v in meta["settings"]["verify"].items() if k != "descriptor_bits"}
+    }
+    mapstore.write(
+        tmp_path / "before.hlmap", meta | {"settings": settings}, arrays
+    )  # as maps were written before
+    m = LongTermMap.load(tmp_path / "before.hlmap")
+    assert m.verify_config.descriptor_bits == 8 and m._t.features[0].bits == 8
+    assert m.observe(*a.view(1), pose=pose_at(1, 1)).localization.kf_id == 0
+    b = Place(1)
+    assert m.observe(*b.view(0), pose=pose_at(21, 1), kf_id=7).added == 7  # a new experience: int8 too
+    assert {f.bits for f in m._t.features.values()} == {8} and m.save(tmp_path / "again.hlmap").exists()
