@@ -600,5 +600,7 @@ def test_the_odometry_map_may_file_experiences_where_its_prior_puts_the_robot(tm
         filed = np.stack([planar(m.experience(k)["pose"]) for k in m.keyframe_ids])
         true = np.stack([planar(home.frames[int(k)].pose) for k in m.keyframe_ids])
         off[poses] = np.hypot(*(filed[:, :2] - true[:, :2]).T)
-    assert np.allclose(off["exact"], 0.0, atol=1e-6)  # the rendered pose (a SLAM map without error), as float32
+    assert np.allclose(
+        off["exact"], 0.0, atol=1e-6
+    )  # the rendered pose (a SLAM map without error), as float32
     assert np.nanmax(off["belief"]) > 0.005  # the prior's own estimate, noisy odometry and all
