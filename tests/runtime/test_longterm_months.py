@@ -10,6 +10,7 @@ import pytest
 from homeloc.runtime.features import Features
 from homeloc.runtime.longterm import BudgetConfig, LongTermMap, PlaceConfig
 from homeloc.runtime.loop_closure import LoopClosureDetector
+from homeloc.runtime.loop_closure.config import VerifyConfig
 
 K = np.array([[300.0, 0, 160], [0, 300, 120], [0, 0, 1]])
 PLACES, APPEARANCES, POINTS, DIM = 6, 6, 120, 16
@@ -48,7 +49,11 @@ def replay(days=42, budget=120_000, seed=0, grace=0, half_life=500.0):
     """Per day and map: (correct, false, bytes); two rounds a day (a daylight and a night lighting)."""
     w, rng = World(seed), np.random.default_rng(seed + 1)
     b = BudgetConfig(max_bytes=budget, grace=grace, half_life=half_life)
-    lt = LongTermMap(K=K, place=PlaceConfig(min_keypoints=50), budget=b)
+    # int8 like the baselines' (VerifyConfig's default): the mechanism at one coding; what 4 bits
+    # add is measured on rendered homes (docs/longterm_history.md, "Session 39")
+    lt = LongTermMap(
+        K=K, place=PlaceConfig(min_keypoints=50), budget=b, verify=VerifyConfig(descriptor_bits=8)
+    )
     static = LoopClosureDetector(index="flat", train_size=None, temporal_k=1, K=K)
     append = LoopClosureDetector(index="flat", train_size=None, temporal_k=1, K=K)
     owner, out, kf = {}, [], 0
