@@ -105,8 +105,9 @@ class SearchConfig:
 # given a VerifyConfig: 4 bits, about 1.8x the experiences in the same budget. Session 39, replays
 # of six rendered homes in the measured setting (docs/longterm_history.md, "Session 39"): the
 # odometry map 3,427 / 1 -> 3,431 / 0 right / false of their 3,432 frames, 186 -> 189 days met; the
-# long-term map alone on three of them 1,209 / 3 -> 1,290 / 3. The loop-closure detector keeps
-# int8 (VerifyConfig's own default): its memory was not measured with 4 bits.
+# long-term map alone 2,041 / 5 -> 2,165 / 4 (it loses 10 frames on the 8-frame home, gains 14-43
+# on each other). The loop-closure detector keeps int8 (VerifyConfig's own default): its memory
+# was not measured with 4 bits.
 DESCRIPTOR_BITS = 4
 
 

@@ -1,6 +1,8 @@
 """The long-term map on disk: a :mod:`homeloc.runtime.mapstore` container (the checksummed,
 versioned loop-closure map file), format ``homeloc-longterm-map``, ``format_version`` 2 (1: the
-same without the places' colour memory and its history; such a map loads with none).
+same without the places' colour memory and its history; such a map loads with none), or 3 when its
+stored descriptors are 4-bit (``feat_bits``): a runtime from before 4-bit coding refuses such a
+file naming it, instead of reading the packed bytes as int8.
 
 Metadata: settings, K, rooms, model identities, map clock, last room, next place id and the
 change monitor's histories (failures, colour shifts). Arrays, in this order (it fixes the file's bytes): the experience
@@ -37,8 +39,9 @@ from homeloc.runtime.loop_closure.index import DescriptorIndex
 from homeloc.runtime.loop_closure.stored_features import pack_features, unpack_features
 
 FORMAT = "homeloc-longterm-map"
-FORMAT_VERSION = 2
-READS = (1, 2)  # format versions this runtime reads
+FORMAT_VERSION = 2  # what a map with int8 descriptors is written as
+FORMAT_VERSION_4BIT = 3  # ... and one with 4-bit descriptors
+READS = (1, 2, 3)  # format versions this runtime reads
 
 
 def save(m, path: str | os.PathLike) -> Path:
@@ -50,8 +53,9 @@ def save(m, path: str | os.PathLike) -> Path:
     arrays.update(t.colours)
     ids = t.cols["ids"]
     arrays.update(pack_features(ids, t.features))
+    version = FORMAT_VERSION_4BIT if "feat_bits" in arrays else FORMAT_VERSION
     meta = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "runtime_version": __version__,
+        "format": FORMAT, "format_version": version, "runtime_version": __version__,
         "settings": m.settings(), "K": None if m.K is None else m.K.tolist(), "rooms": m.rooms.rects.tolist(),
         "models": m._models.info, "clock": m.clock, "last_room": m.last_room, "next_place": m._next_place,
         "changes": m._changes.state(), "colour_changes": m._changes.colour_state(),

@@ -117,9 +117,11 @@ def test_the_long_term_map_keeps_four_bits_by_default_and_older_maps_stay_int8(t
     assert m._t.features[0].bits == 4
     p = m.save(tmp_path / "new.hlmap")
     assert LongTermMap.load(p).verify_config.descriptor_bits == 4
+    assert mapstore.read(p)[0]["format_version"] == 3  # a runtime from before 4 bits refuses it by name
     old = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig())
     old.observe(*a.view(0), pose=pose_at(1, 1))
     meta, arrays = mapstore.read(old.save(tmp_path / "int8.hlmap"))
+    assert meta["format_version"] == 2  # int8 maps stay readable by older runtimes
     settings = meta["settings"] | {
         "verify": {k: v for k, v in meta["settings"]["verify"].items() if k != "descriptor_bits"}
     }
