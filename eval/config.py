@@ -126,7 +126,9 @@ class LongTermEvalConfig:
     verify_top: int = 3
     min_confidence: float | None = None
     max_stored_features: int | None = None
-    descriptor_bits: int = 4  # the long-term map's default (runtime.longterm.config.DESCRIPTOR_BITS)
+    # the long-term map's default, runtime.longterm.config.DESCRIPTOR_BITS (a literal: the CLI imports
+    # no runtime; tests/eval/test_longterm.py checks the two agree)
+    descriptor_bits: int = 4
     verify_rotation: bool = True
     agree_confidence: float | None = None
     agree_count: int = 2

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from homeloc.runtime.loop_closure.stored_features import BITS
+
 INDEX_TYPES = ("flat", "pq", "ivfpq", "sq8", "sq6", "sq4")
 VERIFICATIONS = ("auto", "fundamental", "homography", "essential")
 
@@ -154,8 +156,8 @@ class VerifyConfig:
         _at_least("min_inliers", self.min_inliers, 0)
         _at_least("verify_top (VerifyConfig.top)", self.top, 0)
         _at_least("max_stored_features", self.max_stored_features, 1)
-        if self.descriptor_bits not in (8, 4) or isinstance(self.descriptor_bits, bool):
-            raise ValueError(f"descriptor_bits must be 8 or 4, got {self.descriptor_bits!r}")
+        if self.descriptor_bits not in BITS:
+            raise ValueError(f"descriptor_bits must be one of {BITS}, got {self.descriptor_bits!r}")
         for name in ("min_inlier_ratio", "min_spread", "min_confidence"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:

@@ -604,3 +604,11 @@ def test_the_odometry_map_may_file_experiences_where_its_prior_puts_the_robot(tm
         off["exact"], 0.0, atol=1e-6
     )  # the rendered pose (a SLAM map without error), as float32
     assert np.nanmax(off["belief"]) > 0.005  # the prior's own estimate, noisy odometry and all
+
+
+def test_the_evaluator_codes_descriptors_as_the_long_term_map_does_by_default():
+    from homeloc.eval.cli import _longterm_parser
+    from homeloc.runtime.longterm.config import DESCRIPTOR_BITS
+
+    assert LongTermEvalConfig(data="x").descriptor_bits == DESCRIPTOR_BITS
+    assert _longterm_parser().parse_args(["--data", "x"]).descriptor_bits == DESCRIPTOR_BITS
