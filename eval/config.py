@@ -168,6 +168,7 @@ class LongTermEvalConfig:
     prior_still_check: bool | None = None
     prior_still_at_dock: bool | None = None
     prior_still_share: float | None = None
+    prior_sure_inliers: int | None = None
     prior_ambiguous_keeps: bool | None = None
     odometry_kidnap: float = 0.0
     odometry_slip: float = 0.0

@@ -482,6 +482,22 @@ def _fused(prior: PosePrior, loc, cfg: OdometryConfig) -> PosePrior:
     return PosePrior(*_measured(prior, seed.pose[:2], seed.sigma_m, float(seed.pose[2]), seed.sigma_deg))
 
 
+def heading_sigma(
+    loc, cfg: OdometryConfig, prior: PosePrior | None = None, yaw: float | None = None
+) -> float:
+    """Degrees (one sigma) of heading ``yaw`` (radians) that a weak localization ``loc`` implies,
+    as a measurement: ``cfg.seed_sigma_deg`` when its verification has ``cfg.sure_inliers`` inliers
+    or more (a rotation fit over that many is about as good as a strict one's) and ``yaw`` lies
+    within ``cfg.sure_gate_sigmas`` x hypot(``prior``'s heading sigma, ``seed_sigma_deg``) of the
+    prior's heading (a fit that absorbed parallax is an outlier: the fit's error then), else
+    ``cfg.fit_sigma_deg``."""
+    sure = cfg.sure_inliers is not None and int(getattr(loc, "inliers", 0)) >= cfg.sure_inliers
+    if sure and prior is not None and yaw is not None:
+        off = math.degrees(abs(float(wrap(yaw - prior.pose[2]))))
+        sure = off <= cfg.sure_gate_sigmas * math.hypot(prior.sigma_deg, cfg.seed_sigma_deg)
+    return cfg.seed_sigma_deg if sure else cfg.fit_sigma_deg
+
+
 def next_prior(
     prior: PosePrior | None, loc, strict: float, cfg: OdometryConfig, R: np.ndarray | None = None
 ) -> PosePrior | None:
@@ -491,7 +507,8 @@ def next_prior(
     reset; with ``cfg.recentre`` its position moves toward the experience's, with
     ``cfg.recentre_shrinks`` its sigma shrinks by the same Kalman update, and with
     ``cfg.recentre_heading`` its heading is updated likewise from the heading that ``R``, the
-    rotation the weak verification measured (:func:`search_near`), implies), one miss more when the
+    rotation the weak verification measured (:func:`search_near`), implies, with the error of
+    :func:`heading_sigma`), one miss more when the
     frame did not localize (None)."""
     if loc is not None and loc.confidence >= strict:
         if cfg.fuse_strict and prior is not None and getattr(loc, "searched", None) == "prior":
@@ -510,6 +527,8 @@ def next_prior(
     # the heading the verification implies, as a measurement with the fit's own error
     # (fit_sigma_deg); it passed the heading check, so it is within a few sigma of the prior's
     yaw = _implied_yaw(loc.pose, R) if cfg.recentre_heading and R is not None else None
-    pose, sigma, sigma_deg = _measured(prior, e[:2], cfg.seed_sigma_m, yaw, cfg.fit_sigma_deg)
+    pose, sigma, sigma_deg = _measured(
+        prior, e[:2], cfg.seed_sigma_m, yaw, heading_sigma(loc, cfg, prior, yaw)
+    )
     sigma = sigma if cfg.recentre_shrinks else prior.sigma_m
     return replace(prior, pose=pose, sigma_m=sigma, sigma_deg=sigma_deg, misses=0)

@@ -370,6 +370,7 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo().single_doubt_m == OdometryConfig().single_doubt_m
     assert odo(prior_single_doubt_m=2.0).single_doubt_m == 2.0
     assert odo(prior_still_share=0.6).still_share == 0.6 and odo(prior_still_share=0.0).still_share is None
+    assert odo(prior_sure_inliers=40).sure_inliers == 40 and odo(prior_sure_inliers=0).sure_inliers is None
     assert odo().conflict_by_position is True
     assert odo(prior_conflict_by_position=False).conflict_by_position is False
     assert odo().conflict_radii == 2.0 and odo(prior_conflict_radii=1.0).conflict_radii == 1.0

@@ -475,6 +475,39 @@ def test_a_weak_localization_corrects_the_priors_heading_by_the_rotation_it_meas
     assert seeded.sigma_deg == cfg.seed_sigma_deg and seeded.pose[2] == pytest.approx(implied)
 
 
+def test_a_weak_localization_with_sure_inliers_measures_the_heading_as_a_strict_one():
+    from types import SimpleNamespace
+
+    from homeloc.runtime.longterm.odometry import heading_sigma, next_prior
+
+    prior = PosePrior(np.array([0.0, 0.0, 0.3]), 1.0, 10.0)
+    pose = pose_at(0.0, 0.0, 50)[:3]
+    implied = planar(pose)[2]
+    cfg = OdometryConfig(fit_sigma_deg=20.0, seed_sigma_deg=5.0, sure_inliers=40)
+    many, few = (SimpleNamespace(confidence=0.2, inliers=n, pose=pose, geometry=None) for n in (40, 39))
+    assert heading_sigma(many, cfg) == 5.0 and heading_sigma(few, cfg) == 20.0
+    assert heading_sigma(many, OdometryConfig(fit_sigma_deg=20.0)) == 20.0  # off (None): the fit's for all
+    out = next_prior(prior, many, 0.5, cfg, np.eye(3))
+    gain = 10.0**2 / (10.0**2 + 5.0**2)  # the measurement's error is a strict one's
+    assert out.pose[2] == pytest.approx(0.3 + gain * (implied - 0.3))
+    assert out.sigma_deg == pytest.approx((1 / 10.0**2 + 1 / 5.0**2) ** -0.5)
+    weakly = next_prior(prior, few, 0.5, cfg, np.eye(3))  # under the floor: as before
+    assert weakly.pose[2] == pytest.approx(0.3 + 10.0**2 / (10.0**2 + 20.0**2) * (implied - 0.3))
+    assert np.allclose(out.pose[:2], weakly.pose[:2])  # the position update is the same either way
+    # a sure fit implying a heading further than sure_gate_sigmas x hypot(10, 5) deg off: the fit's error
+    gate = 3.0 * np.hypot(10.0, 5.0)
+    assert heading_sigma(many, cfg, prior, 0.3 + np.radians(gate - 0.1)) == 5.0
+    assert heading_sigma(many, cfg, prior, 0.3 - np.radians(gate + 0.1)) == 20.0
+    far = next_prior(
+        PosePrior(np.array([0.0, 0.0, implied - np.radians(40)]), 1.0, 10.0), many, 0.5, cfg, np.eye(3)
+    )
+    assert far.sigma_deg == pytest.approx((1 / 10.0**2 + 1 / 20.0**2) ** -0.5)
+    with pytest.raises(ValueError, match="sure_inliers"):
+        OdometryConfig(sure_inliers=3)
+    with pytest.raises(ValueError, match="sure_gate_sigmas"):
+        OdometryConfig(sure_gate_sigmas=-1.0)
+
+
 def test_of_one_spots_views_the_one_nearest_the_priors_heading_is_reported():
     a = Place(0)
     g, f = weaker(a.view(1), keep=60)
