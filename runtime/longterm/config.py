@@ -571,8 +571,11 @@ class OdometryConfig:
             worst; strict ones 0.2-0.7 deg median, 1.0-1.5 deg RMS, 10.0 deg the worst. Replays
             of the six dev homes with 40 (odometry map alone): right / false and days met the same
             on each (3,431 / 0 of 3,432, 189 days); the prior's heading error over days 1-20, 90th
-            percentile, 1939 6.2 -> 4.4 deg, 1946 4.3 -> 3.5, 1944 3.7 -> 3.0, 1943 5.7 -> 5.6
-            (docs/longterm_history.md, "Session 40").
+            percentile, 1939 6.2 -> 4.4 deg, 1946 4.3 -> 3.5, 1944 3.7 -> 3.0, 1943 5.7 -> 5.6.
+            1948 (held out in session 39) 635 / 4 (19 of 20 days) -> 639 / 0 (20); 1949, rendered
+            before the change and held out, 628 / 10 (15) -> 636 / 2 (18): 8 of its 10 false
+            localizations, each under a prior 0.6-1.0 m off, become right (docs/longterm_history.md,
+            "Session 40").
         sure_gate_sigmas: ... when the heading it implies lies within this many hypot(the prior's
             heading sigma, ``seed_sigma_deg``) of the prior's; further, it is taken with
             ``fit_sigma_deg`` as before. Where the robot strays from its route the fit absorbs

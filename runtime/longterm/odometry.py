@@ -525,7 +525,8 @@ def next_prior(
     # somewhere around its experience): the mean moves by the Kalman gain; with cfg.recentre_shrinks
     # the variance shrinks by it too (the Kalman update), else the sigma is kept (before session 11)
     # the heading the verification implies, as a measurement with the fit's own error
-    # (fit_sigma_deg); it passed the heading check, so it is within a few sigma of the prior's
+    # (heading_sigma: fit_sigma_deg, or a strict one's for a fit over sure_inliers inliers); it
+    # passed the heading check, so it is within a few sigma of the prior's
     yaw = _implied_yaw(loc.pose, R) if cfg.recentre_heading and R is not None else None
     pose, sigma, sigma_deg = _measured(
         prior, e[:2], cfg.seed_sigma_m, yaw, heading_sigma(loc, cfg, prior, yaw)
