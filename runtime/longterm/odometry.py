@@ -493,8 +493,8 @@ def heading_sigma(
     ``cfg.fit_sigma_deg``."""
     sure = cfg.sure_inliers is not None and int(getattr(loc, "inliers", 0)) >= cfg.sure_inliers
     if sure and prior is not None and yaw is not None:
-        off = math.degrees(abs(float(wrap(yaw - prior.pose[2]))))
-        sure = off <= cfg.sure_gate_sigmas * math.hypot(prior.sigma_deg, cfg.seed_sigma_deg)
+        bound = cfg.sure_gate_sigmas * math.hypot(prior.sigma_deg, cfg.seed_sigma_deg)
+        sure = float(_turn_deg(yaw, prior.pose[2])) <= bound
     return cfg.seed_sigma_deg if sure else cfg.fit_sigma_deg
 
 
