@@ -575,7 +575,10 @@ class OdometryConfig:
             1948 (held out in session 39) 635 / 4 (19 of 20 days) -> 639 / 0 (20); 1949, rendered
             before the change and held out, 628 / 10 (15) -> 636 / 2 (18): 8 of its 10 false
             localizations, each under a prior 0.6-1.0 m off, become right (docs/longterm_history.md,
-            "Session 40").
+            "Session 40"). Off by default again since session 41: under faults (odometry twice as
+            noisy with two seeds, 10 % slip, 10 % kidnaps; 1939, 1943, 1944, 1946) 16 replays gave
+            17 false localizations and 278 days met with 40, 15 and 281 without; the rule set
+            before those replays kept 40 only if it made no more false ones ("Session 41").
         sure_gate_sigmas: ... when the heading it implies lies within this many hypot(the prior's
             heading sigma, ``seed_sigma_deg``) of the prior's; further, it is taken with
             ``fit_sigma_deg`` as before. Where the robot strays from its route the fit absorbs
@@ -631,7 +634,7 @@ class OdometryConfig:
     still_at_dock: bool = True
     still_share: float | None = 0.6
     ambiguous_keeps: bool = True
-    sure_inliers: int | None = 40
+    sure_inliers: int | None = None
     sure_gate_sigmas: float = 3.0
 
     def __post_init__(self) -> None:

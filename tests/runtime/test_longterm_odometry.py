@@ -488,6 +488,7 @@ def test_a_weak_localization_with_sure_inliers_measures_the_heading_as_a_strict_
     assert heading_sigma(many, cfg) == 5.0 and heading_sigma(few, cfg) == 20.0
     off = OdometryConfig(fit_sigma_deg=20.0, sure_inliers=None)
     assert heading_sigma(many, off) == 20.0  # off: the fit's for every weak one
+    assert heading_sigma(many, OdometryConfig(fit_sigma_deg=20.0)) == 20.0  # off by default (session 41)
     out = next_prior(prior, many, 0.5, cfg, np.eye(3))  # 32.8 deg off: within the gate's 33.5
     gain = 10.0**2 / (10.0**2 + 5.0**2)  # the measurement's error is a strict one's
     assert out.pose[2] == pytest.approx(0.3 + gain * (implied - 0.3))
