@@ -169,6 +169,8 @@ class LongTermEvalConfig:
     prior_still_at_dock: bool | None = None
     prior_still_share: float | None = None
     prior_sure_inliers: int | None = None
+    prior_max_sigma_m: float | None = None
+    prior_max_sigma_deg: float | None = None
     prior_ambiguous_keeps: bool | None = None
     odometry_kidnap: float = 0.0
     odometry_slip: float = 0.0

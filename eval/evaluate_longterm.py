@@ -159,7 +159,7 @@ PRIOR_OPTIONS = ("agree_confidence", "single_confidence", "single_doubt_m", "con
                  "conflict_radii", "view_sigma_deg", "nearest_weak", "fuse_strict", "view_sigma_m",
                  "cross_check_radii", "cross_check_doubt", "recentre", "recentre_shrinks", "recentre_heading",
                  "nearest_heading", "cross_check", "cross_check_strongest", "still_at_dock",
-                 "ambiguous_keeps")  # fmt: skip
+                 "ambiguous_keeps", "max_sigma_m", "max_sigma_deg")  # fmt: skip
 # ... and those where 0 turns the setting off (None): the verifier's inlier floor, E's R, any strict match
 PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated", "still_share", "sure_inliers")
 # ... and those where inf turns it off (None; 0 is a setting): no gate beyond the candidates'
@@ -184,7 +184,11 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
         name: getattr(config, f"prior_{name}") for name in PRIOR_OPTIONS + PRIOR_ZERO_OFF + PRIOR_INF_OFF
     }
     given = {name: _off(name, v) for name, v in given.items() if v is not None}
-    o = replace(o, **given)
+    try:
+        o = replace(o, **given)
+    except ValueError as e:  # name the option, not the runtime's field
+        named = [n for n in given if str(e).startswith(n)]
+        raise EvalError(f"--prior-{named[0].replace('_', '-')}: {e}" if named else str(e)) from None
     if config.prior_still_check is False:
         o = replace(o, still_m=None)
     return o if config.prior_confidence is None else replace(o, min_confidence=config.prior_confidence)
@@ -561,6 +565,7 @@ def run_longterm(config: LongTermEvalConfig) -> Path:
         )
     if not config.odometry and (given := odometry_only_options(config)):
         raise EvalError(f"only the odometry map uses {', '.join(given)}: add --odometry, or leave them out")
+    _odometry(config)  # a --prior-* value the runtime refuses fails here, before DIR is written
     prepare_out(out, config, "longterm")
     if config.overwrite:  # start over: the checkpoints belong to the configuration replaced
         shutil.rmtree(out / "state", ignore_errors=True)

@@ -11,6 +11,7 @@ import pytest
 
 from homeloc.data_synthesis.formats.longterm import read_longterm
 from homeloc.eval import cli, evaluate_longterm
+from homeloc.eval.errors import EvalError
 from homeloc.eval.evaluate_longterm import (
     LongTermEvalConfig,
     PlaceJudge,
@@ -210,6 +211,11 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         and "only the odometry map uses --prior-cross-check, --odometry-slip: add --odometry" in err[0]
     )
     assert not out.exists()
+    bad = ["longterm", "--data", str(data), "--out", str(out), "--odometry", "--prior-max-sigma-deg", "200"]
+    assert cli.main(bad) == 1  # the runtime's range, named by the option, before DIR is written
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--prior-max-sigma-deg: max_sigma_deg must be in (0, 180], got 200.0" in err[0]
+    assert not out.exists()
 
 
 def test_one_pass_descriptors_and_agreement_reach_every_map(tmp_path, capsys):
@@ -371,6 +377,11 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_single_doubt_m=2.0).single_doubt_m == 2.0
     assert odo(prior_still_share=0.6).still_share == 0.6 and odo(prior_still_share=0.0).still_share is None
     assert odo(prior_sure_inliers=40).sure_inliers == 40 and odo(prior_sure_inliers=0).sure_inliers is None
+    assert odo().max_sigma_deg == OdometryConfig().max_sigma_deg == 30.0
+    assert odo(prior_max_sigma_deg=20.0).max_sigma_deg == 20.0
+    assert odo(prior_max_sigma_m=1.25).max_sigma_m == 1.25
+    with pytest.raises(EvalError, match=r"^--prior-max-sigma-deg: max_sigma_deg must be in \(0, 180\]"):
+        odo(prior_max_sigma_deg=200.0)
     assert odo().conflict_by_position is True
     assert odo(prior_conflict_by_position=False).conflict_by_position is False
     assert odo().conflict_radii == 2.0 and odo(prior_conflict_radii=1.0).conflict_radii == 1.0
