@@ -377,8 +377,8 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_single_doubt_m=2.0).single_doubt_m == 2.0
     assert odo(prior_still_share=0.6).still_share == 0.6 and odo(prior_still_share=0.0).still_share is None
     assert odo(prior_sure_inliers=40).sure_inliers == 40 and odo(prior_sure_inliers=0).sure_inliers is None
-    assert odo().max_sigma_deg == OdometryConfig().max_sigma_deg == 30.0
-    assert odo(prior_max_sigma_deg=20.0).max_sigma_deg == 20.0
+    assert odo().max_sigma_deg == OdometryConfig().max_sigma_deg == 20.0  # 30 before session 42
+    assert odo(prior_max_sigma_deg=30.0).max_sigma_deg == 30.0
     assert odo(prior_max_sigma_m=1.25).max_sigma_m == 1.25
     with pytest.raises(EvalError, match=r"^--prior-max-sigma-deg: max_sigma_deg must be in \(0, 180\]"):
         odo(prior_max_sigma_deg=200.0)
