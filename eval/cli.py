@@ -269,6 +269,7 @@ def _loops_parser() -> ArgumentParser:
         p.add_argument(
             f"--{name}", type=typ | None, default=None, help=f"detector {what} (default: the runtime default)"
         )
+    p.add_argument("--descriptor-bits", type=int | None, choices=(8, 4), default=None, help="how the detector codes the local descriptors it keeps per keyframe (VerifyConfig.descriptor_bits): 8 (int8) or 4 (two a byte, about 1.8x the keyframes in the same bytes; default: the runtime's)")  # fmt: skip
     p.add_argument("--verify-rotation", type=bool, default=True, help="with K, the verification also fits a rotation-only model and keeps it where it explains more matches (views from one spot; VerifyConfig.rotation); false: the essential matrix alone, as before session 20")  # fmt: skip
     _flag(p, "--overwrite", "replace results of a different configuration in OUT (otherwise refused)")
     return p

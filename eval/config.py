@@ -103,6 +103,7 @@ class LoopsConfig:
     min_spread: float | None = None
     temporal_k: int | None = None
     verify_rotation: bool = True
+    descriptor_bits: int | None = None
     overwrite: bool = False
 
 

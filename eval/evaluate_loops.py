@@ -55,9 +55,13 @@ class FrameRecord:
 
 
 # ------------------------------------------------------------------------------------ loop 1
+# options passed to the detector as given; None: the runtime's default
+DETECTOR_OPTIONS = ("min_confidence", "min_inliers", "min_inlier_ratio", "min_spread", "temporal_k", "descriptor_bits")  # fmt: skip
+
+
 def detector_options(config: LoopsConfig) -> dict:
     opts = {"exclude_recent": config.exclude_recent, "verify_rotation": config.verify_rotation}
-    for name in ("min_confidence", "min_inliers", "min_inlier_ratio", "min_spread", "temporal_k"):
+    for name in DETECTOR_OPTIONS:
         if getattr(config, name) is not None:
             opts[name] = getattr(config, name)
     return opts

@@ -178,3 +178,6 @@ def test_the_rotation_verification_option_reaches_the_detector(tmp_path):
     opts = detector_options(LoopsConfig(data=["x"], out=tmp_path, verify_rotation=False))
     assert LoopClosureDetector(index="flat", **opts).verify_config.rotation is False
     assert detector_options(LoopsConfig(data=["x"], out=tmp_path))["verify_rotation"] is True
+    opts = detector_options(LoopsConfig(data=["x"], out=tmp_path, descriptor_bits=4))
+    assert LoopClosureDetector(index="flat", **opts).verify_config.descriptor_bits == 4
+    assert "descriptor_bits" not in detector_options(LoopsConfig(data=["x"], out=tmp_path))  # the runtime's
