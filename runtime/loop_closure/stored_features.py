@@ -10,6 +10,7 @@ rendered home's day-0 frames, session 39), so few are clipped at 0.56.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,9 @@ from homeloc.runtime.features import Features
 
 KEYPOINT_SCALE = 4.0  # stored keypoints: uint16 in 1/4 px (images up to 16383 px)
 STEP4 = 0.08  # a 4-bit descriptor level, in units of the unit-norm descriptor
+STEP4_DIM = 64  # the descriptor size STEP4 was fitted to (the shipped frontend's)
+log = logging.getLogger(__name__)
+_warned: set[int] = set()  # descriptor sizes already warned about (once a process each)
 BITS = (8, 4)  # descriptor codings a map can store
 
 
@@ -52,6 +56,7 @@ class StoredFeatures:
         if bits == 4:
             if f.descriptors.shape[1] % 2:
                 raise ValueError(f"4-bit descriptors need an even size, got {f.descriptors.shape[1]}")
+            _check_fit(f.descriptors.shape[1])
             desc = _pack4(f.descriptors[order])
         else:
             desc = np.clip(np.rint(f.descriptors[order] * 127.0), -127, 127).astype(np.int8)
@@ -109,3 +114,13 @@ def unpack_features(arrays: dict[str, np.ndarray], ids: np.ndarray) -> dict[int,
                 bits,
             )
     return out
+
+
+def _check_fit(dim: int) -> None:
+    """Warn (once per size) that the 4-bit step was not measured for ``dim``-D descriptors: on the
+    tiny 16-D test model an image verified against itself, shifted 8 px, keeps 0 of int8's 359
+    inliers (docs/evaluate.md, "4-bit local descriptors in the loop-closure detector")."""
+    if dim != STEP4_DIM and dim not in _warned:
+        _warned.add(dim)
+        log.warning("4-bit stored descriptors were measured only for %d-D descriptors, these are %d-D: "
+                    "verification may lose most matches; keep int8 (descriptor_bits=8)", STEP4_DIM, dim)  # fmt: skip

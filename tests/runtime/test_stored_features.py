@@ -38,6 +38,20 @@ def test_four_bit_descriptors_take_half_the_bytes_and_keep_their_direction():
     np.testing.assert_array_equal(s4.features().keypoints, s8.features().keypoints)
 
 
+def test_four_bits_warn_once_for_a_descriptor_size_they_were_not_measured_for(caplog, monkeypatch):
+    from homeloc.runtime.loop_closure import stored_features
+
+    monkeypatch.setattr(stored_features, "_warned", set())
+    with caplog.at_level("WARNING", logger=stored_features.__name__):
+        StoredFeatures.compress(_features(dim=64), 50, bits=4)
+        StoredFeatures.compress(_features(dim=64), 50)
+        assert not caplog.records  # the shipped frontend's size, or int8: nothing to say
+        StoredFeatures.compress(_features(dim=16), 50, bits=4)
+        StoredFeatures.compress(_features(dim=16, seed=1), 50, bits=4)
+    assert len(caplog.records) == 1
+    assert "measured only for 64-D descriptors, these are 16-D" in caplog.records[0].getMessage()
+
+
 def test_bad_codings_are_refused():
     with pytest.raises(ValueError, match="descriptor bits must be one of"):
         StoredFeatures.compress(_features(), 512, bits=2)
