@@ -186,8 +186,8 @@ def _odometry(config: LongTermEvalConfig) -> OdometryConfig | None:
     given = {name: _off(name, v) for name, v in given.items() if v is not None}
     try:
         o = replace(o, **given)
-    except ValueError as e:  # name the option, not the runtime's field
-        named = [n for n in given if str(e).startswith(n)]
+    except ValueError as e:  # name the option, not the runtime's field (its message: "<field> must ...")
+        named = [n for n in given if str(e).startswith(f"{n} must ")]
         raise EvalError(f"--prior-{named[0].replace('_', '-')}: {e}" if named else str(e)) from None
     if config.prior_still_check is False:
         o = replace(o, still_m=None)

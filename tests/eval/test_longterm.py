@@ -382,6 +382,8 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_max_sigma_m=1.25).max_sigma_m == 1.25
     with pytest.raises(EvalError, match=r"^--prior-max-sigma-deg: max_sigma_deg must be in \(0, 180\]"):
         odo(prior_max_sigma_deg=200.0)
+    with pytest.raises(EvalError, match=r"^--prior-cross-check-radii: cross_check_radii must "):
+        odo(prior_cross_check=True, prior_cross_check_radii=-1.0)  # a field named like the start of another
     assert odo().conflict_by_position is True
     assert odo(prior_conflict_by_position=False).conflict_by_position is False
     assert odo().conflict_radii == 2.0 and odo(prior_conflict_radii=1.0).conflict_radii == 1.0
