@@ -36,7 +36,7 @@ from homeloc.runtime.longterm.store import COLOUR_COLUMNS, EXPERIENCE_COLUMNS, P
 from homeloc.runtime.loop_closure import persist as lc_persist
 from homeloc.runtime.loop_closure.config import VerifyConfig, resolve
 from homeloc.runtime.loop_closure.index import DescriptorIndex
-from homeloc.runtime.loop_closure.stored_features import pack_features, unpack_features
+from homeloc.runtime.loop_closure.stored_features import pack_features, saved_bits, unpack_features
 
 FORMAT = "homeloc-longterm-map"
 FORMAT_VERSION = 2  # what a map with int8 descriptors is written as
@@ -63,12 +63,15 @@ def save(m, path: str | os.PathLike) -> Path:
     return mapstore.write(path, meta, arrays)
 
 
-def _configs(settings: dict) -> dict:
+def _configs(settings: dict, bits: int) -> dict:
+    """The map's settings as config objects; ``bits``: the file's descriptor coding, which a map saved
+    before ``VerifyConfig.descriptor_bits`` existed keeps."""
     kinds = {"place": PlaceConfig, "search": SearchConfig, "budget": BudgetConfig, "change": ChangeConfig,
              "verify": VerifyConfig}  # fmt: skip
     odometry = settings.get("odometry")  # absent in maps written before the pose prior existed
     # a map written before session 38 compared each frame with every signature: it keeps doing so
-    settings = settings | {"change": {"colour_min_age": 1} | settings["change"]}
+    settings = settings | {"change": {"colour_min_age": 1} | settings["change"],
+                           "verify": {"descriptor_bits": bits} | settings["verify"]}  # fmt: skip
     return {name: cls(**settings[name]) for name, cls in kinds.items()} | {
         "learn": bool(settings["learn"]), "odometry": None if odometry is None else OdometryConfig(**odometry)}  # fmt: skip
 
@@ -87,7 +90,13 @@ def load(cls, path, global_model, frontend, check_model: bool):
             f"{path}: long-term map format version {meta.get('format_version')} is not supported (this runtime reads {READS})"
         )
     try:
-        m = cls(global_model, frontend, K=meta["K"], rooms=meta["rooms"], **_configs(meta["settings"]))
+        m = cls(
+            global_model,
+            frontend,
+            K=meta["K"],
+            rooms=meta["rooms"],
+            **_configs(meta["settings"], saved_bits(arrays)),
+        )
         t = Tables()
         t.cols = {name: arrays[name] for name in EXPERIENCE_COLUMNS}
         t.places = {name: arrays[name] for name in PLACE_COLUMNS}

@@ -20,7 +20,12 @@ import numpy as np
 
 from homeloc.runtime import __version__, mapstore
 from homeloc.runtime.loop_closure.index import DescriptorIndex, Projection
-from homeloc.runtime.loop_closure.stored_features import StoredFeatures, pack_features, unpack_features
+from homeloc.runtime.loop_closure.stored_features import (
+    StoredFeatures,
+    pack_features,
+    saved_bits,
+    unpack_features,
+)
 
 FORMAT = "homeloc-loop-closure-map"
 
@@ -64,8 +69,9 @@ class SavedMap:
 
     @property
     def config(self) -> dict:
-        """The flat detector options (KeyError when missing)."""
-        return self.meta["config"]
+        """The flat detector options (KeyError when missing). A map saved before the option
+        ``descriptor_bits`` existed keeps the coding its file holds (int8), not today's default."""
+        return {"descriptor_bits": saved_bits(self.arrays)} | self.meta["config"]
 
 
 def read_map(path: str | os.PathLike) -> SavedMap:

@@ -3,9 +3,13 @@
 At most ``max_stored_features`` keypoints (best scores) are kept, compressed: positions as uint16
 quarter pixels, scores as uint8 and descriptors as int8 (``5 + D`` bytes per keypoint) or, with
 ``bits`` 4, as two 4-bit levels per byte (``5 + D / 2`` bytes: a map holds about 1.8x the keyframes
-in the same bytes). The 4-bit levels are steps of ``STEP4`` of the unit-norm descriptor, in
-[-8, 7]: the frontend's 64-D descriptors have 99.9 % of their components within 0.41 (a dense
-rendered home's day-0 frames, session 39), so few are clipped at 0.56.
+in the same bytes). The 4-bit levels are steps of :func:`step4` of the unit-norm descriptor, in
+[-8, 7]: ``STEP4`` for the frontend's 64-D descriptors, which have 99.9 % of their components within
+0.41 (a dense rendered home's day-0 frames, session 39), so few are clipped at 0.56; for another
+size D the step scales with a component's spread, ``1 / sqrt(D)`` (session 43: on HPatches pairs,
+the 64-D descriptors embedded isometrically in 128 / 256 dims lose 1.8 % / 0.6 % of the correct
+matches with the scaled step, 4.2 % / 4.1 % with 0.08; the 64-D ones lose 3.4 %). Decoding
+normalizes, so the step never needs storing and maps coded with another step read the same.
 """
 
 from __future__ import annotations
@@ -18,16 +22,23 @@ import numpy as np
 from homeloc.runtime.features import Features
 
 KEYPOINT_SCALE = 4.0  # stored keypoints: uint16 in 1/4 px (images up to 16383 px)
-STEP4 = 0.08  # a 4-bit descriptor level, in units of the unit-norm descriptor
+STEP4 = 0.08  # a 4-bit descriptor level of 64-D descriptors, in units of the unit-norm descriptor
 STEP4_DIM = 64  # the descriptor size STEP4 was fitted to (the shipped frontend's)
+MIN_DISTINCT4 = 0.5  # below this fraction of distinct 4-bit codes a keyframe's descriptors collapsed
 log = logging.getLogger(__name__)
-_warned: set[int] = set()  # descriptor sizes already warned about (once a process each)
+_warned: set[str] = set()  # warnings already given (once a process each)
 BITS = (8, 4)  # descriptor codings a map can store
+
+
+def step4(dim: int) -> float:
+    """The 4-bit level of ``dim``-D unit-norm descriptors: ``STEP4`` at 64-D (exactly), scaled by
+    ``sqrt(64 / dim)`` for other sizes."""
+    return STEP4 if dim == STEP4_DIM else STEP4 * float(np.sqrt(STEP4_DIM / dim))
 
 
 def _pack4(d: np.ndarray) -> np.ndarray:
     """n x D unit-norm float descriptors (D even) -> n x D/2 uint8, two 4-bit levels per byte."""
-    q = (np.clip(np.rint(d / STEP4), -8, 7) + 8).astype(np.uint8)
+    q = (np.clip(np.rint(d / step4(d.shape[1])), -8, 7) + 8).astype(np.uint8)
     return (q[:, 0::2] << 4) | q[:, 1::2]
 
 
@@ -35,7 +46,7 @@ def _unpack4(packed: np.ndarray) -> np.ndarray:
     """Inverse of :func:`_pack4` (up to the levels): n x D float32."""
     q = np.empty((len(packed), 2 * packed.shape[1]), np.float32)
     q[:, 0::2], q[:, 1::2] = packed >> 4, packed & 15
-    return (q - 8.0) * STEP4
+    return (q - 8.0) * step4(q.shape[1])
 
 
 @dataclass
@@ -56,8 +67,8 @@ class StoredFeatures:
         if bits == 4:
             if f.descriptors.shape[1] % 2:
                 raise ValueError(f"4-bit descriptors need an even size, got {f.descriptors.shape[1]}")
-            _check_fit(f.descriptors.shape[1])
             desc = _pack4(f.descriptors[order])
+            _check_distinct(desc)
         else:
             desc = np.clip(np.rint(f.descriptors[order] * 127.0), -127, 127).astype(np.int8)
         sc = np.clip(np.rint(f.scores[order] * 255.0), 0, 255).astype(np.uint8)
@@ -98,10 +109,15 @@ def pack_features(ids: np.ndarray, features: dict[int, StoredFeatures]) -> dict[
     return arrays
 
 
+def saved_bits(arrays: dict[str, np.ndarray]) -> int:
+    """The coding of a map file's stored descriptors (``feat_bits``; files without it hold int8)."""
+    return int(arrays["feat_bits"][0]) if "feat_bits" in arrays else 8
+
+
 def unpack_features(arrays: dict[str, np.ndarray], ids: np.ndarray) -> dict[int, StoredFeatures]:
     """Inverse of `pack_features`: kf_id -> stored features."""
     out: dict[int, StoredFeatures] = {}
-    bits = int(arrays["feat_bits"][0]) if "feat_bits" in arrays else 8
+    bits = saved_bits(arrays)
     if bits not in BITS:
         raise ValueError(f"stored descriptors coded in {bits} bits (this runtime reads {BITS})")
     if len(arrays["feat_positions"]):
@@ -116,11 +132,17 @@ def unpack_features(arrays: dict[str, np.ndarray], ids: np.ndarray) -> dict[int,
     return out
 
 
-def _check_fit(dim: int) -> None:
-    """Warn (once per size) that the 4-bit step was not measured for ``dim``-D descriptors: on the
-    tiny 16-D test model an image verified against itself, shifted 8 px, keeps 0 of int8's 359
-    inliers (docs/evaluate.md, "4-bit local descriptors in the loop-closure detector")."""
-    if dim != STEP4_DIM and dim not in _warned:
-        _warned.add(dim)
-        log.warning("4-bit stored descriptors were measured only for %d-D descriptors, these are %d-D: "
-                    "verification may lose most matches; keep int8 (descriptor_bits=8)", STEP4_DIM, dim)  # fmt: skip
+def _check_distinct(packed: np.ndarray) -> None:
+    """Warn (once a process) when fewer than ``MIN_DISTINCT4`` of a keyframe's 4-bit codes differ:
+    the descriptors are too alike for 4 bits and verification loses most matches. Measured on the
+    random-weight 16-D test model (session 43): its descriptors are near-identical (median cosine
+    0.9997 to the nearest other), 90 of 424 codes are distinct, and an image verified against itself
+    shifted 8 px keeps 0 of int8's 359 inliers, at any 4-bit step tried."""
+    n = len(packed)
+    if n < 20 or "collapse" in _warned:
+        return
+    distinct = len(np.unique(np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))))
+    if distinct < MIN_DISTINCT4 * n:
+        _warned.add("collapse")
+        log.warning("4-bit stored descriptors collapsed: %d of %d keypoints' codes are distinct, so "
+                    "verification will lose most matches; keep int8 (descriptor_bits=8)", distinct, n)  # fmt: skip

@@ -38,18 +38,47 @@ def test_four_bit_descriptors_take_half_the_bytes_and_keep_their_direction():
     np.testing.assert_array_equal(s4.features().keypoints, s8.features().keypoints)
 
 
-def test_four_bits_warn_once_for_a_descriptor_size_they_were_not_measured_for(caplog, monkeypatch):
+def test_the_four_bit_step_scales_with_the_descriptor_size():
+    from homeloc.runtime.loop_closure.stored_features import STEP4, step4
+
+    assert (
+        step4(64) == STEP4
+        and step4(256) == pytest.approx(STEP4 / 2)
+        and step4(16) == pytest.approx(2 * STEP4)
+    )
+    for dim in (16, 128, 256):  # each size keeps its descriptors' directions as 64-D does
+        f = _features(dim=dim)
+        d4 = StoredFeatures.compress(f, 512, bits=4).features().descriptors
+        top = np.argsort(-f.scores, kind="stable")[:512]
+        assert np.sum(d4 * f.descriptors[top], axis=1).mean() > 0.95
+    # decoding normalizes, so the step is not stored: the levels alone give the directions (a map
+    # coded with 0.08 at 128-D before session 43 reads as it did)
+    s4 = StoredFeatures.compress(_features(dim=128), 50, bits=4)
+    levels = np.stack([s4.descriptors >> 4, s4.descriptors & 15], axis=2).reshape(50, 128) - 8.0
+    np.testing.assert_allclose(
+        s4.features().descriptors, levels / np.linalg.norm(levels, axis=1, keepdims=True), atol=1e-6
+    )
+
+
+def test_four_bits_warn_once_when_the_codes_collapse(caplog, monkeypatch):
     from homeloc.runtime.loop_closure import stored_features
 
     monkeypatch.setattr(stored_features, "_warned", set())
     with caplog.at_level("WARNING", logger=stored_features.__name__):
-        StoredFeatures.compress(_features(dim=64), 50, bits=4)
-        StoredFeatures.compress(_features(dim=64), 50)
-        assert not caplog.records  # the shipped frontend's size, or int8: nothing to say
-        StoredFeatures.compress(_features(dim=16), 50, bits=4)
-        StoredFeatures.compress(_features(dim=16, seed=1), 50, bits=4)
+        for dim in (16, 64, 256):
+            StoredFeatures.compress(_features(dim=dim), 50, bits=4)
+        assert not caplog.records  # spread descriptors of any size: distinct codes
+        f = _features(dim=16)  # near-identical descriptors, like a random-weight model's
+        alike = f.descriptors * 0.02 + np.linspace(1, 0.2, 16, dtype=np.float32)
+        f = Features(f.keypoints, f.scores, alike / np.linalg.norm(alike, axis=1, keepdims=True))
+        StoredFeatures.compress(f, 50, bits=4)
+        StoredFeatures.compress(f, 50, bits=4)
+        StoredFeatures.compress(f, 50)  # int8 keeps them apart: not checked
     assert len(caplog.records) == 1
-    assert "measured only for 64-D descriptors, these are 16-D" in caplog.records[0].getMessage()
+    assert (
+        "collapsed" in caplog.records[0].getMessage()
+        and "descriptor_bits=8" in caplog.records[0].getMessage()
+    )
 
 
 def test_bad_codings_are_refused():
@@ -123,6 +152,32 @@ def test_a_loop_closure_map_with_four_bit_descriptors_round_trips(tmp_path):
         LoopClosureDetector.load(tmp_path / "odd.hlmap")
 
 
+def test_a_loop_closure_map_saved_before_the_option_keeps_its_int8_coding(tmp_path):
+    a, b = Place(0), Place(1)
+    det = LoopClosureDetector(index="flat", train_size=None, K=a.K, min_inliers=25, descriptor_bits=8)
+    det.add_keyframe(5, a.view(0)[0], features=a.f0)
+    meta, arrays = mapstore.read(det.save(tmp_path / "m.hlmap"))
+    config = {k: v for k, v in meta["config"].items() if k != "descriptor_bits"}
+    mapstore.write(
+        tmp_path / "before.hlmap", meta | {"config": config}, arrays
+    )  # as maps were written before
+    for m in (
+        LoopClosureDetector.load(tmp_path / "before.hlmap"),
+        LongTermMap.load(tmp_path / "before.hlmap"),
+    ):
+        bits = m.descriptor_bits if isinstance(m, LoopClosureDetector) else m.verify_config.descriptor_bits
+        assert bits == 8  # the file's coding, whatever today's default
+    loaded = LoopClosureDetector.load(tmp_path / "before.hlmap")
+    loaded.add_keyframe(7, b.view(0)[0], features=b.f0)  # a new keyframe is coded alike, so it saves
+    again = LoopClosureDetector.load(loaded.save(tmp_path / "again.hlmap"))
+    assert again.descriptor_bits == 8 and again.features_of(7).descriptors.shape == b.f0.descriptors.shape
+    mapstore.write(
+        tmp_path / "odd.hlmap", meta | {"config": config}, arrays | {"feat_bits": np.array([5], np.int64)}
+    )
+    with pytest.raises(mapstore.MapFormatError, match="odd.hlmap: map configuration not understood"):
+        LoopClosureDetector.load(tmp_path / "odd.hlmap")
+
+
 def test_the_long_term_map_keeps_four_bits_by_default_and_older_maps_stay_int8(tmp_path):
     a = Place(0)
     m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10))
@@ -132,7 +187,9 @@ def test_the_long_term_map_keeps_four_bits_by_default_and_older_maps_stay_int8(t
     p = m.save(tmp_path / "new.hlmap")
     assert LongTermMap.load(p).verify_config.descriptor_bits == 4
     assert mapstore.read(p)[0]["format_version"] == 3  # a runtime from before 4 bits refuses it by name
-    old = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig())
+    old = LongTermMap(
+        K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), verify=VerifyConfig(descriptor_bits=8)
+    )
     old.observe(*a.view(0), pose=pose_at(1, 1))
     meta, arrays = mapstore.read(old.save(tmp_path / "int8.hlmap"))
     assert meta["format_version"] == 2  # int8 maps stay readable by older runtimes
