@@ -67,6 +67,7 @@ def run(
     K: np.ndarray | None = None,
     verify_top: int | None = None,
     min_confidence: float | None = None,
+    descriptor_bits: int | None = None,
 ) -> dict:
     """Run the demo; returns the summary written to ``out/loops.json``.
 
@@ -82,7 +83,7 @@ def run(
         frontend = Frontend(keypoints_model, threads=threads)
     places = GlobalDescriptor(places_model, threads=threads)
     given = {"min_inliers": min_inliers, "temporal_k": temporal_k, "verify_top": verify_top,
-             "min_confidence": min_confidence}  # fmt: skip
+             "min_confidence": min_confidence, "descriptor_bits": descriptor_bits}  # fmt: skip
     options = {k: v for k, v in given.items() if v is not None}
     if verify_top is not None:
         options["top_k"] = max(5, verify_top)
@@ -168,13 +169,20 @@ def main(argv: list[str] | None = None) -> int:
         "--verify-top", type=int, default=None, help="candidates verified geometrically per frame"
     )
     parser.add_argument(
+        "--descriptor-bits",
+        type=int,
+        choices=(4, 8),
+        default=None,
+        help="how keyframes' local descriptors are kept: 4 or 8 (int8) bits (default: the detector's, 4)",
+    )
+    parser.add_argument(
         "--K", help="fx,fy,cx,cy: verify with the essential matrix instead of the fundamental"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     run(args.images, args.out, (), args.keypoints_model, args.places_model, args.exclude_recent,
         args.min_inliers, args.temporal_k, args.max_images, args.threads, _parse_K(args.K), args.verify_top,
-        args.min_confidence)  # fmt: skip
+        args.min_confidence, args.descriptor_bits)  # fmt: skip
     return 0
 
 

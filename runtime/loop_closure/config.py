@@ -129,9 +129,11 @@ class VerifyConfig:
         max_distance: descriptor distance limit of the local matches (None: mutual NN only).
         store_features: keep local features of keyframes for verification.
         max_stored_features: keypoints kept per keyframe (best scores).
-        descriptor_bits: how the kept descriptors are coded (:mod:`.stored_features`): 8 (int8,
-            ``5 + D`` bytes a keypoint) or 4 (two levels a byte, ``5 + D / 2``: about 1.8x the
-            keyframes in the same bytes, each verifying a little worse; docs/evaluate.md, "Session 39").
+        descriptor_bits: how the kept descriptors are coded (:mod:`.stored_features`): 4 (two
+            levels a byte, ``5 + D / 2`` bytes a keypoint: about 1.8x the keyframes in the same
+            bytes; the default since session 43: on the five loop-closure dev sequences the same
+            loops as int8 at 0.60 of the map bytes, docs/evaluate.md) or 8 (int8, ``5 + D``; for
+            descriptors too alike for 4 bits, which the runtime warns about).
         rotation: with the essential matrix, also fit a rotation-only model at the same threshold
             and keep whichever explains more matches (views from one spot, where the essential
             matrix's cheirality check drops the points at infinity).
@@ -148,7 +150,7 @@ class VerifyConfig:
     store_features: bool = True
     max_stored_features: int = 512
     rotation: bool = True
-    descriptor_bits: int = 8
+    descriptor_bits: int = 4
 
     def __post_init__(self) -> None:
         if self.method not in VERIFICATIONS:

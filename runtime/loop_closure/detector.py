@@ -95,7 +95,7 @@ class LoopClosureDetector(FlatOptions):
         min_spread: float = 0.25,
         min_confidence: float = MIN_CONFIDENCE,
         verify_rotation: bool = True,
-        descriptor_bits: int = 8,
+        descriptor_bits: int = 4,
         *,
         retrieval: RetrievalConfig | None = None,
         temporal: TemporalConfig | None = None,

@@ -28,7 +28,8 @@ def test_example_finds_the_revisits(sequence, tmp_path, runtime_models, capsys):
     frontend = Frontend(runtime_models["keypoints"], threshold=0.0)  # random weights: scores ~1/65
     summary = example.run(sequence, out, keypoints_model=frontend, places_model=runtime_models["places"],
                           exclude_recent=1, min_inliers=30, temporal_k=1, min_confidence=0.0,
-                          verify_top=5)  # random-weight place model: verify every candidate  # fmt: skip
+                          verify_top=5,  # random-weight place model: verify every candidate
+                          descriptor_bits=8)  # its near-identical descriptors need int8  # fmt: skip
     loops = {(lp["frame"], lp["keyframe"]) for lp in summary["loops"]}
     assert {(4, 0), (5, 1)} <= loops
     assert json.loads((out / "loops.json").read_text())["frames"] == 6
