@@ -106,8 +106,9 @@ class SearchConfig:
 # of six rendered homes in the measured setting (docs/longterm_history.md, "Session 39"): the
 # odometry map 3,427 / 1 -> 3,431 / 0 right / false of their 3,432 frames, 186 -> 189 days met; the
 # long-term map alone 2,041 / 5 -> 2,165 / 4 (it loses 10 frames on the 8-frame home, gains 14-43
-# on each other). The loop-closure detector keeps int8 (VerifyConfig's own default): its memory
-# was not measured with 4 bits.
+# on each other). VerifyConfig's own default (the loop-closure detector's) is 4 bits too since
+# session 43, measured on the loop-closure dev sequences; a map given a VerifyConfig keeps its
+# descriptor_bits.
 DESCRIPTOR_BITS = 4
 
 
