@@ -5,11 +5,13 @@ quarter pixels, scores as uint8 and descriptors as int8 (``5 + D`` bytes per key
 ``bits`` 4, as two 4-bit levels per byte (``5 + D / 2`` bytes: a map holds about 1.8x the keyframes
 in the same bytes). The 4-bit levels are steps of :func:`step4` of the unit-norm descriptor, in
 [-8, 7]: ``STEP4`` for the frontend's 64-D descriptors, which have 99.9 % of their components within
-0.41 (a dense rendered home's day-0 frames, session 39), so few are clipped at 0.56; for another
-size D the step scales with a component's spread, ``1 / sqrt(D)`` (session 43: on HPatches pairs,
-the 64-D descriptors embedded isometrically in 128 / 256 dims lose 1.8 % / 0.6 % of the correct
-matches with the scaled step, 4.2 % / 4.1 % with 0.08; the 64-D ones lose 3.4 %). Decoding
-normalizes, so the step never needs storing and maps coded with another step read the same.
+0.41 (a dense rendered home's day-0 frames, session 39), so few are clipped at 0.56; for larger
+descriptors (D > 64) the step shrinks with a component's spread, ``1 / sqrt(D)`` (session 43: on
+HPatches pairs, the 64-D descriptors embedded isometrically in 128 / 256 dims lose 1.8 % / 0.6 %
+of the correct matches with the scaled step, 4.2 % / 4.1 % with 0.08; the 64-D ones lose 3.4 %).
+Smaller ones keep ``STEP4``, already finer than their spread (random unit 16-D descriptors: mean
+cosine to the original 0.996 with 0.08, 0.985 with a step scaled up to 0.16). Decoding normalizes,
+so the step never needs storing and maps coded with another step read the same.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ BITS = (8, 4)  # descriptor codings a map can store
 
 
 def step4(dim: int) -> float:
-    """The 4-bit level of ``dim``-D unit-norm descriptors: ``STEP4`` at 64-D (exactly), scaled by
-    ``sqrt(64 / dim)`` for other sizes."""
-    return STEP4 if dim == STEP4_DIM else STEP4 * float(np.sqrt(STEP4_DIM / dim))
+    """The 4-bit level of ``dim``-D unit-norm descriptors: ``STEP4`` up to 64-D (exactly), scaled by
+    ``sqrt(64 / dim)`` above."""
+    return STEP4 if dim <= STEP4_DIM else STEP4 * float(np.sqrt(STEP4_DIM / dim))
 
 
 def _pack4(d: np.ndarray) -> np.ndarray:

@@ -41,16 +41,14 @@ def test_four_bit_descriptors_take_half_the_bytes_and_keep_their_direction():
 def test_the_four_bit_step_scales_with_the_descriptor_size():
     from homeloc.runtime.loop_closure.stored_features import STEP4, step4
 
-    assert (
-        step4(64) == STEP4
-        and step4(256) == pytest.approx(STEP4 / 2)
-        and step4(16) == pytest.approx(2 * STEP4)
-    )
-    for dim in (16, 128, 256):  # each size keeps its descriptors' directions as 64-D does
+    assert step4(64) == STEP4 and step4(16) == STEP4 and step4(256) == pytest.approx(STEP4 / 2)
+    # each size keeps its descriptors' directions at least as well as 64-D does (mean cosine 0.984
+    # there; a fixed 0.08 gives 0.968 at 128-D and 0.938 at 256-D)
+    for dim in (16, 64, 128, 256):
         f = _features(dim=dim)
         d4 = StoredFeatures.compress(f, 512, bits=4).features().descriptors
         top = np.argsort(-f.scores, kind="stable")[:512]
-        assert np.sum(d4 * f.descriptors[top], axis=1).mean() > 0.95
+        assert np.sum(d4 * f.descriptors[top], axis=1).mean() > 0.98
     # decoding normalizes, so the step is not stored: the levels alone give the directions (a map
     # coded with 0.08 at 128-D before session 43 reads as it did)
     s4 = StoredFeatures.compress(_features(dim=128), 50, bits=4)
