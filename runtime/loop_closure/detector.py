@@ -413,7 +413,7 @@ class LoopClosureDetector(FlatOptions):
             global_model = MapModels.built_with(saved.meta.get("models", {}))
         try:
             det = cls(global_model, frontend, K=saved.meta.get("K"), **saved.config)
-        except (TypeError, KeyError, ValueError) as e:
+        except (TypeError, KeyError) as e:
             raise mapstore.MapFormatError(f"{path}: map configuration not understood ({e})") from None
         det._models.info = dict(saved.meta.get("models", {}))
         if not check_model:  # the given models become the map's

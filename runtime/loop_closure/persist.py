@@ -71,7 +71,14 @@ class SavedMap:
     def config(self) -> dict:
         """The flat detector options (KeyError when missing). A map saved before the option
         ``descriptor_bits`` existed keeps the coding its file holds (int8), not today's default."""
-        return {"descriptor_bits": saved_bits(self.arrays)} | self.meta["config"]
+        config = self.meta["config"]
+        if "descriptor_bits" in config:
+            return config
+        try:
+            bits = saved_bits(self.arrays)
+        except ValueError as e:
+            raise mapstore.MapFormatError(f"{self.path}: {e}") from None
+        return {"descriptor_bits": bits} | config
 
 
 def read_map(path: str | os.PathLike) -> SavedMap:

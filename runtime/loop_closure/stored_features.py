@@ -28,7 +28,7 @@ STEP4 = 0.08  # a 4-bit descriptor level of 64-D descriptors, in units of the un
 STEP4_DIM = 64  # the descriptor size STEP4 was fitted to (the shipped frontend's)
 MIN_DISTINCT4 = 0.5  # below this fraction of distinct 4-bit codes a keyframe's descriptors collapsed
 log = logging.getLogger(__name__)
-_warned: set[str] = set()  # warnings already given (once a process each)
+_warned = False  # the collapse warning was given (once a process)
 BITS = (8, 4)  # descriptor codings a map can store
 
 
@@ -112,16 +112,18 @@ def pack_features(ids: np.ndarray, features: dict[int, StoredFeatures]) -> dict[
 
 
 def saved_bits(arrays: dict[str, np.ndarray]) -> int:
-    """The coding of a map file's stored descriptors (``feat_bits``; files without it hold int8)."""
-    return int(arrays["feat_bits"][0]) if "feat_bits" in arrays else 8
+    """The coding of a map file's stored descriptors (``feat_bits``; files without it hold int8);
+    ValueError for one this runtime does not read."""
+    bits = int(arrays["feat_bits"][0]) if "feat_bits" in arrays else 8
+    if bits not in BITS:
+        raise ValueError(f"stored descriptors coded in {bits} bits (this runtime reads {BITS})")
+    return bits
 
 
 def unpack_features(arrays: dict[str, np.ndarray], ids: np.ndarray) -> dict[int, StoredFeatures]:
     """Inverse of `pack_features`: kf_id -> stored features."""
     out: dict[int, StoredFeatures] = {}
     bits = saved_bits(arrays)
-    if bits not in BITS:
-        raise ValueError(f"stored descriptors coded in {bits} bits (this runtime reads {BITS})")
     if len(arrays["feat_positions"]):
         ends = np.cumsum(arrays["feat_counts"])
         for p, s, e in zip(arrays["feat_positions"], ends - arrays["feat_counts"], ends, strict=True):
@@ -140,11 +142,12 @@ def _check_distinct(packed: np.ndarray) -> None:
     random-weight 16-D test model (session 43): its descriptors are near-identical (median cosine
     0.9997 to the nearest other), 90 of 424 codes are distinct, and an image verified against itself
     shifted 8 px keeps 0 of int8's 359 inliers, at any 4-bit step tried."""
+    global _warned
     n = len(packed)
-    if n < 20 or "collapse" in _warned:
+    if n < 20 or _warned:
         return
     distinct = len(np.unique(np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))))
     if distinct < MIN_DISTINCT4 * n:
-        _warned.add("collapse")
+        _warned = True
         log.warning("4-bit stored descriptors collapsed: %d of %d keypoints' codes are distinct, so "
                     "verification will lose most matches; keep int8 (descriptor_bits=8)", distinct, n)  # fmt: skip
