@@ -172,6 +172,7 @@ class LongTermEvalConfig:
     prior_sure_inliers: int | None = None
     prior_max_sigma_m: float | None = None
     prior_max_sigma_deg: float | None = None
+    prior_adapt_max_scale: float | None = None
     prior_ambiguous_keeps: bool | None = None
     odometry_kidnap: float = 0.0
     odometry_slip: float = 0.0

@@ -161,7 +161,8 @@ PRIOR_OPTIONS = ("agree_confidence", "single_confidence", "single_doubt_m", "con
                  "nearest_heading", "cross_check", "cross_check_strongest", "still_at_dock",
                  "ambiguous_keeps", "max_sigma_m", "max_sigma_deg")  # fmt: skip
 # ... and those where 0 turns the setting off (None): the verifier's inlier floor, E's R, any strict match
-PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated", "still_share", "sure_inliers")
+PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated", "still_share", "sure_inliers",
+                  "adapt_max_scale")  # fmt: skip
 # ... and those where inf turns it off (None; 0 is a setting): no gate beyond the candidates'
 PRIOR_INF_OFF = ("weak_gate_sigmas", "strict_gate_sigmas", "strict_heading_sigmas")
 

@@ -591,6 +591,21 @@ class OdometryConfig:
             parallax as rotation: on the wandering 1943 weak localizations with 40 or more inliers
             (172) were 3.4 deg off (median), 6.0 deg RMS, 36.3 deg the worst (strict ones 3.0, 4.8,
             16.5 deg).
+        adapt_max_scale: None (the default): the odometry's noise is the model's above. Else the
+            map estimates online by how much the odometry's heading error exceeds the model (a
+            scale k in [1, adapt_max_scale]) and the prior's odometry noise grows k times as fast
+            (an adaptive Kalman filter's process noise): the heading bound ``max_sigma_deg`` then
+            drops the prior sooner where the odometry is worse than modelled, and not where it is
+            as modelled (session 44). The evidence: at each strict localization while a prior
+            holds, the squared heading innovation less the part not due to the odometry (the
+            prior's sigma at its last update and a strict heading's ``seed_sigma_deg``), against
+            the model's odometry variance accumulated since that update
+            (:class:`.odometry.NoiseScale`).
+        adapt_weight_deg2: ... the model counts as this much odometry variance (degrees squared)
+            observed at k = 1: a few long drives outweigh it, one outlier does not.
+        adapt_clip_sigmas: ... an innovation counts at most this many sigmas (the prior's at the
+            scale so far, with a strict heading's error): a strict localization to a wrong place is
+            one bad innovation, not a hundred. At 2.5 the clip keeps 0.98 of a normal's variance.
     """
 
     trans_frac: float = 0.03
@@ -642,11 +657,15 @@ class OdometryConfig:
     ambiguous_keeps: bool = True
     sure_inliers: int | None = None
     sure_gate_sigmas: float = 3.0
+    adapt_max_scale: float | None = None
+    adapt_weight_deg2: float = 400.0
+    adapt_clip_sigmas: float = 2.5
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
                      "gate_sigmas", "heading_sigmas", "dock_sigma_m", "dock_sigma_deg", "fit_sigma_deg",
-                     "view_sigma_deg", "view_sigma_m", "sure_gate_sigmas"):  # fmt: skip
+                     "view_sigma_deg", "view_sigma_m", "sure_gate_sigmas", "adapt_weight_deg2",
+                     "adapt_clip_sigmas"):  # fmt: skip
             v = getattr(self, name)
             _check(name, v >= 0 and math.isfinite(v), v, ">= 0")
         _check("max_sigma_m", self.max_sigma_m > 0, self.max_sigma_m, "> 0")
@@ -683,3 +702,5 @@ class OdometryConfig:
         _check("sure_inliers", si is None or si >= MIN_FIT_INLIERS, si, f">= {MIN_FIT_INLIERS} or None")
         ss = self.still_share
         _check("still_share", ss is None or (ss >= 0 and math.isfinite(ss)), ss, ">= 0 or None")
+        am = self.adapt_max_scale
+        _check("adapt_max_scale", am is None or (am >= 1 and math.isfinite(am)), am, ">= 1 or None")

@@ -34,6 +34,7 @@ from homeloc.runtime.longterm.config import (
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
 from homeloc.runtime.longterm.odometry import (
     Motion,
+    NoiseScale,
     OdometryConfig,
     PosePrior,
     claims_still,
@@ -104,6 +105,8 @@ class LongTermMap:
         self.odometry_config = odometry
         # the robot's belief from odometry; not saved: a reload is a kidnap
         self.prior: PosePrior | None = None
+        # how much worse than its model the odometry's heading is (OdometryConfig.adapt_max_scale)
+        self.noise = NoiseScale()
         self._previous: Features | None = None  # the frame before (OdometryConfig.still_m); not saved
         self.K = None if K is None else np.asarray(K, np.float64).reshape(3, 3)
         self.rooms = rooms if isinstance(rooms, Rooms) else Rooms(rooms)
@@ -197,7 +200,9 @@ class LongTermMap:
                 previous is None or not sees_again(f, previous, self.verify_config, self.K, o)
             ):
                 motion = None
-        self.prior = None if o is None or self.prior is None else self.prior.moved(motion, o)
+        self.prior = (
+            None if o is None or self.prior is None else self.prior.moved(motion, o, self.noise.scale(o))
+        )
         if not len(self):
             return None
         if self.prior is not None:
@@ -316,6 +321,9 @@ class LongTermMap:
             self._matched(loc)
         if self.odometry_config is not None:
             strict = self.verify_config.min_confidence
+            if self.prior is not None and loc is not None and loc.confidence >= strict:
+                R_loc = getattr(loc.geometry, "R", None)
+                self.noise = self.noise.observed(self.prior, loc.pose, R_loc, self.odometry_config)
             self.prior = next_prior(self.prior, loc, strict, self.odometry_config, R)
         return loc
 

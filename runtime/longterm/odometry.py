@@ -142,12 +142,15 @@ def _implied_yaw(experience_pose: np.ndarray, R: np.ndarray | None) -> float | N
 @dataclass(frozen=True)
 class PosePrior:
     """Where the robot is (planar ``pose``), one standard deviation of its position (``sigma_m``)
-    and heading (``sigma_deg``), and the frames in a row it did not localize (``misses``)."""
+    and heading (``sigma_deg``), the frames in a row it did not localize (``misses``) and the
+    model's odometry heading variance (degrees squared, before :class:`NoiseScale`'s scale) added
+    since its heading was last measured (``since_deg2``: what a heading innovation tests)."""
 
     pose: np.ndarray
     sigma_m: float
     sigma_deg: float
     misses: int = 0
+    since_deg2: float = 0.0
 
     @classmethod
     def seed(cls, experience_pose: np.ndarray, R: np.ndarray | None, cfg: OdometryConfig) -> PosePrior | None:
@@ -165,19 +168,20 @@ class PosePrior:
         """The prior of a robot at its dock (camera-to-map pose, known when the map was made)."""
         return cls(planar(dock_pose), cfg.dock_sigma_m, cfg.dock_sigma_deg)
 
-    def moved(self, m: Motion | None, cfg: OdometryConfig) -> PosePrior | None:
+    def moved(self, m: Motion | None, cfg: OdometryConfig, scale: float = 1.0) -> PosePrior | None:
         """The prior after odometry ``m`` (None: unknown motion, dropped); None when its
-        uncertainty exceeds the bounds. Position error grows by the odometry's and by the heading
-        error swept over the distance."""
+        uncertainty exceeds the bounds. Position error grows by the odometry's (the model's times
+        ``scale``: :class:`NoiseScale`) and by the heading error swept over the distance."""
         if m is None:
             return None
         s_m, s_deg = _sigmas(m, cfg)
         d = path_of(m)[0]  # the heading error sweeps over the path driven
-        sigma_m = math.sqrt(self.sigma_m**2 + s_m**2 + (d * math.radians(self.sigma_deg)) ** 2)
-        sigma_deg = math.hypot(self.sigma_deg, s_deg)
+        sigma_m = math.sqrt(self.sigma_m**2 + (scale * s_m) ** 2 + (d * math.radians(self.sigma_deg)) ** 2)
+        sigma_deg = math.hypot(self.sigma_deg, scale * s_deg)
         if sigma_m > cfg.max_sigma_m or sigma_deg > cfg.max_sigma_deg:
             return None
-        return replace(self, pose=compose(self.pose, m), sigma_m=sigma_m, sigma_deg=sigma_deg)
+        return replace(self, pose=compose(self.pose, m), sigma_m=sigma_m, sigma_deg=sigma_deg,
+                       since_deg2=self.since_deg2 + s_deg**2)  # fmt: skip
 
     def missed(self, cfg: OdometryConfig) -> PosePrior | None:
         """The prior after a frame it did not localize (None: too many in a row)."""
@@ -221,6 +225,50 @@ class PosePrior:
         """Degrees between the predicted heading and the one a verification implies (None: unknown)."""
         yaw = _implied_yaw(experience_pose, R)
         return None if yaw is None else math.degrees(abs(float(wrap(yaw - self.pose[2]))))
+
+
+@dataclass(frozen=True)
+class NoiseScale:
+    """By how much the odometry's heading error exceeds its model, from the heading innovations of
+    strict localizations (``OdometryConfig.adapt_max_scale``; an adaptive Kalman filter's process
+    noise): ``excess``, the squared innovations (degrees squared) less the parts the odometry did
+    not cause, and ``model``, the model's odometry variance over the same drives. The scale is
+    sqrt((excess + w) / (model + w)) in [1, ``adapt_max_scale``], w = ``adapt_weight_deg2``: a
+    robot whose odometry is as modelled keeps the model (1), never a narrower one."""
+
+    excess: float = 0.0
+    model: float = 0.0
+
+    def scale(self, cfg: OdometryConfig | None) -> float:
+        """The factor on the model's odometry noise (1 when adapting is off)."""
+        if cfg is None or cfg.adapt_max_scale is None:
+            return 1.0
+        w = cfg.adapt_weight_deg2
+        if self.model + w <= 0:
+            return 1.0
+        k2 = (self.excess + w) / (self.model + w)
+        return float(min(max(math.sqrt(max(k2, 0.0)), 1.0), cfg.adapt_max_scale))
+
+    def observed(
+        self, prior: PosePrior, experience_pose: np.ndarray, R: np.ndarray | None, cfg: OdometryConfig
+    ) -> NoiseScale:
+        """After a strict localization to an experience (3 x 4 pose) whose verification gave
+        rotation ``R`` (None: the heading unknown, no evidence) while ``prior`` held (its sigma
+        grown at today's :meth:`scale` since its heading was last measured). An innovation counts
+        at most ``cfg.adapt_clip_sigmas`` sigmas (of the prior's and a strict heading's error)."""
+        yaw = (
+            None if cfg.adapt_max_scale is None else _implied_yaw(np.asarray(experience_pose, np.float64), R)
+        )
+        if yaw is None or prior.since_deg2 <= 0:
+            return self
+        k = self.scale(cfg)
+        # the prior's variance when its heading was last measured, plus a strict heading's error
+        rest = max(prior.sigma_deg**2 - k**2 * prior.since_deg2, 0.0) + cfg.seed_sigma_deg**2
+        # clipped at adapt_clip_sigmas of the prior's own sigma: a wrong place's heading counts as a
+        # bad innovation, not as a hundred (at 2.5 sigmas the clip keeps 0.98 of a normal's variance)
+        clip = cfg.adapt_clip_sigmas**2 * (rest + k**2 * prior.since_deg2)
+        innov2 = min(float(_turn_deg(yaw, prior.pose[2])) ** 2, clip)
+        return NoiseScale(self.excess + innov2 - rest, self.model + prior.since_deg2)
 
 
 def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
@@ -532,4 +580,5 @@ def next_prior(
         prior, e[:2], cfg.seed_sigma_m, yaw, heading_sigma(loc, cfg, prior, yaw)
     )
     sigma = sigma if cfg.recentre_shrinks else prior.sigma_m
-    return replace(prior, pose=pose, sigma_m=sigma, sigma_deg=sigma_deg, misses=0)
+    since = prior.since_deg2 if yaw is None else 0.0  # the heading measured: a new start
+    return replace(prior, pose=pose, sigma_m=sigma, sigma_deg=sigma_deg, misses=0, since_deg2=since)

@@ -4,8 +4,9 @@ same without the places' colour memory and its history; such a map loads with no
 stored descriptors are 4-bit (``feat_bits``): a runtime from before 4-bit coding refuses such a
 file naming it, instead of reading the packed bytes as int8.
 
-Metadata: settings, K, rooms, model identities, map clock, last room, next place id and the
-change monitor's histories (failures, colour shifts). Arrays, in this order (it fixes the file's bytes): the experience
+Metadata: settings, K, rooms, model identities, map clock, last room, next place id, the
+change monitor's histories (failures, colour shifts) and the odometry's noise evidence
+(:class:`.odometry.NoiseScale`; absent before session 44). Arrays, in this order (it fixes the file's bytes): the experience
 columns (:data:`.store.EXPERIENCE_COLUMNS`), ``descriptors``, the place columns, the places'
 colour memory (:data:`.store.COLOUR_COLUMNS`, version 2), then the stored
 local features as the loop-closure map keeps them (``feat_positions``, ``feat_counts``,
@@ -31,6 +32,7 @@ from homeloc.runtime.longterm.config import (
     PlaceConfig,
     SearchConfig,
 )
+from homeloc.runtime.longterm.odometry import NoiseScale
 from homeloc.runtime.longterm.rooms import NO_ROOM
 from homeloc.runtime.longterm.store import COLOUR_COLUMNS, EXPERIENCE_COLUMNS, PLACE_COLUMNS, Tables
 from homeloc.runtime.loop_closure import persist as lc_persist
@@ -59,6 +61,7 @@ def save(m, path: str | os.PathLike) -> Path:
         "settings": m.settings(), "K": None if m.K is None else m.K.tolist(), "rooms": m.rooms.rects.tolist(),
         "models": m._models.info, "clock": m.clock, "last_room": m.last_room, "next_place": m._next_place,
         "changes": m._changes.state(), "colour_changes": m._changes.colour_state(),
+        "odometry_noise": [m.noise.excess, m.noise.model],
     }  # fmt: skip
     return mapstore.write(path, meta, arrays)
 
@@ -106,6 +109,8 @@ def load(cls, path, global_model, frontend, check_model: bool):
         t.features = unpack_features(arrays, t.cols["ids"])
         m.clock, m.last_room, m._next_place = int(meta["clock"]), meta["last_room"], int(meta["next_place"])
         m._changes.restore(meta["changes"], meta.get("colour_changes"))
+        # absent in maps saved before session 44: no evidence yet (the model's own noise)
+        m.noise = NoiseScale(*(float(v) for v in meta.get("odometry_noise", (0.0, 0.0))))
     except (KeyError, TypeError, ValueError) as e:
         raise mapstore.MapFormatError(f"{path}: long-term map content not understood ({e})") from None
     m._t = t
