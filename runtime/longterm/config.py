@@ -601,8 +601,9 @@ class OdometryConfig:
             prior's sigma at its last update and a strict heading's ``seed_sigma_deg``), against
             the model's odometry variance accumulated since that update
             (:class:`.odometry.NoiseScale`).
-        adapt_weight_deg2: ... the model counts as this much odometry variance (degrees squared)
-            observed at k = 1: a few long drives outweigh it, one outlier does not.
+        adapt_weight: ... the model counts as this many innovations at k = 1 all of whose
+            variance is the odometry's (long drives from the dock come near that; an innovation
+            after one frame's drive counts for almost nothing).
         adapt_clip_sigmas: ... an innovation counts at most this many sigmas (the prior's at the
             scale so far, with a strict heading's error): a strict localization to a wrong place is
             one bad innovation, not a hundred. At 2.5 the clip keeps 0.98 of a normal's variance.
@@ -658,13 +659,13 @@ class OdometryConfig:
     sure_inliers: int | None = None
     sure_gate_sigmas: float = 3.0
     adapt_max_scale: float | None = None
-    adapt_weight_deg2: float = 400.0
+    adapt_weight: float = 4.0
     adapt_clip_sigmas: float = 2.5
 
     def __post_init__(self) -> None:
         for name in ("trans_frac", "rot_frac", "yaw_per_m_deg", "seed_sigma_m", "seed_sigma_deg",
                      "gate_sigmas", "heading_sigmas", "dock_sigma_m", "dock_sigma_deg", "fit_sigma_deg",
-                     "view_sigma_deg", "view_sigma_m", "sure_gate_sigmas", "adapt_weight_deg2",
+                     "view_sigma_deg", "view_sigma_m", "sure_gate_sigmas", "adapt_weight",
                      "adapt_clip_sigmas"):  # fmt: skip
             v = getattr(self, name)
             _check(name, v >= 0 and math.isfinite(v), v, ">= 0")

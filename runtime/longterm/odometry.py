@@ -231,10 +231,14 @@ class PosePrior:
 class NoiseScale:
     """By how much the odometry's heading error exceeds its model, from the heading innovations of
     strict localizations (``OdometryConfig.adapt_max_scale``; an adaptive Kalman filter's process
-    noise): ``excess``, the squared innovations (degrees squared) less the parts the odometry did
-    not cause, and ``model``, the model's odometry variance over the same drives. The scale is
-    sqrt((excess + w) / (model + w)) in [1, ``adapt_max_scale``], w = ``adapt_weight_deg2``: a
-    robot whose odometry is as modelled keeps the model (1), never a narrower one."""
+    noise). Each innovation estimates the square of the scale: its square less the parts the
+    odometry did not cause, over the model's odometry variance since the prior's heading was last
+    measured; it is weighted by u^2, u the share of its expected variance that is the odometry's
+    (the least-variance weighting: after one frame's drive an innovation says almost nothing about
+    the odometry, after a long drive from the dock nearly only that). ``excess``: the weighted sum
+    of the estimates, ``model``: of the weights. The scale is sqrt((excess + w) / (model + w)) in
+    [1, ``adapt_max_scale``], w = ``adapt_weight``: a robot whose odometry is as modelled keeps the
+    model (1), never a narrower one."""
 
     excess: float = 0.0
     model: float = 0.0
@@ -243,7 +247,7 @@ class NoiseScale:
         """The factor on the model's odometry noise (1 when adapting is off)."""
         if cfg is None or cfg.adapt_max_scale is None:
             return 1.0
-        w = cfg.adapt_weight_deg2
+        w = cfg.adapt_weight
         if self.model + w <= 0:
             return 1.0
         k2 = (self.excess + w) / (self.model + w)
@@ -266,9 +270,10 @@ class NoiseScale:
         rest = max(prior.sigma_deg**2 - k**2 * prior.since_deg2, 0.0) + cfg.seed_sigma_deg**2
         # clipped at adapt_clip_sigmas of the prior's own sigma: a wrong place's heading counts as a
         # bad innovation, not as a hundred (at 2.5 sigmas the clip keeps 0.98 of a normal's variance)
-        clip = cfg.adapt_clip_sigmas**2 * (rest + k**2 * prior.since_deg2)
-        innov2 = min(float(_turn_deg(yaw, prior.pose[2])) ** 2, clip)
-        return NoiseScale(self.excess + innov2 - rest, self.model + prior.since_deg2)
+        expected = rest + k**2 * prior.since_deg2
+        innov2 = min(float(_turn_deg(yaw, prior.pose[2])) ** 2, cfg.adapt_clip_sigmas**2 * expected)
+        u2 = (k**2 * prior.since_deg2 / expected) ** 2
+        return NoiseScale(self.excess + u2 * (innov2 - rest) / prior.since_deg2, self.model + u2)
 
 
 def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
