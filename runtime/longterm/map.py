@@ -105,7 +105,8 @@ class LongTermMap:
         self.odometry_config = odometry
         # the robot's belief from odometry; not saved: a reload is a kidnap
         self.prior: PosePrior | None = None
-        # how much worse than its model the odometry's heading is (OdometryConfig.adapt_max_scale)
+        # how much worse than its model the odometry's heading is (OdometryConfig.adapt_max_scale);
+        # saved with the map: the robot's wheels do not change with a reboot
         self.noise = NoiseScale()
         self._previous: Features | None = None  # the frame before (OdometryConfig.still_m); not saved
         self.K = None if K is None else np.asarray(K, np.float64).reshape(3, 3)

@@ -59,8 +59,7 @@ def one_step_model_variance():
 
 
 def test_without_adapting_the_scale_is_the_model_and_innovations_change_nothing():
-    off = OdometryConfig(max_sigma_deg=90.0, max_sigma_m=100.0)
-    assert off.adapt_max_scale is None
+    off = OdometryConfig(max_sigma_deg=90.0, max_sigma_m=100.0, adapt_max_scale=None)
     assert set(drives(2.0, off, n=5)) == {1.0}
 
 
@@ -109,4 +108,13 @@ def test_the_map_gathers_the_evidence_and_keeps_it_across_a_save(tmp_path):
     # a map saved before session 44 has no evidence: the model's own noise
     meta, arrays = mapstore.read(tmp_path / "m.hlmap")
     mapstore.write(tmp_path / "old.hlmap", {k: v for k, v in meta.items() if k != "odometry_noise"}, arrays)
-    assert LongTermMap.load(tmp_path / "old.hlmap").noise == NoiseScale()
+    old = LongTermMap.load(tmp_path / "old.hlmap")
+    assert old.noise == NoiseScale() and old.odometry_config.adapt_max_scale == 3.0  # saved with it on
+    # ... and one whose settings predate the option grows its prior at the model's noise, as it did
+    settings = meta["settings"] | {
+        "odometry": {k: v for k, v in meta["settings"]["odometry"].items() if not k.startswith("adapt_")}
+        | {"max_sigma_deg": 20.0}
+    }
+    mapstore.write(tmp_path / "s43.hlmap", meta | {"settings": settings}, arrays)
+    s43 = LongTermMap.load(tmp_path / "s43.hlmap").odometry_config
+    assert s43.adapt_max_scale is None and s43.max_sigma_deg == 20.0
