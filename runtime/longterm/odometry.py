@@ -18,7 +18,10 @@ experience and viewing as its verification measured (:func:`next_prior`; see :cl
 strict one found through the prior updates it likewise, as a measurement with the seed's sigmas
 (``fuse_strict``): a prior surer than a seed keeps what it knew. A robot at
 its charging dock (a pose known since the map was made) restarts the prior there, tightly
-(:meth:`PosePrior.docked`): the first frames of a round need no strict localization.
+(:meth:`PosePrior.docked`): the first frames of a round need no strict localization. Odometry
+worse than its model shows in the heading innovations of strict localizations: the map learns a
+scale on the model's noise from them (:class:`NoiseScale`, ``OdometryConfig.adapt_max_scale``) and
+the prior grows at it.
 
 Poses are planar ``(x, y, yaw)`` (metres, radians): the camera centre on the floor plane and the
 heading of its optical axis (camera-to-map poses, OpenCV axes, map z up). A motion is
