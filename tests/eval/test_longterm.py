@@ -377,11 +377,10 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_single_doubt_m=2.0).single_doubt_m == 2.0
     assert odo(prior_still_share=0.6).still_share == 0.6 and odo(prior_still_share=0.0).still_share is None
     assert odo(prior_sure_inliers=40).sure_inliers == 40 and odo(prior_sure_inliers=0).sure_inliers is None
-    # 30 again since session 44, on a sigma grown at the learned noise scale (20 in sessions 42-43)
-    assert odo().max_sigma_deg == OdometryConfig().max_sigma_deg == 30.0
-    assert odo(prior_max_sigma_deg=20.0).max_sigma_deg == 20.0
+    assert odo().max_sigma_deg == OdometryConfig().max_sigma_deg == 20.0  # 30 before session 42
+    assert odo(prior_max_sigma_deg=30.0).max_sigma_deg == 30.0
     assert odo(prior_max_sigma_m=1.25).max_sigma_m == 1.25
-    assert odo().adapt_max_scale == 3.0 and odo(prior_adapt_max_scale=0.0).adapt_max_scale is None
+    assert odo().adapt_max_scale is None and odo(prior_adapt_max_scale=0.0).adapt_max_scale is None
     assert odo(prior_adapt_max_scale=3.0).adapt_max_scale == 3.0
     with pytest.raises(EvalError, match=r"^--prior-adapt-max-scale: adapt_max_scale must be >= 1 or None"):
         odo(prior_adapt_max_scale=0.5)
