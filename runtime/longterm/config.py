@@ -221,7 +221,8 @@ class OdometryConfig:
             since session 42 (30 before): on 1943, with odometry twice as noisy as modelled, a
             drive from the dock left the prior 77 deg off at a sigma of 23 deg, and 12 weak
             localizations followed it to wrong places (over 22 dev replays, 16 with faults, 20
-            made 3 false localizations where 30 made 15). On the held-out wandering homes 1951 and
+            made 3 false localizations where 30 made 15, for 2 days met fewer; the held-out 1948
+            and 1949 unchanged). On the held-out wandering homes 1951 and
             1952 (session 43) 20 cost 59 frames and 9 days without faults; session 44's learned
             noise scale with 30 (``adapt_max_scale``) won those back but made more false
             localizations over six replays with faults and without (31 against 29).
@@ -602,11 +603,11 @@ class OdometryConfig:
             20 alone 611 / 3) and rose to 1.24-1.64 from day 4 with odometry twice as noisy
             (617 / 6; 20 alone 599 / 7); a slip is not a heading error, so with 10 % slip it stayed
             1.00 and made 630 / 9 where 20 made 601 / 5. Six replays in all (1951 and the held-out
-            1953): 31 false against 20's 29, so it is off (docs/longterm_history.md, "Session 44"). The evidence: at each strict
-            localization while a prior holds, the squared heading innovation less the part not due
-            to the odometry (the prior's sigma at its last update and a strict heading's
-            ``seed_sigma_deg``), against the model's odometry variance accumulated since that
-            update (:class:`.odometry.NoiseScale`).
+            1953): 31 false against 20's 29, so it is off (docs/longterm_history.md, "Session
+            44"). The evidence: at each strict localization while a prior holds, the squared
+            heading innovation less the part not due to the odometry (the prior's sigma at its
+            last update and a strict heading's ``seed_sigma_deg``), against the model's odometry
+            variance accumulated since that update (:class:`.odometry.NoiseScale`).
         adapt_weight: ... the model counts as this many innovations at k = 1 all of whose
             variance is the odometry's (long drives from the dock come near that; an innovation
             after one frame's drive counts for almost nothing).
