@@ -263,10 +263,8 @@ class NoiseScale:
         rotation ``R`` (None: the heading unknown, no evidence) while ``prior`` held (its sigma
         grown at today's :meth:`scale` since its heading was last measured). An innovation counts
         at most ``cfg.adapt_clip_sigmas`` sigmas (of the prior's and a strict heading's error)."""
-        yaw = (
-            None if cfg.adapt_max_scale is None else _implied_yaw(np.asarray(experience_pose, np.float64), R)
-        )
-        if yaw is None or prior.since_deg2 <= 0:
+        off = None if cfg.adapt_max_scale is None else prior._heading_off_deg(experience_pose, R)
+        if off is None or prior.since_deg2 <= 0:
             return self
         k = self.scale(cfg)
         # the prior's variance when its heading was last measured, plus a strict heading's error
@@ -274,7 +272,7 @@ class NoiseScale:
         # clipped at adapt_clip_sigmas of the prior's own sigma: a wrong place's heading counts as a
         # bad innovation, not as a hundred (at 2.5 sigmas the clip keeps 0.98 of a normal's variance)
         expected = rest + k**2 * prior.since_deg2
-        innov2 = min(float(_turn_deg(yaw, prior.pose[2])) ** 2, cfg.adapt_clip_sigmas**2 * expected)
+        innov2 = min(off**2, cfg.adapt_clip_sigmas**2 * expected)
         u2 = (k**2 * prior.since_deg2 / expected) ** 2
         return NoiseScale(self.excess + u2 * (innov2 - rest) / prior.since_deg2, self.model + u2)
 

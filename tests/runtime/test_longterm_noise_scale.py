@@ -13,12 +13,13 @@ ADAPT = OdometryConfig(adapt_max_scale=3.0, max_sigma_deg=90.0, max_sigma_m=100.
 STEP = (1.0, 0.0, 0.5)  # a metre and 29 degrees of turning a frame: the model adds 1.7 deg a frame
 
 
-def drives(true_scale: float, cfg: OdometryConfig, n: int = 60, steps: int = 40, seed: int = 0):
+def drives(true_scale: float, cfg: OdometryConfig, n: int = 60, steps: int = 40, seed: int = 0,
+           start: NoiseScale | None = None):  # fmt: skip
     """``n`` drives of ``steps`` frames from a seeded prior, each ending in a strict localization
     (the true heading with a strict one's error); the odometry ``true_scale`` times as noisy as
-    modelled. Returns the NoiseScale after each drive's scale (a list)."""
+    modelled; the evidence so far ``start``. Returns the scale after each drive (a list)."""
     rng = np.random.default_rng(seed)
-    noise, seen = NoiseScale(), []
+    noise, seen = start or NoiseScale(), []
     for _ in range(n):
         truth = np.array([0.0, 0.0, rng.normal(0.0, math.radians(cfg.seed_sigma_deg))])
         prior = PosePrior(np.zeros(3), cfg.seed_sigma_m, cfg.seed_sigma_deg)
@@ -50,12 +51,9 @@ def test_a_prior_grown_at_the_scale_drops_at_the_heading_bound_sooner():
     while fast is not None:
         fast, n_fast = fast.moved(STEP, cfg, 2.0), n_fast + 1
     assert n_fast < n_slow / 3  # the variance grows four times as fast
-    assert PosePrior(np.zeros(3), 0.1, 5.0).moved(STEP, cfg, 2.0).since_deg2 == one_step_model_variance()
-
-
-def one_step_model_variance():
-    """The model's variance of one STEP (the scale does not enter what a later innovation tests)."""
-    return PosePrior(np.zeros(3), 0.1, 5.0).moved(STEP, OdometryConfig()).since_deg2
+    # the scale does not enter what a later innovation tests: the model's variance of the step
+    one = PosePrior(np.zeros(3), 0.1, 5.0)
+    assert one.moved(STEP, cfg, 2.0).since_deg2 == one.moved(STEP, cfg).since_deg2
 
 
 def test_without_adapting_the_scale_is_the_model_and_innovations_change_nothing():
@@ -72,23 +70,7 @@ def test_one_strict_localization_to_a_wrong_place_counts_as_one_bad_innovation()
     )
     assert 1.0 < wrong.scale(ADAPT) < 2.0  # clipped at 2.5 sigmas, not 180 degrees
     # ... and the next few drives as modelled bring it back toward the model
-    assert NoiseScale(wrong.excess, wrong.model).scale(ADAPT) > drives_after(wrong)[-1]
-
-
-def drives_after(start: NoiseScale) -> list[float]:
-    """drives() as modelled, from ``start`` (10 of them)."""
-    rng = np.random.default_rng(1)
-    noise, seen = start, []
-    for _ in range(10):
-        prior = PosePrior(np.zeros(3), ADAPT.seed_sigma_m, ADAPT.seed_sigma_deg)
-        truth_yaw = rng.normal(0.0, ADAPT.seed_sigma_deg)
-        for _ in range(40):
-            prior = prior.moved(STEP, ADAPT, noise.scale(ADAPT))
-        err = rng.normal(0.0, math.sqrt(prior.since_deg2 + ADAPT.seed_sigma_deg**2))
-        yaw = math.degrees(prior.pose[2]) + truth_yaw + err
-        noise = noise.observed(prior, pose_at(0.0, 0.0, yaw)[:3], np.eye(3), ADAPT)
-        seen.append(noise.scale(ADAPT))
-    return seen
+    assert wrong.scale(ADAPT) > drives(1.0, ADAPT, n=10, seed=1, start=wrong)[-1]
 
 
 def test_the_map_gathers_the_evidence_and_keeps_it_across_a_save(tmp_path):
