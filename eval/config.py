@@ -164,6 +164,7 @@ class LongTermEvalConfig:
     prior_rotation_px: float | None = None
     prior_recentre_heading: bool | None = None
     prior_nearest_heading: bool | None = None
+    prior_nearest_place: bool | None = None
     prior_cross_check: bool | None = None
     prior_cross_check_strongest: bool | None = None
     prior_still_check: bool | None = None

@@ -158,7 +158,7 @@ def _search(config: LongTermEvalConfig) -> SearchConfig:
 PRIOR_OPTIONS = ("agree_confidence", "single_confidence", "single_doubt_m", "conflict_by_position",
                  "conflict_radii", "view_sigma_deg", "nearest_weak", "fuse_strict", "view_sigma_m",
                  "cross_check_radii", "cross_check_doubt", "recentre", "recentre_shrinks", "recentre_heading",
-                 "nearest_heading", "cross_check", "cross_check_strongest", "still_at_dock",
+                 "nearest_heading", "nearest_place", "cross_check", "cross_check_strongest", "still_at_dock",
                  "ambiguous_keeps", "max_sigma_m", "max_sigma_deg")  # fmt: skip
 # ... and those where 0 turns the setting off (None): the verifier's inlier floor, E's R, any strict match
 PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated", "still_share", "sure_inliers",

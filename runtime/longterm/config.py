@@ -420,6 +420,14 @@ class OdometryConfig:
             position was the view 22 deg off the predicted heading (a false localization once the
             prior was tight enough for agreement). On a 90-day home rendered this session (1910) it
             removed the one false localization of session 11's setting (711 / 1 -> 712 / 0).
+        nearest_place: ``nearest`` reports the experience most probably within the place's box of
+            the frame (``PlaceConfig.radius_m`` AND ``angle_deg``) under the prior (its position
+            and heading sigmas; :mod:`.within`), the cost above breaking ties, instead of the
+            least cost (session 45). The cost is an ellipse that trades 0.3 m for 20 deg; the place
+            is a box. Without faults, four of the five false localizations of the odometry map on
+            1951 and 1953 (session 44, days 1-20) reported an experience just outside the box
+            (1.02-1.17 m, or 45.5 deg) while one inside it had verified too; the fifth came from a
+            prior 2.7 sigmas off.
         cross_check: a weak localization through the prior (below the strict score) stands only if
             no experience further than the place radius from it, whose global descriptor is closer
             to the frame's, verifies at the strict score; if one does, it is reported and seeds the
@@ -650,6 +658,7 @@ class OdometryConfig:
     rotation_px: float | None = 4.0
     recentre_heading: bool = True
     nearest_heading: bool = True
+    nearest_place: bool = False
     cross_check: bool = True
     cross_check_strongest: bool = True
     cross_check_radii: float = 2.0

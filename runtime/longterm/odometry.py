@@ -41,6 +41,7 @@ from homeloc.runtime.features import Features
 from homeloc.runtime.frontend import estimate_rotation, match_features
 from homeloc.runtime.longterm.agree import frame_rotation
 from homeloc.runtime.longterm.config import OdometryConfig, PlaceConfig
+from homeloc.runtime.longterm.within import p_within_angle, p_within_radius
 from homeloc.runtime.loop_closure.config import VerifyConfig
 from homeloc.runtime.loop_closure.results import Candidate, LoopClosure
 from homeloc.runtime.loop_closure.verify import query_features, verify_all, verify_one
@@ -367,7 +368,7 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
     elif ok:  # a strong match conflicts only with a stronger one (below the floor: weak evidence)
         other = [(lp, p) for lp, p in other if lp.confidence >= strict]
     if not ok:
-        single = _single(prior, weak, passed, t, cfg)
+        single = _single(prior, weak, passed, t, cfg, place)
         return single, False, rotations, None if single is None else single.confidence
     best, at = max(ok, key=lambda x: x[0].confidence)
     strongest = best.confidence
@@ -385,7 +386,7 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
         return None, True, rotations, None
     q = planar(t.cols["pose"][[p for _, p in ok]])
     if cfg.nearest:  # all verify the heading: the score ranks appearance, the prior says where
-        best, at = _nearest(ok, t, prior, cfg)
+        best, at = _nearest(ok, t, prior, cfg, place)
     if np.any(elsewhere(q, planar(t.cols["pose"][at]))):
         return None, True, rotations, None
     if cfg.nearest and cfg.nearest_weak and not agreed and weak:
@@ -394,7 +395,7 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
         far = elsewhere(planar(t.cols["pose"][[p for _, p in weak]]), planar(t.cols["pose"][at]))
         ok = ok + [x for x, out in zip(weak, far, strict=True) if not out]
         q = planar(t.cols["pose"][[p for _, p in ok]])
-        best, at = _nearest(ok, t, prior, cfg)
+        best, at = _nearest(ok, t, prior, cfg, place)
     if cfg.conflict_by_position and _turn_deg(planar(t.cols["pose"][at])[2], prior.pose[2]) > place.angle_deg:
         # one position seen in several directions: the one viewing nearest the predicted heading
         best = ok[int(np.argmin(_turn_deg(q[:, 2], prior.pose[2])))][0]
@@ -451,11 +452,14 @@ def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.hypot(q[:, 0] - a[0], q[:, 1] - a[1])
 
 
-def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig):
+def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig, place: PlaceConfig | None = None):
     """The (loop, position) pair of ``found`` whose experience lies nearest the prior's pose: in
     position, and with ``cfg.nearest_heading`` in position and heading, each in units of the
     prior's sigma, widened by how revisits of one spot spread (``cfg.view_sigma_m``,
-    ``cfg.view_sigma_deg``; see :class:`.config.OdometryConfig`)."""
+    ``cfg.view_sigma_deg``; see :class:`.config.OdometryConfig`). With ``cfg.nearest_place`` (and
+    ``place``) the one most probably within the place's box of the frame under the prior
+    (:func:`.within.p_within_radius` x :func:`.within.p_within_angle`, the prior's own sigmas),
+    that distance breaking ties."""
     q = planar(t.cols["pose"][[p for _, p in found]])
     # an experience's position is not the frame's either: keyframes stand apart along the patrol
     sm = math.hypot(prior.sigma_m, cfg.view_sigma_m)
@@ -464,6 +468,12 @@ def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig):
         # an experience's heading is not the frame's: one spot is revisited from other directions
         sd = math.hypot(prior.sigma_deg, cfg.view_sigma_deg)
         cost = cost + (_turn_deg(q[:, 2], prior.pose[2]) / max(sd, 1e-9)) ** 2
+    if cfg.nearest_place and place is not None:
+        # the place is a box (radius AND angle), the cost an ellipse: rank by the box's probability
+        p = p_within_radius(_dist(q, prior.pose), place.radius_m, prior.sigma_m) * p_within_angle(
+            _turn_deg(q[:, 2], prior.pose[2]), place.angle_deg, prior.sigma_deg
+        )
+        cost = np.where(p >= p.max() * (1.0 - 1e-6), cost, np.inf)  # equally probable: the nearer
     return found[int(np.argmin(cost))]
 
 
@@ -472,7 +482,8 @@ def _turn_deg(a, b):
     return np.degrees(np.abs(wrap(np.asarray(a) - b)))
 
 
-def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryConfig) -> LoopClosure | None:
+def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryConfig,
+            place: PlaceConfig | None = None) -> LoopClosure | None:  # fmt: skip
     """The last resort of :func:`search_near` when nothing else localized: the weak verification
     (``weak``: (loop, position) pairs implying the predicted heading) nearest the predicted position
     that scores ``cfg.single_confidence``, while the prior's position is known to
@@ -484,7 +495,7 @@ def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryCon
     singles = [(lp, p) for lp, p in weak if lp.confidence >= c]
     if not singles:
         return None
-    loop, at = _nearest(singles, t, prior, cfg)
+    loop, at = _nearest(singles, t, prior, cfg, place)
     doubt = _dist(planar(t.cols["pose"][passed]), planar(t.cols["pose"][at])) > cfg.single_doubt_m
     return None if doubt.any() else loop
 

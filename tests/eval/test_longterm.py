@@ -416,6 +416,7 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_rotation_px=2.5).rotation_px == 2.5
     assert odo().recentre_heading is True and odo(prior_recentre_heading=False).recentre_heading is False
     assert odo().nearest_heading is True and odo(prior_nearest_heading=False).nearest_heading is False
+    assert odo().nearest_place is False and odo(prior_nearest_place=True).nearest_place is True
 
 
 def test_the_rotation_verification_option_reaches_every_map():
