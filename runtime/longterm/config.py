@@ -427,7 +427,15 @@ class OdometryConfig:
             is a box. Without faults, four of the five false localizations of the odometry map on
             1951 and 1953 (session 44, days 1-20) reported an experience just outside the box
             (1.02-1.17 m, or 45.5 deg) while one inside it had verified too; the fifth came from a
-            prior 2.7 sigmas off.
+            prior 2.7 sigmas off. Odometry-map replays, right / false of 640 (days met of 20), off
+            -> on, without faults: 1951 611 / 3 (12) -> 614 / 2 (13), 1953 633 / 2 (17) -> 636 / 1
+            (18), 1954 (held out) 639 / 0 (20) -> 638 / 0 (20). With faults it trusts a prior
+            whose sigma understates its error: odometry twice as noisy 1951 599 / 7 (11) -> 595 / 9
+            (8), 1953 615 / 9 (15) -> 613 / 12 (12), 1954 634 / 5 (16) -> 636 / 4 (16); 10 % slip
+            1951 601 / 5 (10) -> 600 / 6 (10), 1953 617 / 9 (13) both, 1954 636 / 2 (18) -> 638 / 1
+            (19); 10 % kidnaps on 1954 538 / 2 (6) both. 44 false against 46 over the ten: off by
+            default (docs/longterm_history.md, "Session 45"). A map saved before session 45 loads
+            with it off.
         cross_check: a weak localization through the prior (below the strict score) stands only if
             no experience further than the place radius from it, whose global descriptor is closer
             to the frame's, verifies at the strict score; if one does, it is reported and seeds the

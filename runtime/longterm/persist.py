@@ -72,8 +72,10 @@ def _configs(settings: dict, bits: int) -> dict:
     kinds = {"place": PlaceConfig, "search": SearchConfig, "budget": BudgetConfig, "change": ChangeConfig,
              "verify": VerifyConfig}  # fmt: skip
     odometry = settings.get("odometry")  # absent in maps written before the pose prior existed
-    if odometry is not None:  # one saved before session 44 grew its prior at the model's noise: it still does
-        odometry = {"adapt_max_scale": None} | odometry
+    if odometry is not None:
+        # one saved before session 44 grew its prior at the model's noise, one saved before session 45
+        # reported the least-cost experience through the prior: each still does
+        odometry = {"adapt_max_scale": None, "nearest_place": False} | odometry
     # a map written before session 38 compared each frame with every signature: it keeps doing so
     settings = settings | {"change": {"colour_min_age": 1} | settings["change"],
                            "verify": {"descriptor_bits": bits} | settings["verify"]}  # fmt: skip

@@ -79,7 +79,8 @@ def test_the_map_gathers_the_evidence_and_keeps_it_across_a_save(tmp_path):
     from tests.runtime.test_longterm import Place
 
     a = Place(0)
-    m = LongTermMap(K=a.K, place=PlaceConfig(min_keypoints=10), odometry=OdometryConfig(adapt_max_scale=3.0))
+    odo = OdometryConfig(adapt_max_scale=3.0, nearest_place=True)
+    m = LongTermMap(K=a.K, place=PlaceConfig(min_keypoints=10), odometry=odo)
     m.observe(*a.view(0), pose=pose_at(1, 1))
     m.observe(*a.view(1), pose=pose_at(1, 1))  # strict: seeds the prior
     loc = m.observe(*a.view(1), motion=(0.0, 0.0, 0.3, 2.0, 1.0)).localization  # a drive back to it
@@ -94,9 +95,17 @@ def test_the_map_gathers_the_evidence_and_keeps_it_across_a_save(tmp_path):
     assert old.noise == NoiseScale() and old.odometry_config.adapt_max_scale == 3.0  # saved with it on
     # ... and one whose settings predate the option grows its prior at the model's noise, as it did
     settings = meta["settings"] | {
-        "odometry": {k: v for k, v in meta["settings"]["odometry"].items() if not k.startswith("adapt_")}
+        "odometry": {
+            k: v
+            for k, v in meta["settings"]["odometry"].items()
+            if not k.startswith("adapt_") and k != "nearest_place"  # both added since session 43
+        }
         | {"max_sigma_deg": 20.0}
     }
     mapstore.write(tmp_path / "s43.hlmap", meta | {"settings": settings}, arrays)
     s43 = LongTermMap.load(tmp_path / "s43.hlmap").odometry_config
     assert s43.adapt_max_scale is None and s43.max_sigma_deg == 20.0
+    # ... and one whose settings predate session 45 reports the least-cost experience, as it did,
+    # whatever the default; one saved with the box's probability keeps it
+    assert s43.nearest_place is False
+    assert LongTermMap.load(tmp_path / "m.hlmap").odometry_config.nearest_place is True

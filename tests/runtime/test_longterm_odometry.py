@@ -514,17 +514,22 @@ def test_of_one_spots_views_the_one_nearest_the_priors_heading_is_reported():
     a = Place(0)
     g, f = weaker(a.view(1), keep=60)
     got = {}
-    for by_heading in (False, True):
+    for by_heading, by_place in ((False, False), (True, False), (False, True)):
         # both verify with the predicted heading (a wide fit error); the view 20 deg off the
-        # predicted heading (-5 deg) lies 3 cm nearer the predicted position (1.54, 1.45)
-        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, nearest_heading=by_heading)
+        # predicted heading (-5 deg) lies 3 cm nearer the predicted position (1.54, 1.45). Both lie
+        # within the frame's place; the box's probability (nearest_place) ranks the one along the
+        # predicted heading first, the least cost only with the heading
+        odo = OdometryConfig(
+            fit_sigma_deg=40.0, dock_sigma_deg=10.0, nearest_heading=by_heading, nearest_place=by_place
+        )
         m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
                         verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
         m.add_experience(0, *a.view(0), pose=pose_at(1.5, 1.5, 15))
         m.add_experience(1, *a.view(0), pose=pose_at(1.46, 1.5, -5))
         m.dock(pose_at(1, 1, -5))
-        got[by_heading] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
-    assert got[False].kf_id == 0 and got[True].kf_id == 1 and got[True].searched == "prior"
+        got[by_heading, by_place] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
+    assert got[False, False].kf_id == 0 and got[True, False].kf_id == 1 and got[False, True].kf_id == 1
+    assert got[True, False].searched == "prior"
 
 
 def test_the_nearest_experience_weighs_its_view_direction_by_how_revisits_spread():
@@ -536,7 +541,8 @@ def test_the_nearest_experience_weighs_its_view_direction_by_how_revisits_spread
     g, f = weaker(a.view(1), keep=60)
     got = {}
     for view in (0.0, OdometryConfig().view_sigma_deg):
-        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, view_sigma_deg=view, view_sigma_m=0.0)
+        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, view_sigma_deg=view, view_sigma_m=0.0,
+                             nearest_place=False)  # the least cost: both lie within the frame's place  # fmt: skip
         m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
                         verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
         m.add_experience(0, *a.view(0), pose=pose_at(1.54, 1.45, 20))  # predicted: (1.54, 1.45), -5 deg
@@ -557,7 +563,8 @@ def test_the_nearest_experience_weighs_its_position_by_how_revisits_spread():
     g, f = weaker(a.view(1), keep=60)
     got = {}
     for spread in (0.0, 0.44):
-        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, view_sigma_m=spread)
+        odo = OdometryConfig(fit_sigma_deg=40.0, dock_sigma_deg=10.0, view_sigma_m=spread,
+                             nearest_place=False)  # the least cost: both lie within the frame's place  # fmt: skip
         m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10), learn=False,
                         verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
         m.add_experience(0, *a.view(0), pose=pose_at(1.54, 1.55, 25))  # predicted: (1.54, 1.45), -5 deg

@@ -56,4 +56,5 @@ def test_the_experience_most_probably_in_the_frames_place_is_reported():
         m.dock(pose_at(1, 1, -5))
         got[by_place] = m.observe(g, f, motion=(0.5, 0.5, 0.0)).localization
     assert got[False].kf_id == 0 and got[True].kf_id == 1 and got[True].searched == "prior"
-    assert OdometryConfig().nearest_place is False  # an option until measured (session 45)
+    # an option, off by default: session 45's replays (docs/longterm_history.md, "Session 45")
+    assert OdometryConfig().nearest_place is False
