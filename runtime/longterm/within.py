@@ -7,7 +7,7 @@ within ``PlaceConfig.radius_m`` of the frame's AND its view direction within
 a quadratic distance from the predicted pose trades position for heading, so it can prefer a view
 1.05 m away facing the predicted way to one 0.8 m away turned 25 deg, which lies in the box and the
 other does not. The probability of the box ranks them as the place defines them
-(docs/longterm_history.md, "Session 45").
+(``OdometryConfig.nearest_place``, an option; docs/longterm_history.md, "Session 45").
 """
 
 from __future__ import annotations
