@@ -452,26 +452,27 @@ def _dist(q: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.hypot(q[:, 0] - a[0], q[:, 1] - a[1])
 
 
-def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig, place: PlaceConfig | None = None):
+def _nearest(found: list, t, prior: PosePrior, cfg: OdometryConfig, place: PlaceConfig):
     """The (loop, position) pair of ``found`` whose experience lies nearest the prior's pose: in
     position, and with ``cfg.nearest_heading`` in position and heading, each in units of the
     prior's sigma, widened by how revisits of one spot spread (``cfg.view_sigma_m``,
-    ``cfg.view_sigma_deg``; see :class:`.config.OdometryConfig`). With ``cfg.nearest_place`` (and
-    ``place``) the one most probably within the place's box of the frame under the prior
+    ``cfg.view_sigma_deg``; see :class:`.config.OdometryConfig`). With ``cfg.nearest_place`` the
+    one most probably within the place's box of the frame under the prior
     (:func:`.within.p_within_radius` x :func:`.within.p_within_angle`, the prior's own sigmas),
     that distance breaking ties."""
     q = planar(t.cols["pose"][[p for _, p in found]])
+    dist, turn = _dist(q, prior.pose), _turn_deg(q[:, 2], prior.pose[2])
     # an experience's position is not the frame's either: keyframes stand apart along the patrol
     sm = math.hypot(prior.sigma_m, cfg.view_sigma_m)
-    cost = (_dist(q, prior.pose) / max(sm, 1e-9)) ** 2
+    cost = (dist / max(sm, 1e-9)) ** 2
     if cfg.nearest_heading:
         # an experience's heading is not the frame's: one spot is revisited from other directions
         sd = math.hypot(prior.sigma_deg, cfg.view_sigma_deg)
-        cost = cost + (_turn_deg(q[:, 2], prior.pose[2]) / max(sd, 1e-9)) ** 2
-    if cfg.nearest_place and place is not None:
+        cost = cost + (turn / max(sd, 1e-9)) ** 2
+    if cfg.nearest_place:
         # the place is a box (radius AND angle), the cost an ellipse: rank by the box's probability
-        p = p_within_radius(_dist(q, prior.pose), place.radius_m, prior.sigma_m) * p_within_angle(
-            _turn_deg(q[:, 2], prior.pose[2]), place.angle_deg, prior.sigma_deg
+        p = p_within_radius(dist, place.radius_m, prior.sigma_m) * p_within_angle(
+            turn, place.angle_deg, prior.sigma_deg
         )
         cost = np.where(p >= p.max() * (1.0 - 1e-6), cost, np.inf)  # equally probable: the nearer
     return found[int(np.argmin(cost))]
@@ -483,7 +484,7 @@ def _turn_deg(a, b):
 
 
 def _single(prior: PosePrior, weak: list, passed: list[int], t, cfg: OdometryConfig,
-            place: PlaceConfig | None = None) -> LoopClosure | None:  # fmt: skip
+            place: PlaceConfig) -> LoopClosure | None:  # fmt: skip
     """The last resort of :func:`search_near` when nothing else localized: the weak verification
     (``weak``: (loop, position) pairs implying the predicted heading) nearest the predicted position
     that scores ``cfg.single_confidence``, while the prior's position is known to
