@@ -173,6 +173,7 @@ class LongTermEvalConfig:
     prior_sure_inliers: int | None = None
     prior_max_sigma_m: float | None = None
     prior_max_sigma_deg: float | None = None
+    prior_lost_heading_confidence: float | None = None
     prior_adapt_max_scale: float | None = None
     prior_ambiguous_keeps: bool | None = None
     odometry_kidnap: float = 0.0

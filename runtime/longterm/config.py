@@ -226,6 +226,13 @@ class OdometryConfig:
             1952 (session 43) 20 cost 59 frames and 9 days without faults; session 44's learned
             noise scale with 30 (``adapt_max_scale``) won those back but made more false
             localizations over six replays with faults and without (31 against 29).
+        lost_heading_confidence: None (the default): a heading sigma past ``max_sigma_deg`` drops
+            the prior. Else the prior keeps its position with the heading lost (its sigma grows
+            on, at most 180 deg, and sweeps into the position's, so ``max_sigma_m`` drops it after
+            a short drive) and reports a localization through it only when its best accepted
+            verification scores at least this: where one turn-around's modelled noise alone passes
+            the bound (22 deg on 1951's patrol, a position 0.14 m sure) the search stays among the
+            experiences around the robot instead of the whole map's (session 46).
         max_misses: ... or after this many consecutive frames it did not localize (a night frame
             may fail while the next one verifies; the uncertainty bound still applies).
         gate_sigmas: experiences within ``PlaceConfig.radius_m + gate_sigmas * sigma_m`` of the
@@ -639,6 +646,7 @@ class OdometryConfig:
     seed_sigma_deg: float = 5.0
     max_sigma_m: float = 1.5
     max_sigma_deg: float = 20.0
+    lost_heading_confidence: float | None = None
     max_misses: int = 3
     gate_sigmas: float = 1.0
     heading_sigmas: float = 2.0
@@ -695,6 +703,8 @@ class OdometryConfig:
             _check(name, v >= 0 and math.isfinite(v), v, ">= 0")
         _check("max_sigma_m", self.max_sigma_m > 0, self.max_sigma_m, "> 0")
         _check("max_sigma_deg", 0 < self.max_sigma_deg <= 180, self.max_sigma_deg, "in (0, 180]")
+        lh = self.lost_heading_confidence
+        _check("lost_heading_confidence", lh is None or 0 <= lh <= 1, lh, "in [0, 1] or None")
         _check("max_misses", self.max_misses >= 1, self.max_misses, ">= 1")
         for name in ("conflict_radii", "cross_check_radii"):
             v = getattr(self, name)

@@ -175,17 +175,26 @@ class PosePrior:
     def moved(self, m: Motion | None, cfg: OdometryConfig, scale: float = 1.0) -> PosePrior | None:
         """The prior after odometry ``m`` (None: unknown motion, dropped); None when its
         uncertainty exceeds the bounds. Position error grows by the odometry's (the model's times
-        ``scale``: :class:`NoiseScale`) and by the heading error swept over the distance."""
+        ``scale``: :class:`NoiseScale`) and by the heading error swept over the distance. With
+        ``cfg.lost_heading_confidence`` a heading sigma past ``max_sigma_deg`` keeps the prior
+        (heading lost, :meth:`heading_lost`; its sigma at most 180 deg) until its position sigma
+        passes ``max_sigma_m``."""
         if m is None:
             return None
         s_m, s_deg = _sigmas(m, cfg)
         d = path_of(m)[0]  # the heading error sweeps over the path driven
         sigma_m = math.sqrt(self.sigma_m**2 + (scale * s_m) ** 2 + (d * math.radians(self.sigma_deg)) ** 2)
-        sigma_deg = math.hypot(self.sigma_deg, scale * s_deg)
-        if sigma_m > cfg.max_sigma_m or sigma_deg > cfg.max_sigma_deg:
+        sigma_deg = min(math.hypot(self.sigma_deg, scale * s_deg), 180.0)
+        keeps = cfg.lost_heading_confidence is not None  # the position, past the heading's bound
+        if sigma_m > cfg.max_sigma_m or (sigma_deg > cfg.max_sigma_deg and not keeps):
             return None
         return replace(self, pose=compose(self.pose, m), sigma_m=sigma_m, sigma_deg=sigma_deg,
                        since_deg2=self.since_deg2 + s_deg**2)  # fmt: skip
+
+    def heading_lost(self, cfg: OdometryConfig) -> bool:
+        """Is the heading unknown (sigma past ``cfg.max_sigma_deg``) while the position is kept
+        (``cfg.lost_heading_confidence``)?"""
+        return cfg.lost_heading_confidence is not None and self.sigma_deg > cfg.max_sigma_deg
 
     def missed(self, cfg: OdometryConfig) -> PosePrior | None:
         """The prior after a frame it did not localize (None: too many in a row)."""
@@ -295,9 +304,13 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     of the loop's (None without a loop): the loop reported is the nearest, not always the best).
     A loop below ``verify.min_confidence`` (no accepted experience verified strictly) whose
     experience lies outside the weak gate (:func:`in_gate`, ``cfg.weak_gate_sigmas``) is not
-    reported (None, not ambiguous).
+    reported (None, not ambiguous). Under a prior whose heading is lost
+    (:meth:`PosePrior.heading_lost`) only a loop whose best accepted score reaches
+    ``cfg.lost_heading_confidence`` is reported: the prior then vouches for the position alone.
     t: the map's :class:`.store.Tables`."""
     loop, ambiguous, rotations, strongest = _search_near(prior, d, f, t, verify, K, cfg, place, top_k)
+    if loop is not None and prior.heading_lost(cfg) and strongest < cfg.lost_heading_confidence:
+        return None, False, None, None  # weak evidence needs a heading to agree with
     if (
         loop is not None
         and strongest < verify.min_confidence

@@ -380,6 +380,11 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo().max_sigma_deg == OdometryConfig().max_sigma_deg == 20.0  # 30 before session 42
     assert odo(prior_max_sigma_deg=30.0).max_sigma_deg == 30.0
     assert odo(prior_max_sigma_m=1.25).max_sigma_m == 1.25
+    assert odo().lost_heading_confidence is None  # the prior dropped past max_sigma_deg
+    assert odo(prior_lost_heading_confidence=0.6).lost_heading_confidence == 0.6
+    assert odo(prior_lost_heading_confidence=math.inf).lost_heading_confidence is None  # inf: off
+    with pytest.raises(EvalError, match=r"^--prior-lost-heading-confidence: lost_heading_confidence must be"):
+        odo(prior_lost_heading_confidence=2.0)
     assert odo().adapt_max_scale is None and odo(prior_adapt_max_scale=0.0).adapt_max_scale is None
     assert odo(prior_adapt_max_scale=3.0).adapt_max_scale == 3.0
     with pytest.raises(EvalError, match=r"^--prior-adapt-max-scale: adapt_max_scale must be >= 1 or None"):

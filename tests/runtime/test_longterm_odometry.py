@@ -58,6 +58,50 @@ def test_the_prior_grows_is_bounded_and_is_dropped():
     assert p.candidates(poses, ODO, PlaceConfig()).tolist() == [True, False, False, False]
 
 
+def test_a_prior_past_the_heading_bound_keeps_its_position_with_lost_heading_confidence():
+    """One turn-around's modelled noise can pass max_sigma_deg while the position is still known:
+    with lost_heading_confidence the prior keeps it (heading lost) until the heading's error, swept
+    over the drive, passes max_sigma_m."""
+    p = PosePrior(np.array([1.0, 1.0, 0.0]), 0.1, 18.0)
+    turn = (0.1, 0.0, math.pi)  # 9 deg of modelled heading noise: hypot(18, 9) > 20
+    assert p.moved(turn, ODO) is None  # the default: dropped
+    lost = OdometryConfig(lost_heading_confidence=0.6)
+    q = p.moved(turn, lost)
+    assert q is not None and q.heading_lost(lost) and not q.heading_lost(ODO)
+    assert q.sigma_deg == pytest.approx(math.hypot(18.0, math.hypot(9.0, 0.1)))
+    np.testing.assert_allclose(q.pose[:2], [1.1, 1.0], atol=1e-9)
+    assert q.sigma_m < 0.2  # the position is still known
+    assert not p.heading_lost(lost)  # within the bound: not lost
+    assert q.moved((3.0, 0.0, 0.0), lost) is not None  # 3 m at ~20 deg: about 1.1 m, within 1.5
+    assert q.moved((5.0, 0.0, 0.0), lost) is None  # 5 m: about 1.8 m, past max_sigma_m
+    wide = PosePrior(np.zeros(3), 0.1, 178.0).moved((0.0, 0.0, math.pi), lost, 5.0)
+    assert wide.sigma_deg == 180.0  # at most
+    with pytest.raises(ValueError, match=r"lost_heading_confidence must be in \[0, 1\] or None"):
+        OdometryConfig(lost_heading_confidence=1.5)
+
+
+def test_under_a_lost_heading_only_a_loop_scoring_lost_heading_confidence_is_reported():
+    """A weak verification near the prior's position localizes while the heading is known; once
+    it is lost (sigma past max_sigma_deg) the prior vouches for the position alone and the loop
+    must score lost_heading_confidence."""
+    a = Place(0)
+    frame = weaker(a.view(1), keep=60)
+    g = unit(frame[0] + 0.0)
+    got = {}
+    for name, sigma_deg, need in (("known", 10.0, 0.9), ("lost", 25.0, 0.9), ("lost, low bar", 25.0, 0.0)):
+        odo = OdometryConfig(lost_heading_confidence=need)
+        m = LongTermMap(K=a.K, rooms=ROOMS, place=PlaceConfig(min_keypoints=10),
+                        verify=VerifyConfig(min_confidence=0.95), odometry=odo)  # fmt: skip
+        m.add_experience(0, *a.view(0), pose=pose_at(1.5, 1.5))
+        m.learn = False
+        m.prior = PosePrior(planar(pose_at(1.5, 1.5)), 0.2, sigma_deg)
+        got[name] = m.observe(g, frame[1], motion=(0.0, 0.0, 0.0)).localization
+    weak = got["known"]
+    assert weak is not None and weak.searched == "prior" and weak.confidence < 0.9  # weak, through the prior
+    assert got["lost"] is None  # the same verification under a lost heading: not reported
+    assert got["lost, low bar"] is not None and got["lost, low bar"].kf_id == weak.kf_id
+
+
 def test_odometry_settings_are_checked():
     with pytest.raises(ValueError, match="trans_frac must be >= 0"):
         OdometryConfig(trans_frac=-0.1)
