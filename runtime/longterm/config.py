@@ -231,8 +231,13 @@ class OdometryConfig:
             on, at most 180 deg, and sweeps into the position's, so ``max_sigma_m`` drops it after
             a short drive) and reports a localization through it only when its best accepted
             verification scores at least this: where one turn-around's modelled noise alone passes
-            the bound (22 deg on 1951's patrol, a position 0.14 m sure) the search stays among the
-            experiences around the robot instead of the whole map's (session 46).
+            the bound (21-24 deg on 1951's patrol, the position known to 0.07-0.33 m) the search
+            stays among the experiences around the robot instead of the whole map's. At 0.1 on 1951:
+            636 / 3 without faults (the default 611 / 3), but 621 / 9 and 630 / 9 with doubled
+            noise and 10 % slip (599 / 7, 601 / 5): the drop at each turn-around had re-seeded the
+            prior, clearing a slip's error. On the held-out 1955 and 1956 the bound is never
+            reached (13 false either way over six replays), so it is off (docs/longterm_history.md,
+            "Session 46").
         max_misses: ... or after this many consecutive frames it did not localize (a night frame
             may fail while the next one verifies; the uncertainty bound still applies).
         gate_sigmas: experiences within ``PlaceConfig.radius_m + gate_sigmas * sigma_m`` of the

@@ -184,10 +184,11 @@ class PosePrior:
         s_m, s_deg = _sigmas(m, cfg)
         d = path_of(m)[0]  # the heading error sweeps over the path driven
         sigma_m = math.sqrt(self.sigma_m**2 + (scale * s_m) ** 2 + (d * math.radians(self.sigma_deg)) ** 2)
-        sigma_deg = min(math.hypot(self.sigma_deg, scale * s_deg), 180.0)
+        sigma_deg = math.hypot(self.sigma_deg, scale * s_deg)
         keeps = cfg.lost_heading_confidence is not None  # the position, past the heading's bound
         if sigma_m > cfg.max_sigma_m or (sigma_deg > cfg.max_sigma_deg and not keeps):
             return None
+        sigma_deg = min(sigma_deg, 180.0)  # a lost heading: at most every direction
         return replace(self, pose=compose(self.pose, m), sigma_m=sigma_m, sigma_deg=sigma_deg,
                        since_deg2=self.since_deg2 + s_deg**2)  # fmt: skip
 
