@@ -77,12 +77,8 @@ def test_a_prior_past_the_heading_bound_keeps_its_position_with_lost_heading_con
     wide = PosePrior(np.zeros(3), 0.1, 178.0).moved((0.0, 0.0, math.pi), lost, 5.0)
     assert wide.sigma_deg == 180.0  # at most
     # without the option the bound drops it even at 180 deg: the cap applies only to a kept prior
-    assert (
-        PosePrior(np.zeros(3), 0.1, 178.0).moved(
-            (0.0, 0.0, math.pi), OdometryConfig(max_sigma_deg=180.0), 5.0
-        )
-        is None
-    )
+    at_180 = OdometryConfig(max_sigma_deg=180.0)
+    assert PosePrior(np.zeros(3), 0.1, 178.0).moved((0.0, 0.0, math.pi), at_180, 5.0) is None
     with pytest.raises(ValueError, match=r"lost_heading_confidence must be in \[0, 1\] or None"):
         OdometryConfig(lost_heading_confidence=1.5)
 
