@@ -47,6 +47,7 @@ from homeloc.eval.longterm_methods import (
     dock_pose,
     is_kidnapped,
     is_slipped,
+    keypoint_depth,
     kidnapped,
     make_methods,
     simulated_motion,
@@ -162,7 +163,7 @@ PRIOR_OPTIONS = ("agree_confidence", "single_confidence", "single_doubt_m", "con
                  "ambiguous_keeps", "max_sigma_m", "max_sigma_deg")  # fmt: skip
 # ... and those where 0 turns the setting off (None): the verifier's inlier floor, E's R, any strict match
 PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated", "still_share", "sure_inliers",
-                  "adapt_max_scale")  # fmt: skip
+                  "adapt_max_scale", "metric_min_inliers")  # fmt: skip
 # ... and those where inf turns it off (None; 0 is a setting): no gate beyond the candidates'
 PRIOR_INF_OFF = ("weak_gate_sigmas", "strict_gate_sigmas", "strict_heading_sigmas", "lost_heading_confidence")
 
@@ -251,7 +252,8 @@ def run_home(home: LongTermHome, config: LongTermEvalConfig, places, frontend, s
         idx = [i for i in todo if home.frames[i].day == day]
         for i in tqdm(idx, desc=f"{home.name} day {day}", unit="frame", leave=False):
             motion = _odometry_step(home, i, config, odo, dock, methods)
-            rec = _frame(home, i, judge, methods, places, frontend, motion)
+            noise = config.odometry_depth_noise if odo is not None and odo.metric_min_inliers else None
+            rec = _frame(home, i, judge, methods, places, frontend, motion, noise, config.odometry_seed)
             if odo is not None and (
                 motion is None or (dock is not None and starts_docked(home, i, config.odometry_gap))
             ):
@@ -303,11 +305,15 @@ def _odometry_step(home, i, config: LongTermEvalConfig, odo, dock, methods: dict
     return kidnapped(m, i, config.odometry_seed, config.odometry_kidnap)
 
 
-def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = None) -> dict:
+def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = None,
+           depth_noise: float | None = None, seed: int = 0) -> dict:  # fmt: skip
+    """Frame ``i`` through every map; depth_noise: the keypoints' depth the maps get
+    (:func:`.longterm_methods.keypoint_depth`; None: none)."""
     f = home.frames[i]
     image = read_image(f.root / "rgb" / f"{f.name}.png")
     t0 = time.perf_counter()
     features = frontend.extract(image)
+    depth = None if depth_noise is None else keypoint_depth(f, features, depth_noise, seed, i)
     desc = features.global_descriptor if places == ONE_PASS else places.describe(image)[0]
     colour = colour_signature(image)  # the long-term maps' change layer (repaints)
     ms_features = (time.perf_counter() - t0) * 1000
@@ -317,7 +323,7 @@ def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = No
     for name, m in methods.items():
         covered = bool(judge.same(i, m.keyframe_ids()).any())
         t1 = time.perf_counter()
-        kf = m.step(i, f.day, desc, features, f.pose, motion, colour)
+        kf = m.step(i, f.day, desc, features, f.pose, motion, colour, depth)
         ms = ms_features + (time.perf_counter() - t1) * 1000
         v = judge.verdict(i, kf)
         # a false localization that still shares the view (a spot further along the line of sight) or not

@@ -32,6 +32,7 @@ from homeloc.runtime.longterm.config import (
     SearchConfig,
 )
 from homeloc.runtime.longterm.forget import plan_forget, usefulness
+from homeloc.runtime.longterm.metric import MetricPose, metric_pose
 from homeloc.runtime.longterm.odometry import (
     Motion,
     NoiseScale,
@@ -40,10 +41,13 @@ from homeloc.runtime.longterm.odometry import (
     claims_still,
     colocated,
     in_gate,
+    metric_update,
     mounted,
     next_prior,
+    planar,
     search_near,
     sees_again,
+    wrap,
 )
 from homeloc.runtime.longterm.results import Localization, LongTermStats, Update
 from homeloc.runtime.longterm.rooms import (
@@ -207,8 +211,9 @@ class LongTermMap:
         if not len(self):
             return None
         if self.prior is not None:
+            found: dict = {}  # every loop the search verified (metric localization)
             loop, ambiguous, R, strongest = search_near(self.prior, d, f, self._t, self.verify_config, self.K, o,
-                                                        self.place_config, self.search_config.top_k)  # fmt: skip
+                                                        self.place_config, self.search_config.top_k, found)  # fmt: skip
             if at_dock and (ambiguous or not self._stood_at_dock(f, loop, R)):
                 self.prior = None  # carried off the dock unseen, as far as the frame tells
                 return self._settle(self._global(d, f, room))
@@ -246,7 +251,11 @@ class LongTermMap:
                 if strict is not None:
                     return self._settle(strict)  # seeds the prior anew there
             if loop is not None or ambiguous:
-                return self._settle(None if loop is None else self._localization(loop, "prior"), R)
+                loc = None if loop is None else self._localization(loop, "prior")
+                metric = None if loc is None else self._metric(f, found)
+                if metric is not None:
+                    loc, R = self._nearest_to(metric, loc, found, R)
+                return self._settle(loc, R, metric)
         loc = self._global(d, f, room)
         if loc is not None and o is not None and not in_gate(self.prior, loc.pose, r, o.strict_gate_sigmas):
             loc = None  # too far from a prior that holds (OdometryConfig.strict_gate_sigmas): a miss
@@ -314,10 +323,46 @@ class LongTermMap:
                 break
         return loc
 
-    def _settle(self, loc: Localization | None, R: np.ndarray | None = None) -> Localization | None:
+    def _metric(self, f: Features, found: dict) -> MetricPose | None:
+        """The frame's pose from PnP against the experiences in ``found`` (kf id -> loop) that keep
+        depth: the one with the most inliers, at least ``OdometryConfig.metric_min_inliers`` (None:
+        off, or none)."""
+        o = self.odometry_config
+        if o is None or o.metric_min_inliers is None:
+            return None
+        best = None
+        for k in sorted(found):
+            s = self._t.features.get(k)
+            if s is None or s.depth is None:
+                continue
+            pose = self._t.cols["pose"][self._t.position(k)]
+            m = metric_pose(f, k, s, pose, self.K, self.verify_config, o.metric_min_inliers)
+            if m is not None and (best is None or m.inliers > best.inliers):
+                best = m
+        return best
+
+    def _nearest_to(self, metric: MetricPose, loc: Localization, found: dict, R: np.ndarray | None):
+        """The verified experience (``found``) nearest the frame's metric position, viewing within
+        ``PlaceConfig.angle_deg`` of its metric heading, as (localization, R): ``loc`` and ``R`` when
+        it is already that one or none views so (R of another experience is unknown here: None)."""
+        best, at = None, None
+        for k in sorted(found):
+            e = planar(self._t.cols["pose"][self._t.position(k)])
+            turn = abs(float(np.degrees(wrap(e[2] - metric.pose[2]))))
+            dist = float(np.hypot(e[0] - metric.pose[0], e[1] - metric.pose[1]))
+            if turn <= self.place_config.angle_deg and (best is None or dist < best):
+                best, at = dist, k
+        if at is None or at == loc.kf_id:
+            return loc, R
+        return self._localization(found[at], "prior"), None
+
+    def _settle(
+        self, loc: Localization | None, R: np.ndarray | None = None, metric: MetricPose | None = None
+    ) -> Localization | None:
         """Record a localization (usage statistics) and update the pose prior: only a strict one
         (at the global acceptance score) seeds it; a weaker one through the prior corrects it (R: the
-        rotation its verification measured); a frame not localized counts as a miss."""
+        rotation its verification measured); a frame not localized counts as a miss. metric: the
+        frame's own pose (PnP), a measurement of the prior after that (:func:`.odometry.metric_update`)."""
         if loc is not None:
             self._matched(loc)
         if self.odometry_config is not None:
@@ -326,6 +371,8 @@ class LongTermMap:
                 R_loc = getattr(loc.geometry, "R", None)
                 self.noise = self.noise.observed(self.prior, loc.pose, R_loc, self.odometry_config)
             self.prior = next_prior(self.prior, loc, strict, self.odometry_config, R)
+            if metric is not None and self.prior is not None:
+                self.prior = metric_update(self.prior, metric.pose, self.odometry_config)
         return loc
 
     def _localization(self, loop, searched: str) -> Localization:
@@ -393,6 +440,7 @@ class LongTermMap:
     def observe(
         self, x: np.ndarray, features: Features | None = None, pose: np.ndarray | None = None, kf_id: int | None = None,
         motion: Motion | None = None, colour: np.ndarray | None = None, mount: np.ndarray | None = None,
+        depth: np.ndarray | None = None,
     ) -> Update:  # fmt: skip
         """Localize a frame and update the map as a robot does on every keyframe.
 
@@ -404,7 +452,9 @@ class LongTermMap:
         None for a descriptor: no colour check); mount: without ``pose``, the map's own belief after
         this frame's localization stands for it (:meth:`belief` with this camera mounting: a robot
         with only odometry and this map; None while the prior is dropped, when a new experience is
-        filed without a pose: it can be found globally, never through a prior)."""
+        filed without a pose: it can be found globally, never through a prior); depth: per keypoint of
+        the frame's local features, the z-depth (metres; NaN: unknown) a new experience keeps for
+        metric localization (``OdometryConfig.metric_min_inliers``; :class:`.StoredFeatures`)."""
         colour = _colour_of(x, colour)
         d, f = self._inputs(x, features)
         pose = _checked_pose(pose)
@@ -428,7 +478,7 @@ class LongTermMap:
         if (loc is None or weak) and self.learn and len(f) >= self.place_config.min_keypoints:
             added = self._next_id() if kf_id is None else kf_id
             at = self._refresh_place(loc, pose, room) if weak else None
-            place = self.add_experience(added, d, f, pose, place=at, colour=colour)
+            place = self.add_experience(added, d, f, pose, place=at, colour=colour, depth=depth)
         elif colour is not None and self.learn:
             self._remember_colour(colour, pose, room, None if loc is None else loc.place)
         forgotten = self.forget()
@@ -511,11 +561,12 @@ class LongTermMap:
         pose: np.ndarray | None = None,
         place: int | None = None,
         colour: np.ndarray | None = None,
+        depth: np.ndarray | None = None,
     ) -> int:
         """Add a keyframe as an experience (a mapping run, or what :meth:`observe` does when a frame
         fails to localize); returns its place id: ``place`` when given (an existing place), else an
-        existing place near ``pose``, else a new one. colour: as for :meth:`observe`, remembered at
-        that place."""
+        existing place near ``pose``, else a new one. colour, depth: as for :meth:`observe`, colour
+        remembered at that place."""
         kf_id = int(check_ids([kf_id])[0])
         if np.any(self._t.cols["ids"] == kf_id):
             raise ValueError(f"keyframe {kf_id} is already in the map")
@@ -540,7 +591,9 @@ class LongTermMap:
                "created": self.clock, "last_used": self.clock, "matches": 0, "stale": 0}  # fmt: skip
         v = self.verify_config
         stored = (
-            StoredFeatures.compress(f, v.max_stored_features, v.descriptor_bits) if v.store_features else None
+            StoredFeatures.compress(f, v.max_stored_features, v.descriptor_bits, depth)
+            if v.store_features
+            else None
         )
         self._t.append(row, d, stored)
         if colour is not None and self.change_config.colour_shift is not None:

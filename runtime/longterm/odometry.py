@@ -289,7 +289,8 @@ class NoiseScale:
 
 
 def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
-                place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool, np.ndarray | None, float | None]:  # fmt: skip
+                place: PlaceConfig, top_k: int, found: dict | None = None,
+                ) -> tuple[LoopClosure | None, bool, np.ndarray | None, float | None]:  # fmt: skip
     """The best experience among the prior's candidates (:meth:`PosePrior.candidates`, the
     ``top_k`` closest by global descriptor ``d``; ``verify.top`` of them verified) accepted at
     ``cfg.min_confidence`` with the predicted heading or, when none is, on agreement: at least
@@ -308,8 +309,9 @@ def search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyC
     reported (None, not ambiguous). Under a prior whose heading is lost
     (:meth:`PosePrior.heading_lost`) only a loop whose best accepted score reaches
     ``cfg.lost_heading_confidence`` is reported: the prior then vouches for the position alone.
-    t: the map's :class:`.store.Tables`."""
-    loop, ambiguous, rotations, strongest = _search_near(prior, d, f, t, verify, K, cfg, place, top_k)
+    t: the map's :class:`.store.Tables`; found: when given, filled with every loop verified (kf id ->
+    :class:`LoopClosure`, at the search's floors: any heading, any place)."""
+    loop, ambiguous, rotations, strongest = _search_near(prior, d, f, t, verify, K, cfg, place, top_k, found)
     if loop is not None and prior.heading_lost(cfg) and strongest < cfg.lost_heading_confidence:
         return None, False, None, None  # weak evidence needs a heading to agree with
     if (
@@ -337,7 +339,8 @@ def in_gate(
 
 
 def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: VerifyConfig, K, cfg: OdometryConfig,
-                 place: PlaceConfig, top_k: int) -> tuple[LoopClosure | None, bool, dict, float | None]:  # fmt: skip
+                 place: PlaceConfig, top_k: int, found: dict | None = None,
+                 ) -> tuple[LoopClosure | None, bool, dict, float | None]:  # fmt: skip
     """:func:`search_near`, with the measured rotation of every loop it verified (kf id -> R)."""
     rotations: dict = {}
     pool = np.flatnonzero(prior.candidates(t.cols["pose"], cfg, place))
@@ -360,6 +363,8 @@ def _search_near(prior: PosePrior, d: np.ndarray, f: Features, t, verify: Verify
             passed.append(p)
         if loop is None:
             continue
+        if found is not None:
+            found[loop.kf_id] = loop
         R = rotations[loop.kf_id] = measured_rotation(f, t.features[loop.kf_id].features(), loop, v, K, cfg)
         # under the verifier's inlier floor a verification is evidence only for agreement
         strong = loop.confidence >= strict and loop.inliers >= verify.min_inliers
@@ -560,6 +565,22 @@ def _fused(prior: PosePrior, loc, cfg: OdometryConfig) -> PosePrior:
     if seed is None or not np.isfinite(seed.pose).all():
         return replace(prior, misses=0)
     return PosePrior(*_measured(prior, seed.pose[:2], seed.sigma_m, float(seed.pose[2]), seed.sigma_deg))
+
+
+def metric_update(prior: PosePrior, pose: np.ndarray, cfg: OdometryConfig) -> PosePrior:
+    """The prior after the frame's metric pose ``pose`` (``(x, y, yaw)``, PnP:
+    :mod:`.metric`), a measurement with ``cfg.metric_sigma_m`` / ``metric_sigma_deg`` of error:
+    fused by the Kalman update, or, further than ``cfg.metric_reset_sigmas`` x hypot(the prior's
+    sigma, the measurement's) from the prior's position, taken as the pose (the odometry failed
+    unseen: a confident prior would keep most of its error through a Kalman update)."""
+    p = np.asarray(pose, np.float64)
+    off = math.hypot(p[0] - prior.pose[0], p[1] - prior.pose[1])
+    r = cfg.metric_reset_sigmas
+    if r is not None and off > r * math.hypot(prior.sigma_m, cfg.metric_sigma_m):
+        return replace(prior, pose=p.copy(), sigma_m=cfg.metric_sigma_m,
+                       sigma_deg=min(prior.sigma_deg, cfg.metric_sigma_deg), misses=0, since_deg2=0.0)  # fmt: skip
+    xy_yaw, s_m, s_deg = _measured(prior, p[:2], cfg.metric_sigma_m, float(p[2]), cfg.metric_sigma_deg)
+    return replace(prior, pose=xy_yaw, sigma_m=s_m, sigma_deg=s_deg, misses=0, since_deg2=0.0)
 
 
 def heading_sigma(

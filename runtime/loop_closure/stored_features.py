@@ -57,13 +57,23 @@ class StoredFeatures:
     descriptors: np.ndarray  # bits 8: n x D int8, round(127 * d); bits 4: n x D/2 uint8 (_pack4)
     scores: np.ndarray  # n uint8, round(255 * s)
     bits: int = 8
+    depth: np.ndarray | None = None  # n float16: z-depth (metres) in the keyframe's camera; NaN: unknown
 
     @classmethod
-    def compress(cls, f: Features, max_features: int, bits: int = 8) -> StoredFeatures:
+    def compress(
+        cls, f: Features, max_features: int, bits: int = 8, depth: np.ndarray | None = None
+    ) -> StoredFeatures:
         """The ``max_features`` best-scoring keypoints of ``f``, descriptors coded in ``bits`` (8 or 4;
-        4 needs an even descriptor size)."""
+        4 needs an even descriptor size). depth: per keypoint of ``f`` (N), the z-depth in metres of
+        the point it sees in the keyframe's camera (NaN or <= 0: unknown; None: none kept), e.g. a
+        SLAM map point's or a depth camera's; kept as float16 (2 bytes a keypoint) for
+        metric localization (:mod:`homeloc.runtime.longterm.metric`)."""
         if bits not in BITS:
             raise ValueError(f"descriptor bits must be one of {BITS}, got {bits!r}")
+        if depth is not None and np.shape(depth) != (len(f),):
+            raise ValueError(
+                f"depth must hold one value per keypoint ({len(f)}), got shape {np.shape(depth)}"
+            )
         order = np.argsort(-f.scores, kind="stable")[:max_features]
         kp = np.clip(np.rint(f.keypoints[order] * KEYPOINT_SCALE), 0, 65535).astype(np.uint16)
         if bits == 4:
@@ -74,7 +84,11 @@ class StoredFeatures:
         else:
             desc = np.clip(np.rint(f.descriptors[order] * 127.0), -127, 127).astype(np.int8)
         sc = np.clip(np.rint(f.scores[order] * 255.0), 0, 255).astype(np.uint8)
-        return cls(kp, desc, sc, bits)
+        z = None
+        if depth is not None:
+            z = np.asarray(depth, np.float64)[order]
+            z = np.where(np.isfinite(z) & (z > 0), z, np.nan).astype(np.float16)
+        return cls(kp, desc, sc, bits, z)
 
     def features(self) -> Features:
         d = _unpack4(self.descriptors) if self.bits == 4 else self.descriptors.astype(np.float32)
@@ -85,14 +99,17 @@ class StoredFeatures:
 
     @property
     def nbytes(self) -> int:
-        return self.keypoints.nbytes + self.descriptors.nbytes + self.scores.nbytes
+        z = 0 if self.depth is None else self.depth.nbytes
+        return self.keypoints.nbytes + self.descriptors.nbytes + self.scores.nbytes + z
 
 
 def pack_features(ids: np.ndarray, features: dict[int, StoredFeatures]) -> dict[str, np.ndarray]:
     """The map-file arrays of the keyframes (in `ids` order) that have stored features:
     ``feat_positions`` (positions in `ids`), ``feat_counts`` and, when any, the concatenated
     ``feat_keypoints`` / ``feat_descriptors`` / ``feat_scores``, and ``feat_bits`` (one value:
-    the descriptors' coding) when it is 4 (files without it hold int8: every map before session 39)."""
+    the descriptors' coding) when it is 4 (files without it hold int8: every map before session 39),
+    and ``feat_depth`` (float16, NaN: unknown) when any keyframe keeps depth (session 47; files
+    without it keep none, and runtimes before it ignore it)."""
     with_feat = [i for i, k in enumerate(ids) if int(k) in features]
     feats = [features[int(ids[i])] for i in with_feat]
     bits = {f.bits for f in feats}
@@ -108,6 +125,11 @@ def pack_features(ids: np.ndarray, features: dict[int, StoredFeatures]) -> dict[
         arrays["feat_scores"] = np.concatenate([f.scores for f in feats])
         if bits == {4}:
             arrays["feat_bits"] = np.array([4], np.int64)
+        if any(f.depth is not None for f in feats):
+            nan = np.float16(np.nan)
+            arrays["feat_depth"] = np.concatenate(
+                [np.full(len(f.scores), nan, np.float16) if f.depth is None else f.depth for f in feats]
+            )
     return arrays
 
 
@@ -124,6 +146,7 @@ def unpack_features(arrays: dict[str, np.ndarray], ids: np.ndarray) -> dict[int,
     """Inverse of `pack_features`: kf_id -> stored features."""
     out: dict[int, StoredFeatures] = {}
     bits = saved_bits(arrays)
+    depth = arrays.get("feat_depth")
     if len(arrays["feat_positions"]):
         ends = np.cumsum(arrays["feat_counts"])
         for p, s, e in zip(arrays["feat_positions"], ends - arrays["feat_counts"], ends, strict=True):
@@ -132,6 +155,7 @@ def unpack_features(arrays: dict[str, np.ndarray], ids: np.ndarray) -> dict[int,
                 arrays["feat_descriptors"][s:e],
                 arrays["feat_scores"][s:e],
                 bits,
+                None if depth is None or np.isnan(depth[s:e]).all() else depth[s:e],
             )
     return out
 

@@ -292,6 +292,38 @@ def test_the_odometry_map_runs_beside_the_others_and_resumes_the_same(tmp_path, 
     assert _no_times(got) == _no_times(want)
 
 
+def test_metric_localization_gives_the_odometry_map_the_renders_depth_alone(tmp_path):
+    from homeloc.eval.longterm_methods import keypoint_depth
+    from homeloc.runtime.features import Features
+    from homeloc.runtime.longterm import LongTermMap
+
+    data = make_home(tmp_path)  # depth 3 m everywhere
+    kw = dict(data=str(data), budget_bytes=60_000, odometry=True, refresh_below=1.0, max_days=2,
+              prior_metric_min_inliers=20, odometry_depth_noise=0.05)  # fmt: skip
+    run_longterm(LongTermEvalConfig(out=tmp_path / "a", **kw))
+    state = tmp_path / "a" / "state" / "home_00000"
+    maps = json.loads((state / "progress.json").read_text())["maps"]
+    odo = LongTermMap.load(state / maps["odometry"])
+    z = np.concatenate([s.depth for s in odo._t.features.values()]).astype(np.float64)
+    assert odo.odometry_config.metric_min_inliers == 20 and len(z) > 0
+    assert abs(z.mean() - 3.0) < 0.05 and 0.1 < z.std() < 0.2  # 3 m, 5 % noise
+    alone = LongTermMap.load(state / maps["longterm"])  # no metric localization: no bytes spent on depth
+    assert all(s.depth is None for s in alone._t.features.values())
+    home = read_longterm(data)[0]
+    f = Features(
+        np.array([[10.0, 20.0], [159.4, 119.6]], np.float32),
+        np.ones(2, np.float32),
+        np.eye(2, 16, dtype=np.float32),
+    )
+    assert np.allclose(keypoint_depth(home.frames[0], f, 0.0, 0, 0), 3.0)
+    a, b = (keypoint_depth(home.frames[0], f, 0.1, s, 0) for s in (0, 1))
+    assert np.array_equal(a, keypoint_depth(home.frames[0], f, 0.1, 0, 0)) and not np.array_equal(a, b)
+    gone = home.frames[1].root / "depth" / f"{home.frames[1].name}.png"
+    gone.unlink()
+    with pytest.raises(EvalError, match=f"^{gone}: no uint16 depth map"):
+        keypoint_depth(home.frames[1], f, 0.0, 0, 1)
+
+
 def test_the_separate_place_model_is_still_available(tmp_path):
     from homeloc.runtime.longterm import LongTermMap
     from homeloc.runtime.places import GlobalDescriptor
@@ -385,6 +417,10 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_lost_heading_confidence=math.inf).lost_heading_confidence is None  # inf: off
     with pytest.raises(EvalError, match=r"^--prior-lost-heading-confidence: lost_heading_confidence must be"):
         odo(prior_lost_heading_confidence=2.0)
+    assert odo().metric_min_inliers is None and odo(prior_metric_min_inliers=0).metric_min_inliers is None
+    assert odo(prior_metric_min_inliers=30).metric_min_inliers == 30
+    with pytest.raises(EvalError, match=r"^--prior-metric-min-inliers: metric_min_inliers must be >= 4"):
+        odo(prior_metric_min_inliers=3)
     assert odo().adapt_max_scale is None and odo(prior_adapt_max_scale=0.0).adapt_max_scale is None
     assert odo(prior_adapt_max_scale=3.0).adapt_max_scale == 3.0
     with pytest.raises(EvalError, match=r"^--prior-adapt-max-scale: adapt_max_scale must be >= 1 or None"):
