@@ -417,8 +417,9 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo(prior_lost_heading_confidence=math.inf).lost_heading_confidence is None  # inf: off
     with pytest.raises(EvalError, match=r"^--prior-lost-heading-confidence: lost_heading_confidence must be"):
         odo(prior_lost_heading_confidence=2.0)
-    assert odo().metric_min_inliers is None and odo(prior_metric_min_inliers=0).metric_min_inliers is None
-    assert odo(prior_metric_min_inliers=30).metric_min_inliers == 30
+    assert odo().metric_min_inliers == OdometryConfig().metric_min_inliers == 30  # session 47
+    assert odo(prior_metric_min_inliers=0).metric_min_inliers is None  # 0: off
+    assert odo(prior_metric_min_inliers=40).metric_min_inliers == 40
     with pytest.raises(EvalError, match=r"^--prior-metric-min-inliers: metric_min_inliers must be >= 4"):
         odo(prior_metric_min_inliers=3)
     assert odo().adapt_max_scale is None and odo(prior_adapt_max_scale=0.0).adapt_max_scale is None

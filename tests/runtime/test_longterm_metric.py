@@ -108,6 +108,7 @@ def _drifted(metric: int | None) -> tuple[LongTermMap, Features, np.ndarray]:
 
 
 def test_a_drifted_prior_reports_the_experience_where_the_frame_stands_with_metric_localization():
+    assert OdometryConfig().metric_min_inliers == 30  # on by default since session 47
     m, frame, g = _drifted(None)
     loc = m.observe(g, frame, motion=(0.1, 0.0, 0.0)).localization
     assert loc.kf_id == 1 and loc.searched == "prior"  # the nearest the prior: 1.05 m from the frame
