@@ -313,10 +313,11 @@ def _frame(home, i, judge, methods, places, frontend, motion: Motion | None = No
     image = read_image(f.root / "rgb" / f"{f.name}.png")
     t0 = time.perf_counter()
     features = frontend.extract(image)
-    depth = None if depth_noise is None else keypoint_depth(f, features, depth_noise, seed, i)
     desc = features.global_descriptor if places == ONE_PASS else places.describe(image)[0]
     colour = colour_signature(image)  # the long-term maps' change layer (repaints)
     ms_features = (time.perf_counter() - t0) * 1000
+    # the robot's depth sensor or SLAM map points, read from the render: not timed
+    depth = None if depth_noise is None else keypoint_depth(f, features, depth_noise, seed, i)
     rec = {"home": home.name, "index": i, "name": f.name, "day": f.day, "lighting": f.lighting,
            "room": int(judge.room[i]), "keypoints": len(features), "ms_features": ms_features,
            "causes": " ".join(features.causes or ())}  # fmt: skip

@@ -28,6 +28,7 @@ from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from homeloc.data_synthesis.formats.longterm import LongTermHome
@@ -350,8 +351,6 @@ def keypoint_depth(frame, features: Features, noise: float, seed: int, i: int) -
     pixel (``depth/<name>.png`` beside ``rgb/``; NaN where the render has none) times (1 + ``noise``
     x a standard normal draw from (``seed``, ``i``)): what a robot's SLAM map points or depth camera
     would give, with their error. EvalError naming the file when it is missing or not a depth map."""
-    import cv2  # only the metric replays read depth
-
     path = frame.root / "depth" / f"{frame.name}.png"
     d = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
     if d is None or d.ndim != 2 or d.dtype != np.uint16:
