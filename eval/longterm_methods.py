@@ -28,11 +28,12 @@ from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from homeloc.data_synthesis.formats.longterm import LongTermHome
+from homeloc.data_synthesis.render.layout import Frame
 from homeloc.data_synthesis.render.patrol_path import driven
+from homeloc.data_synthesis.shards import DatasetError
 from homeloc.eval.errors import EvalError
 from homeloc.runtime.features import Features
 from homeloc.runtime.longterm import (
@@ -63,7 +64,7 @@ class Method(ABC):
         """The keyframe frame ``i`` localized to (None: rejected), after updating the map; ``colour``:
         the frame's colour signature (None: none), used by the long-term maps' change layer;
         ``depth``: per keypoint of ``features`` (:func:`keypoint_depth`; None: none), kept by the
-        maps that localize metrically (``OdometryConfig.metric_min_inliers``)."""
+        long-term maps that localize metrically (``OdometryConfig.metric_min_inliers``)."""
 
     @abstractmethod
     def keyframe_ids(self) -> np.ndarray:
@@ -106,8 +107,6 @@ class LongTerm(Method):
     def step(self, i, day, desc, features, pose, motion=None, colour=None, depth=None):
         # belief: the rendered pose lends only the camera's mounting (height, tilt), not where it is
         at = dict(mount=pose) if self.belief else dict(pose=pose)
-        o = self.map.odometry_config
-        depth = depth if o is not None and o.metric_min_inliers is not None else None  # bytes only where used
         u = self.map.observe(
             desc, features=features, kf_id=i, motion=motion, colour=colour, depth=depth, **at
         )
@@ -343,20 +342,20 @@ def slipped(m: Motion | None, i: int, seed: int, share: float) -> Motion | None:
 
 
 DEPTH_STREAM = 9  # the depth noise draws' own stream (seed, frame index)
-DEPTH_SCALE_M = 1000.0  # the renderer's depth PNGs: uint16 millimetres of z-depth (0: none)
 
 
-def keypoint_depth(frame, features: Features, noise: float, seed: int, i: int) -> np.ndarray:
+def keypoint_depth(frame: Frame, features: Features, noise: float, seed: int, i: int) -> np.ndarray:
     """Per keypoint of ``features`` (frame ``i``), the rendered z-depth in metres at its nearest
-    pixel (``depth/<name>.png`` beside ``rgb/``; NaN where the render has none) times (1 + ``noise``
-    x a standard normal draw from (``seed``, ``i``)): what a robot's SLAM map points or depth camera
-    would give, with their error. EvalError naming the file when it is missing or not a depth map."""
-    path = frame.root / "depth" / f"{frame.name}.png"
-    d = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
-    if d is None or d.ndim != 2 or d.dtype != np.uint16:
-        raise EvalError(f"{path}: no uint16 depth map there (the renderer writes one per frame; metric localization needs it)")  # fmt: skip
+    pixel (:meth:`.layout.Frame.depth`; NaN where the render has none) times (1 + ``noise`` x a
+    standard normal draw from (``seed``, ``i``)): what a robot's SLAM map points or depth camera
+    would give, with their error. EvalError naming the file when it is missing or unreadable."""
+    try:
+        d = frame.depth()
+    except DatasetError:
+        path = frame.root / "depth" / f"{frame.name}.png"
+        raise EvalError(f"{path}: no uint16 depth map there (the renderer writes one per frame; metric localization needs it)") from None  # fmt: skip
     uv = np.rint(np.asarray(features.keypoints, np.float64)).astype(np.int64)
     z = d[np.clip(uv[:, 1], 0, d.shape[0] - 1), np.clip(uv[:, 0], 0, d.shape[1] - 1)].astype(np.float64)
-    z = np.where(z > 0, z / DEPTH_SCALE_M, np.nan)
+    z = np.where(z > 0, z, np.nan)
     draw = np.random.default_rng([int(seed), int(i), DEPTH_STREAM]).standard_normal(len(z))
     return z * (1.0 + noise * draw)

@@ -566,7 +566,8 @@ class LongTermMap:
         """Add a keyframe as an experience (a mapping run, or what :meth:`observe` does when a frame
         fails to localize); returns its place id: ``place`` when given (an existing place), else an
         existing place near ``pose``, else a new one. colour, depth: as for :meth:`observe`, colour
-        remembered at that place."""
+        remembered at that place, depth kept only by a map that localizes metrically (bytes spent
+        only where used)."""
         kf_id = int(check_ids([kf_id])[0])
         if np.any(self._t.cols["ids"] == kf_id):
             raise ValueError(f"keyframe {kf_id} is already in the map")
@@ -590,6 +591,8 @@ class LongTermMap:
         row = {"ids": kf_id, "place": place, "pose": np.full((3, 4), np.nan) if pose is None else pose[:3],
                "created": self.clock, "last_used": self.clock, "matches": 0, "stale": 0}  # fmt: skip
         v = self.verify_config
+        o = self.odometry_config
+        depth = depth if o is not None and o.metric_min_inliers is not None else None
         stored = (
             StoredFeatures.compress(f, v.max_stored_features, v.descriptor_bits, depth)
             if v.store_features
