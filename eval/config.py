@@ -225,10 +225,15 @@ def prepare_out(out: Path, config, task: str) -> Path:
 
 
 def set_threads(n: int) -> None:
-    """Limit OpenCV, torch, faiss and their OpenMP pools to n threads (for fair timings)."""
+    """Limit OpenCV, numpy's BLAS, torch, faiss and their OpenMP pools to n threads (for fair timings)."""
     import cv2
+    from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(n)
+    # numpy's OpenBLAS sizes its pool by the cores: matching's 512 x 512 matmul took 10-30 ms with
+    # 2 threads on 2 busy cores against 1.3 ms with one (session 48), and every long-term table
+    # before session 48 was timed that way. Limits every BLAS and OpenMP pool loaded now.
+    threadpool_limits(n)
     if "torch" in sys.modules:
         import torch
 
