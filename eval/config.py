@@ -231,8 +231,9 @@ def set_threads(n: int) -> None:
 
     cv2.setNumThreads(n)
     # numpy's OpenBLAS sizes its pool by the cores: matching's 512 x 512 matmul took 10-30 ms with
-    # 2 threads on 2 busy cores against 1.3 ms with one (session 48), and every long-term table
-    # before session 48 was timed that way. Limits every BLAS and OpenMP pool loaded now.
+    # 2 threads on 2 busy cores against 1.3 ms with one (session 48); every time measured before
+    # session 48 ran it so. Limits every BLAS and OpenMP pool loaded now (set_threads runs again
+    # after a method imports torch or faiss).
     threadpool_limits(n)
     if "torch" in sys.modules:
         import torch
