@@ -31,7 +31,7 @@ test-all: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m homeloc.runtime.bench
+	$(BIN)/python -m homeloc.runtime.bench
 	$(BIN)/python -m homeloc.data_synthesis.bench
 	$(BIN)/python -m homeloc.data_synthesis.render.bench
 	@for m in homeloc.train.bench homeloc.eval.bench homeloc.export.bench; do \

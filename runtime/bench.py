@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,9 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import faiss
+    from threadpoolctl import threadpool_limits
 
     faiss.omp_set_num_threads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # numpy's OpenBLAS and the OpenMP pools, loaded by now: an environment variable set here came
+    # too late (session 48: matching's product took 10-30 ms with 2 threads on busy cores, 1.3 with one)
+    threadpool_limits(1)
     repeats = args.repeats or (5 if args.quick else 20)
     rows: list[tuple[str, str]] = []
     if "frontend" not in args.skip:
