@@ -284,7 +284,7 @@ class LongTermMap:
         if not self.prior.heading_agrees(pose, R, replace(o, fit_sigma_deg=o.seed_sigma_deg)):
             return False  # turned while it claims it did not: carried (and turned) off the dock
         kf = self._t.features[loop.kf_id].features()
-        return colocated(f, kf, loop.inliers, self.verify_config, self.K, o)
+        return colocated(f, kf, loop.inliers, self.verify_config, self.K, o, matches=loop.putative)
 
     def _strict_elsewhere(self, d: np.ndarray, f: Features, at: int, radii: float) -> Localization | None:
         """A strict localization (the global acceptance score) to an experience further than
@@ -326,7 +326,8 @@ class LongTermMap:
     def _metric(self, f: Features, found: dict) -> MetricPose | None:
         """The frame's pose from PnP against the experiences in ``found`` (kf id -> loop) that keep
         depth: the one with the most inliers, at least ``OdometryConfig.metric_min_inliers`` (None:
-        off, or none)."""
+        off, or none); the first of those with the most. PnP reuses each verification's matches,
+        and skips an experience whose matches with depth cannot beat the best so far."""
         o = self.odometry_config
         if o is None or o.metric_min_inliers is None:
             return None
@@ -336,7 +337,8 @@ class LongTermMap:
             if s is None or s.depth is None:
                 continue
             pose = self._t.cols["pose"][self._t.position(k)]
-            m = metric_pose(f, k, s, pose, self.K, self.verify_config, o.metric_min_inliers)
+            m = metric_pose(f, k, s, pose, self.K, self.verify_config, o.metric_min_inliers,
+                            found[k].putative, 0 if best is None else best.inliers)  # fmt: skip
             if m is not None and (best is None or m.inliers > best.inliers):
                 best = m
         return best

@@ -49,32 +49,39 @@ def metric_pose(
     K: np.ndarray,
     verify: VerifyConfig,
     min_inliers: int,
+    matches: np.ndarray | None = None,
+    beat: int = 0,
 ) -> MetricPose | None:
     """The frame's pose from PnP of frame ``f`` against keyframe ``kf`` (its stored features, with
     depth) whose camera-to-map pose is ``kf_pose`` (3 x 4 or 4 x 4; OpenCV camera axes). Matches as
     the verifier does (``verify``: the frame's best ``max_stored_features`` keypoints, mutual nearest
-    neighbours within ``max_distance``); keypoints of ``kf`` without depth are left out. None when
-    ``kf`` keeps no depth, its pose is unknown (NaN), or fewer than ``min_inliers`` matches with
-    depth or PnP inliers remain."""
+    neighbours within ``max_distance``; ``matches``: those a verification made, indices of ``f``,
+    None: match again); keypoints of ``kf`` without depth are left out. None when ``kf`` keeps no
+    depth, its pose is unknown (NaN), fewer than ``min_inliers`` matches with depth or PnP inliers
+    remain, or no more than ``beat`` matches with depth (PnP could not find more inliers than a
+    pose already found: :meth:`.map.LongTermMap._metric` keeps the one with the most)."""
     if kf.depth is None or K is None:
         return None
     P = np.asarray(kf_pose, np.float64)
     if not np.isfinite(P[:3]).all():
         return None
-    q, _ = query_features(f, verify)
     stored = kf.features()
-    m = match_features(q, stored, verify.max_distance)
+    m = matches
+    if m is None:
+        q, order = query_features(f, verify)
+        m = match_features(q, stored, verify.max_distance)
+        m = np.stack([order[m[:, 0]], m[:, 1]], axis=1).astype(np.int64)  # indices of `f`
     if len(m) < min_inliers:
         return None
     z = kf.depth[m[:, 1]].astype(np.float64)
     ok = np.isfinite(z) & (z > MIN_DEPTH_M)
-    if ok.sum() < max(min_inliers, 4):
+    if ok.sum() < max(min_inliers, 4) or ok.sum() <= beat:
         return None
     K = np.asarray(K, np.float64)
     uv = stored.keypoints[m[ok, 1]].astype(np.float64)
     ray = np.linalg.solve(K, np.c_[uv, np.ones(len(uv))].T).T * z[ok, None]  # keyframe camera
     X = ray @ P[:3, :3].T + P[:3, 3]  # map
-    x = q.keypoints[m[ok, 0]].astype(np.float64)
+    x = f.keypoints[m[ok, 0]].astype(np.float64)
     good, rv, tv, inl = cv2.solvePnPRansac(X, x, K, None, iterationsCount=PNP_ITERATIONS,
                                            reprojectionError=PNP_REPROJECTION_PX, confidence=0.999,
                                            flags=cv2.SOLVEPNP_EPNP)  # fmt: skip

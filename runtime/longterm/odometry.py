@@ -114,12 +114,13 @@ def sees_again(
     from the same spot: a rotation-only fit over its matches explains at least ``cfg.still_share``
     of the verification's inliers (a robot carried a metre along its line of sight sees the same
     things, with parallax)?"""
-    q, _ = query_features(f, verify)
+    q, order = query_features(f, verify)
     p, _ = query_features(previous, verify)
-    v, _, _ = verify_one(q, Candidate(0, 1.0), p, verify, K)
+    m = match_features(q, p, verify.max_distance)
+    v, _, _ = verify_one(q, Candidate(0, 1.0), p, verify, K, m)
     if not v.accepted or cfg is None or cfg.still_share is None:
         return v.accepted
-    return colocated(f, p, v.inliers, verify, K, cfg, cfg.still_share)
+    return colocated(f, p, v.inliers, verify, K, cfg, cfg.still_share, np.c_[order[m[:, 0]], m[:, 1]])
 
 
 def _sigmas(m: Motion, cfg: OdometryConfig) -> tuple[float, float]:
@@ -425,9 +426,10 @@ def measured_rotation(f: Features, kf: Features, loop: LoopClosure, v: VerifyCon
     """The rotation (frame -> experience camera) that ``loop``, a verification of frame ``f``
     against keyframe ``kf`` with ``v``, implies: a rotation-only fit over all its matches
     (``cfg.rotation_px``; see :class:`.config.OdometryConfig`), else (off, fewer than
-    ``MIN_ROTATION_INLIERS`` inliers, no K) the essential matrix's R (None: unknown)."""
+    ``MIN_ROTATION_INLIERS`` inliers, no K) the essential matrix's R (None: unknown). The fit
+    takes the verification's own matches (``loop.putative``) when the loop keeps them."""
     R = getattr(loop.geometry, "R", None)
-    rot = _rotation_fit(f, kf, v, K, cfg.rotation_px)
+    rot = _rotation_fit(f, kf, v, K, cfg.rotation_px, loop.putative)
     return rot.R if rot is not None and rot.num_inliers >= MIN_ROTATION_INLIERS else R
 
 
@@ -439,30 +441,35 @@ def colocated(
     K,
     cfg: OdometryConfig,
     share: float | None = None,
+    matches: np.ndarray | None = None,
 ) -> bool:
     """Does a strict verification of frame ``f`` against keyframe ``kf`` (``inliers`` inliers,
     verified with ``v``) say the frame was taken where the keyframe was: a rotation-only fit
     (``cfg.rotation_px``) over its matches explains at least ``share`` of the inliers (None:
     ``cfg.cross_check_colocated``)? True when the check is off (None) or cannot be made (no K,
-    ``rotation_px`` None)."""
+    ``rotation_px`` None). matches: the verification's own (indices of ``f``; None: match again)."""
     share = cfg.cross_check_colocated if share is None else share
     if share is None or K is None or cfg.rotation_px is None:
         return True
-    rot = _rotation_fit(f, kf, v, K, cfg.rotation_px)
+    rot = _rotation_fit(f, kf, v, K, cfg.rotation_px, matches)
     return rot is not None and rot.num_inliers >= share * max(int(inliers), 1)
 
 
-def _rotation_fit(f: Features, kf: Features, v: VerifyConfig, K, px: float | None):
+def _rotation_fit(f: Features, kf: Features, v: VerifyConfig, K, px: float | None,
+                  matches: np.ndarray | None = None):  # fmt: skip
     """The rotation-only fit (``px`` pixels) over the matches a verification with ``v`` makes
-    between frame ``f`` and keyframe ``kf``; None without K or ``px``, with fewer than
-    ``MIN_ROTATION_INLIERS`` matches, or when the fit fails."""
+    between frame ``f`` and keyframe ``kf`` (``matches``: those the verification made, indices of
+    ``f``; None: match again); None without K or ``px``, with fewer than ``MIN_ROTATION_INLIERS``
+    matches, or when the fit fails."""
     if px is None or K is None:
         return None
-    q, _ = query_features(f, v)
-    m = match_features(q, kf, v.max_distance)
-    if len(m) < MIN_ROTATION_INLIERS:
+    if matches is None:
+        q, order = query_features(f, v)
+        m = match_features(q, kf, v.max_distance)
+        matches = np.stack([order[m[:, 0]], m[:, 1]], axis=1).astype(np.int64)  # indices of `f`
+    if len(matches) < MIN_ROTATION_INLIERS:
         return None
-    rot = estimate_rotation(q, kf, m, K, px)
+    rot = estimate_rotation(f, kf, matches, K, px)
     return rot if rot.ok else None
 
 

@@ -32,7 +32,10 @@ class LoopClosure:
     the homography K R K^-1 of a "rotation" (two views from one spot), None when verification was
     disabled (``min_inliers=0``); geometry: the full estimate (R, t for "essential"; R and t = 0
     for "rotation"); matches: M x 2 int64 inlier matches (query index, keyframe index);
-    confidence: the acceptance score (:func:`.verify.confidence`; None without verification).
+    confidence: the acceptance score (:func:`.verify.confidence`; None without verification);
+    putative: every mutual-NN match the geometry was fitted to (query index, keyframe index), in
+    the order they were fitted (None without verification), so that later fits to the same pair
+    (the long-term map's measured rotation and PnP) need not match it again.
     """
 
     kf_id: int
@@ -42,6 +45,7 @@ class LoopClosure:
     geometry: Geometry | None = None
     matches: np.ndarray | None = None
     confidence: float | None = None
+    putative: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -123,12 +123,16 @@ def spread(points: np.ndarray, frame_points: np.ndarray, grid: int = SPREAD_GRID
 
 
 def verify_one(
-    features: Features, candidate: Candidate, kf: Features, config: VerifyConfig, K: np.ndarray | None
-) -> tuple[Verification, Geometry | None, np.ndarray]:
+    features: Features, candidate: Candidate, kf: Features, config: VerifyConfig, K: np.ndarray | None,
+    matches: np.ndarray | None = None,
+) -> tuple[Verification, Geometry | None, np.ndarray]:  # fmt: skip
     """Match the frame (view 0) with one keyframe (view 1) and score the geometry. With the
     essential matrix, a fundamental-matrix fit must pass the floors first (an essential matrix is
-    a fundamental matrix with constraints, so it cannot find more support; it is 10x dearer)."""
-    matches = match_features(features, kf, config.max_distance)
+    a fundamental matrix with constraints, so it cannot find more support; it is 10x dearer).
+    matches: the pair's mutual-NN matches when already made (:func:`match_features` with
+    ``config.max_distance``), else they are made here."""
+    if matches is None:
+        matches = match_features(features, kf, config.max_distance)
     if len(matches) < max(config.min_inliers, 1):
         return _scored(candidate, matches, None, features, kf, config), None, matches[:0]
     if method_of(config, K) == "essential":
@@ -171,11 +175,14 @@ def verify_all(
         s = stored.get(c.kf_id)
         if s is None:
             continue
-        v, geom, inl = verify_one(q, c, s.features(), config, K)
+        kf = s.features()
+        m = match_features(q, kf, config.max_distance)
+        v, geom, inl = verify_one(q, c, kf, config, K, m)
         log.append(v)
         if v.accepted and (best is None or v.confidence > best.confidence):
             inl = np.stack([order[inl[:, 0]], inl[:, 1]], axis=1).astype(np.int64)  # indices of `features`
-            best = LoopClosure(c.kf_id, c.score, v.inliers, geom.matrix, geom, inl, v.confidence)
+            m = np.stack([order[m[:, 0]], m[:, 1]], axis=1).astype(np.int64)  # same rows, same order
+            best = LoopClosure(c.kf_id, c.score, v.inliers, geom.matrix, geom, inl, v.confidence, m)
     return best, log
 
 

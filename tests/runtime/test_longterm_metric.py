@@ -3,16 +3,20 @@ frame against it, the prior's update by the frame's metric pose, and the map rep
 experience nearest where the frame stands when its prior drifted."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from homeloc.runtime.features import Features
+from homeloc.runtime.frontend import match_features
 from homeloc.runtime.longterm import LongTermMap, OdometryConfig, PlaceConfig, PosePrior
 from homeloc.runtime.longterm.metric import metric_pose
-from homeloc.runtime.longterm.odometry import metric_update, planar
+from homeloc.runtime.longterm.odometry import measured_rotation, metric_update, planar
 from homeloc.runtime.loop_closure import VerifyConfig
+from homeloc.runtime.loop_closure.results import Candidate
 from homeloc.runtime.loop_closure.stored_features import StoredFeatures, pack_features, unpack_features
+from homeloc.runtime.loop_closure.verify import query_features, verify_all
 from tests.runtime.test_longterm import ROOMS, pose_at, unit
 
 K = np.array([[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
@@ -68,6 +72,41 @@ def test_pnp_against_a_keyframe_with_depth_places_the_frame():
     assert metric_pose(ff, 5, StoredFeatures.compress(fk, 512, 8), kf_pose, K, VerifyConfig(), 30) is None
     assert metric_pose(ff, 5, s, kf_pose, K, VerifyConfig(), N + 1) is None  # too few inliers
     assert metric_pose(ff, 5, s, np.full((3, 4), np.nan), K, VerifyConfig(), 30) is None  # pose unknown
+
+
+def test_pnp_and_the_measured_rotation_reuse_the_verification_s_matches():
+    """A verified loop keeps the matches its geometry was fitted to, as indices of the frame's own
+    features; PnP and the measured rotation given them find what matching again finds (the long-term
+    map matches each pair once a frame), and PnP is skipped when it cannot beat a pose found."""
+    X, desc = scene()
+    kf_pose, frame_pose = pose_at(1.0, 1.0), pose_at(1.0, 1.0, 8.0)  # turned on the spot
+    fk, z = view(X, desc, kf_pose)
+    ff, _ = view(X, desc, frame_pose)
+    # shuffled scores and the best 150 of 200: the verifier's query indices are not the frame's
+    ff = Features(
+        ff.keypoints, np.random.default_rng(2).uniform(0.1, 1.0, N).astype(np.float32), ff.descriptors
+    )
+    s = StoredFeatures.compress(fk, 512, 8, z)
+    v = VerifyConfig(max_stored_features=150)
+    loop, _ = verify_all(ff, [Candidate(5, 1.0)], {5: s}, v, K)
+    assert loop is not None and loop.inliers >= 100
+    q, order = query_features(ff, v)
+    m = match_features(q, s.features(), v.max_distance)
+    assert not np.array_equal(order, np.arange(len(order)))
+    assert np.array_equal(loop.putative, np.c_[order[m[:, 0]], m[:, 1]])
+    assert {tuple(x) for x in loop.matches} <= {tuple(x) for x in loop.putative}
+    again = metric_pose(ff, 5, s, kf_pose, K, v, 30)
+    reused = metric_pose(ff, 5, s, kf_pose, K, v, 30, loop.putative)
+    assert again is not None and again.inliers == reused.inliers and np.array_equal(again.pose, reused.pose)
+    assert abs(math.degrees(reused.pose[2] - planar(frame_pose)[2])) < 1.0
+    n = len(loop.putative)  # every keypoint of the keyframe keeps its depth here
+    assert metric_pose(ff, 5, s, kf_pose, K, v, 30, loop.putative, beat=n) is None  # cannot beat n
+    assert metric_pose(ff, 5, s, kf_pose, K, v, 30, loop.putative, beat=n - 1) is not None
+    odo = OdometryConfig()
+    R = measured_rotation(ff, s.features(), loop, v, K, odo)
+    assert R is not None and np.array_equal(
+        R, measured_rotation(ff, s.features(), replace(loop, putative=None), v, K, odo)
+    )
 
 
 def test_a_metric_pose_far_from_a_confident_prior_replaces_it_a_near_one_is_fused():
