@@ -21,10 +21,9 @@ import cv2
 import numpy as np
 
 from homeloc.runtime.features import Features
-from homeloc.runtime.frontend import match_features
 from homeloc.runtime.loop_closure.config import VerifyConfig
 from homeloc.runtime.loop_closure.stored_features import StoredFeatures
-from homeloc.runtime.loop_closure.verify import query_features
+from homeloc.runtime.loop_closure.verify import frame_matches
 
 PNP_ITERATIONS = 500  # OpenCV's RANSAC draws from a fixed seed: the same matches give the same pose
 PNP_REPROJECTION_PX = 3.0
@@ -66,11 +65,7 @@ def metric_pose(
     if not np.isfinite(P[:3]).all():
         return None
     stored = kf.features()
-    m = matches
-    if m is None:
-        q, order = query_features(f, verify)
-        m = match_features(q, stored, verify.max_distance)
-        m = np.stack([order[m[:, 0]], m[:, 1]], axis=1).astype(np.int64)  # indices of `f`
+    m = frame_matches(f, stored, verify) if matches is None else matches
     if len(m) < min_inliers:
         return None
     z = kf.depth[m[:, 1]].astype(np.float64)

@@ -44,7 +44,13 @@ from homeloc.runtime.longterm.config import OdometryConfig, PlaceConfig
 from homeloc.runtime.longterm.within import p_within_angle, p_within_radius
 from homeloc.runtime.loop_closure.config import VerifyConfig
 from homeloc.runtime.loop_closure.results import Candidate, LoopClosure
-from homeloc.runtime.loop_closure.verify import query_features, verify_all, verify_one
+from homeloc.runtime.loop_closure.verify import (
+    frame_matches,
+    in_frame,
+    query_features,
+    verify_all,
+    verify_one,
+)
 
 Motion = tuple[float, ...]  # (dx, dy, dyaw) or (dx, dy, dyaw, path_m, turned_rad)
 MIN_ROTATION_INLIERS = 6  # a rotation-only fit below it says nothing (2-point samples)
@@ -120,7 +126,7 @@ def sees_again(
     v, _, _ = verify_one(q, Candidate(0, 1.0), p, verify, K, m)
     if not v.accepted or cfg is None or cfg.still_share is None:
         return v.accepted
-    return colocated(f, p, v.inliers, verify, K, cfg, cfg.still_share, np.c_[order[m[:, 0]], m[:, 1]])
+    return colocated(f, p, v.inliers, verify, K, cfg, cfg.still_share, in_frame(m, order))
 
 
 def _sigmas(m: Motion, cfg: OdometryConfig) -> tuple[float, float]:
@@ -463,10 +469,7 @@ def _rotation_fit(f: Features, kf: Features, v: VerifyConfig, K, px: float | Non
     matches, or when the fit fails."""
     if px is None or K is None:
         return None
-    if matches is None:
-        q, order = query_features(f, v)
-        m = match_features(q, kf, v.max_distance)
-        matches = np.stack([order[m[:, 0]], m[:, 1]], axis=1).astype(np.int64)  # indices of `f`
+    matches = frame_matches(f, kf, v) if matches is None else matches
     if len(matches) < MIN_ROTATION_INLIERS:
         return None
     rot = estimate_rotation(f, kf, matches, K, px)

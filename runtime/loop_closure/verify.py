@@ -180,10 +180,24 @@ def verify_all(
         v, geom, inl = verify_one(q, c, kf, config, K, m)
         log.append(v)
         if v.accepted and (best is None or v.confidence > best.confidence):
-            inl = np.stack([order[inl[:, 0]], inl[:, 1]], axis=1).astype(np.int64)  # indices of `features`
-            m = np.stack([order[m[:, 0]], m[:, 1]], axis=1).astype(np.int64)  # same rows, same order
-            best = LoopClosure(c.kf_id, c.score, v.inliers, geom.matrix, geom, inl, v.confidence, m)
+            best = LoopClosure(c.kf_id, c.score, v.inliers, geom.matrix, geom, in_frame(inl, order),
+                               v.confidence, in_frame(m, order))  # fmt: skip
     return best, log
+
+
+def in_frame(matches: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Matches (query index, keyframe index) of the query features :func:`query_features` made
+    (``order``: their indices in the frame's features) as indices of the frame's features: the
+    same rows in the same order, so a fit to them sees the same points."""
+    return np.stack([order[matches[:, 0]], matches[:, 1]], axis=1).astype(np.int64)
+
+
+def frame_matches(features: Features, kf: Features, config: VerifyConfig) -> np.ndarray:
+    """The mutual-NN matches a verification with ``config`` makes between the frame's
+    ``features`` and keyframe ``kf`` (its best ``max_stored_features`` keypoints, within
+    ``max_distance``), as indices of ``features``: what :attr:`LoopClosure.putative` keeps."""
+    q, order = query_features(features, config)
+    return in_frame(match_features(q, kf, config.max_distance), order)
 
 
 def query_features(features: Features, config: VerifyConfig) -> tuple[Features, np.ndarray]:

@@ -16,7 +16,7 @@ from homeloc.runtime.longterm.odometry import measured_rotation, metric_update, 
 from homeloc.runtime.loop_closure import VerifyConfig
 from homeloc.runtime.loop_closure.results import Candidate
 from homeloc.runtime.loop_closure.stored_features import StoredFeatures, pack_features, unpack_features
-from homeloc.runtime.loop_closure.verify import query_features, verify_all
+from homeloc.runtime.loop_closure.verify import frame_matches, query_features, verify_all
 from tests.runtime.test_longterm import ROOMS, pose_at, unit
 
 K = np.array([[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
@@ -94,6 +94,7 @@ def test_pnp_and_the_measured_rotation_reuse_the_verification_s_matches():
     m = match_features(q, s.features(), v.max_distance)
     assert not np.array_equal(order, np.arange(len(order)))
     assert np.array_equal(loop.putative, np.c_[order[m[:, 0]], m[:, 1]])
+    assert np.array_equal(frame_matches(ff, s.features(), v), loop.putative)
     assert {tuple(x) for x in loop.matches} <= {tuple(x) for x in loop.putative}
     again = metric_pose(ff, 5, s, kf_pose, K, v, 30)
     reused = metric_pose(ff, 5, s, kf_pose, K, v, 30, loop.putative)
