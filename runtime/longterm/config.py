@@ -226,18 +226,21 @@ class OdometryConfig:
             1952 (session 43) 20 cost 59 frames and 9 days without faults; session 44's learned
             noise scale with 30 (``adapt_max_scale``) won those back but made more false
             localizations over six replays with faults and without (31 against 29).
-        lost_heading_confidence: None (the default): a heading sigma past ``max_sigma_deg`` drops
-            the prior. Else the prior keeps its position with the heading lost (its sigma grows
-            on, at most 180 deg, and sweeps into the position's, so ``max_sigma_m`` drops it after
-            a short drive) and reports a localization through it only when its best accepted
-            verification scores at least this: where one turn-around's modelled noise alone passes
-            the bound (21-24 deg on 1951's patrol, the position known to 0.07-0.33 m) the search
-            stays among the experiences around the robot instead of the whole map's. At 0.1 on 1951:
-            636 / 3 without faults (the default 611 / 3), but 621 / 9 and 630 / 9 with doubled
-            noise and 10 % slip (599 / 7, 601 / 5): the drop at each turn-around had re-seeded the
-            prior, clearing a slip's error. On the held-out 1955 and 1956 the bound is never
-            reached (13 false either way over six replays), so it is off (docs/longterm_history.md,
-            "Session 46").
+        lost_heading_confidence: 0.1 (session 50; None: a heading sigma past ``max_sigma_deg``
+            drops the prior, the default before). The prior keeps its position with the heading
+            lost (its sigma grows on, at most 180 deg, and sweeps into the position's, so
+            ``max_sigma_m`` drops it after a short drive) and reports a localization through it
+            only when its best accepted verification scores at least this: where one
+            turn-around's modelled noise alone passes the bound (21-24 deg on 1951's patrol, the
+            position known to 0.07-0.33 m) the search stays among the experiences around the robot
+            instead of the whole map's, and a PnP pose there (``metric_min_inliers``) gives the
+            heading back. Session 46 (before metric localization) found it cost falses with
+            faults (1951: 621 / 9 and 630 / 9 against 599 / 7 and 601 / 5). With metric
+            localization (session 50, dev 1951, right / false (days met of 20)): 639 / 1 (19)
+            without faults against 613 / 2 (12), 634 / 1 (18) twice as noisy against 612 / 1
+            (13), 629 / 2 (16) with 10 % slip against 604 / 2 (10); 1958 the same either way. On the
+            held-out 1963 and 1964 (six replays) the bound is passed once, after a slip: the
+            same verdicts on every frame, the same totals (docs/longterm_history.md, "Session 50").
         metric_min_inliers: 30 (session 47; None: off, a localization's only evidence of where the
             robot stands is its experience's position). After a localization through the prior, PnP
             of the frame against each experience verified there that keeps depth
@@ -670,7 +673,7 @@ class OdometryConfig:
     seed_sigma_deg: float = 5.0
     max_sigma_m: float = 1.5
     max_sigma_deg: float = 20.0
-    lost_heading_confidence: float | None = None
+    lost_heading_confidence: float | None = 0.1
     metric_min_inliers: int | None = 30
     metric_sigma_m: float = 0.15
     metric_sigma_deg: float = 5.0

@@ -74,8 +74,13 @@ def _configs(settings: dict, bits: int) -> dict:
     odometry = settings.get("odometry")  # absent in maps written before the pose prior existed
     if odometry is not None:
         # one saved before session 44 grew its prior at the model's noise, one saved before session 45
-        # reported the least-cost experience through the prior: each still does
-        odometry = {"adapt_max_scale": None, "nearest_place": False} | odometry
+        # reported the least-cost experience through the prior, one saved before session 46 dropped
+        # the prior past the heading bound: each still does
+        odometry = {
+            "adapt_max_scale": None,
+            "nearest_place": False,
+            "lost_heading_confidence": None,
+        } | odometry
     # a map written before session 38 compared each frame with every signature: it keeps doing so
     settings = settings | {"change": {"colour_min_age": 1} | settings["change"],
                            "verify": {"descriptor_bits": bits} | settings["verify"]}  # fmt: skip

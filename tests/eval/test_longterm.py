@@ -412,7 +412,8 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     assert odo().max_sigma_deg == OdometryConfig().max_sigma_deg == 20.0  # 30 before session 42
     assert odo(prior_max_sigma_deg=30.0).max_sigma_deg == 30.0
     assert odo(prior_max_sigma_m=1.25).max_sigma_m == 1.25
-    assert odo().lost_heading_confidence is None  # the prior dropped past max_sigma_deg
+    # session 50: the prior keeps its position past max_sigma_deg (0.1; inf: off, dropped as before)
+    assert odo().lost_heading_confidence == OdometryConfig().lost_heading_confidence == 0.1
     assert odo(prior_lost_heading_confidence=0.6).lost_heading_confidence == 0.6
     assert odo(prior_lost_heading_confidence=math.inf).lost_heading_confidence is None  # inf: off
     with pytest.raises(EvalError, match=r"^--prior-lost-heading-confidence: lost_heading_confidence must be"):

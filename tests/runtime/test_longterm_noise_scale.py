@@ -44,7 +44,7 @@ def test_the_scale_finds_odometry_twice_as_noisy_as_modelled_and_keeps_the_model
 
 def test_a_prior_grown_at_the_scale_drops_at_the_heading_bound_sooner():
     slow, fast = PosePrior(np.zeros(3), 0.1, 5.0), PosePrior(np.zeros(3), 0.1, 5.0)
-    cfg = OdometryConfig(max_sigma_m=100.0, max_sigma_deg=30.0)
+    cfg = OdometryConfig(max_sigma_m=100.0, max_sigma_deg=30.0, lost_heading_confidence=None)  # dropped there
     n_slow = n_fast = 0
     while slow is not None:
         slow, n_slow = slow.moved(STEP, cfg), n_slow + 1
@@ -98,7 +98,8 @@ def test_the_map_gathers_the_evidence_and_keeps_it_across_a_save(tmp_path):
         "odometry": {
             k: v
             for k, v in meta["settings"]["odometry"].items()
-            if not k.startswith("adapt_") and k != "nearest_place"  # both added since session 43
+            if not k.startswith("adapt_")
+            and k not in ("nearest_place", "lost_heading_confidence")  # since s43
         }
         | {"max_sigma_deg": 20.0}
     }
@@ -108,4 +109,7 @@ def test_the_map_gathers_the_evidence_and_keeps_it_across_a_save(tmp_path):
     # ... and one whose settings predate session 45 reports the least-cost experience, as it did,
     # whatever the default; one saved with the box's probability keeps it
     assert s43.nearest_place is False
+    # ... and one whose settings predate session 46 drops the prior past the heading bound, as it did
+    assert s43.lost_heading_confidence is None
+    assert LongTermMap.load(tmp_path / "m.hlmap").odometry_config.lost_heading_confidence == 0.1
     assert LongTermMap.load(tmp_path / "m.hlmap").odometry_config.nearest_place is True

@@ -64,10 +64,12 @@ def test_a_prior_past_the_heading_bound_keeps_its_position_with_lost_heading_con
     over the drive, passes max_sigma_m."""
     p = PosePrior(np.array([1.0, 1.0, 0.0]), 0.1, 18.0)
     turn = (0.1, 0.0, math.pi)  # 9 deg of modelled heading noise: hypot(18, 9) > 20
-    assert p.moved(turn, ODO) is None  # the default: dropped
+    drop = OdometryConfig(lost_heading_confidence=None)
+    assert p.moved(turn, drop) is None  # off: dropped
     lost = OdometryConfig(lost_heading_confidence=0.6)
     q = p.moved(turn, lost)
-    assert q is not None and q.heading_lost(lost) and not q.heading_lost(ODO)
+    assert q is not None and q.heading_lost(lost) and not q.heading_lost(drop)
+    assert p.moved(turn, ODO).heading_lost(ODO)  # the default keeps it (0.1, session 50)
     assert q.sigma_deg == pytest.approx(math.hypot(18.0, math.hypot(9.0, 0.1)))
     np.testing.assert_allclose(q.pose[:2], [1.1, 1.0], atol=1e-9)
     assert q.sigma_m < 0.2  # the position is still known
@@ -77,7 +79,7 @@ def test_a_prior_past_the_heading_bound_keeps_its_position_with_lost_heading_con
     wide = PosePrior(np.zeros(3), 0.1, 178.0).moved((0.0, 0.0, math.pi), lost, 5.0)
     assert wide.sigma_deg == 180.0  # at most
     # without the option the bound drops it even at 180 deg: the cap applies only to a kept prior
-    at_180 = OdometryConfig(max_sigma_deg=180.0)
+    at_180 = OdometryConfig(max_sigma_deg=180.0, lost_heading_confidence=None)
     assert PosePrior(np.zeros(3), 0.1, 178.0).moved((0.0, 0.0, math.pi), at_180, 5.0) is None
     with pytest.raises(ValueError, match=r"lost_heading_confidence must be in \[0, 1\] or None"):
         OdometryConfig(lost_heading_confidence=1.5)
