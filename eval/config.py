@@ -175,6 +175,7 @@ class LongTermEvalConfig:
     prior_max_sigma_deg: float | None = None
     prior_lost_heading_confidence: float | None = None
     prior_metric_min_inliers: int | None = None
+    prior_metric_reset_heading_sigmas: float | None = None
     odometry_depth_noise: float = 0.02
     prior_adapt_max_scale: float | None = None
     prior_ambiguous_keeps: bool | None = None

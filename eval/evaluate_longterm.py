@@ -165,7 +165,8 @@ PRIOR_OPTIONS = ("agree_confidence", "single_confidence", "single_doubt_m", "con
 PRIOR_ZERO_OFF = ("agree_min_inliers", "rotation_px", "cross_check_colocated", "still_share", "sure_inliers",
                   "adapt_max_scale", "metric_min_inliers")  # fmt: skip
 # ... and those where inf turns it off (None; 0 is a setting): no gate beyond the candidates'
-PRIOR_INF_OFF = ("weak_gate_sigmas", "strict_gate_sigmas", "strict_heading_sigmas", "lost_heading_confidence")
+PRIOR_INF_OFF = ("weak_gate_sigmas", "strict_gate_sigmas", "strict_heading_sigmas", "lost_heading_confidence",
+                 "metric_reset_heading_sigmas")  # fmt: skip
 
 
 def _off(name: str, v):

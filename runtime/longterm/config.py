@@ -260,6 +260,14 @@ class OdometryConfig:
             ``metric_sigma_deg``, heading) instead of being fused with it: the odometry failed
             (slipping wheels), and a Kalman update would keep most of a confident, wrong prior.
             None: always fused.
+        metric_reset_heading_sigmas: None (the default, session 50: off): a PnP pose far enough to
+            reset the prior (``metric_reset_sigmas``) whose heading lies more than this many
+            hypot(prior heading sigma, ``metric_sigma_deg``) from the prior's is not taken at all
+            (neither reported nor a measurement): slipping wheels lose distance more than they
+            turn the robot, and a wrong experience's PnP can land a metre and many degrees away.
+            On 1963 with doubled odometry noise one such PnP (0.9 m and 80 deg from a prior 0.05 m
+            and 1 deg from the truth, sigmas 0.06 m and 4.4 deg) reset the prior and the last nine
+            frames of the day followed it, all false (docs/longterm_history.md, "Session 50").
         max_misses: ... or after this many consecutive frames it did not localize (a night frame
             may fail while the next one verifies; the uncertainty bound still applies).
         gate_sigmas: experiences within ``PlaceConfig.radius_m + gate_sigmas * sigma_m`` of the
@@ -678,6 +686,7 @@ class OdometryConfig:
     metric_sigma_m: float = 0.15
     metric_sigma_deg: float = 5.0
     metric_reset_sigmas: float | None = 3.0
+    metric_reset_heading_sigmas: float | None = None
     max_misses: int = 3
     gate_sigmas: float = 1.0
     heading_sigmas: float = 2.0
@@ -740,6 +749,10 @@ class OdometryConfig:
         _check("metric_min_inliers", mi is None or mi >= 4, mi, ">= 4 or None")
         mr = self.metric_reset_sigmas
         _check("metric_reset_sigmas", mr is None or (mr >= 0 and math.isfinite(mr)), mr, ">= 0 or None")
+        mh = self.metric_reset_heading_sigmas
+        _check(
+            "metric_reset_heading_sigmas", mh is None or (mh >= 0 and math.isfinite(mh)), mh, ">= 0 or None"
+        )
         _check("max_misses", self.max_misses >= 1, self.max_misses, ">= 1")
         for name in ("conflict_radii", "cross_check_radii"):
             v = getattr(self, name)

@@ -41,6 +41,7 @@ from homeloc.runtime.longterm.odometry import (
     claims_still,
     colocated,
     in_gate,
+    metric_contradicts,
     metric_update,
     mounted,
     next_prior,
@@ -253,6 +254,8 @@ class LongTermMap:
             if loop is not None or ambiguous:
                 loc = None if loop is None else self._localization(loop, "prior")
                 metric = None if loc is None else self._metric(f, found)
+                if metric is not None and metric_contradicts(self.prior, metric.pose, o):
+                    metric = None  # a reset the prior's heading contradicts (metric_reset_heading_sigmas)
                 if metric is not None:
                     loc, R = self._nearest_to(metric, loc, found, R)
                 return self._settle(loc, R, metric)

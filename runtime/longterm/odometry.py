@@ -593,6 +593,23 @@ def metric_update(prior: PosePrior, pose: np.ndarray, cfg: OdometryConfig) -> Po
     return replace(prior, pose=xy_yaw, sigma_m=s_m, sigma_deg=s_deg, misses=0, since_deg2=0.0)
 
 
+def metric_contradicts(prior: PosePrior, pose: np.ndarray, cfg: OdometryConfig) -> bool:
+    """Would the frame's metric pose ``pose`` (``(x, y, yaw)``) reset the prior
+    (:func:`metric_update`) while its heading lies more than ``cfg.metric_reset_heading_sigmas`` x
+    hypot(the prior's heading sigma, ``cfg.metric_sigma_deg``) from the prior's? False when either
+    setting is off. A lost heading (sigma up to 180 deg) contradicts nothing."""
+    k, r = cfg.metric_reset_heading_sigmas, cfg.metric_reset_sigmas
+    if k is None or r is None:
+        return False
+    p = np.asarray(pose, np.float64)
+    if math.hypot(p[0] - prior.pose[0], p[1] - prior.pose[1]) <= r * math.hypot(
+        prior.sigma_m, cfg.metric_sigma_m
+    ):
+        return False  # fused, not a reset: the Kalman update weighs it
+    turn = math.degrees(abs(float(wrap(p[2] - prior.pose[2]))))
+    return turn > k * math.hypot(prior.sigma_deg, cfg.metric_sigma_deg)
+
+
 def heading_sigma(
     loc, cfg: OdometryConfig, prior: PosePrior | None = None, yaw: float | None = None
 ) -> float:

@@ -415,6 +415,9 @@ def test_the_last_resort_and_conflict_options_reach_the_prior():
     # session 50: the prior keeps its position past max_sigma_deg (0.1; inf: off, dropped as before)
     assert odo().lost_heading_confidence == OdometryConfig().lost_heading_confidence == 0.1
     assert odo(prior_lost_heading_confidence=0.6).lost_heading_confidence == 0.6
+    assert odo().metric_reset_heading_sigmas is None  # session 50: off by default
+    assert odo(prior_metric_reset_heading_sigmas=3.0).metric_reset_heading_sigmas == 3.0
+    assert odo(prior_metric_reset_heading_sigmas=math.inf).metric_reset_heading_sigmas is None  # inf: off
     assert odo(prior_lost_heading_confidence=math.inf).lost_heading_confidence is None  # inf: off
     with pytest.raises(EvalError, match=r"^--prior-lost-heading-confidence: lost_heading_confidence must be"):
         odo(prior_lost_heading_confidence=2.0)

@@ -14,6 +14,8 @@ from homeloc.runtime.longterm.odometry import (
     colocated,
     compose,
     in_gate,
+    metric_contradicts,
+    metric_update,
     noisy_motion,
     planar,
     relative_motion,
@@ -106,6 +108,29 @@ def test_under_a_lost_heading_only_a_loop_scoring_lost_heading_confidence_is_rep
     assert weak is not None and weak.searched == "prior" and weak.confidence < 0.9  # weak, through the prior
     assert got["lost"] is None  # the same verification under a lost heading: not reported
     assert got["lost, low bar"] is not None and got["lost, low bar"].kf_id == weak.kf_id
+
+
+def test_a_pnp_reset_that_the_prior_s_heading_contradicts_is_refused_only_with_the_option():
+    """A PnP pose far enough to reset the prior (metric_reset_sigmas) and turned 80 deg from a prior
+    sure of its heading to 4.4 deg (frame 663 of 1963 with doubled noise) contradicts it under
+    metric_reset_heading_sigmas; a near one is fused whatever its heading, a far one within the
+    heading's sigmas still resets, and a lost heading contradicts nothing."""
+    prior = PosePrior(np.array([2.08, 3.04, -3.13]), 0.06, 4.4)
+    wrong = np.array([2.66, 2.35, 1.78])  # 0.9 m and 80 deg away: past 3 x hypot(0.06, 0.15)
+    gated = OdometryConfig(metric_reset_heading_sigmas=3.0)
+    assert metric_contradicts(prior, wrong, gated)
+    assert not metric_contradicts(prior, wrong, ODO)  # off by default: the reset is taken
+    reset = metric_update(prior, wrong, ODO)
+    np.testing.assert_allclose(reset.pose, wrong)  # what the default does with it
+    slid = np.array([2.66, 2.35, -3.0])  # as far, turned 7.4 deg: within 3 x hypot(4.4, 5)
+    assert not metric_contradicts(prior, slid, gated)
+    near = np.array([2.1, 3.0, 1.78])  # within the reset distance: fused, never refused
+    assert not metric_contradicts(prior, near, gated)
+    lost = PosePrior(prior.pose, 0.06, 180.0)
+    assert not metric_contradicts(lost, wrong, gated)
+    assert not metric_contradicts(prior, wrong, replace(gated, metric_reset_sigmas=None))  # never resets
+    with pytest.raises(ValueError, match=r"metric_reset_heading_sigmas must be >= 0 or None"):
+        OdometryConfig(metric_reset_heading_sigmas=-1.0)
 
 
 def test_odometry_settings_are_checked():
