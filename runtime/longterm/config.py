@@ -263,8 +263,8 @@ class OdometryConfig:
         metric_reset_heading_sigmas: None (the default, session 50: off): a PnP pose far enough to
             reset the prior (``metric_reset_sigmas``) whose heading lies more than this many
             hypot(prior heading sigma, ``metric_sigma_deg``) from the prior's is not taken at all
-            (neither reported nor a measurement): slipping wheels lose distance more than they
-            turn the robot, and a wrong experience's PnP can land a metre and many degrees away.
+            (neither reported nor a measurement): a wrong experience's PnP can land a metre and
+            many degrees away from a prior that was right.
             On 1963 with doubled odometry noise one such PnP (0.9 m and 80 deg from a prior 0.05 m
             and 1 deg from the truth, sigmas 0.06 m and 4.4 deg) reset the prior and the last nine
             frames of the day followed it, all false (docs/longterm_history.md, "Session 50").

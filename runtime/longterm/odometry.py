@@ -584,9 +584,7 @@ def metric_update(prior: PosePrior, pose: np.ndarray, cfg: OdometryConfig) -> Po
     sigma, the measurement's) from the prior's position, taken as the pose (the odometry failed
     unseen: a confident prior would keep most of its error through a Kalman update)."""
     p = np.asarray(pose, np.float64)
-    off = math.hypot(p[0] - prior.pose[0], p[1] - prior.pose[1])
-    r = cfg.metric_reset_sigmas
-    if r is not None and off > r * math.hypot(prior.sigma_m, cfg.metric_sigma_m):
+    if _resets(prior, p, cfg):
         return replace(prior, pose=p.copy(), sigma_m=cfg.metric_sigma_m,
                        sigma_deg=min(prior.sigma_deg, cfg.metric_sigma_deg), misses=0, since_deg2=0.0)  # fmt: skip
     xy_yaw, s_m, s_deg = _measured(prior, p[:2], cfg.metric_sigma_m, float(p[2]), cfg.metric_sigma_deg)
@@ -597,17 +595,22 @@ def metric_contradicts(prior: PosePrior, pose: np.ndarray, cfg: OdometryConfig) 
     """Would the frame's metric pose ``pose`` (``(x, y, yaw)``) reset the prior
     (:func:`metric_update`) while its heading lies more than ``cfg.metric_reset_heading_sigmas`` x
     hypot(the prior's heading sigma, ``cfg.metric_sigma_deg``) from the prior's? False when either
-    setting is off. A lost heading (sigma up to 180 deg) contradicts nothing."""
-    k, r = cfg.metric_reset_heading_sigmas, cfg.metric_reset_sigmas
-    if k is None or r is None:
-        return False
+    setting is off. With a factor of 1 or more a lost heading (sigma 180 deg) contradicts nothing."""
+    k = cfg.metric_reset_heading_sigmas
     p = np.asarray(pose, np.float64)
-    if math.hypot(p[0] - prior.pose[0], p[1] - prior.pose[1]) <= r * math.hypot(
-        prior.sigma_m, cfg.metric_sigma_m
-    ):
-        return False  # fused, not a reset: the Kalman update weighs it
+    if k is None or not _resets(prior, p, cfg):
+        return False  # off, or fused: the Kalman update weighs it
     turn = math.degrees(abs(float(wrap(p[2] - prior.pose[2]))))
     return turn > k * math.hypot(prior.sigma_deg, cfg.metric_sigma_deg)
+
+
+def _resets(prior: PosePrior, p: np.ndarray, cfg: OdometryConfig) -> bool:
+    """Is metric position ``p`` further than ``cfg.metric_reset_sigmas`` x hypot(the prior's sigma,
+    the measurement's) from the prior's (:func:`metric_update` then takes it as the pose)?"""
+    r = cfg.metric_reset_sigmas
+    return r is not None and math.hypot(p[0] - prior.pose[0], p[1] - prior.pose[1]) > r * math.hypot(
+        prior.sigma_m, cfg.metric_sigma_m
+    )
 
 
 def heading_sigma(
